@@ -1,0 +1,24 @@
+"""minigrad: a small, readable and fast define-by-run autograd framework.
+
+>>> import numpy as np, minigrad as mg
+>>> x = mg.Variable(np.array(2.0))
+>>> y = x ** 3 + 2 * x
+>>> y.backward()
+>>> x.grad
+variable(14.)
+"""
+from . import backend, random
+from .backend import get_array_module, gpu_available
+from .core import (Function, Variable, as_variable, enable_grad, grad, is_grad_enabled,
+                   name_scope, no_grad, using_config)
+from .errors import DeviceError, DTypeError, GraphError, MinigradError, ShapeError
+from . import functions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Variable", "Function", "as_variable", "grad", "no_grad", "enable_grad",
+    "is_grad_enabled", "name_scope", "using_config", "functions", "backend", "random",
+    "get_array_module", "gpu_available",
+    "MinigradError", "ShapeError", "DTypeError", "GraphError", "DeviceError",
+]

@@ -1,0 +1,119 @@
+"""numpy on the CPU, cupy on a GPU: the one place that knows about both.
+
+cupy is imported lazily, on first use, so ``import minigrad`` never pays for it
+and machines without a GPU never need it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DeviceError
+
+_cupy = None  # the cupy module once imported, False when it is not available
+
+
+def _load_cupy():
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy  # noqa: F401
+            import cupyx  # noqa: F401
+
+            cupy.cuda.runtime.getDeviceCount()
+            _cupy = cupy
+        except Exception:  # ImportError, or cupy present but no usable device
+            _cupy = False
+    return _cupy
+
+
+def gpu_available() -> bool:
+    """True when cupy imports and sees at least one CUDA device."""
+    return bool(_load_cupy())
+
+
+def _require_cupy():
+    cp = _load_cupy()
+    if not cp:
+        raise DeviceError(
+            "to_gpu: cupy with a CUDA device is needed. Install the extra with "
+            "`pip install 'minigrad[gpu]'` (cupy-cuda12x) on a machine with an NVIDIA GPU, "
+            "or keep the data on the CPU."
+        )
+    return cp
+
+
+def is_cupy_array(a) -> bool:
+    return type(a).__module__.startswith("cupy")
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy if any argument (array or Variable) lives on the GPU.
+
+    >>> import numpy as np
+    >>> get_array_module(np.zeros(2)).__name__
+    'numpy'
+    """
+    for a in arrays:
+        if type(a).__name__ == "Variable":
+            a = a.data
+        if not isinstance(a, (np.ndarray, np.generic)) and is_cupy_array(a):
+            return _load_cupy()
+    return np
+
+
+def as_numpy(a):
+    """The array on the CPU (a no-op for numpy arrays)."""
+    if isinstance(a, np.ndarray):
+        return a
+    if is_cupy_array(a):
+        return a.get()
+    return np.asarray(a)
+
+
+def as_cupy(a):
+    """The array on the current GPU (a no-op for cupy arrays)."""
+    cp = _require_cupy()
+    return cp.asarray(a)
+
+
+def as_array(x, like=None):
+    """An ndarray from an array, a numpy scalar or a Python number.
+
+    Python numbers take the dtype of ``like`` when given, so ``x * 2`` keeps a
+    float32 ``x`` in float32 (numpy 2 would make a 0-d int64 array of the 2
+    and then promote to float64).
+    """
+    if isinstance(x, np.ndarray) or is_cupy_array(x):
+        return x
+    if like is not None and isinstance(x, (int, float, bool)) and not isinstance(like, np.generic):
+        xp = get_array_module(like)
+        dtype = like.dtype if like.dtype.kind in "fc" else np.result_type(like.dtype, x)
+        return xp.asarray(x, dtype=dtype)
+    a = np.asarray(x)
+    if a.dtype == object:
+        raise TypeError(f"minigrad cannot hold an object array built from {type(x).__name__}; "
+                        "pass a numeric array, list or number")
+    return a
+
+
+def owns_exclusively(a) -> bool:
+    """True when ``a`` is an array the engine may keep as a gradient without a
+    copy: it owns its memory (not a view of something else) and is writeable."""
+    if isinstance(a, np.ndarray):
+        return a.base is None and a.flags.writeable
+    return getattr(a, "base", 1) is None
+
+
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` where repeated indices accumulate.
+
+    numpy: ``np.add.at``; cupy: ``cupyx.scatter_add`` (``cupy.scatter_add`` was
+    removed from CuPy long ago).
+    """
+    if isinstance(target, np.ndarray):
+        np.add.at(target, indices, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, indices, values)
+    return target

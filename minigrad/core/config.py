@@ -1,0 +1,80 @@
+"""Global switches of the engine: recording on/off, the backward mode, name scopes.
+
+They live on one small object because every operation reads them; a module
+global attribute lookup is the cheapest check Python offers on the hot path.
+"""
+from __future__ import annotations
+
+import contextlib
+
+
+class _State:
+    # True: operations on Variables that require gradients record the graph.
+    enable_backprop = True
+    # True while a backward pass runs without create_graph: backward code then
+    # sees raw arrays, and operations called on raw arrays return raw arrays.
+    raw_backward = False
+    # True while a backward pass builds a differentiable graph (create_graph=True).
+    create_graph = False
+    # The names of the enclosing name_scope blocks, outermost first.
+    scope: tuple = ()
+
+
+state = _State()
+
+
+@contextlib.contextmanager
+def using_config(name: str, value):
+    """Temporarily set one engine switch (``enable_backprop``, ...)."""
+    old = getattr(state, name)
+    setattr(state, name, value)
+    try:
+        yield
+    finally:
+        setattr(state, name, old)
+
+
+def no_grad():
+    """Context manager: operations inside record no graph and save nothing.
+
+    >>> import numpy as np, minigrad as mg
+    >>> x = mg.Variable(np.ones(3))
+    >>> with mg.no_grad():
+    ...     y = x * 2
+    >>> y.creator is None, y.requires_grad
+    (True, False)
+    """
+    return using_config("enable_backprop", False)
+
+
+def enable_grad():
+    """Context manager: turn recording back on inside a ``no_grad`` block."""
+    return using_config("enable_backprop", True)
+
+
+def is_grad_enabled() -> bool:
+    return state.enable_backprop
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Tag every operation created inside the block with ``name``.
+
+    Scopes nest; the visualizer draws one cluster per scope (for example one per
+    time step of an unrolled RNN).
+
+    >>> import numpy as np, minigrad as mg
+    >>> x = mg.Variable(np.ones(2))
+    >>> with mg.name_scope("t=0"):
+    ...     y = x * 3
+    >>> y.creator.scope
+    ('t=0',)
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name_scope: the name must be a non-empty string, got {name!r}")
+    old = state.scope
+    state.scope = old + (name,)
+    try:
+        yield
+    finally:
+        state.scope = old

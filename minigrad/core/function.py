@@ -1,0 +1,205 @@
+"""Function: the base of every operation.
+
+An operation is one class: ``forward`` computes on raw arrays, ``backward``
+right beside it computes the input gradients from the output gradients.
+``backward`` is written with operators and ``minigrad.functions`` calls, which
+work on raw arrays and on Variables alike, so the one definition serves both
+backward modes:
+
+* ordinary backward: ``self.xs``, ``self.y`` and the gradients are raw arrays,
+  and the calls in ``backward`` are plain array arithmetic (fast);
+* ``backward(create_graph=True)``: they are Variables, so the gradient is itself
+  a recorded graph and can be differentiated again (higher-order gradients).
+
+Broadcasting needs no per-operation code: when ``backward`` returns a gradient
+of the broadcast shape, the engine sums it down to the input's shape.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .. import backend
+from ..errors import DeviceError, GraphError, ShapeError, describe
+from . import saved
+from .config import state
+from .variable import Variable, _make, as_variable
+
+
+class Function:
+    """Base class of operations. Subclasses define ``forward`` and ``backward``.
+
+    Class attributes a subclass may set:
+
+    * ``saves_inputs`` (default True): backward reads the input arrays through
+      ``self.xs``; they are kept and guarded against in-place edits. Set False
+      when backward needs only shapes (Add, Reshape, ...), to keep less.
+    * ``saves_output`` (default False): backward reads the output through
+      ``self.y`` (Exp, Tanh, Sigmoid, ...).
+
+    Writing an operation:
+
+    >>> import numpy as np, minigrad as mg
+    >>> class Cube(mg.Function):
+    ...     def forward(self, x):
+    ...         return x ** 3
+    ...     def backward(self, gy):
+    ...         x, = self.xs
+    ...         return gy * 3 * x * x
+    >>> x = mg.Variable(np.array([1.0, 2.0]))
+    >>> y = Cube()(x)
+    >>> y.backward(np.ones(2))
+    >>> x.grad
+    variable([ 3., 12.])
+    """
+
+    saves_inputs = True
+    saves_output = False
+
+    # Set when recorded; class-level defaults keep unrecorded calls cheap.
+    inputs = None          # tuple of input Variables (the graph's edges)
+    outputs = None         # tuple of weak references to the output Variables
+    generation = 0
+    scope = ()
+    _xs = None             # saved input arrays
+    _ys = None             # saved output arrays
+    _held = ()             # arrays this node holds read-only
+    _released = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{self.name}.forward is not defined")
+
+    def backward(self, *gys):
+        raise NotImplementedError(
+            f"{self.name}.backward is not defined: this operation cannot be differentiated")
+
+    # ------------------------------------------------------------------ call
+    def __call__(self, *inputs):
+        if state.raw_backward:
+            # Inside an ordinary backward pass: arrays in, arrays out, no graph.
+            return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
+
+        like = None
+        for x in inputs:
+            if isinstance(x, Variable):
+                like = x.data
+                break
+        variables = [x if isinstance(x, Variable) else as_variable(x, like) for x in inputs]
+        arrays = [v.data for v in variables]
+        try:
+            ys = self.forward(*arrays)
+        except (ValueError, TypeError, IndexError) as e:
+            raise self._explain(e, arrays) from e
+        if not isinstance(ys, tuple):
+            ys = (ys,)
+        ys = [y if type(y) is np.ndarray else backend.as_array(y) for y in ys]
+
+        record = False
+        if state.enable_backprop:
+            for v in variables:
+                if v.requires_grad:
+                    record = True
+                    break
+        outputs = [_make(y, record and y.dtype.kind in "fc") for y in ys]
+        if record:
+            self._record(variables, arrays, outputs, ys)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _record(self, variables, arrays, outputs, ys):
+        gen = 0
+        for v in variables:
+            if v.generation > gen:
+                gen = v.generation
+        self.generation = gen
+        self.inputs = tuple(variables)
+        self.outputs = tuple([weakref.ref(o) for o in outputs])
+        self.scope = state.scope
+        for o in outputs:
+            o.creator = self
+            o.generation = gen + 1
+        held = ()
+        if self.saves_inputs:
+            self._xs = tuple(arrays)
+            held = saved.lock(arrays)
+        if self.saves_output:
+            self._ys = tuple(ys)
+            held += saved.lock(ys)
+        self._held = held
+
+    # --------------------------------------------------- what backward reads
+    @property
+    def xs(self):
+        """The inputs as backward should see them: arrays, or Variables when the
+        backward pass builds a graph (create_graph=True)."""
+        if self._xs is None:
+            raise GraphError(self._missing("xs", "saves_inputs"))
+        return self.inputs if state.create_graph else self._xs
+
+    @property
+    def y(self):
+        """The (first) output as backward should see it (see ``xs``)."""
+        if self._ys is None:
+            raise GraphError(self._missing("y", "saves_output"))
+        if state.create_graph:
+            out = self.outputs[0]()
+            if out is not None:
+                return out
+            return Variable(self._ys[0], requires_grad=False)
+        return self._ys[0]
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """Which inputs want a gradient; backward may skip the others' work."""
+        return tuple(v.requires_grad for v in self.inputs)
+
+    def _missing(self, attr, flag):
+        if self._released:
+            return (f"{self.name}: its saved arrays were freed by an earlier backward. "
+                    "Call the first backward with retain_graph=True to backprop twice.")
+        return (f"{self.name}.backward reads self.{attr}, but the operation keeps nothing for it: "
+                f"set `{flag} = True` on {self.name}.")
+
+    # --------------------------------------------------------------- memory
+    def release(self):
+        """Drop the saved arrays (and their read-only guard) after backward; the
+        graph's structure stays so it can still be drawn."""
+        if self._held:
+            saved.unlock(self._held)
+            self._held = ()
+        self._xs = self._ys = None
+        self._released = True
+
+    def __del__(self):
+        # A graph dropped without backward still gives its arrays back.
+        if self._held:
+            saved.unlock(self._held)
+
+    # --------------------------------------------------------------- errors
+    def _explain(self, error, arrays):
+        kinds = {backend.is_cupy_array(a) for a in arrays if hasattr(a, "shape")}
+        if len(kinds) > 1:
+            return DeviceError(
+                f"{self.name}: inputs live on different devices (numpy and cupy arrays: "
+                f"{describe(arrays)}); move them together with .to_gpu() or .to_cpu()")
+        hint = self.shape_hint(*arrays) if isinstance(error, ValueError) else None
+        message = f"{self.name}: cannot apply to inputs {describe(arrays)}: {error}"
+        if hint:
+            message += f". {hint}"
+        if isinstance(error, IndexError):
+            return IndexError(message)
+        if isinstance(error, TypeError):
+            return TypeError(message)
+        return ShapeError(message)
+
+    def shape_hint(self, *arrays) -> str | None:
+        """Optional advice appended to a shape error (overridden by operations
+        whose shape rules are easy to get wrong)."""
+        return None
+
+    def __repr__(self):
+        return f"<{self.name} generation={self.generation}>"

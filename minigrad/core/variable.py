@@ -1,0 +1,258 @@
+"""Variable: an ndarray (numpy or cupy) plus what backprop needs to know about it."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..errors import DTypeError
+
+
+def _differentiable(dtype) -> bool:
+    return dtype.kind in "fc"
+
+
+class Variable:
+    """A node of the computation graph: ``data`` and, after backward, ``grad``.
+
+    ``requires_grad`` defaults to True for floating-point data and False for
+    integer and boolean data. Plain arrays passed to operations are wrapped as
+    constants (``requires_grad=False``): no gradient is computed for them.
+
+    >>> import numpy as np, minigrad as mg
+    >>> x = mg.Variable(np.array([1.0, 2.0, 3.0]), name="x")
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    variable([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "grad", "creator", "generation", "name", "requires_grad",
+                 "_retain", "__weakref__")
+    # numpy defers to our reflected operators: ``ndarray * Variable`` is a Variable.
+    __array_ufunc__ = None
+    __array_priority__ = 200
+
+    def __init__(self, data, name: str | None = None, requires_grad: bool | None = None):
+        if isinstance(data, Variable):
+            data = data.data
+        data = backend.as_array(data)
+        if requires_grad is None:
+            requires_grad = _differentiable(data.dtype)
+        elif requires_grad and not _differentiable(data.dtype):
+            raise DTypeError(
+                f"Variable: requires_grad=True needs floating-point data, got dtype {data.dtype} "
+                f"with shape {data.shape}; convert it first, e.g. data.astype(np.float32)"
+            )
+        self.data = data
+        self.name = name
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+        self.requires_grad = requires_grad
+        self._retain = False
+
+    # ----------------------------------------------------------- array facts
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        if self.data is None:
+            return "variable(None)"
+        body = np.array2string(backend.as_numpy(self.data), separator=", ", prefix="variable(")
+        dtype = "" if self.data.dtype in (np.float64, np.int64, np.bool_) else f", dtype={self.data.dtype}"
+        return f"variable({body}{dtype})"
+
+    def item(self):
+        return self.data.item()
+
+    def numpy(self):
+        """The data as a numpy array (copied from the GPU if needed)."""
+        return backend.as_numpy(self.data)
+
+    # ----------------------------------------------------------- the graph
+    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False):
+        """Backpropagate from this Variable, accumulating into the leaves' ``grad``.
+
+        ``grad`` is the seed dL/dself; it may be omitted only for a single-element
+        output. ``create_graph=True`` records the backward computation itself, so
+        the gradients are differentiable (higher-order derivatives).
+        """
+        from .backward import backward
+
+        backward((self,), (grad,), retain_graph=retain_graph, create_graph=create_graph)
+
+    def retain_grad(self):
+        """Keep this intermediate Variable's gradient after backward (leaves keep
+        theirs always)."""
+        self._retain = True
+        return self
+
+    def cleargrad(self):
+        self.grad = None
+
+    def detach(self) -> "Variable":
+        """A new leaf sharing this data, outside any graph and needing no gradient."""
+        return Variable(self.data, name=self.name, requires_grad=False)
+
+    def unchain(self) -> "Variable":
+        """Cut this Variable from its creator in place: it becomes a leaf, and
+        nothing upstream of it is reached by later backward passes (truncated BPTT)."""
+        self.creator = None
+        self.generation = 0
+        return self
+
+    def unchain_backward(self) -> "Variable":
+        """Cut every link upstream of this Variable, iteratively (no recursion),
+        so an old graph's memory is released even if someone still holds a node."""
+        stack = [self.creator] if self.creator is not None else []
+        seen = set()
+        while stack:
+            f = stack.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            for x in f.inputs or ():
+                if x.creator is not None:
+                    stack.append(x.creator)
+                    x.unchain()
+        return self.unchain()
+
+    # ----------------------------------------------------------- devices
+    def to_gpu(self) -> "Variable":
+        """Move data (and grad) to the GPU in place; returns self."""
+        self.data = backend.as_cupy(self.data)
+        if self.grad is not None:
+            self.grad.to_gpu()
+        return self
+
+    def to_cpu(self) -> "Variable":
+        """Move data (and grad) to the CPU in place; returns self."""
+        self.data = backend.as_numpy(self.data)
+        if self.grad is not None:
+            self.grad.to_cpu()
+        return self
+
+    # ----------------------------------------------------------- operators
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __pow__(self, exponent):
+        return F.pow(self, exponent)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __getitem__(self, index):
+        return F.get_item(self, index)
+
+    # ndarray-like methods, so backward code reads the same on arrays and Variables
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return F.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 0:
+            axes = None
+        elif len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return F.transpose(self, axes)
+
+    @property
+    def T(self):
+        return F.transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return F.min(self, axis=axis, keepdims=keepdims)
+
+    def astype(self, dtype):
+        return F.astype(self, dtype)
+
+    def copy(self):
+        return F.copy(self)
+
+
+def as_variable(x, like=None) -> Variable:
+    """``x`` if it is a Variable, else a constant Variable (requires_grad=False).
+
+    Python numbers take the dtype of ``like`` (a reference array) when given."""
+    if isinstance(x, Variable):
+        return x
+    return Variable(backend.as_array(x, like), requires_grad=False)
+
+
+def array_of(x):
+    """The raw array behind ``x``: Variable.data, or ``x`` itself as an array.
+    (Never getattr(x, "data"): an ndarray's .data is its memoryview.)"""
+    if isinstance(x, Variable):
+        return x.data
+    return backend.as_array(x)
+
+
+def _make(data, requires_grad: bool) -> Variable:
+    """Fast constructor for operation outputs: data is already an ndarray."""
+    v = Variable.__new__(Variable)
+    v.data = data
+    v.name = None
+    v.grad = None
+    v.creator = None
+    v.generation = 0
+    v.requires_grad = requires_grad
+    v._retain = False
+    return v
+
+
+# Bound late: the operations themselves are built on Variable.
+from .. import functions as F  # noqa: E402

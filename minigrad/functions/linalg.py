@@ -1,0 +1,99 @@
+"""The seeds' MatMul node and the fused Affine (linear) layer."""
+from __future__ import annotations
+
+from ..core.function import Function
+from .shape import reshape, transpose
+
+
+def _swap_last(x):
+    """x with its last two axes swapped (the matrix transpose of a batch)."""
+    if x.ndim == 2:
+        return x.T
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(x, axes)
+
+
+def _check_inner(op, a, b):
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError("both operands need at least 2 dimensions (matmul() reshapes vectors)")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"the inner dimensions {a.shape[-1]} and {b.shape[-2]} differ: for x @ W with x of "
+            f"shape {a.shape}, W must have shape ({a.shape[-1]}, ...)")
+
+
+class MatMul(Function):
+    """The seeds' MatMul node: y = x @ W, with dx = dy W^T and dW = x^T dy.
+
+    x may carry leading batch axes, (N, T, D) @ (D, H) as in the seeds' TimeAffine;
+    W's gradient then sums over them."""
+
+    def forward(self, x, W):
+        _check_inner(self.name, x, W)
+        return x @ W
+
+    def backward(self, gy):
+        x, W = self.xs
+        need_x, need_W = self.needs_input_grad
+        gx = gy @ _swap_last(W) if need_x else None
+        gW = None
+        if need_W:
+            if W.ndim == 2 and x.ndim > 2:
+                k, m = x.shape[-1], gy.shape[-1]
+                gW = reshape(x, (-1, k)).T @ reshape(gy, (-1, m))
+            else:
+                gW = _swap_last(x) @ gy
+        return gx, gW
+
+
+class Linear(Function):
+    """The seeds' Affine layer as one node: y = x @ W + b.
+
+    x is (..., D), W is (D, H), b is (H,). b's gradient is the sum of dy over
+    every leading axis (the Repeat node that adds b to each row)."""
+
+    def forward(self, x, W, b=None):
+        _check_inner(self.name, x, W)
+        y = x @ W
+        if b is not None:
+            y += b  # y is a fresh array: adding in place saves one allocation
+        return y
+
+    def backward(self, gy):
+        x, W = self.xs[:2]
+        needs = self.needs_input_grad
+        gx = gy @ W.T if needs[0] else None
+        gW = None
+        if needs[1]:
+            k, m = W.shape
+            gW = reshape(x, (-1, k)).T @ reshape(gy, (-1, m))
+        if len(needs) == 2:
+            return gx, gW
+        gb = reshape(gy, (-1, gy.shape[-1])).sum(axis=0) if needs[2] else None
+        return gx, gW, gb
+
+
+def matmul(a, b):
+    """a @ b. Vectors are treated as numpy does (1-D a as a row, 1-D b as a column).
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.functions.matmul(np.ones((20, 100)), np.ones((650, 2600)))
+    Traceback (most recent call last):
+    ...
+    minigrad.errors.ShapeError: MatMul: cannot apply to inputs (20, 100) float64 and (650, 2600) float64: the inner dimensions 100 and 650 differ: for x @ W with x of shape (20, 100), W must have shape (100, ...)
+    """
+    if a.ndim == 1:
+        return reshape(matmul(reshape(a, (1, -1)), b), b.shape[:-2] + b.shape[-1:])
+    if b.ndim == 1:
+        return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
+    return MatMul()(a, b)
+
+
+def linear(x, W, b=None):
+    """x @ W + b in one node (the seeds' Affine layer)."""
+    if W.ndim != 2:
+        raise ValueError(f"Linear: W must be 2-D (in, out), got shape {W.shape}")
+    if b is None:
+        return Linear()(x, W)
+    return Linear()(x, W, b)

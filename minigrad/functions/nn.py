@@ -1,0 +1,52 @@
+"""Neural-network building blocks that are compositions of other nodes."""
+from __future__ import annotations
+
+from .. import backend
+from .. import random as mg_random
+from ..core.variable import array_of, as_variable
+from ..errors import DTypeError
+from .shape import get_item
+
+
+def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
+    """Inverted dropout: zero each element with probability ``ratio`` and scale
+    the rest by 1 / (1 - ratio), so evaluation needs no rescaling.
+
+    The mask is a constant of the graph (no gradient flows into it). Pass
+    ``mask`` to reuse a fixed mask (already scaled); the random draws come from
+    ``minigrad.random`` (seed it with ``minigrad.random.seed``).
+    """
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"Dropout: ratio must be in [0, 1), got {ratio}")
+    if not training or ratio == 0.0:
+        return as_variable(x)
+    data = array_of(x)
+    if mask is None:
+        xp = backend.get_array_module(data)
+        keep = mg_random.uniform(xp, data.shape, data.dtype) >= ratio
+        mask = keep.astype(data.dtype) * data.dtype.type(1.0 / (1.0 - ratio))
+    return x * mask
+
+
+def embedding(W, ids):
+    """Rows of ``W`` picked by integer ``ids`` (any shape): W[ids], of shape
+    ids.shape + (D,). Repeated ids accumulate their gradients.
+
+    >>> import numpy as np, minigrad as mg
+    >>> W = mg.Variable(np.arange(6.0).reshape(3, 2))
+    >>> y = mg.functions.embedding(W, np.array([2, 0, 2]))
+    >>> y.sum().backward()
+    >>> W.grad
+    variable([[1., 1.],
+              [0., 0.],
+              [2., 2.]])
+    """
+    ids = array_of(ids)
+    if ids.dtype.kind not in "iu":
+        raise DTypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
+    V = W.shape[0]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+        raise IndexError(f"Embedding: id {bad} is out of range for a table of {V} rows "
+                         f"(shape {tuple(W.shape)})")
+    return get_item(W, ids)

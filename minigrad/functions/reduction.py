@@ -1,0 +1,94 @@
+"""Reductions: the seeds' Sum node (backward repeats), mean, max and min."""
+from __future__ import annotations
+
+from ..core.function import Function
+from .shape import broadcast_to, reshape
+
+
+def _kept_shape(shape, axis):
+    """``shape`` with the reduced axes kept as length 1."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = (axis,) if isinstance(axis, int) else axis
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    """The seeds' Sum node: y = sum of x over ``axis``. Backward copies dy back
+    to every summed element (a Repeat)."""
+
+    saves_inputs = False
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        gy = reshape(gy, _kept_shape(self.in_shape, self.axis))
+        return broadcast_to(gy, self.in_shape)
+
+
+class Mean(Sum):
+    def forward(self, x):
+        self.in_shape = x.shape
+        y = x.mean(axis=self.axis, keepdims=self.keepdims)
+        # 1 / (elements averaged into each output value)
+        self.scale = y.size / x.size if x.size else 0.0
+        return y
+
+    def backward(self, gy):
+        return super().backward(gy) * self.scale
+
+
+class Max(Function):
+    """Maximum over ``axis``. Tie policy: the gradient is shared equally among
+    the tied maximal elements (as PyTorch does), so it always sums to dy."""
+
+    saves_output = True
+    reduce = "max"
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        return getattr(x, self.reduce)(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        # The selection is a constant of the input values, computed on raw arrays
+        # even when the backward pass builds a graph.
+        x, y = self._xs[0], self._ys[0]
+        kept = _kept_shape(x.shape, self.axis)
+        chosen = x == y.reshape(kept)
+        weight = chosen / chosen.sum(axis=self.axis, keepdims=True)
+        return broadcast_to(reshape(gy, kept), x.shape) * weight.astype(x.dtype)
+
+
+class Min(Max):
+    reduce = "min"
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (all axes by default).
+
+    >>> import numpy as np, minigrad as mg
+    >>> x = mg.Variable(np.ones((2, 3)))
+    >>> mg.functions.sum(x, axis=0)
+    variable([2., 2., 2.])
+    """
+    return Sum(axis, keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    return Mean(axis, keepdims)(x)
+
+
+def max(x, axis=None, keepdims=False):
+    return Max(axis, keepdims)(x)
+
+
+def min(x, axis=None, keepdims=False):
+    return Min(axis, keepdims)(x)

@@ -1,0 +1,314 @@
+"""Nodes that move, copy or select values without arithmetic: reshape,
+transpose, the seeds' Repeat and Branch nodes, broadcast/sum_to, indexing,
+concat/split/stack."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..core.function import Function
+from ..core.variable import Variable
+
+
+def _normalize_axis(axis, ndim, op):
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for an array of {ndim} dimensions")
+    return axis % ndim
+
+
+class Reshape(Function):
+    saves_inputs = False
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.in_shape)
+
+
+class Transpose(Function):
+    saves_inputs = False
+
+    def __init__(self, axes=None):
+        self.axes = None if axes is None else tuple(axes)
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return transpose(gy)
+        inverse = tuple(np.argsort([a % len(self.axes) for a in self.axes]))
+        return transpose(gy, inverse)
+
+
+class BroadcastTo(Function):
+    """Copy along broadcast axes; backward sums (see SumTo)."""
+
+    saves_inputs = False
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return backend.get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.in_shape)
+
+
+class SumTo(Function):
+    """Sum down to ``shape`` (the inverse of broadcasting); backward broadcasts."""
+
+    saves_inputs = False
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        lead = x.ndim - len(self.shape)
+        if lead < 0:
+            raise ValueError(f"cannot sum shape {x.shape} down to the longer shape {self.shape}")
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1)
+        for i, n in enumerate(self.shape):
+            if n != 1 and x.shape[lead + i] != n:
+                raise ValueError(f"cannot sum shape {x.shape} down to {self.shape}")
+        y = x.sum(axis=axes, keepdims=True) if axes else x
+        if lead:
+            y = y.reshape(self.shape)
+        return y
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.in_shape)
+
+
+class Repeat(Function):
+    """The seeds' Repeat node: copy ``repeats`` times along ``axis`` (numpy's
+    ``repeat``). Backward sums the copies, which is why a bias added to every
+    row of a batch gets the sum of the rows' gradients."""
+
+    saves_inputs = False
+
+    def __init__(self, repeats, axis):
+        self.repeats, self.axis = repeats, axis
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.axis = _normalize_axis(self.axis, x.ndim, "Repeat")
+        return backend.get_array_module(x).repeat(x, self.repeats, axis=self.axis)
+
+    def backward(self, gy):
+        a, n = self.axis, self.in_shape[self.axis]
+        split_shape = self.in_shape[:a] + (n, self.repeats) + self.in_shape[a + 1:]
+        return reshape(gy, split_shape).sum(axis=a + 1)
+
+
+class Branch(Function):
+    """The seeds' Branch node: one value handed to ``n`` consumers. Backward is
+    the sum of the consumers' gradients. (Any Variable used twice is implicitly
+    a branch: the engine sums its gradients the same way.)"""
+
+    saves_inputs = False
+
+    def __init__(self, n):
+        self.n = n
+
+    def forward(self, x):
+        return (x,) * self.n
+
+    def backward(self, *gys):
+        total = gys[0]
+        for g in gys[1:]:
+            total = total + g
+        return total
+
+
+def _has_array(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(not isinstance(p, (slice, int, type(None), type(Ellipsis))) for p in parts)
+
+
+class GetItem(Function):
+    """x[index] for slices, integers and integer arrays. With integer arrays an
+    index may repeat; the gradients of repeated rows accumulate (an Embedding's
+    backward)."""
+
+    saves_inputs = False
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x[self.index]
+
+    def backward(self, gy):
+        return GetItemGrad(self.index, self.in_shape)(gy)
+
+
+class GetItemGrad(Function):
+    """Scatter ``gy`` into zeros of the indexed array's shape (GetItem's backward);
+    its own backward is GetItem again, so indexing has higher-order gradients."""
+
+    saves_inputs = False
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        xp = backend.get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _has_array(self.index):
+            backend.scatter_add(gx, self.index, gy)
+        else:
+            gx[self.index] = gy  # basic indexing selects each element at most once
+        return gx
+
+    def backward(self, ggx):
+        return get_item(ggx, self.index)
+
+
+class Concat(Function):
+    saves_inputs = False
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.axis = _normalize_axis(self.axis, xs[0].ndim, "Concat")
+        self.cuts = np.cumsum([x.shape[self.axis] for x in xs])[:-1].tolist()
+        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        return split(gy, self.cuts, axis=self.axis)
+
+
+class Split(Function):
+    """Cut along ``axis`` at the given indices (or into equal sections); the
+    outputs are views. Backward concatenates (zeros for unused pieces)."""
+
+    saves_inputs = False
+
+    def __init__(self, indices_or_sections, axis):
+        self.indices_or_sections, self.axis = indices_or_sections, axis
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return tuple(xp.split(x, self.indices_or_sections, axis=self.axis))
+
+    def backward(self, *gys):
+        return concat(gys, axis=self.axis)
+
+
+class Stack(Function):
+    saves_inputs = False
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.axis = _normalize_axis(self.axis, xs[0].ndim + 1, "Stack")
+        return backend.get_array_module(xs[0]).stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        lead = (slice(None),) * self.axis
+        return tuple(get_item(gy, lead + (i,)) for i in range(gy.shape[self.axis]))
+
+
+def reshape(x, shape):
+    if not isinstance(shape, tuple):
+        shape = tuple(shape) if isinstance(shape, list) else (shape,)
+    if getattr(x, "shape", None) == shape:
+        return x
+    return Reshape(shape)(x)
+
+
+def transpose(x, axes=None):
+    return Transpose(axes)(x)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(shape)
+    if getattr(x, "shape", None) == shape:
+        return x
+    return BroadcastTo(shape)(x)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape``, the shape it was broadcast from.
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.functions.sum_to(np.ones((2, 3)), (1, 3))
+    variable([[2., 2., 2.]])
+    """
+    shape = tuple(shape)
+    if getattr(x, "shape", None) == shape:
+        return x
+    return SumTo(shape)(x)
+
+
+def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):
+    """Copy ``x`` ``repeats`` times along ``axis`` (the seeds' Repeat node).
+
+    With ``new_axis=True`` a new axis of length ``repeats`` is inserted at
+    ``axis`` (a D-vector becomes an (N, D) matrix, as in the seeds' figure).
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.functions.repeat(np.array([1.0, 2.0]), 3, axis=0, new_axis=True).shape
+    (3, 2)
+    """
+    if not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"Repeat: repeats must be a positive integer, got {repeats!r}")
+    if new_axis:
+        xs = x.shape
+        a = axis % (len(xs) + 1)
+        x = reshape(x, xs[:a] + (1,) + xs[a:])
+    return Repeat(int(repeats), axis)(x)
+
+
+def branch(x, n: int = 2):
+    """Hand ``x`` to ``n`` consumers explicitly (the seeds' Branch node)."""
+    if n < 1:
+        raise ValueError(f"Branch: n must be at least 1, got {n}")
+    out = Branch(n)(x)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def get_item(x, index):
+    if isinstance(index, Variable):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Variable) else i for i in index)
+    elif isinstance(index, list):
+        index = backend.as_array(index)
+    return GetItem(index)(x)
+
+
+def concat(xs, axis: int = 0):
+    xs = tuple(xs)
+    if not xs:
+        raise ValueError("Concat: needs at least one input")
+    return Concat(axis)(*xs)
+
+
+def split(x, indices_or_sections, axis: int = 0):
+    """Split along ``axis`` at ``indices_or_sections`` (as numpy's split); returns
+    a tuple of Variables."""
+    if isinstance(indices_or_sections, (list, tuple)):
+        indices_or_sections = list(indices_or_sections)
+    out = Split(indices_or_sections, axis)(x)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def stack(xs, axis: int = 0):
+    xs = tuple(xs)
+    if not xs:
+        raise ValueError("Stack: needs at least one input")
+    return Stack(axis)(*xs)

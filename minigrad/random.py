@@ -1,0 +1,43 @@
+"""The random source of minigrad's own draws (dropout masks, samplers).
+
+One seed makes runs repeatable: ``minigrad.random.seed(0)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_numpy_rng = np.random.default_rng()
+_cupy_rng = None
+_seed = None
+
+
+def seed(value: int) -> None:
+    """Seed minigrad's generators (numpy now, cupy on first GPU use)."""
+    global _numpy_rng, _cupy_rng, _seed
+    _seed = value
+    _numpy_rng = np.random.default_rng(value)
+    _cupy_rng = None
+
+
+def numpy_generator() -> np.random.Generator:
+    return _numpy_rng
+
+
+def get_state():
+    """The generator state, for checkpoints (restore with set_state)."""
+    return _numpy_rng.bit_generator.state
+
+
+def set_state(state) -> None:
+    _numpy_rng.bit_generator.state = state
+
+
+def uniform(xp, shape, dtype):
+    """Uniform [0, 1) samples of ``dtype`` on the device of ``xp``."""
+    global _cupy_rng
+    if xp is np:
+        kind = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float64
+        return _numpy_rng.random(shape, dtype=kind)
+    if _cupy_rng is None:
+        _cupy_rng = xp.random.default_rng(_seed)
+    return _cupy_rng.random(shape, dtype=dtype)
