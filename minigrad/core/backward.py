@@ -8,12 +8,16 @@ higher generation). No recursion, and each node costs O(log width), so a chain
 of 10**6 operations and a fan-in of 16,000 branches are both fine.
 
 Accumulation. Gradients waiting for their Variable's creator sit in a dict.
-When a second gradient arrives, the sum is a fresh array the engine owns, so a
-third one is added in place. A gradient array reaching a leaf is copied only if
-something else may also hold it: another Variable received the same array (Add
-returns ``gy`` twice), the seed came from the user, or the array is a view or
-read-only (``broadcast_to``). Two parameters therefore never share one gradient
-array, and every ``.grad`` is writeable.
+When a second gradient arrives the sum is a fresh array the engine owns, so
+further gradients are added into it in place. Ownership ends when the sum is
+handed to a backward (which may pass it on to several inputs, as Add does).
+
+No aliasing. At the end of the pass the only places still holding gradient
+arrays are the leaves' ``.grad`` (and retained ones). A gradient is copied
+there unless the engine owns it or it is a fresh, writeable array that no other
+``.grad`` and no caller-supplied seed shares. So two parameters never share one
+gradient array (Add returns ``gy`` twice), and a ``.grad`` is never a read-only
+broadcast view.
 
 Freeing. With ``retain_graph=False`` each operation drops its saved arrays right
 after its backward, which also lifts their read-only guard.
@@ -59,13 +63,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         retain_graph = create_graph
     capture = {x: None for x in inputs}
     _run(outputs, _as_tuple(grad_outputs), retain_graph, create_graph, capture)
-    return tuple(None if capture[x] is None else _as_variable_copy(capture[x]) for x in inputs)
+    found = [capture[x] for x in inputs]
+    shared = _shared_ids(found, ())
+    return tuple(None if g is None else _as_grad_variable(_finished(g, shared, ())) for g in found)
 
 
-def _as_variable_copy(g):
-    if isinstance(g, Variable):
-        return g
-    return Variable(g if backend.owns_exclusively(g) else g.copy(), requires_grad=False)
+def _as_grad_variable(g):
+    return g if isinstance(g, Variable) else Variable(g, requires_grad=False)
 
 
 def _as_tuple(x):
@@ -74,77 +78,8 @@ def _as_tuple(x):
     return (x,)
 
 
-class _Pass:
-    """The bookkeeping of one backward pass."""
-
-    def __init__(self, create_graph, capture):
-        self.create_graph = create_graph
-        self.capture = capture
-        self.pending = {}   # Variable -> gradient waiting for the Variable's creator
-        self.holders = {}   # id(gradient array) -> how many places hold it
-        self.owned = set()  # id of sums the engine made itself (safe to add into in place)
-
-    def add(self, x, g):
-        """Add gradient ``g`` (already of x's shape and dtype) to ``x``'s pending sum."""
-        pending = self.pending
-        old = pending.get(x)
-        if old is None:
-            pending[x] = g
-            key = id(g)
-            self.holders[key] = self.holders.get(key, 0) + 1
-        elif self.create_graph:
-            pending[x] = old + g
-        elif id(old) in self.owned:
-            old += g
-        else:
-            total = old + g
-            if type(total) is not np.ndarray:
-                total = backend.as_array(total)
-            self.owned.add(id(total))
-            self._drop(old)
-            pending[x] = total
-
-    def pop(self, y):
-        g = self.pending.pop(y, None)
-        if g is None:
-            return None
-        self.owned.discard(id(g))
-        if y._retain and self.capture is None:
-            _store(y, self.exclusive(g))
-        else:
-            self._drop(g)
-        return g
-
-    def _drop(self, g):
-        key = id(g)
-        n = self.holders.get(key, 0) - 1
-        if n > 0:
-            self.holders[key] = n
-        else:
-            self.holders.pop(key, None)
-
-    def exclusive(self, g):
-        """``g`` itself if nothing else can see it, else a copy."""
-        data = g.data if isinstance(g, Variable) else g
-        if id(g) in self.owned or (self.holders.get(id(g), 0) <= 1 and backend.owns_exclusively(data)):
-            return g
-        return g.copy()
-
-
-def _store(x, g):
-    """Accumulate a finished gradient into ``x.grad``."""
-    if not isinstance(g, Variable):
-        g = Variable(g, requires_grad=False)
-    if x.grad is None:
-        x.grad = g
-    elif g.creator is None and x.grad.creator is None:
-        # Out of place: the old .grad may be held by the caller.
-        x.grad = Variable(x.grad.data + g.data, requires_grad=False)
-    else:
-        x.grad = x.grad + g
-
-
 def _seed(y, g, create_graph):
+    """The starting gradient dL/dy, and whether the caller supplied it."""
     if y.data.dtype.kind not in "fc":
         raise DTypeError(f"backward: the output has dtype {y.data.dtype}; gradients need a "
                          "floating-point output")
@@ -154,8 +89,7 @@ def _seed(y, g, create_graph):
                 f"backward: the output has shape {y.shape}, not a single element; pass the "
                 "seed gradient explicitly, e.g. y.backward(np.ones_like(y.data)), or reduce "
                 "it first, e.g. y.sum().backward()")
-        xp = backend.get_array_module(y.data)
-        g = xp.ones_like(y.data)
+        g = backend.get_array_module(y.data).ones_like(y.data)
         user = False
     else:
         user = True
@@ -173,7 +107,10 @@ def _seed(y, g, create_graph):
 def _run(outputs, seeds, retain_graph, create_graph, capture):
     if len(seeds) != len(outputs):
         raise GraphError(f"backward: {len(outputs)} outputs but {len(seeds)} seed gradients")
-    p = _Pass(create_graph, capture)
+    pending = {}      # Variable -> gradient waiting for that Variable's creator
+    owned = {}        # id -> sum the engine made itself (safe to add into in place)
+    retained = []     # (Variable, gradient) finished during the pass
+    user_seeds = []
     heap = []
     seen = set()
     order = 0
@@ -185,9 +122,9 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                 "backward: this output does not require a gradient: it was computed under "
                 "no_grad() or only from constants (arrays and Variables with requires_grad=False)")
         g, user = _seed(y, g, create_graph)
-        p.add(y, g)
-        if user:  # the caller may still hold the seed: never hand it out as a .grad
-            p.holders[id(g)] = p.holders.get(id(g), 0) + 1
+        if user:
+            user_seeds.append(g)
+        _accumulate(pending, owned, y, g, create_graph)
         f = y.creator
         if f is not None and f not in seen:
             seen.add(f)
@@ -198,51 +135,121 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
     state.raw_backward = not create_graph
     state.create_graph = create_graph
     state.enable_backprop = create_graph
+    pop, push = heapq.heappop, heapq.heappush
     try:
         while heap:
-            f = heapq.heappop(heap)[2]
-            if f._released or f.inputs is None:
+            f = pop(heap)[2]
+            if f._released:
                 raise GraphError(
                     f"backward: the graph through {f.name} was already freed by an earlier "
                     "backward; call that backward with retain_graph=True to backprop twice")
             gys = []
             for ref in f.outputs:
                 out = ref()
-                g = p.pop(out) if out is not None else None
-                if capture is not None and out in capture and g is not None:
-                    capture[out] = g
+                g = None if out is None else pending.pop(out, None)
+                if g is not None:
+                    if owned:
+                        owned.pop(id(g), None)  # backward may hand it to several inputs
+                    if out._retain:
+                        if capture is None:
+                            retained.append((out, g))
+                    if capture is not None and out in capture:
+                        capture[out] = g
                 gys.append(g)
             if len(gys) > 1:
                 gys = _fill_missing(f, gys, create_graph)
             gxs = f.backward(*gys)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
             inputs = f.inputs
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
             if len(gxs) != len(inputs):
                 raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
                                  f"{len(inputs)} inputs")
-            for i, (x, gx) in enumerate(zip(inputs, gxs)):
-                if gx is None or not x.requires_grad:
-                    continue
-                gx = _fit(f, i, x, gx, create_graph)
-                p.add(x, gx)
-                c = x.creator
-                if c is not None and c not in seen:
-                    seen.add(c)
-                    heapq.heappush(heap, (-c.generation, order, c))
-                    order += 1
+            i = 0
+            for x, gx in zip(inputs, gxs):
+                if gx is not None and x.requires_grad:
+                    data = x.data
+                    # The common case, checked inline: an array of the right shape and dtype.
+                    if not (type(gx) is np.ndarray and gx.shape == data.shape
+                            and gx.dtype == data.dtype):
+                        gx = _fit(f, i, x, gx, create_graph)
+                    if x in pending:
+                        _accumulate(pending, owned, x, gx, create_graph)
+                    else:
+                        pending[x] = gx
+                    c = x.creator
+                    if c is not None and c not in seen:
+                        seen.add(c)
+                        push(heap, (-c.generation, order, c))
+                        order += 1
+                i += 1
             if not retain_graph:
                 f.release()
     finally:
         state.raw_backward, state.create_graph, state.enable_backprop = saved_flags
 
-    # What is left is waiting at leaves (no creator): finish it.
-    for x, g in list(p.pending.items()):
-        if capture is not None:
+    # What is left in ``pending`` waits at leaves (no creator): finish it.
+    if capture is not None:
+        for x, g in pending.items():
             if x in capture:
                 capture[x] = g
+        return
+    finished = list(pending.items()) + retained
+    shared = _shared_ids([g for _, g in finished], user_seeds)
+    for x, g in finished:
+        _store(x, _finished(g, shared, owned))
+
+
+def _accumulate(pending, owned, x, g, create_graph):
+    old = pending.get(x)
+    if old is None:
+        pending[x] = g
+    elif create_graph:
+        pending[x] = old + g
+    elif id(old) in owned:
+        old += g
+    else:
+        total = old + g
+        if type(total) is not np.ndarray:  # 0-d sums come back as numpy scalars
+            total = backend.as_array(total)
+        owned[id(total)] = total
+        pending[x] = total
+
+
+def _shared_ids(grads, seeds) -> set:
+    """ids of gradient objects that more than one place would hold."""
+    seen, shared = set(), {id(s) for s in seeds}
+    for g in grads:
+        if g is None:
             continue
-        _store(x, p.exclusive(g))
+        key = id(g)
+        if key in seen:
+            shared.add(key)
+        seen.add(key)
+    return shared
+
+
+def _finished(g, shared, owned):
+    """``g`` itself if nothing else can see it, else a copy."""
+    key = id(g)
+    if key in owned:
+        return g
+    data = g.data if isinstance(g, Variable) else g
+    if key not in shared and backend.owns_exclusively(data):
+        return g
+    return g.copy()
+
+
+def _store(x, g):
+    """Accumulate a finished gradient into ``x.grad``."""
+    g = _as_grad_variable(g)
+    if x.grad is None:
+        x.grad = g
+    elif g.creator is None and x.grad.creator is None:
+        # Out of place: the old .grad may be held by the caller.
+        x.grad = Variable(x.grad.data + g.data, requires_grad=False)
+    else:
+        x.grad = x.grad + g
 
 
 def _fill_missing(f, gys, create_graph):
@@ -251,11 +258,9 @@ def _fill_missing(f, gys, create_graph):
     for ref, g in zip(f.outputs, gys):
         if g is None:
             out = ref()
-            shape_src = out.data if out is not None else None
-            if shape_src is None:
+            if out is None:
                 raise GraphError(f"{f.name}: an output was freed before backward")
-            xp = backend.get_array_module(shape_src)
-            g = xp.zeros_like(shape_src)
+            g = backend.get_array_module(out.data).zeros_like(out.data)
             if create_graph:
                 g = Variable(g, requires_grad=False)
         filled.append(g)

@@ -27,6 +27,18 @@ from .config import state
 from .variable import Variable, _make, as_variable
 
 
+def _wrap_constants(inputs, arrays):
+    """Wrap plain arrays and numbers as constant Variables; numbers take the
+    dtype of the first array input, so float32 stays float32."""
+    like = None
+    for a in arrays:
+        if hasattr(a, "dtype") and not isinstance(a, np.generic):
+            like = a
+            break
+    variables = tuple([x if isinstance(x, Variable) else as_variable(x, like) for x in inputs])
+    return variables, [v.data for v in variables]
+
+
 class Function:
     """Base class of operations. Subclasses define ``forward`` and ``backward``.
 
@@ -64,7 +76,7 @@ class Function:
     scope = ()
     _xs = None             # saved input arrays
     _ys = None             # saved output arrays
-    _held = ()             # arrays this node holds read-only
+    _held = None           # saved.Held: the arrays this node keeps read-only
     _released = False
 
     @property
@@ -79,57 +91,77 @@ class Function:
             f"{self.name}.backward is not defined: this operation cannot be differentiated")
 
     # ------------------------------------------------------------------ call
+    # This method and _record run once per operation: they are written for
+    # speed (no comprehensions, one pass over the inputs).
     def __call__(self, *inputs):
         if state.raw_backward:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
             return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
 
-        like = None
+        arrays = []
+        record = False
+        constants = False
         for x in inputs:
             if isinstance(x, Variable):
-                like = x.data
-                break
-        variables = [x if isinstance(x, Variable) else as_variable(x, like) for x in inputs]
-        arrays = [v.data for v in variables]
+                arrays.append(x.data)
+                if x.requires_grad:
+                    record = True
+            else:
+                constants = True
+                arrays.append(x)
+        if constants:
+            inputs, arrays = _wrap_constants(inputs, arrays)
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise self._explain(e, arrays) from e
-        if not isinstance(ys, tuple):
-            ys = (ys,)
-        ys = [y if type(y) is np.ndarray else backend.as_array(y) for y in ys]
+        record = record and state.enable_backprop
 
-        record = False
-        if state.enable_backprop:
-            for v in variables:
-                if v.requires_grad:
-                    record = True
-                    break
-        outputs = [_make(y, record and y.dtype.kind in "fc") for y in ys]
+        if type(ys) is not tuple:
+            if type(ys) is not np.ndarray:
+                ys = backend.as_array(ys)
+            out = _make(ys, record and ys.dtype.kind in "fc")
+            if record:
+                self._record(inputs, arrays, (out,), (ys,))
+            return out
+        ys = tuple([y if type(y) is np.ndarray else backend.as_array(y) for y in ys])
+        outputs = tuple([_make(y, record and y.dtype.kind in "fc") for y in ys])
         if record:
-            self._record(variables, arrays, outputs, ys)
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+            self._record(inputs, arrays, outputs, ys)
+        return outputs
 
-    def _record(self, variables, arrays, outputs, ys):
+    def _record(self, inputs, arrays, outputs, ys):
         gen = 0
-        for v in variables:
+        for v in inputs:
             if v.generation > gen:
                 gen = v.generation
         self.generation = gen
-        self.inputs = tuple(variables)
-        self.outputs = tuple([weakref.ref(o) for o in outputs])
-        self.scope = state.scope
-        for o in outputs:
-            o.creator = self
-            o.generation = gen + 1
-        held = ()
+        self.inputs = inputs
+        if state.scope:
+            self.scope = state.scope
+        if len(outputs) == 1:
+            out = outputs[0]
+            self.outputs = (weakref.ref(out),)
+            out.creator = self
+            out.generation = gen + 1
+        else:
+            self.outputs = tuple([weakref.ref(o) for o in outputs])
+            for o in outputs:
+                o.creator = self
+                o.generation = gen + 1
         if self.saves_inputs:
-            self._xs = tuple(arrays)
+            self._xs = arrays
             held = saved.lock(arrays)
-        if self.saves_output:
-            self._ys = tuple(ys)
-            held += saved.lock(ys)
-        self._held = held
+            if self.saves_output:
+                self._ys = ys
+                held += saved.lock(ys)
+            if held:
+                self._held = saved.Held(held)
+        elif self.saves_output:
+            self._ys = ys
+            held = saved.lock(ys)
+            if held:
+                self._held = saved.Held(held)
 
     # --------------------------------------------------- what backward reads
     @property
@@ -168,16 +200,11 @@ class Function:
     def release(self):
         """Drop the saved arrays (and their read-only guard) after backward; the
         graph's structure stays so it can still be drawn."""
-        if self._held:
-            saved.unlock(self._held)
-            self._held = ()
+        if self._held is not None:
+            self._held.release()
+            self._held = None
         self._xs = self._ys = None
         self._released = True
-
-    def __del__(self):
-        # A graph dropped without backward still gives its arrays back.
-        if self._held:
-            saved.unlock(self._held)
 
     # --------------------------------------------------------------- errors
     def _explain(self, error, arrays):

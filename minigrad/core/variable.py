@@ -86,13 +86,17 @@ class Variable:
         return backend.as_numpy(self.data)
 
     # ----------------------------------------------------------- the graph
-    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False):
+    def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
         """Backpropagate from this Variable, accumulating into the leaves' ``grad``.
 
         ``grad`` is the seed dL/dself; it may be omitted only for a single-element
         output. ``create_graph=True`` records the backward computation itself, so
-        the gradients are differentiable (higher-order derivatives).
+        the gradients are differentiable (higher-order derivatives); it implies
+        ``retain_graph=True`` unless told otherwise, since the gradient's graph
+        reaches back into the forward graph.
         """
+        if retain_graph is None:
+            retain_graph = create_graph
         from .backward import backward
 
         backward((self,), (grad,), retain_graph=retain_graph, create_graph=create_graph)
