@@ -1,0 +1,52 @@
+"""Draw every picture of docs/seeing-the-graph.md into docs/images/.
+
+    python docs/make_pictures.py            # SVG, the committed files
+    python docs/make_pictures.py --png      # PNG instead, e.g. to look at them
+
+Needs the viz extra (`pip install 'minigrad[viz]'`) and Graphviz's `dot`
+(`apt-get install graphviz`). The graphs are the ones in
+``minigrad.viz.examples``, the same the golden DOT files of tests/test_viz.py
+are drawn from, so rerunning this regenerates the committed images.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from minigrad.viz import examples, plot
+
+IMAGES = Path(__file__).resolve().parent / "images"
+
+
+def _added_backward():
+    z, = examples.add()
+    z.backward()  # so the picture can show the gradients too
+    return (z,)
+
+
+# picture name -> (graph, to_dot options)
+PICTURES = {
+    "add": (_added_backward, {"values": True, "grads": True}),
+    "branch": (examples.branch, {}),
+    "reuse": (examples.reuse, {}),
+    "repeat": (examples.repeat, {}),
+    "sum": (examples.sum, {}),
+    "matmul": (examples.matmul, {}),
+    "affine": (examples.affine, {}),
+    "linear": (examples.linear, {}),
+    "gru_cell": (examples.gru_cell, {"compact": True, "dtypes": False}),
+    "rnn": (examples.rnn, {"compact": True, "dtypes": False}),
+    "rnn_collapsed": (examples.rnn, {"collapse": True, "dtypes": False}),
+    "second_order": (examples.second_order, {"values": True}),
+}
+
+
+def main(argv):
+    suffix = ".png" if "--png" in argv else ".svg"
+    for name, (build, options) in PICTURES.items():
+        picture = plot(*build(), path=IMAGES / f"{name}{suffix}", **options)
+        print(picture.path.relative_to(IMAGES.parent.parent))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,282 @@
+"""Which nodes are drawn, in which order, under which ids, in which cluster.
+
+Ids come from a deterministic walk of the recorded graph, never from ``id()``
+or from hash order, so the same code draws byte-identical DOT on every run and
+under every ``PYTHONHASHSEED``. Dicts here are keyed by Variables and
+Functions (identity), which is safe because they are only looked up, never
+iterated for output: what reaches the picture is in list order.
+"""
+from __future__ import annotations
+
+from ..functions.shape import Branch
+
+
+class Node:
+    """One drawn node. ``kind`` is "var", "op", "branch" (synthesized by the
+    drawer) or "box" (a collapsed scope); ``obj`` the Variable or Function, or
+    for a box its scope path; ``cluster`` the scope path it is drawn inside."""
+
+    __slots__ = ("id", "kind", "obj", "cluster", "info")
+
+    def __init__(self, id, kind, obj, cluster, info=None):
+        self.id, self.kind, self.obj, self.cluster, self.info = id, kind, obj, cluster, info
+
+    def __repr__(self):
+        return f"<Node {self.id} {self.kind}>"
+
+
+def walk(outputs) -> list:
+    """The Functions that produced ``outputs``, every input's creator before
+    its consumers.
+
+    An iterative post-order depth-first search from the outputs, following each
+    Function's inputs in order: deterministic, topological and without
+    recursion, so a chain of a million operations draws as well as a short one.
+
+    >>> import numpy as np, minigrad as mg
+    >>> x = mg.Variable(np.ones(2))
+    >>> [f.name for f in walk([(x * 2).sum()])]
+    ['Mul', 'Sum']
+    """
+    order = []
+    seen = {}
+    for y in outputs:
+        root = y.creator
+        if root is None or root in seen:
+            continue
+        seen[root] = True
+        stack = [(root, 0)]
+        while stack:
+            f, i = stack[-1]
+            inputs = f.inputs or ()
+            while i < len(inputs):
+                c = inputs[i].creator
+                i += 1
+                if c is not None and c not in seen:
+                    seen[c] = True
+                    stack[-1] = (f, i)      # resume after this input later
+                    stack.append((c, 0))
+                    break
+            else:
+                stack.pop()
+                order.append(f)
+    return order
+
+
+def _collapse_rule(collapse):
+    """A predicate on scope names from the ``collapse`` option."""
+    if collapse is None or collapse is False:
+        return None
+    if collapse is True:
+        return lambda name: True
+    if isinstance(collapse, str):
+        return lambda name: name == collapse
+    if callable(collapse):
+        return collapse
+    names = frozenset(collapse)
+    return lambda name: name in names
+
+
+def _box_path(scope, rule):
+    """The outermost collapsed scope a Function lies in, as a path, or None."""
+    if rule is not None:
+        for i, name in enumerate(scope):
+            if rule(name):
+                return scope[:i + 1]
+    return None
+
+
+class Graph:
+    """The drawn graph of ``outputs``: ``nodes`` and ``edges``, both in drawing
+    order. An edge is (source id, target id, Variable or None): the Variable of
+    an arrow that stands for it (``compact``).
+
+    Where a Variable feeds two or more drawn uses, a Branch node is inserted
+    (the seeds' Branch: its backward sums the incoming gradients, which is what
+    the engine does for any Variable used twice), unless the Variable already
+    feeds an explicit ``Branch`` operation.
+    """
+
+    def __init__(self, outputs, branches=True, collapse=None, clusters=True, compact=False):
+        outputs = list(dict.fromkeys(outputs))  # drop repeats, keep order
+        self.outputs = outputs
+        self.requested = dict.fromkeys(outputs, True)
+        self.functions = walk(outputs)
+        self._clusters = clusters
+        rule = _collapse_rule(collapse)
+        self.box_of = {f: _box_path(f.scope, rule) for f in self.functions}
+        self._count_uses()
+        self.nodes, self.edges = [], []
+        self._ids = {}       # Variable, Function or box path -> node id
+        self._counts = {}    # id prefix -> next number
+        self._number()
+        self._connect()
+        if branches:
+            self._insert_branches()
+        if compact:
+            self._fold()
+
+    # ------------------------------------------------------------ structure
+    def _target(self, f):
+        """What an edge into or out of ``f`` attaches to: f, or its box path."""
+        box = self.box_of[f]
+        return f if box is None else box
+
+    def _internal(self, x, target):
+        """True when ``x`` is made and used inside the same collapsed box."""
+        c = x.creator
+        return isinstance(target, tuple) and c in self.box_of and self.box_of[c] == target
+
+    def _count_uses(self):
+        # Variable -> list of the targets of its uses from outside its own box,
+        # one per input slot (x * x uses x twice) but one per box.
+        self.uses = {}
+        self.internal = {}
+        for f in self.functions:
+            t = self._target(f)
+            for x in f.inputs:
+                if self._internal(x, t):
+                    self.internal[x] = True
+                    continue
+                uses = self.uses.setdefault(x, [])
+                if isinstance(t, tuple) and t in uses:
+                    continue
+                uses.append(t)
+
+    def hidden(self, v) -> bool:
+        """A Variable made and only used inside one collapsed box is not drawn."""
+        return v in self.internal and v not in self.uses and v not in self.requested
+
+    def drawn_outputs(self, f):
+        """The outputs of ``f`` that are drawn: alive and used or asked for."""
+        out = []
+        for ref in f.outputs or ():
+            v = ref()
+            if v is not None and (v in self.uses or v in self.requested) and not self.hidden(v):
+                out.append(v)
+        return out
+
+    # ------------------------------------------------------------ numbering
+    def _new(self, prefix, key, kind, obj, cluster, info=None):
+        n = self._counts.get(prefix, 0)
+        self._counts[prefix] = n + 1
+        node = Node(f"{prefix}{n}", kind, obj, cluster if self._clusters else (), info)
+        self._ids[key] = node.id
+        self.nodes.append(node)
+        return node
+
+    def _cluster_of_var(self, v):
+        """A Variable is drawn with its creator; a leaf with its uses when they
+        all lie in one scope (x_t of an unrolled RNN sits in its step)."""
+        c = v.creator
+        if c is not None and c in self.box_of:
+            box = self.box_of[c]
+            return c.scope if box is None else box[:-1]
+        common = None
+        for t in self.uses.get(v, ()):
+            where = t[:-1] if isinstance(t, tuple) else t.scope
+            if common is None:
+                common = where
+            else:
+                n = 0
+                while n < min(len(common), len(where)) and common[n] == where[n]:
+                    n += 1
+                common = common[:n]
+        return common or ()
+
+    def _add_var(self, v):
+        if v not in self._ids and not self.hidden(v):
+            self._new("v", v, "var", v, self._cluster_of_var(v),
+                      {"output": v in self.requested})
+
+    def _number(self):
+        sizes = {}
+        for f in self.functions:
+            box = self.box_of[f]
+            if box is not None:
+                sizes[box] = sizes.get(box, 0) + 1
+        for f in self.functions:
+            for x in f.inputs:
+                self._add_var(x)
+            box = self.box_of[f]
+            if box is None:
+                self._new("f", f, "op", f, f.scope)
+            elif box not in self._ids:
+                self._new("s", box, "box", box, box[:-1], {"ops": sizes[box]})
+            for v in self.drawn_outputs(f):
+                self._add_var(v)
+        for y in self.outputs:
+            self._add_var(y)
+
+    def _connect(self):
+        seen = {}  # edges touching a box are drawn once
+        for f in self.functions:
+            t = self._target(f)
+            tid = self._ids[t]
+            for x in f.inputs:
+                if not self._internal(x, t):
+                    self._edge((self._ids[x], tid), isinstance(t, tuple), seen)
+            for v in self.drawn_outputs(f):
+                self._edge((tid, self._ids[v]), isinstance(t, tuple), seen)
+
+    def _edge(self, edge, once, seen):
+        if once:
+            if edge in seen:
+                return
+            seen[edge] = True
+        self.edges.append(edge + (None,))
+
+    # ------------------------------------------------------------ branches
+    def _insert_branches(self):
+        fanout = {}
+        for src, _, _ in self.edges:
+            fanout[src] = fanout.get(src, 0) + 1
+        branch_of = {}  # variable node id -> its Branch node
+        nodes = []
+        for node in self.nodes:
+            nodes.append(node)
+            if node.kind != "var" or fanout.get(node.id, 0) < 2:
+                continue
+            if any(isinstance(t, Branch) for t in self.uses.get(node.obj, ())):
+                continue  # the graph already draws its own Branch here
+            b = Node(f"b{len(branch_of)}", "branch", None, node.cluster,
+                     {"n": fanout[node.id]})
+            branch_of[node.id] = b
+            nodes.append(b)
+        self.nodes = nodes
+        edges, started = [], {}
+        for src, dst, _ in self.edges:
+            b = branch_of.get(src)
+            if b is None:
+                edges.append((src, dst, None))
+                continue
+            if b.id not in started:  # at the first use: variable -> Branch, once
+                started[b.id] = True
+                edges.append((src, b.id, None))
+            edges.append((b.id, dst, None))
+        self.edges = edges
+
+    # ------------------------------------------------------------ compact
+    def _fold(self):
+        """Draw each unnamed intermediate Variable as labelled arrows from its
+        producer to its consumers, as the seeds do, instead of as a node."""
+        folded = {}
+        for node in self.nodes:
+            v = node.obj
+            if node.kind == "var" and v.creator is not None and not v.name \
+                    and not node.info["output"]:
+                folded[node.id] = node
+        producer = {}
+        for src, dst, _ in self.edges:
+            if dst in folded:
+                producer[dst] = src
+        edges = []
+        for src, dst, var in self.edges:
+            if dst in folded:
+                continue  # replaced by the arrows out of the folded Variable
+            if src in folded:
+                edges.append((producer[src], dst, folded[src].obj))
+            else:
+                edges.append((src, dst, var))
+        self.edges = edges
+        self.nodes = [node for node in self.nodes if node.id not in folded]

@@ -1,0 +1,118 @@
+"""The text on each node: names, shapes, dtypes, value and gradient summaries.
+
+Numbers are formatted here, not by numpy's print options, so a user's
+``np.set_printoptions`` never changes the DOT output.
+"""
+from __future__ import annotations
+
+from .. import backend
+
+# Attributes worth a second line on an operation node (those that are set);
+# (attribute, shown as) where the attribute's name is long.
+DETAILS = {
+    "Pow": ("c",),
+    "Repeat": ("repeats", "axis"),
+    "Sum": ("axis",), "Mean": ("axis",), "Max": ("axis",), "Min": ("axis",),
+    "Split": (("indices_or_sections", "sections"), "axis"),
+    "Concat": ("axis",), "Stack": ("axis",),
+    "Softmax": ("axis",), "LogSoftmax": ("axis",),
+    "Reshape": ("shape",), "Transpose": ("axes",),
+    "BroadcastTo": ("shape",), "SumTo": ("shape",),
+    "AsType": ("dtype",), "Clip": ("lo", "hi"),
+}
+
+
+def number(x) -> str:
+    """A number in at most 4 significant digits.
+
+    >>> number(3.14159), number(2.0), number(7), number(True)
+    ('3.142', '2', '7', 'True')
+    """
+    if isinstance(x, (bool, int)):
+        return str(x)
+    if isinstance(x, complex):
+        return format(x, ".4g")
+    return format(float(x), ".4g")
+
+
+def _nested(a) -> str:
+    if a.ndim == 0:
+        return number(a.item())
+    return "[" + " ".join(_nested(row) for row in a) + "]"
+
+
+def summary(array, preview: int) -> str:
+    """The values of a small array, or the L2 norm of a larger one.
+
+    >>> import numpy as np
+    >>> summary(np.array([[1.0, 2.5], [3.0, 4.0]]), preview=6)
+    '[[1 2.5] [3 4]]'
+    >>> summary(np.ones(100), preview=6)
+    'norm 10'
+    """
+    if array.size <= preview:
+        return _nested(backend.as_numpy(array))
+    xp = backend.get_array_module(array)
+    return "norm " + number(xp.sqrt((array.astype("float64") ** 2).sum()))
+
+
+def shape_dtype(data, shapes: bool, dtypes: bool) -> str:
+    """'(2, 3) float32', 'scalar float32', or a part of it."""
+    parts = []
+    if shapes:
+        parts.append("scalar" if data.ndim == 0 else str(tuple(data.shape)))
+    if dtypes:
+        parts.append(str(data.dtype))
+    return " ".join(parts)
+
+
+def variable_label(v, o) -> str:
+    """The lines of a Variable's label under options ``o`` (a dict)."""
+    lines = []
+    literal = is_constant(v) and v.data.size == 1 and not (o["names"] and v.name)
+    if o["names"] and v.name:
+        lines.append(v.name)
+    elif literal:
+        lines.append(number(v.data.reshape(()).item()))  # a literal such as the 1 of 1 - z
+    facts = shape_dtype(v.data, o["shapes"], o["dtypes"])
+    if facts:
+        lines.append(facts)
+    if o["values"] and not literal:
+        lines.append("data " + summary(v.data, o["preview"]))
+    if o["grads"] and v.grad is not None:
+        lines.append("grad " + summary(v.grad.data, o["preview"]))
+    if o["generations"]:
+        lines.append(f"gen {v.generation}")
+    return "\n".join(lines)
+
+
+def op_label(f, o) -> str:
+    lines = [f.name]
+    if o["details"]:
+        parts = []
+        for attr in DETAILS.get(f.name, ()):
+            attr, shown = attr if isinstance(attr, tuple) else (attr, attr)
+            value = getattr(f, attr, None)
+            if value is not None:
+                parts.append(f"{shown}={_short(value)}")
+        if parts:
+            lines.append(", ".join(parts))
+    if o["generations"]:
+        lines.append(f"gen {f.generation}")
+    return "\n".join(lines)
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, type):  # AsType(np.float32)
+        return value.__name__
+    if isinstance(value, list):
+        value = tuple(value)
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def is_constant(v) -> bool:
+    """A leaf that needs no gradient: an array or number wrapped by an operation."""
+    return v.creator is None and not v.requires_grad
