@@ -16,9 +16,18 @@ from . import functions
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # ``mg.viz`` without ``import minigrad.viz``, still imported only on first use.
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
 __all__ = [
     "Variable", "Function", "as_variable", "grad", "no_grad", "enable_grad",
     "is_grad_enabled", "name_scope", "using_config", "functions", "backend", "random",
-    "get_array_module", "gpu_available",
+    "get_array_module", "gpu_available", "viz",
     "MinigradError", "ShapeError", "DTypeError", "GraphError", "DeviceError",
 ]

@@ -158,7 +158,7 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                 gys.append(g)
             if len(gys) > 1:
                 gys = _fill_missing(f, gys, create_graph)
-            gxs = f.backward(*gys)
+            gxs = f.backward(*gys) if not create_graph else _differentiable_backward(f, gys)
             inputs = f.inputs
             if type(gxs) is not tuple:
                 gxs = (gxs,)
@@ -250,6 +250,25 @@ def _store(x, g):
         x.grad = Variable(x.grad.data + g.data, requires_grad=False)
     else:
         x.grad = x.grad + g
+
+
+def _differentiable_backward(f, gys):
+    """Run f.backward with Variables in place of its saved arrays, so the
+    gradient it computes is itself a recorded graph."""
+    d = f.__dict__
+    xs, y = d.get("xs"), d.get("y")
+    if xs is not None:
+        f.xs = f.inputs
+    if y is not None:
+        out = f.outputs[0]()
+        f.y = out if out is not None else Variable(y, requires_grad=False)
+    try:
+        return f.backward(*gys)
+    finally:
+        if xs is not None:
+            f.xs = xs
+        if y is not None:
+            f.y = y
 
 
 def _fill_missing(f, gys, create_graph):

@@ -27,6 +27,23 @@ from .config import state
 from .variable import Variable, _make, as_variable
 
 
+class _Unsaved:
+    """Class-level stand-in for ``xs`` / ``y`` when an operation saved nothing.
+    A non-data descriptor: once an instance stores the attribute, the stored
+    value wins and this is never consulted."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __set_name__(self, owner, name):
+        self.attr = name
+
+    def __get__(self, f, owner=None):
+        if f is None:
+            return self
+        raise GraphError(f._missing(self.attr, self.flag))
+
+
 def _wrap_constants(inputs, arrays):
     """Wrap plain arrays and numbers as constant Variables; numbers take the
     dtype of the first array input, so float32 stays float32."""
@@ -74,9 +91,7 @@ class Function:
     outputs = None         # tuple of weak references to the output Variables
     generation = 0
     scope = ()
-    _xs = None             # saved input arrays
-    _ys = None             # saved output arrays
-    _held = None           # saved.Held: the arrays this node keeps read-only
+    _held = ()             # the arrays this node keeps read-only
     _released = False
 
     @property
@@ -91,8 +106,8 @@ class Function:
             f"{self.name}.backward is not defined: this operation cannot be differentiated")
 
     # ------------------------------------------------------------------ call
-    # This method and _record run once per operation: they are written for
-    # speed (no comprehensions, one pass over the inputs).
+    # __call__ runs once per operation: it is written for speed (one pass over
+    # the inputs, the single-output case inlined, no comprehensions).
     def __call__(self, *inputs):
         if state.raw_backward:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
@@ -115,79 +130,78 @@ class Function:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise self._explain(e, arrays) from e
-        record = record and state.enable_backprop
 
-        if type(ys) is not tuple:
-            if type(ys) is not np.ndarray:
-                ys = backend.as_array(ys)
-            out = _make(ys, record and ys.dtype.kind in "fc")
-            if record:
-                self._record(inputs, arrays, (out,), (ys,))
-            return out
-        ys = tuple([y if type(y) is np.ndarray else backend.as_array(y) for y in ys])
-        outputs = tuple([_make(y, record and y.dtype.kind in "fc") for y in ys])
-        if record:
-            self._record(inputs, arrays, outputs, ys)
-        return outputs
+        if not (record and state.enable_backprop):
+            if type(ys) is tuple:
+                return tuple([_make(backend.as_array(y), False) for y in ys])
+            return _make(ys if type(ys) is np.ndarray else backend.as_array(ys), False)
+        if type(ys) is tuple:
+            return self._record_outputs(inputs, arrays, ys)
 
-    def _record(self, inputs, arrays, outputs, ys):
+        if type(ys) is not np.ndarray:
+            ys = backend.as_array(ys)
         gen = 0
         for v in inputs:
             if v.generation > gen:
                 gen = v.generation
+        out = Variable.__new__(Variable)
+        out.data = ys
+        out.name = None
+        out.grad = None
+        out.creator = self
+        out.generation = gen + 1
+        out.requires_grad = ys.dtype.kind in "fc"
+        out._retain = False
         self.generation = gen
         self.inputs = inputs
+        self.outputs = (weakref.ref(out),)
         if state.scope:
             self.scope = state.scope
-        if len(outputs) == 1:
-            out = outputs[0]
-            self.outputs = (weakref.ref(out),)
-            out.creator = self
-            out.generation = gen + 1
-        else:
-            self.outputs = tuple([weakref.ref(o) for o in outputs])
-            for o in outputs:
-                o.creator = self
-                o.generation = gen + 1
+        if self.saves_inputs or self.saves_output:
+            self._save(arrays, (ys,))
+        return out
+
+    def _record_outputs(self, inputs, arrays, ys):
+        """The recording path for operations with several outputs."""
+        ys = tuple([backend.as_array(y) for y in ys])
+        gen = max(v.generation for v in inputs)
+        outputs = tuple([_make(y, y.dtype.kind in "fc") for y in ys])
+        for o in outputs:
+            o.creator = self
+            o.generation = gen + 1
+        self.generation = gen
+        self.inputs = inputs
+        self.outputs = tuple([weakref.ref(o) for o in outputs])
+        if state.scope:
+            self.scope = state.scope
+        if self.saves_inputs or self.saves_output:
+            self._save(arrays, ys)
+        return outputs
+
+    def _save(self, arrays, ys):
+        """Keep what backward reads, read-only until released."""
+        held = ()
         if self.saves_inputs:
-            self._xs = arrays
+            self.xs = arrays
             held = saved.lock(arrays)
-            if self.saves_output:
-                self._ys = ys
-                held += saved.lock(ys)
-            if held:
-                self._held = saved.Held(held)
-        elif self.saves_output:
-            self._ys = ys
-            held = saved.lock(ys)
-            if held:
-                self._held = saved.Held(held)
+        if self.saves_output:
+            self.y = ys[0]
+            held += saved.lock(ys)
+        if held:
+            self._held = held
 
     # --------------------------------------------------- what backward reads
-    @property
-    def xs(self):
-        """The inputs as backward should see them: arrays, or Variables when the
-        backward pass builds a graph (create_graph=True)."""
-        if self._xs is None:
-            raise GraphError(self._missing("xs", "saves_inputs"))
-        return self.inputs if state.create_graph else self._xs
-
-    @property
-    def y(self):
-        """The (first) output as backward should see it (see ``xs``)."""
-        if self._ys is None:
-            raise GraphError(self._missing("y", "saves_output"))
-        if state.create_graph:
-            out = self.outputs[0]()
-            if out is not None:
-                return out
-            return Variable(self._ys[0], requires_grad=False)
-        return self._ys[0]
+    # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance
+    # attributes holding arrays, the fastest thing backward can read; while a
+    # create_graph backward runs, the engine swaps in the Variables. When an
+    # operation saved nothing, these descriptors explain why instead.
+    xs = _Unsaved("saves_inputs")
+    y = _Unsaved("saves_output")
 
     @property
     def needs_input_grad(self) -> tuple:
         """Which inputs want a gradient; backward may skip the others' work."""
-        return tuple(v.requires_grad for v in self.inputs)
+        return tuple([v.requires_grad for v in self.inputs])
 
     def _missing(self, attr, flag):
         if self._released:
@@ -200,11 +214,18 @@ class Function:
     def release(self):
         """Drop the saved arrays (and their read-only guard) after backward; the
         graph's structure stays so it can still be drawn."""
-        if self._held is not None:
-            self._held.release()
-            self._held = None
-        self._xs = self._ys = None
+        if self._held:
+            saved.unlock(self._held)
+            self._held = ()
+        d = self.__dict__
+        d.pop("xs", None)
+        d.pop("y", None)
         self._released = True
+
+    def __del__(self):
+        # A graph dropped without backward still gives its arrays back.
+        if self._held:
+            saved.unlock(self._held)
 
     # --------------------------------------------------------------- errors
     def _explain(self, error, arrays):

@@ -53,26 +53,6 @@ def unlock(held) -> None:
                 pass
 
 
-class Held:
-    """The arrays one operation holds read-only. Released by backward, or, for a
-    graph dropped without backward, when the operation is garbage: the
-    finalizer lives here rather than on Function so that operations that hold
-    nothing pay nothing."""
-
-    __slots__ = ("arrays",)
-
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def release(self):
-        if self.arrays:
-            unlock(self.arrays)
-            self.arrays = ()
-
-    def __del__(self):
-        self.release()
-
-
 def locked_count() -> int:
     """How many arrays are currently held read-only (for tests and leak checks)."""
     return len(_holds)

@@ -154,31 +154,31 @@ class Variable:
 
     # ----------------------------------------------------------- operators
     def __add__(self, other):
-        return F.add(self, other)
+        return F.Add()(self, other)
 
     def __radd__(self, other):
-        return F.add(other, self)
+        return F.Add()(other, self)
 
     def __sub__(self, other):
-        return F.sub(self, other)
+        return F.Sub()(self, other)
 
     def __rsub__(self, other):
-        return F.sub(other, self)
+        return F.Sub()(other, self)
 
     def __mul__(self, other):
-        return F.mul(self, other)
+        return F.Mul()(self, other)
 
     def __rmul__(self, other):
-        return F.mul(other, self)
+        return F.Mul()(other, self)
 
     def __truediv__(self, other):
-        return F.div(self, other)
+        return F.Div()(self, other)
 
     def __rtruediv__(self, other):
-        return F.div(other, self)
+        return F.Div()(other, self)
 
     def __neg__(self):
-        return F.neg(self)
+        return F.Neg()(self)
 
     def __pow__(self, exponent):
         return F.pow(self, exponent)

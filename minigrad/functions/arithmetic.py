@@ -39,8 +39,8 @@ class Mul(Function):
 
     def backward(self, gz):
         a, b = self.xs
-        need_a, need_b = self.needs_input_grad
-        return (gz * b if need_a else None), (gz * a if need_b else None)
+        va, vb = self.inputs
+        return (gz * b if va.requires_grad else None), (gz * a if vb.requires_grad else None)
 
 
 class Div(Function):
@@ -50,8 +50,7 @@ class Div(Function):
     def backward(self, gz):
         a, b = self.xs
         ga = gz / b
-        need_a, need_b = self.needs_input_grad
-        return (ga if need_a else None), (-(ga * a) / b if need_b else None)
+        return ga, (-(ga * a) / b if self.inputs[1].requires_grad else None)
 
 
 class Neg(Function):
@@ -76,7 +75,8 @@ class Pow(Function):
     def backward(self, gy):
         x, = self.xs
         c = self.c
-        return gy * c * x ** (c - 1)
+        # x ** 1 would be a needless node in a create_graph backward
+        return gy * c * (x if c == 2 else x ** (c - 1))
 
 
 def add(a, b):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..core.function import Function
+from ..core.variable import array_of
 from .shape import broadcast_to, reshape
 
 
@@ -60,7 +61,7 @@ class Max(Function):
     def backward(self, gy):
         # The selection is a constant of the input values, computed on raw arrays
         # even when the backward pass builds a graph.
-        x, y = self._xs[0], self._ys[0]
+        x, y = array_of(self.xs[0]), array_of(self.y)
         kept = _kept_shape(x.shape, self.axis)
         chosen = x == y.reshape(kept)
         weight = chosen / chosen.sum(axis=self.axis, keepdims=True)
