@@ -8,7 +8,7 @@
 variable(14.)
 """
 from . import backend, random
-from .backend import get_array_module, gpu_available
+from .backend import get_array_module, gpu_available, to_cpu, to_gpu
 from .core import (Function, Variable, as_variable, enable_grad, grad, is_grad_enabled,
                    name_scope, no_grad, using_config)
 from .errors import DeviceError, DTypeError, GraphError, MinigradError, ShapeError
@@ -28,6 +28,6 @@ def __getattr__(name):
 __all__ = [
     "Variable", "Function", "as_variable", "grad", "no_grad", "enable_grad",
     "is_grad_enabled", "name_scope", "using_config", "functions", "backend", "random",
-    "get_array_module", "gpu_available", "viz",
+    "get_array_module", "gpu_available", "to_gpu", "to_cpu", "viz",
     "MinigradError", "ShapeError", "DTypeError", "GraphError", "DeviceError",
 ]

@@ -76,6 +76,17 @@ def as_cupy(a):
     return cp.asarray(a)
 
 
+def to_gpu(a):
+    """An array or Variable's data moved to the GPU (``Variable.to_gpu()`` moves
+    a Variable in place)."""
+    return as_cupy(a.data if type(a).__name__ == "Variable" else a)
+
+
+def to_cpu(a):
+    """An array or Variable's data moved to the CPU as a numpy array."""
+    return as_numpy(a.data if type(a).__name__ == "Variable" else a)
+
+
 def as_array(x, like=None):
     """An ndarray from an array, a numpy scalar or a Python number.
 

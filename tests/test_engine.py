@@ -265,6 +265,24 @@ def test_mutating_a_saved_input_is_refused_until_backward():
     w.data -= 0.1  # the optimizer's in-place update works
 
 
+def test_saved_computed_values_stay_read_only_for_good():
+    x = var(np.ones(3))
+    h = F.tanh(x)  # Tanh saves its output
+    y = (h * 2.0).sum()  # Mul saves h
+    y.backward()
+    with pytest.raises(ValueError, match="read-only"):
+        h.data[0] = 0.0
+    edited = h.data.copy()  # the documented way to edit a computed value
+    edited[0] = 0.0
+
+
+def test_a_leaf_passed_through_branch_stays_updatable():
+    w = var(np.ones(3))
+    a, b = F.branch(w, 2)
+    (F.tanh(a) * b).sum().backward()  # both outputs are saved by Mul and Tanh
+    w.data -= 0.1  # the parameter's own array was never frozen
+
+
 def test_guard_is_lifted_when_a_graph_is_dropped_without_backward():
     gc.disable()
     try:

@@ -180,15 +180,14 @@ class Function:
 
     def _save(self, arrays, ys):
         """Keep what backward reads, read-only until released."""
-        held = ()
         if self.saves_inputs:
             self.xs = arrays
-            held = saved.lock(arrays)
+            held = saved.lock(self.inputs, arrays)
+            if held:
+                self._held = held
         if self.saves_output:
             self.y = ys[0]
-            held += saved.lock(ys)
-        if held:
-            self._held = held
+            saved.freeze(ys)
 
     # --------------------------------------------------- what backward reads
     # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance

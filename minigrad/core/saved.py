@@ -1,16 +1,24 @@
 """In-place protection of the arrays a recorded operation keeps for its backward.
 
 numpy arrays carry no version counter, so minigrad uses the one guard numpy
-has: the ``writeable`` flag. While any live, un-backpropagated operation holds
-an array, the array is read-only and ``x.data[...] = 0`` raises numpy's
+has: the ``writeable`` flag. Mutating a saved array then raises numpy's
 "assignment destination is read-only" instead of silently corrupting the
-gradient. A count per array makes this exact when several operations (or
-several graphs) save the same array: it becomes writeable again only when the
-last of them is released, either by backward (retain_graph=False) or because
-its graph was dropped.
+gradient.
 
-Only arrays that were writeable when saved are touched, so arrays the user made
-read-only stay read-only. cupy arrays have no such flag and are not guarded.
+Two kinds of saved arrays are treated differently, because setting the flag
+costs more than the rest of an operation's bookkeeping:
+
+* the data of leaves (parameters, inputs, constants) is held read-only only
+  while a live operation needs it. A count per array makes this exact when
+  several operations or graphs save the same array; it becomes writeable again
+  when the last of them is released, by backward (retain_graph=False) or
+  because its graph was dropped. So optimizers update parameters in place and
+  input buffers can be refilled after each step;
+* values computed by recorded operations stay read-only for good once an
+  operation saved them (one flag flip, nothing to undo). Copy one to edit it.
+
+Only arrays that were writeable are touched, so arrays the user made read-only
+stay read-only. cupy arrays have no such flag and are not guarded.
 """
 from __future__ import annotations
 
@@ -20,23 +28,33 @@ import numpy as np
 _holds: dict = {}
 
 
-def lock(arrays) -> tuple:
-    """Make the numpy arrays in ``arrays`` read-only; return those this call
-    counted, which must later be passed to :func:`unlock` exactly once."""
-    held = []
-    for a in arrays:
+def lock(variables, arrays) -> tuple:
+    """Guard the saved ``arrays`` (the data of ``variables``); return the leaf
+    arrays this call counted, which must later go to :func:`unlock` once."""
+    held = ()
+    for v, a in zip(variables, arrays):
         if type(a) is not np.ndarray:
+            continue
+        if v.creator is not None:
+            a.setflags(write=False)  # computed value: read-only for good
             continue
         entry = _holds.get(id(a))
         if entry is not None:
             entry[1] += 1
         elif a.flags.writeable:
-            a.flags.writeable = False
+            a.setflags(write=False)
             _holds[id(a)] = [a, 1]
         else:
             continue
-        held.append(a)
-    return tuple(held)
+        held += (a,)
+    return held
+
+
+def freeze(arrays) -> None:
+    """Make computed values read-only for good (see the module docstring)."""
+    for a in arrays:
+        if type(a) is np.ndarray:
+            a.setflags(write=False)
 
 
 def unlock(held) -> None:
@@ -46,7 +64,7 @@ def unlock(held) -> None:
         if entry[1] == 0:
             del _holds[id(a)]
             try:
-                a.flags.writeable = True
+                a.setflags(write=True)
             except ValueError:
                 # A view whose base is itself held read-only right now: numpy
                 # refuses; the view simply stays read-only.

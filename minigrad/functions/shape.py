@@ -80,7 +80,7 @@ class SumTo(Function):
         for i, n in enumerate(self.shape):
             if n != 1 and x.shape[lead + i] != n:
                 raise ValueError(f"cannot sum shape {x.shape} down to {self.shape}")
-        y = x.sum(axis=axes, keepdims=True) if axes else x
+        y = x.sum(axis=axes, keepdims=True) if axes else x.view()
         if lead:
             y = y.reshape(self.shape)
         return y
@@ -121,7 +121,9 @@ class Branch(Function):
         self.n = n
 
     def forward(self, x):
-        return (x,) * self.n
+        # Views, not x itself: an output is a computed value and may be frozen
+        # read-only when saved, which must never reach the input's own array.
+        return tuple([x.view() for _ in range(self.n)])
 
     def backward(self, *gys):
         total = gys[0]

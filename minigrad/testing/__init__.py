@@ -1,0 +1,26 @@
+"""minigrad.testing: tools for testing gradients in your own test suite.
+
+* :func:`gradcheck` and :func:`gradgradcheck` compare minigrad's first and
+  second derivatives with central differences in float64;
+* :mod:`minigrad.testing.strategies` has hypothesis strategies for inputs that
+  make such checks meaningful (no ties for max, no kinks for relu, ...). It
+  needs hypothesis (``pip install 'minigrad[testing]'``) and is imported only
+  when first used, so ``import minigrad.testing`` does not need hypothesis.
+
+>>> import numpy as np, minigrad.functions as F
+>>> from minigrad.testing import gradcheck, gradgradcheck
+>>> gradcheck(F.exp, np.array([0.1, 0.2])) and gradgradcheck(F.exp, np.array([0.1, 0.2]))
+True
+"""
+import importlib
+
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "strategies"]
+
+
+def __getattr__(name):
+    # Lazy: `minigrad.testing.strategies` imports hypothesis only when touched.
+    if name == "strategies":
+        return importlib.import_module(".strategies", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
