@@ -1,6 +1,7 @@
 """The backward pass: ordering, accumulation, freeing.
 
-Ordering. Every operation has a generation one above its newest input. A heap
+Ordering. An operation's generation is its newest input's, and its outputs'
+are one above. A heap
 keyed on generation pops the newest operation first; an operation is pushed
 once, the first time one of its outputs receives a gradient, and by the time it
 is popped every consumer of its outputs has been processed (they all have a
@@ -20,7 +21,11 @@ gradient array (Add returns ``gy`` twice), and a ``.grad`` is never a read-only
 broadcast view.
 
 Freeing. With ``retain_graph=False`` each operation drops its saved arrays right
-after its backward, which also lifts their read-only guard.
+after its backward, which also lifts their read-only guard. The graph's
+structure (and so every intermediate Variable with its data) stays until the
+output is dropped, so that the graph can still be drawn with its gradients:
+``del loss`` (or ``loss.unchain_backward()``) before the next forward keeps
+peak memory at one graph.
 """
 from __future__ import annotations
 
@@ -80,9 +85,6 @@ def _as_tuple(x):
 
 def _seed(y, g, create_graph):
     """The starting gradient dL/dy, and whether the caller supplied it."""
-    if y.data.dtype.kind not in "fc":
-        raise DTypeError(f"backward: the output has dtype {y.data.dtype}; gradients need a "
-                         "floating-point output")
     if g is None:
         if y.data.size != 1:
             raise GraphError(
@@ -117,6 +119,9 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
     for y, g in zip(outputs, seeds):
         if not isinstance(y, Variable):
             raise TypeError(f"backward: expected Variables, got {type(y).__name__}")
+        if y.data.dtype.kind not in "fc":
+            raise DTypeError(f"backward: the output has dtype {y.data.dtype}; gradients need a "
+                             "floating-point output")
         if not y.requires_grad:
             raise GraphError(
                 "backward: this output does not require a gradient: it was computed under "
@@ -273,13 +278,11 @@ def _differentiable_backward(f, gys):
 
 def _fill_missing(f, gys, create_graph):
     """Zeros for the outputs of a multi-output operation that got no gradient."""
+    xp = backend.get_array_module(*[g for g in gys if g is not None])
     filled = []
-    for ref, g in zip(f.outputs, gys):
+    for (shape, dtype), g in zip(f.output_specs, gys):
         if g is None:
-            out = ref()
-            if out is None:
-                raise GraphError(f"{f.name}: an output was freed before backward")
-            g = backend.get_array_module(out.data).zeros_like(out.data)
+            g = xp.zeros(shape, dtype=dtype)
             if create_graph:
                 g = Variable(g, requires_grad=False)
         filled.append(g)

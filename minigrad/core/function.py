@@ -44,6 +44,25 @@ class _Unsaved:
         raise GraphError(f._missing(self.attr, self.flag))
 
 
+# Python numbers used as operands become shared, read-only 0-d arrays, one per
+# (value, dtype, array module): no allocation per use, and being read-only they
+# need no guard when saved.
+_number_arrays: dict = {}
+
+
+def _number_array(value, like):
+    dtype = like.dtype
+    key = (type(value), value, dtype, type(like))
+    a = _number_arrays.get(key)
+    if a is None:
+        a = backend.as_array(value, like)
+        if type(a) is np.ndarray:
+            a.setflags(write=False)
+        if len(_number_arrays) < 4096:  # bounded: numbers computed at run time vary
+            _number_arrays[key] = a
+    return a
+
+
 def _wrap_constants(inputs, arrays):
     """Wrap plain arrays and numbers as constant Variables; numbers take the
     dtype of the first array input, so float32 stays float32."""
@@ -52,8 +71,15 @@ def _wrap_constants(inputs, arrays):
         if hasattr(a, "dtype") and not isinstance(a, np.generic):
             like = a
             break
-    variables = tuple([x if isinstance(x, Variable) else as_variable(x, like) for x in inputs])
-    return variables, [v.data for v in variables]
+    variables = []
+    for x in inputs:
+        if isinstance(x, Variable):
+            variables.append(x)
+        elif like is not None and type(x) in (int, float):
+            variables.append(_make(_number_array(x, like), False))
+        else:
+            variables.append(as_variable(x, like))
+    return tuple(variables), [v.data for v in variables]
 
 
 class Function:
@@ -135,6 +161,9 @@ class Function:
             if type(ys) is tuple:
                 return tuple([_make(backend.as_array(y), False) for y in ys])
             return _make(ys if type(ys) is np.ndarray else backend.as_array(ys), False)
+        if self.inputs is not None:
+            raise GraphError(f"{self.name}: this Function instance already recorded a call; "
+                             "create a new instance for each call, e.g. Mul()(a, b)")
         if type(ys) is tuple:
             return self._record_outputs(inputs, arrays, ys)
 
@@ -172,6 +201,9 @@ class Function:
         self.generation = gen
         self.inputs = inputs
         self.outputs = tuple([weakref.ref(o) for o in outputs])
+        # An unused output may be gone by backward time; its zero gradient is
+        # built from this.
+        self.output_specs = tuple([(y.shape, y.dtype) for y in ys])
         if state.scope:
             self.scope = state.scope
         if self.saves_inputs or self.saves_output:

@@ -49,14 +49,17 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """Computed as 0.5 * tanh(x / 2) + 0.5: exact, and no overflow for any x
-    (1 / (1 + exp(-x)) overflows exp for x < -88 in float32)."""
+    """1 / (1 + exp(-x)), computed as e / (1 + e) with e = exp(-|x|) on the
+    negative side: no overflow for any x, and full relative precision in both
+    tails (0.5 * tanh(x / 2) + 0.5 rounds to 0 below x = -37)."""
 
     saves_inputs = False
     saves_output = True
 
     def forward(self, x):
-        return get_array_module(x).tanh(x * 0.5) * 0.5 + 0.5
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1.0, e) / (1.0 + e)
 
     def backward(self, gy):
         y = self.y

@@ -94,12 +94,15 @@ class SoftmaxCrossEntropy(Function):
             onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
             keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
             return (softmax(x) - onehot.reshape(x.shape)) * (keep * scale), None
-        g = self.probs.copy()
-        g[get_array_module(g).arange(len(self.safe_t)), self.safe_t] -= 1
+        xp = get_array_module(self.probs)
+        gx = xp.empty(x.shape, dtype=self.probs.dtype)  # owned, so the engine never copies it
+        g = gx.reshape(self.probs.shape)
+        g[...] = self.probs
+        g[xp.arange(len(self.safe_t)), self.safe_t] -= 1
         if not self.all_kept:
             g[~self.keep] = 0
         g *= scale
-        return g.reshape(x.shape), None
+        return gx, None
 
     def release(self):
         self.probs = None

@@ -21,7 +21,9 @@ def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
     if not training or ratio == 0.0:
         return as_variable(x)
     data = array_of(x)
-    if mask is None:
+    if mask is not None:
+        mask = array_of(mask)  # a constant of the graph, even if given as a Variable
+    else:
         xp = backend.get_array_module(data)
         keep = mg_random.uniform(xp, data.shape, data.dtype) >= ratio
         mask = keep.astype(data.dtype) * data.dtype.type(1.0 / (1.0 - ratio))

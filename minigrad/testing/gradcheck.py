@@ -218,7 +218,8 @@ def gradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_directi
 
     Floating-point arrays and Variables with ``requires_grad`` are checked (as
     float64 copies); integer arrays and constant Variables are passed through
-    unchanged. ``mode="full"`` checks every element (two calls of f each);
+    unchanged. cupy inputs are copied to the CPU: the check runs on numpy.
+    ``mode="full"`` checks every element (two calls of f each);
     ``mode="directional"`` checks ``n_directions`` random unit directions per
     input (a constant cost, whatever the size). Raises :class:`GradcheckError`
     naming the input, the element (or direction seed), both values and the
