@@ -36,6 +36,7 @@ import numpy as np
 from .. import backend
 from ..errors import DTypeError, GraphError, ShapeError
 from .config import state
+from .saved import unlock
 from .variable import Variable
 
 
@@ -189,7 +190,13 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                         order += 1
                 i += 1
             if not retain_graph:
-                f.release()
+                if f._held:  # f.release(), inlined: it runs once per operation
+                    unlock(f._held)
+                    f._held = ()
+                d = f.__dict__
+                d.pop("xs", None)
+                d.pop("y", None)
+                f._released = True
     finally:
         state.raw_backward, state.create_graph, state.enable_backprop = saved_flags
 

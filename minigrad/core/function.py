@@ -186,8 +186,16 @@ class Function:
         self.outputs = (weakref.ref(out),)
         if state.scope:
             self.scope = state.scope
-        if self.saves_inputs or self.saves_output:
-            self._save(arrays, (ys,))
+        # _save, inlined for the single-output case
+        if self.saves_inputs:
+            self.xs = arrays
+            held = saved.lock(inputs, arrays)
+            if held:
+                self._held = held
+        if self.saves_output:
+            self.y = ys
+            if type(ys) is np.ndarray:
+                ys.setflags(write=False)
         return out
 
     def _record_outputs(self, inputs, arrays, ys):
