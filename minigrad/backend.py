@@ -54,11 +54,18 @@ def get_array_module(*arrays):
     'numpy'
     """
     for a in arrays:
-        if type(a).__name__ == "Variable":
-            a = a.data
-        if not isinstance(a, (np.ndarray, np.generic)) and is_cupy_array(a):
+        if isinstance(a, (np.ndarray, np.generic)):
+            continue
+        if is_cupy_array(_unwrap(a)):
             return _load_cupy()
     return np
+
+
+def _unwrap(a):
+    """A Variable's (or Parameter's) data; anything else as it is."""
+    from .core.variable import Variable  # late: core imports this module
+
+    return a.data if isinstance(a, Variable) else a
 
 
 def as_numpy(a):
@@ -79,12 +86,12 @@ def as_cupy(a):
 def to_gpu(a):
     """An array or Variable's data moved to the GPU (``Variable.to_gpu()`` moves
     a Variable in place)."""
-    return as_cupy(a.data if type(a).__name__ == "Variable" else a)
+    return as_cupy(_unwrap(a))
 
 
 def to_cpu(a):
     """An array or Variable's data moved to the CPU as a numpy array."""
-    return as_numpy(a.data if type(a).__name__ == "Variable" else a)
+    return as_numpy(_unwrap(a))
 
 
 def as_array(x, like=None):

@@ -18,9 +18,10 @@ def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
     """
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"Dropout: ratio must be in [0, 1), got {ratio}")
+    x = as_variable(x)
     if not training or ratio == 0.0:
-        return as_variable(x)
-    data = array_of(x)
+        return x
+    data = x.data
     if mask is not None:
         mask = array_of(mask)  # a constant of the graph, even if given as a Variable
     else:

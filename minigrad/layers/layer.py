@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .parameter import Parameter
+from .serialization import load_weights as _load_weights
+from .serialization import save_weights as _save_weights
 
 
 class Layer:
@@ -111,6 +113,14 @@ class Layer:
     def eval(self):
         """Evaluation mode (dropout off); returns self."""
         return self.train(False)
+
+    def save_weights(self, path):
+        """Write the parameters to an .npz at ``path``, atomically."""
+        _save_weights(self, path)
+
+    def load_weights(self, path):
+        """Load parameters saved by save_weights; nothing changes on a mismatch."""
+        _load_weights(self, path)
 
     def to_gpu(self):
         for p in self.params():

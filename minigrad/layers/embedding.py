@@ -1,0 +1,44 @@
+"""Embedding: rows of a (vocab, dim) matrix picked by integer ids."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..functions import embedding
+from .layer import Layer
+from .linear import generator, given_array
+from .parameter import Parameter
+
+
+class Embedding(Layer):
+    """W[ids] for integer ``ids`` of any shape: output ids.shape + (dim,).
+
+    A repeated id receives the sum of its rows' gradients. W starts as a normal
+    draw scaled by 0.01 (the book's choice); pass ``W`` (vocab, dim) to start from
+    given values, ``rng`` (a Generator or an int seed) to make the draw repeatable.
+
+    >>> import numpy as np
+    >>> from minigrad.layers import Embedding
+    >>> emb = Embedding(3, 2, W=np.arange(6.0).reshape(3, 2), dtype=np.float64)
+    >>> y = emb(np.array([2, 0, 2]))
+    >>> y.sum().backward()
+    >>> emb.W.grad
+    variable([[1., 1.],
+              [0., 0.],
+              [2., 2.]])
+    """
+
+    def __init__(self, vocab: int, dim: int, dtype=np.float32, W=None, rng=None):
+        super().__init__()
+        self.vocab, self.dim = vocab, dim
+        if W is None:
+            W = 0.01 * generator(rng).standard_normal((vocab, dim))
+        self.W = Parameter(given_array("Embedding", "W", W, (vocab, dim), dtype), name="W")
+
+    def forward(self, ids):
+        # Extension point: a row-sparse gradient (only the rows in ``ids``) goes
+        # here, as a lookup node whose backward returns (rows, values) instead of
+        # a dense (vocab, dim) array; everything else in the layer stays as is.
+        return embedding(self.W, ids)
+
+    def __repr__(self):
+        return f"Embedding({self.vocab}, {self.dim})"
