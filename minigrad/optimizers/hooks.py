@@ -1,0 +1,56 @@
+"""Gradient hooks: ``optimizer.add_hook(hook)`` runs ``hook(params)`` on the
+parameters that have a gradient, before each update.
+
+They change gradients in place. That is safe because the engine never lets two
+parameters share one gradient array and never leaves a read-only one, and an
+optimizer lists a tied parameter once: each hook acts once per parameter.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backend
+
+
+class ClipGradNorm:
+    """Scale all gradients together so that their global L2 norm is at most
+    ``max_norm`` (the book's ``clip_grads``)::
+
+        norm = sqrt(sum of g * g over every element of every gradient)
+        rate = max_norm / (norm + 1e-6)
+        if rate < 1: every g *= rate
+
+    The norm before clipping is kept in ``last_norm`` (handy for logging).
+    """
+
+    def __init__(self, max_norm: float):
+        self.max_norm = float(max_norm)
+        self.last_norm = None
+
+    def __call__(self, params):
+        total = 0.0
+        for p in params:
+            g = p.grad.data.ravel()
+            total += float(backend.get_array_module(g).vdot(g, g).real)
+        self.last_norm = math.sqrt(total)
+        rate = self.max_norm / (self.last_norm + 1e-6)
+        if rate < 1:
+            for p in params:
+                p.grad.data *= rate
+
+    def __repr__(self):
+        return f"ClipGradNorm(max_norm={self.max_norm!r})"
+
+
+class WeightDecay:
+    """L2 weight decay added to the gradient: ``g += rate * p``."""
+
+    def __init__(self, rate: float):
+        self.rate = float(rate)
+
+    def __call__(self, params):
+        for p in params:
+            p.grad.data += self.rate * p.data
+
+    def __repr__(self):
+        return f"WeightDecay(rate={self.rate!r})"
