@@ -116,7 +116,12 @@ class Variable:
 
     def unchain(self) -> "Variable":
         """Cut this Variable from its creator in place: it becomes a leaf, and
-        nothing upstream of it is reached by later backward passes (truncated BPTT)."""
+        nothing upstream of it is reached by later backward passes.
+
+        In place means for every graph that uses it: an output computed earlier
+        from this Variable no longer backpropagates past it either. To carry a
+        state into the next batch of truncated BPTT while keeping the old graph
+        whole, carry ``detach()`` instead (the recurrent layers do)."""
         self.creator = None
         self.generation = 0
         return self
