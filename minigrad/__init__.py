@@ -11,6 +11,7 @@ from . import backend, random
 from .backend import get_array_module, gpu_available, to_cpu, to_gpu
 from .core import (Function, Variable, as_variable, enable_grad, grad, is_grad_enabled,
                    name_scope, no_grad, using_config)
+from .core.sparse import SparseRows
 from .errors import DeviceError, DTypeError, GraphError, MinigradError, ShapeError
 from . import functions
 
@@ -26,7 +27,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __all__ = [
-    "Variable", "Function", "as_variable", "grad", "no_grad", "enable_grad",
+    "Variable", "Function", "SparseRows", "as_variable", "grad", "no_grad", "enable_grad",
     "is_grad_enabled", "name_scope", "using_config", "functions", "backend", "random",
     "get_array_module", "gpu_available", "to_gpu", "to_cpu", "viz",
     "MinigradError", "ShapeError", "DTypeError", "GraphError", "DeviceError",

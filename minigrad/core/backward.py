@@ -37,6 +37,7 @@ from .. import backend
 from ..errors import DTypeError, GraphError, ShapeError
 from .config import state
 from .saved import unlock
+from .sparse import SparseRows
 from .variable import Variable
 
 
@@ -75,7 +76,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _as_grad_variable(g):
-    return g if isinstance(g, Variable) else Variable(g, requires_grad=False)
+    if isinstance(g, (Variable, SparseRows)):
+        return g
+    return Variable(g, requires_grad=False)
 
 
 def _as_tuple(x):
@@ -218,10 +221,13 @@ def _accumulate(pending, owned, x, g, create_graph):
         pending[x] = g
     elif create_graph:
         pending[x] = old + g
-    elif id(old) in owned:
+    elif id(old) in owned and type(g) is not SparseRows:
         old += g
     else:
         total = old + g
+        if type(total) is SparseRows:
+            pending[x] = total  # a fresh concatenation, but never added into in place
+            return
         if type(total) is not np.ndarray:  # 0-d sums come back as numpy scalars
             total = backend.as_array(total)
         owned[id(total)] = total
@@ -255,13 +261,21 @@ def _finished(g, shared, owned):
 def _store(x, g):
     """Accumulate a finished gradient into ``x.grad``."""
     g = _as_grad_variable(g)
-    if x.grad is None:
+    old = x.grad
+    if old is None:
         x.grad = g
-    elif g.creator is None and x.grad.creator is None:
+    elif isinstance(g, SparseRows) or isinstance(old, SparseRows):
+        total = _raw(old) + _raw(g)
+        x.grad = total if isinstance(total, SparseRows) else Variable(total, requires_grad=False)
+    elif g.creator is None and old.creator is None:
         # Out of place: the old .grad may be held by the caller.
-        x.grad = Variable(x.grad.data + g.data, requires_grad=False)
+        x.grad = Variable(old.data + g.data, requires_grad=False)
     else:
-        x.grad = x.grad + g
+        x.grad = old + g
+
+
+def _raw(g):
+    return g.data if isinstance(g, Variable) else g
 
 
 def _differentiable_backward(f, gys):
@@ -300,6 +314,11 @@ def _fit(f, i, x, gx, create_graph):
     """Bring a gradient to its input's shape and dtype, or explain why not."""
     from .. import functions as F
 
+    if isinstance(gx, SparseRows):
+        if gx.shape != x.data.shape:
+            raise ShapeError(f"{f.name}.backward returned sparse rows for a table of shape "
+                             f"{gx.shape}, but input {i} has shape {x.data.shape}")
+        return gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype)
     if create_graph:
         if not isinstance(gx, Variable):
             gx = Variable(backend.as_array(gx, x.data), requires_grad=False)

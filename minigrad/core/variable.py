@@ -146,15 +146,19 @@ class Variable:
     def to_gpu(self) -> "Variable":
         """Move data (and grad) to the GPU in place; returns self."""
         self.data = backend.as_cupy(self.data)
-        if self.grad is not None:
+        if isinstance(self.grad, Variable):
             self.grad.to_gpu()
+        elif self.grad is not None:  # sparse rows: not worth moving, dropped
+            self.grad = None
         return self
 
     def to_cpu(self) -> "Variable":
         """Move data (and grad) to the CPU in place; returns self."""
         self.data = backend.as_numpy(self.data)
-        if self.grad is not None:
+        if isinstance(self.grad, Variable):
             self.grad.to_cpu()
+        elif self.grad is not None:
+            self.grad = None
         return self
 
     # ----------------------------------------------------------- operators

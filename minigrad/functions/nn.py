@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from .. import backend
 from .. import random as mg_random
+from ..core.config import state
+from ..core.function import Function
+from ..core.sparse import SparseRows
 from ..core.variable import array_of, as_variable
+from ..errors import GraphError
 from ..errors import DTypeError
 from .shape import get_item
 
@@ -31,9 +35,32 @@ def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
     return x * mask
 
 
-def embedding(W, ids):
+class SparseEmbedding(Function):
+    """W[ids] whose backward gives W a SparseRows gradient: only the looked-up
+    rows, instead of a (V, D) buffer of zeros written at a few rows."""
+
+    saves_inputs = False
+
+    def __init__(self, ids):
+        self.ids = ids
+
+    def forward(self, W):
+        self.shape = W.shape
+        return W[self.ids]
+
+    def backward(self, gy):
+        if state.create_graph:
+            raise GraphError("Embedding: sparse gradients cannot be differentiated again; "
+                             "use sparse=False for higher-order gradients")
+        return SparseRows(self.ids, gy, self.shape)
+
+
+def embedding(W, ids, sparse: bool = False):
     """Rows of ``W`` picked by integer ``ids`` (any shape): W[ids], of shape
     ids.shape + (D,). Repeated ids accumulate their gradients.
+
+    With ``sparse=True`` W's gradient is a :class:`minigrad.SparseRows` (the
+    looked-up rows only); optimizers then update only those rows.
 
     >>> import numpy as np, minigrad as mg
     >>> W = mg.Variable(np.arange(6.0).reshape(3, 2))
@@ -52,4 +79,6 @@ def embedding(W, ids):
         bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
         raise IndexError(f"Embedding: id {bad} is out of range for a table of {V} rows "
                          f"(shape {tuple(W.shape)})")
+    if sparse:
+        return SparseEmbedding(ids)(W)
     return get_item(W, ids)

@@ -16,6 +16,10 @@ class Embedding(Layer):
     draw scaled by 0.01 (the book's choice); pass ``W`` (vocab, dim) to start from
     given values, ``rng`` (a Generator or an int seed) to make the draw repeatable.
 
+    ``sparse=True`` keeps W's gradient as a :class:`minigrad.SparseRows` (only
+    the looked-up rows), which the optimizers apply lazily to those rows: no
+    (vocab, dim) zero buffer per step and no sweep of the whole table.
+
     >>> import numpy as np
     >>> from minigrad.layers import Embedding
     >>> emb = Embedding(3, 2, W=np.arange(6.0).reshape(3, 2), dtype=np.float64)
@@ -27,18 +31,16 @@ class Embedding(Layer):
               [2., 2.]])
     """
 
-    def __init__(self, vocab: int, dim: int, dtype=np.float32, W=None, rng=None):
+    def __init__(self, vocab: int, dim: int, dtype=np.float32, W=None, rng=None,
+                 sparse: bool = False):
         super().__init__()
-        self.vocab, self.dim = vocab, dim
+        self.vocab, self.dim, self.sparse = vocab, dim, sparse
         if W is None:
             W = 0.01 * generator(rng).standard_normal((vocab, dim))
         self.W = Parameter(given_array("Embedding", "W", W, (vocab, dim), dtype), name="W")
 
     def forward(self, ids):
-        # Extension point: a row-sparse gradient (only the rows in ``ids``) goes
-        # here, as a lookup node whose backward returns (rows, values) instead of
-        # a dense (vocab, dim) array; everything else in the layer stays as is.
-        return embedding(self.W, ids)
+        return embedding(self.W, ids, sparse=self.sparse)
 
     def __repr__(self):
         return f"Embedding({self.vocab}, {self.dim})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..core.sparse import SparseRows
 from ..core.variable import Variable
 from ..errors import MinigradError
 
@@ -73,17 +74,31 @@ class Optimizer:
     def update(self):
         """One optimization step: hooks, then each parameter with a gradient."""
         live = [p for p in self.params() if p.grad is not None]
+        for p in live:
+            if isinstance(p.grad, SparseRows):
+                # Each row once, so hooks see true row gradients (norms, decay).
+                p.grad = p.grad.coalesced()
         for hook in self.hooks:
             hook(live)
         self.steps += 1
         for p in live:
-            # Dispatch point for gradient types: today every gradient is dense
-            # (p.grad.data, an array of p's shape). A sparse gradient (row
-            # indices, rows) of an embedding will be recognised here by its type
-            # and sent to an update_one_sparse(param, indices, rows) that touches
-            # only those rows of the parameter and of its state; the rules and
-            # hooks will then each say how they treat rows never seen.
-            self.update_one(p, p.grad.data)
+            if isinstance(p.grad, SparseRows):
+                self._update_rows(p, p.grad)
+            else:
+                self.update_one(p, p.grad.data)
+
+    def _update_rows(self, param, grad):
+        """Lazy update of a sparse gradient: the same rule, applied only to the
+        touched rows of the parameter and of its state. For SGD this equals the
+        dense update; for rules with state (momentum, Adam's moments) rows never
+        looked up keep their state unchanged instead of decaying, as in
+        PyTorch's SparseAdam: close to, not identical to, the dense rule."""
+        rows = _Rows(param.data[grad.indices],
+                     {k: a[grad.indices] for k, a in self.state_of(param).items()})
+        self.update_one(rows, grad.rows)
+        param.data[grad.indices] = rows.data
+        for k, a in self.state_of(param).items():
+            a[grad.indices] = rows.state[k]
 
     def update_one(self, param, grad):
         """Update ``param.data`` in place from ``grad``, a dense array of its shape."""
@@ -91,6 +106,8 @@ class Optimizer:
 
     def state_of(self, param) -> dict:
         """``param``'s state arrays by slot name, made as zeros on first use."""
+        if type(param) is _Rows:
+            return param.state
         entry = self._state.get(id(param))
         if entry is None:
             xp = backend.get_array_module(param.data)
@@ -200,6 +217,16 @@ class Optimizer:
 
 
 # ---------------------------------------------------------------- helpers
+class _Rows:
+    """Some rows of a parameter and of its state, standing in for the parameter
+    while a rule updates them (see Optimizer._update_rows)."""
+
+    __slots__ = ("data", "state")
+
+    def __init__(self, data, state):
+        self.data, self.state = data, state
+
+
 def _unique(params) -> list:
     if isinstance(params, Variable):  # iterating a Variable would walk its rows
         params = [params]

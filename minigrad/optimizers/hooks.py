@@ -1,5 +1,6 @@
 """Gradient hooks: ``optimizer.add_hook(hook)`` runs ``hook(params)`` on the
-parameters that have a gradient, before each update.
+parameters that have a gradient, before each update. Sparse gradients
+(SparseRows) arrive coalesced: each row once.
 
 They change gradients in place. That is safe because the engine never lets two
 parameters share one gradient array and never leaves a read-only one, and an
@@ -10,6 +11,13 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..core.sparse import SparseRows
+
+
+def _values(grad):
+    """The gradient's numbers: a dense array, or the rows of a (coalesced)
+    SparseRows, whose indices are unique so its norm is the dense norm."""
+    return grad.rows if isinstance(grad, SparseRows) else grad.data
 
 
 class ClipGradNorm:
@@ -30,13 +38,13 @@ class ClipGradNorm:
     def __call__(self, params):
         total = 0.0
         for p in params:
-            g = p.grad.data.ravel()
+            g = _values(p.grad).ravel()
             total += float(backend.get_array_module(g).vdot(g, g).real)
         self.last_norm = math.sqrt(total)
         rate = self.max_norm / (self.last_norm + 1e-6)
         if rate < 1:
             for p in params:
-                p.grad.data *= rate
+                _values(p.grad)[...] *= rate
 
     def __repr__(self):
         return f"ClipGradNorm(max_norm={self.max_norm!r})"
@@ -50,7 +58,12 @@ class WeightDecay:
 
     def __call__(self, params):
         for p in params:
-            p.grad.data += self.rate * p.data
+            g = p.grad
+            if isinstance(g, SparseRows):
+                # Lazy, like the sparse update: only the rows looked up this step decay.
+                g.rows += self.rate * p.data[g.indices]
+            else:
+                g.data += self.rate * p.data
 
     def __repr__(self):
         return f"WeightDecay(rate={self.rate!r})"

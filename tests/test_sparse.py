@@ -1,0 +1,144 @@
+"""Sparse embedding gradients: SparseRows through the engine, the layers and the
+optimizers, against the dense path."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functions as F
+from minigrad.layers import Embedding, Layer, Parameter
+from minigrad.optimizers import SGD, Adam, ClipGradNorm, Momentum, WeightDecay
+
+IDS = np.array([[3, 1, 3], [0, 3, 1]])  # repeated ids
+
+
+def _grads(sparse, W0, gy):
+    W = mg.Variable(W0.copy())
+    F.embedding(W, IDS, sparse=sparse).backward(gy)
+    return W.grad
+
+
+def test_sparse_rows_basics():
+    g = mg.SparseRows(np.array([2, 0, 2]), np.arange(6.0).reshape(3, 2), (4, 2))
+    dense = np.zeros((4, 2))
+    np.add.at(dense, [2, 0, 2], np.arange(6.0).reshape(3, 2))
+    np.testing.assert_array_equal(g.to_dense(), dense)
+    c = g.coalesced()
+    assert c.indices.tolist() == [0, 2]
+    np.testing.assert_array_equal(c.to_dense(), dense)
+    np.testing.assert_array_equal((g + g).to_dense(), 2 * dense)
+    np.testing.assert_array_equal(np.ones((4, 2)) + g, 1 + dense)
+    np.testing.assert_array_equal(g + np.ones((4, 2)), 1 + dense)
+
+
+def test_sparse_and_dense_embedding_gradients_are_identical():
+    rng = np.random.default_rng(0)
+    W0, gy = rng.normal(size=(5, 4)), rng.normal(size=(2, 3, 4))
+    sparse, dense = _grads(True, W0, gy), _grads(False, W0, gy)
+    assert isinstance(sparse, mg.SparseRows) and sparse.shape == (5, 4)
+    np.testing.assert_array_equal(sparse.to_dense(), dense.data)
+
+
+def test_sparse_meets_dense_use_of_the_same_table():
+    # Tied weights: the table is looked up sparsely and used densely elsewhere.
+    rng = np.random.default_rng(1)
+    W0 = rng.normal(size=(5, 4))
+    results = []
+    for sparse in (True, False):
+        W = mg.Variable(W0.copy())
+        h = F.embedding(W, IDS, sparse=sparse)  # (2, 3, 4)
+        scores = F.matmul(F.reshape(h, (6, 4)), W.T)  # (6, 5), W used densely
+        F.sum(scores * scores).backward()
+        results.append(W.grad)
+    assert isinstance(results[0], mg.Variable)  # sparse + dense is dense
+    np.testing.assert_allclose(results[0].data, results[1].data, rtol=1e-13)
+
+
+def test_sparse_gradients_accumulate_across_backward_calls():
+    W = mg.Variable(np.zeros((4, 2)))
+    F.embedding(W, np.array([1, 2]), sparse=True).sum().backward()
+    F.embedding(W, np.array([2, 3]), sparse=True).sum().backward()
+    np.testing.assert_array_equal(W.grad.to_dense(), [[0, 0], [1, 1], [2, 2], [1, 1]])
+
+
+def test_sparse_gradients_are_first_order_only():
+    W = mg.Variable(np.ones((4, 2)))
+    y = F.embedding(W, np.array([1, 2]), sparse=True).sum()
+    with pytest.raises(mg.GraphError, match="sparse=False"):
+        y.backward(create_graph=True)
+
+
+def test_a_sparse_gradient_keeps_the_tables_dtype():
+    W = mg.Variable(np.ones((4, 2), np.float32))
+    F.embedding(W, np.array([1, 1]), sparse=True).backward(np.ones((2, 2), np.float64))
+    assert W.grad.dtype == np.float32
+
+
+class _Bag(Layer):
+    def __init__(self, sparse):
+        super().__init__()
+        self.emb = Embedding(6, 3, dtype=np.float64, sparse=sparse, rng=0)
+        self.w = Parameter(np.linspace(-1, 1, 3))
+
+    def forward(self, ids):
+        return F.sum(F.tanh(self.emb(ids)) * self.w)
+
+
+def _train(optimizer_cls, sparse, steps=4, hooks=(), **kw):
+    model = _Bag(sparse)
+    opt = optimizer_cls(model, **kw)
+    for h in hooks:
+        opt.add_hook(h)
+    batches = [np.array([[0, 2, 2]]), np.array([[5, 2, 1]]), np.array([[0, 0, 3]]),
+               np.array([[4, 5, 5]])]
+    for ids in batches[:steps]:
+        model.cleargrads()
+        model(ids).backward()
+        opt.update()
+    return model, opt
+
+
+def test_sgd_with_sparse_gradients_equals_dense_sgd():
+    sparse, _ = _train(SGD, True, lr=0.5)
+    dense, _ = _train(SGD, False, lr=0.5)
+    np.testing.assert_allclose(sparse.emb.W.data, dense.emb.W.data, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(sparse.w.data, dense.w.data, rtol=0, atol=1e-15)
+
+
+def test_clipping_sees_the_dense_norm():
+    sparse, opt_s = _train(SGD, True, steps=1, hooks=(ClipGradNorm(0.05),), lr=0.5)
+    dense, opt_d = _train(SGD, False, steps=1, hooks=(ClipGradNorm(0.05),), lr=0.5)
+    assert opt_s.hooks[0].last_norm == pytest.approx(opt_d.hooks[0].last_norm, rel=1e-14)
+    assert opt_s.hooks[0].last_norm > 0.05  # it did clip
+    np.testing.assert_allclose(sparse.emb.W.data, dense.emb.W.data, atol=1e-15)
+
+
+def test_weight_decay_on_a_sparse_gradient_is_lazy():
+    sparse, _ = _train(SGD, True, steps=1, hooks=(WeightDecay(0.1),), lr=0.5)
+    dense, _ = _train(SGD, False, steps=1, hooks=(WeightDecay(0.1),), lr=0.5)
+    touched, untouched = [0, 2], [1, 3, 4, 5]
+    np.testing.assert_allclose(sparse.emb.W.data[touched], dense.emb.W.data[touched], atol=1e-15)
+    start = _Bag(True).emb.W.data
+    np.testing.assert_array_equal(sparse.emb.W.data[untouched], start[untouched])
+    assert not np.allclose(dense.emb.W.data[untouched], start[untouched])
+
+
+def test_lazy_adam_matches_dense_on_first_touch_and_leaves_other_rows_alone():
+    sparse, opt = _train(Adam, True, steps=1, lr=0.1)
+    dense, _ = _train(Adam, False, steps=1, lr=0.1)
+    # Step 1: rows without a gradient have zero moments in the dense rule too.
+    np.testing.assert_allclose(sparse.emb.W.data, dense.emb.W.data, atol=1e-15)
+    sparse, opt = _train(Adam, True, steps=2, lr=0.1)
+    dense, _ = _train(Adam, False, steps=2, lr=0.1)
+    # Step 2 looks up rows 5, 2, 1: row 0 (seen at step 1 only) keeps moving in the
+    # dense rule (its moments are non-zero) but stays put in the lazy one.
+    after_one, _ = _train(Adam, True, steps=1, lr=0.1)
+    np.testing.assert_array_equal(sparse.emb.W.data[0], after_one.emb.W.data[0])
+    assert not np.allclose(dense.emb.W.data[0], after_one.emb.W.data[0])
+    m = opt.state_of(sparse.emb.W)["m"]
+    assert np.all(m[[3, 4]] == 0) and np.any(m[[0, 1, 2, 5]] != 0)
+
+
+def test_momentum_state_is_updated_on_touched_rows_only():
+    model, opt = _train(Momentum, True, steps=2, lr=0.1)
+    v = opt.state_of(model.emb.W)["v"]
+    assert np.all(v[[3, 4]] == 0) and np.all(np.any(v[[0, 1, 2, 5]] != 0, axis=1))
