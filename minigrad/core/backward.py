@@ -38,7 +38,7 @@ from ..errors import DTypeError, GraphError, ShapeError
 from .config import state
 from .saved import unlock
 from .sparse import SparseRows
-from .variable import Variable
+from .variable import Variable, _make
 
 
 def backward(outputs, seeds, retain_graph=False, create_graph=False):
@@ -76,6 +76,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _as_grad_variable(g):
+    if type(g) is np.ndarray:
+        return _make(g, False)  # the common case: no Variable.__init__ conversions
     if isinstance(g, (Variable, SparseRows)):
         return g
     return Variable(g, requires_grad=False)
@@ -152,22 +154,35 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                 raise GraphError(
                     f"backward: the graph through {f.name} was already freed by an earlier "
                     "backward; call that backward with retain_graph=True to backprop twice")
-            gys = []
-            for ref in f.outputs:
-                out = ref()
+            outs = f.outputs
+            if len(outs) == 1 and not create_graph:
+                out = outs[0]()
                 g = None if out is None else pending.pop(out, None)
-                if g is not None:
+                if g is not None and (owned or out._retain or capture is not None):
                     if owned:
-                        owned.pop(id(g), None)  # backward may hand it to several inputs
-                    if out._retain:
-                        if capture is None:
-                            retained.append((out, g))
+                        owned.pop(id(g), None)
+                    if out._retain and capture is None:
+                        retained.append((out, g))
                     if capture is not None and out in capture:
                         capture[out] = g
-                gys.append(g)
-            if len(gys) > 1:
-                gys = _fill_missing(f, gys, create_graph)
-            gxs = f.backward(*gys) if not create_graph else _differentiable_backward(f, gys)
+                gxs = f.backward(g)
+            else:
+                gys = []
+                for ref in f.outputs:
+                    out = ref()
+                    g = None if out is None else pending.pop(out, None)
+                    if g is not None:
+                        if owned:
+                            owned.pop(id(g), None)  # backward may hand it to several inputs
+                        if out._retain:
+                            if capture is None:
+                                retained.append((out, g))
+                        if capture is not None and out in capture:
+                            capture[out] = g
+                    gys.append(g)
+                if len(gys) > 1:
+                    gys = _fill_missing(f, gys, create_graph)
+                gxs = f.backward(*gys) if not create_graph else _differentiable_backward(f, gys)
             inputs = f.inputs
             if type(gxs) is not tuple:
                 gxs = (gxs,)
@@ -196,9 +211,10 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                 if f._held:  # f.release(), inlined: it runs once per operation
                     unlock(f._held)
                     f._held = ()
-                d = f.__dict__
-                d.pop("xs", None)
-                d.pop("y", None)
+                if f._saved_xs:
+                    del f.xs
+                if f._saved_y:
+                    del f.y
                 f._released = True
     finally:
         state.raw_backward, state.create_graph, state.enable_backprop = saved_flags

@@ -119,6 +119,7 @@ class Function:
     scope = ()
     _held = ()             # the arrays this node keeps read-only
     _released = False
+    _saved_xs = _saved_y = False    # set when xs / y are stored, so release needs no __dict__
 
     @property
     def name(self) -> str:
@@ -141,17 +142,22 @@ class Function:
 
         arrays = []
         record = False
-        constants = False
+        constants = wrapped = False
         for x in inputs:
             if isinstance(x, Variable):
                 arrays.append(x.data)
                 if x.requires_grad:
                     record = True
+            elif type(x) is np.ndarray:
+                arrays.append(x)
+                wrapped = True
             else:
                 constants = True
                 arrays.append(x)
         if constants:
             inputs, arrays = _wrap_constants(inputs, arrays)
+        elif wrapped:
+            inputs = tuple([x if type(x) is not np.ndarray else _make(x, False) for x in inputs])
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
@@ -188,14 +194,16 @@ class Function:
             self.scope = state.scope
         # _save, inlined for the single-output case
         if self.saves_inputs:
-            self.xs = arrays
+            self.xs = tuple(arrays)  # a tuple of arrays drops out of the GC's walks; a list never does
+            self._saved_xs = True
             held = saved.lock(inputs, arrays)
             if held:
                 self._held = held
         if self.saves_output:
             self.y = ys
+            self._saved_y = True
             if type(ys) is np.ndarray:
-                ys.setflags(write=False)
+                ys.setflags(False)
         return out
 
     def _record_outputs(self, inputs, arrays, ys):
@@ -221,12 +229,14 @@ class Function:
     def _save(self, arrays, ys):
         """Keep what backward reads, read-only until released."""
         if self.saves_inputs:
-            self.xs = arrays
+            self.xs = tuple(arrays)  # a tuple of arrays drops out of the GC's walks; a list never does
+            self._saved_xs = True
             held = saved.lock(self.inputs, arrays)
             if held:
                 self._held = held
         if self.saves_output:
             self.y = ys[0]
+            self._saved_y = True
             saved.freeze(ys)
 
     # --------------------------------------------------- what backward reads
@@ -256,9 +266,10 @@ class Function:
         if self._held:
             saved.unlock(self._held)
             self._held = ()
-        d = self.__dict__
-        d.pop("xs", None)
-        d.pop("y", None)
+        if self._saved_xs:
+            del self.xs
+        if self._saved_y:
+            del self.y
         self._released = True
 
     def __del__(self):

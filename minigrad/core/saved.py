@@ -24,26 +24,30 @@ from __future__ import annotations
 
 import numpy as np
 
-# id(array) -> [array, count]; holding the array keeps the id from being reused.
+# id(array) -> how many live operations hold it. Every holder keeps the array
+# itself in its ``_held`` tuple, so the id cannot be reused while counted.
 _holds: dict = {}
 
 
 def lock(variables, arrays) -> tuple:
     """Guard the saved ``arrays`` (the data of ``variables``); return the leaf
-    arrays this call counted, which must later go to :func:`unlock` once."""
+    arrays this call counted, which must later go to :func:`unlock` once.
+    (setflags is called positionally: its keyword parsing costs as much again.)"""
     held = ()
+    holds = _holds
     for v, a in zip(variables, arrays):
         if type(a) is not np.ndarray:
             continue
         if v.creator is not None:
-            a.setflags(write=False)  # computed value: read-only for good
+            a.setflags(False)  # computed value: read-only for good
             continue
-        entry = _holds.get(id(a))
-        if entry is not None:
-            entry[1] += 1
+        key = id(a)
+        n = holds.get(key)
+        if n is not None:
+            holds[key] = n + 1
         elif a.flags.writeable:
-            a.setflags(write=False)
-            _holds[id(a)] = [a, 1]
+            a.setflags(False)
+            holds[key] = 1
         else:
             continue
         held += (a,)
@@ -54,17 +58,20 @@ def freeze(arrays) -> None:
     """Make computed values read-only for good (see the module docstring)."""
     for a in arrays:
         if type(a) is np.ndarray:
-            a.setflags(write=False)
+            a.setflags(False)
 
 
 def unlock(held) -> None:
+    holds = _holds
     for a in held:
-        entry = _holds[id(a)]
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _holds[id(a)]
+        key = id(a)
+        n = holds[key] - 1
+        if n:
+            holds[key] = n
+        else:
+            del holds[key]
             try:
-                a.setflags(write=True)
+                a.setflags(True)
             except ValueError:
                 # A view whose base is itself held read-only right now: numpy
                 # refuses; the view simply stays read-only.
