@@ -1,0 +1,227 @@
+"""The Penn Treebank language-modelling corpus (Mikolov's preprocessed version).
+
+``load_ptb(split)`` returns ``(corpus, word_to_id, id_to_word)`` exactly as the
+book's ``dataset/ptb.py`` does: every line end becomes ``<eos>``, ids are given
+by first occurrence in the *training* file, and valid/test use train's
+vocabulary (10,000 words). Token counts: 929,589 / 73,760 / 82,430.
+
+Where the files live, first match wins:
+
+1. the ``data_dir`` argument,
+2. the ``MINIGRAD_DATA`` environment variable,
+3. ``$XDG_CACHE_HOME/minigrad/ptb`` (``~/.cache/minigrad/ptb`` by default).
+
+Missing files are downloaded (unless ``download=False``) and every file is
+checked against its known MD5 sum before it is parsed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MinigradError
+
+# The book and most PTB language-model code fetch the corpus from here.
+BASE_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
+
+SPLITS = ("train", "valid", "test")
+FILES = {split: f"ptb.{split}.txt" for split in SPLITS}
+MD5 = {
+    "ptb.train.txt": "f26c4b92c5fdc7b3f8c7cdcb991d8420",
+    "ptb.valid.txt": "aa0affc06ff7c36e977d7cd49e3839bf",
+    "ptb.test.txt": "8b80168b89c18661a38ef683c0dc3721",
+}
+TOKEN_COUNTS = {"train": 929_589, "valid": 73_760, "test": 82_430}
+VOCAB_SIZE = 10_000
+EOS = "<eos>"
+
+_DOWNLOAD_TIMEOUT_S = 60
+
+
+class DataError(MinigradError, RuntimeError):
+    """A data set could not be found, fetched or verified."""
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """Data files are missing and could not be downloaded."""
+
+
+class ChecksumError(DataError):
+    """A data file does not have its known MD5 sum (corrupt or truncated)."""
+
+
+def default_data_dir() -> Path:
+    """``MINIGRAD_DATA`` if set, else the user cache directory for PTB."""
+    env = os.environ.get("MINIGRAD_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(cache).expanduser() / "minigrad" / "ptb"
+
+
+def resolve_data_dir(data_dir=None) -> Path:
+    """The directory ``load_ptb`` reads: the argument wins over the environment."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    return default_data_dir()
+
+
+def md5sum(path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download(url: str, dest: Path) -> None:
+    """Write the bytes at ``url`` to ``dest`` (a temporary file of the caller's).
+
+    Module-level so tests can replace it and never touch the network.
+    """
+    with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, \
+            open(dest, "wb") as out:
+        while True:
+            block = response.read(1 << 20)
+            if not block:
+                break
+            out.write(block)
+
+
+def _checksum_message(name, path, expected, found, downloaded):
+    if downloaded:
+        advice = ("The download was corrupt or truncated and has been discarded; "
+                  "try again, or fetch the file by hand from "
+                  f"{BASE_URL}{name} into {path.parent}.")
+    else:
+        advice = (f"The file is corrupt or truncated. Delete {path} and call "
+                  f"load_ptb again to re-download it, or replace it with a good "
+                  f"copy from {BASE_URL}{name}.")
+    return (f"checksum mismatch for {name} ({path}): expected MD5 {expected}, "
+            f"found {found}. {advice}")
+
+
+def _missing_message(directory: Path, missing, reason: str) -> str:
+    lines = "\n".join(f"  {directory / name}    (from {BASE_URL}{name})" for name in missing)
+    return (f"PTB files are missing ({reason}). Put these files in {directory}:\n"
+            f"{lines}\n"
+            "or point load_ptb(data_dir=...) or the MINIGRAD_DATA environment "
+            "variable at a directory that holds ptb.train.txt, ptb.valid.txt "
+            "and ptb.test.txt.")
+
+
+def _fetch(name: str, directory: Path) -> None:
+    """Download ``name`` into ``directory`` atomically: the final path either
+    does not exist or holds the verified file, never a partial one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        _download(BASE_URL + name, tmp)
+        found = md5sum(tmp)
+        if found != MD5[name]:
+            raise ChecksumError(_checksum_message(name, path, MD5[name], found, True))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def ensure_files(data_dir=None, download=True, splits=SPLITS) -> Path:
+    """Make sure the files of ``splits`` are present and verified; return the directory."""
+    directory = resolve_data_dir(data_dir)
+    names = [FILES[s] for s in splits]
+    missing = [n for n in names if not (directory / n).is_file()]
+    if missing and not download:
+        raise DatasetNotFoundError(_missing_message(directory, missing, "download=False"))
+    for name in missing:
+        try:
+            _fetch(name, directory)
+        except ChecksumError:
+            raise
+        except Exception as exc:  # any network or file-system failure reads the same
+            raise DatasetNotFoundError(_missing_message(
+                directory, [n for n in missing if not (directory / n).is_file()],
+                f"download of {BASE_URL}{name} failed: {exc}")) from exc
+    for name in names:
+        path = directory / name
+        found = md5sum(path)
+        if found != MD5[name]:
+            raise ChecksumError(_checksum_message(name, path, MD5[name], found, False))
+    return directory
+
+
+def _read_words(path: Path) -> list:
+    # The book: every line end is a token of its own.
+    with open(path, encoding="utf-8") as f:
+        return f.read().replace("\n", f" {EOS} ").split()
+
+
+# One entry per directory; the train file's stat is kept with it so that a file
+# replaced on disk is re-read and re-verified rather than served stale.
+_cache: dict = {}
+
+
+def _train_stat(directory: Path):
+    st = (directory / FILES["train"]).stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _cached(directory: Path):
+    entry = _cache.get(str(directory.resolve()))
+    if entry is None or not (directory / FILES["train"]).is_file():
+        return None
+    return entry if entry["stat"] == _train_stat(directory) else None
+
+
+def load_ptb(split: str = "train", data_dir=None, download: bool = True):
+    """Load one PTB split as ``(corpus, word_to_id, id_to_word)``.
+
+    ``corpus`` is an int64 array of word ids; both dicts cover the 10,000 words
+    of the training file. Each call returns fresh copies, so callers may edit
+    them; parsing happens once per directory and process.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown PTB split {split!r}; choose one of {', '.join(SPLITS)}")
+    directory = resolve_data_dir(data_dir)
+    # valid/test ids come from train's vocabulary, so train is always needed.
+    needed = ("train",) if split == "train" else ("train", split)
+    entry = _cached(directory)
+    if entry is None or any(s not in entry["corpora"] for s in needed):
+        ensure_files(directory, download=download, splits=needed)
+        entry = _cached(directory)
+        if entry is None:
+            words = _read_words(directory / FILES["train"])
+            word_to_id: dict = {}
+            for w in words:
+                if w not in word_to_id:
+                    word_to_id[w] = len(word_to_id)
+            corpus = np.fromiter((word_to_id[w] for w in words), dtype=np.int64,
+                                 count=len(words))
+            entry = {"word_to_id": word_to_id, "corpora": {"train": corpus},
+                     "stat": _train_stat(directory)}
+            _cache[str(directory.resolve())] = entry
+        if split not in entry["corpora"]:
+            words = _read_words(directory / FILES[split])
+            w2i = entry["word_to_id"]
+            try:
+                ids = [w2i[w] for w in words]
+            except KeyError as exc:
+                raise DataError(f"{FILES[split]} holds the word {exc.args[0]!r}, which "
+                                "is not in ptb.train.txt's vocabulary") from None
+            entry["corpora"][split] = np.array(ids, dtype=np.int64)
+    word_to_id = dict(entry["word_to_id"])
+    id_to_word = {i: w for w, i in word_to_id.items()}
+    return entry["corpora"][split].copy(), word_to_id, id_to_word
+
+
+def clear_cache() -> None:
+    """Forget the parsed corpora (about 8 MB per directory)."""
+    _cache.clear()
