@@ -1,0 +1,272 @@
+"""The seeds' language models on minigrad's public API.
+
+* ``SimpleRnnlm``: TimeEmbedding -> TimeRNN (stateful) -> TimeAffine.
+* ``Rnnlm``: the same with an LSTM (the book trains it with D = H = 100).
+* ``BetterRnnlm``: embedding -> dropout -> 2 x (LSTM or GRU -> dropout) ->
+  affine whose weight is the embedding matrix, transposed (weight tying), plus
+  its own bias.
+
+Every model reads ``xs`` (N, T) word ids and gives scores (N, T, V);
+``loss(xs, ts)`` is the softmax cross-entropy averaged over all N * T targets
+(the seeds' TimeSoftmaxWithLoss). Recurrent layers are stateful: consecutive
+calls continue each row's stream (truncated BPTT), ``reset_state()`` starts
+again from zeros.
+
+Weights use the seeds' layouts (everything is x @ W; LSTM gates f, g, i, o,
+GRU gates z, r, h~) and travel as a flat dict of numpy arrays, so a hand-written
+twin can be built from exactly the same numbers:
+
+=================  ==========================  =======================================
+model              keys                        shapes
+=================  ==========================  =======================================
+SimpleRnnlm        embed.W                     (V, D)
+                   rnn.Wx, rnn.Wh, rnn.b       (D, H), (H, H), (H,)
+                   affine.W, affine.b          (H, V), (V,)
+Rnnlm              embed.W                     (V, D)
+                   lstm.Wx, lstm.Wh, lstm.b    (D, 4H), (H, 4H), (4H,)
+                   affine.W, affine.b          (H, V), (V,)
+BetterRnnlm        embed.W                     (V, D)   also the output weight
+                   {cell}0.Wx/.Wh/.b           (D, kH), (H, kH), (kH,)   k = 4 or 3
+                   {cell}1.Wx/.Wh/.b           (H, kH), (H, kH), (kH,)
+                   affine.b                    (V,)
+=================  ==========================  =======================================
+
+(``{cell}`` is ``lstm`` or ``gru``; BetterRnnlm needs D == H for the tying.)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.functions as F
+import minigrad.layers as L
+
+__all__ = ["SimpleRnnlm", "Rnnlm", "BetterRnnlm", "eval_perplexity", "WeightsMixin"]
+
+
+def _generator(rng):
+    """One generator for all the layers' draws (so an int seed gives one stream,
+    not the same numbers in every layer); None: minigrad's own generator."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+class WeightsMixin:
+    """from_weights / to_weights over a table of slots.
+
+    A model's ``slots()`` maps each key of its weight dict to the places that
+    hold that weight: a list of (layer, attribute) pairs. A tied weight has two
+    places and one key. The tests use the same table to put gradcheck's
+    Variables into the model."""
+
+    def slots(self):
+        raise NotImplementedError
+
+    def to_weights(self) -> dict:
+        """Copies of the weights as numpy arrays, keyed as in ``slots()``."""
+        return {key: mg.to_cpu(getattr(layer, attr).data).copy()
+                for key, ((layer, attr), *_) in self.slots().items()}
+
+    def load_arrays(self, weights: dict):
+        """Overwrite every weight with the given arrays (copied, cast to the
+        model's dtype). The keys must be exactly ``slots()``'s: a missing or an
+        extra key is an error rather than a silently random weight."""
+        slots = self.slots()
+        missing, extra = set(slots) - set(weights), set(weights) - set(slots)
+        if missing or extra:
+            raise KeyError(f"{type(self).__name__}: missing keys {sorted(missing)}, "
+                           f"unexpected keys {sorted(extra)}")
+        for key, ((layer, attr), *_) in slots.items():
+            p = getattr(layer, attr)
+            a = np.asarray(weights[key])
+            if a.shape != tuple(p.shape):
+                raise ValueError(f"{type(self).__name__}: {key} must have shape "
+                                 f"{tuple(p.shape)}, got {a.shape}")
+            # Assigned to the data, not a new Parameter: a tied weight stays one object.
+            p.data = np.array(a, dtype=p.dtype, copy=True)
+        return self
+
+
+class _LanguageModel(L.Layer, WeightsMixin):
+    """What the three language models share: loss, state, scoring."""
+
+    def recurrent_layers(self):
+        raise NotImplementedError
+
+    def loss(self, xs, ts, **kwargs):
+        """Softmax cross-entropy of ``forward(xs)`` against ``ts`` (N, T), the mean
+        over the N * T targets (targets of -1 are skipped, as in the seeds)."""
+        return F.softmax_cross_entropy(self.forward(xs, **kwargs), ts)
+
+    def reset_state(self):
+        for layer in self.recurrent_layers():
+            layer.reset_state()
+
+    def predict(self, xs):
+        """Scores (N, T, V) as a numpy array, without a graph and with dropout off.
+        The state is carried as in training, so a stream can be scored in pieces."""
+        training = self.training
+        self.eval()
+        try:
+            with mg.no_grad():
+                return self.forward(xs).data
+        finally:
+            self.train(training)
+
+
+class SimpleRnnlm(_LanguageModel):
+    """The book's SimpleRnnlm: Embedding (V, D) -> RNN (D, H) -> Linear (H, V).
+
+    Initialisation as the book: embedding 0.01 * normal, Wx normal / sqrt(D),
+    Wh normal / sqrt(H), affine normal / sqrt(H), zero biases."""
+
+    rnn_class = L.RNN
+    rnn_name = "rnn"
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, dtype=np.float32, rng=None):
+        super().__init__()
+        rng = _generator(rng)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        self.embed = L.Embedding(V, D, dtype=dtype, rng=rng)
+        setattr(self, self.rnn_name, self.rnn_class(D, H, stateful=True, dtype=dtype, rng=rng))
+        self.affine = L.Linear(H, V, dtype=dtype, rng=rng)
+
+    @property
+    def recurrent(self):
+        return getattr(self, self.rnn_name)
+
+    def recurrent_layers(self):
+        return [self.recurrent]
+
+    def forward(self, xs):
+        return self.affine(self.recurrent(self.embed(xs)))
+
+    def slots(self):
+        r, n = self.recurrent, self.rnn_name
+        return {"embed.W": [(self.embed, "W")],
+                f"{n}.Wx": [(r, "Wx")], f"{n}.Wh": [(r, "Wh")], f"{n}.b": [(r, "b")],
+                "affine.W": [(self.affine, "W")], "affine.b": [(self.affine, "b")]}
+
+    @classmethod
+    def from_weights(cls, weights: dict, dtype=np.float32):
+        """A model holding copies of ``weights`` (keys in the module docstring)."""
+        V, D = np.shape(weights["embed.W"])
+        H = np.shape(weights[f"{cls.rnn_name}.Wh"])[0]
+        return cls(V, D, H, dtype=dtype, rng=0).load_arrays(weights)
+
+
+class Rnnlm(SimpleRnnlm):
+    """The book's Rnnlm: SimpleRnnlm with an LSTM (gates f, g, i, o) in place
+    of the RNN; the book trains it with wordvec_size = hidden_size = 100."""
+
+    rnn_class = L.LSTM
+    rnn_name = "lstm"
+
+    def __init__(self, vocab_size=10000, wordvec_size=100, hidden_size=100, dtype=np.float32,
+                 rng=None):
+        super().__init__(vocab_size, wordvec_size, hidden_size, dtype=dtype, rng=rng)
+
+
+class BetterRnnlm(_LanguageModel):
+    """The book's BetterRnnlm::
+
+        x -> Embedding -> Dropout -> RNN0 -> Dropout -> RNN1 -> Dropout
+          -> x @ embed.W.T + affine.b
+
+    with RNN0, RNN1 LSTMs (``cell="lstm"``) or the seeds' GRUs (``cell="gru"``).
+    The output weight is the embedding matrix itself (TiedLinear), so it is one
+    Parameter: listed once by ``params()``, its gradient the sum of both uses.
+
+    Dropout draws its masks from ``minigrad.random`` in training mode. For
+    tests and twin comparisons ``forward(xs, masks=...)`` takes the three masks
+    (each of the shape of the tensor it multiplies, already scaled by
+    1 / (1 - ratio)) in order: after the embedding, after RNN0, after RNN1.
+    """
+
+    def __init__(self, vocab_size=10000, wordvec_size=650, hidden_size=650, dropout_ratio=0.5,
+                 cell="lstm", dtype=np.float32, rng=None):
+        super().__init__()
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"BetterRnnlm: cell must be 'lstm' or 'gru', got {cell!r}")
+        if wordvec_size != hidden_size:
+            raise ValueError("BetterRnnlm: the output layer reuses the embedding (V, D) as its "
+                             f"(H, V) weight, so wordvec_size ({wordvec_size}) must equal "
+                             f"hidden_size ({hidden_size})")
+        rng = _generator(rng)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        Seq = L.LSTM if cell == "lstm" else L.GRU
+        self.cell, self.dropout_ratio = cell, dropout_ratio
+        self.embed = L.Embedding(V, D, dtype=dtype, rng=rng)
+        self.drop0 = L.Dropout(dropout_ratio)
+        setattr(self, f"{cell}0", Seq(D, H, stateful=True, dtype=dtype, rng=rng))
+        self.drop1 = L.Dropout(dropout_ratio)
+        setattr(self, f"{cell}1", Seq(H, H, stateful=True, dtype=dtype, rng=rng))
+        self.drop2 = L.Dropout(dropout_ratio)
+        self.affine = L.TiedLinear(self.embed.W)
+
+    def recurrent_layers(self):
+        return [getattr(self, f"{self.cell}0"), getattr(self, f"{self.cell}1")]
+
+    def _drop(self, layer, x, mask):
+        if mask is None or not self.training:
+            return layer(x)
+        # Cast to the activations' dtype: a float64 mask would turn a float32 model float64.
+        mask = mg.get_array_module(x.data).asarray(mask, dtype=x.dtype)
+        return F.dropout(x, layer.ratio, training=True, mask=mask)
+
+    def forward(self, xs, masks=None):
+        m0, m1, m2 = masks if masks is not None else (None, None, None)
+        rnn0, rnn1 = self.recurrent_layers()
+        h = self._drop(self.drop0, self.embed(xs), m0)
+        h = self._drop(self.drop1, rnn0(h), m1)
+        h = self._drop(self.drop2, rnn1(h), m2)
+        return self.affine(h)
+
+    def slots(self):
+        out = {"embed.W": [(self.embed, "W"), (self.affine, "W")]}
+        for i, layer in enumerate(self.recurrent_layers()):
+            for attr in ("Wx", "Wh", "b"):
+                out[f"{self.cell}{i}.{attr}"] = [(layer, attr)]
+        out["affine.b"] = [(self.affine, "b")]
+        return out
+
+    @classmethod
+    def from_weights(cls, weights: dict, dropout_ratio=0.5, cell=None, dtype=np.float32):
+        """A model holding copies of ``weights``; the cell is read off the keys."""
+        if cell is None:
+            cell = "gru" if "gru0.Wx" in weights else "lstm"
+        V, D = np.shape(weights["embed.W"])
+        H = np.shape(weights[f"{cell}0.Wh"])[0]
+        return cls(V, D, H, dropout_ratio=dropout_ratio, cell=cell, dtype=dtype,
+                   rng=0).load_arrays(weights)
+
+
+def eval_perplexity(model, corpus, batch_size=10, time_size=35):
+    """The book's eval_perplexity: exp of the mean loss over the corpus read as
+    ``batch_size`` parallel streams (row i starts at i * (len // batch_size)),
+    ``time_size`` steps at a time, from a reset state, without dropout."""
+    corpus = np.asarray(corpus)
+    corpus_size = len(corpus)
+    jump = (corpus_size - 1) // batch_size
+    max_iters = (corpus_size - 1) // (batch_size * time_size)
+    if max_iters == 0:
+        raise ValueError(f"eval_perplexity: a corpus of {len(corpus)} words is shorter than "
+                         f"one batch of {batch_size} x {time_size}")
+    offsets = np.arange(batch_size)[:, None] * jump
+    steps = np.arange(time_size)[None, :]
+    training = model.training
+    model.eval()
+    model.reset_state()
+    total = 0.0
+    try:
+        with mg.no_grad():
+            for it in range(max_iters):
+                idx = offsets + it * time_size + steps
+                xs, ts = corpus[idx % corpus_size], corpus[(idx + 1) % corpus_size]
+                total += float(model.loss(xs, ts).data)
+    finally:
+        model.train(training)
+    return math.exp(total / max_iters)

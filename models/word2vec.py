@@ -1,0 +1,102 @@
+"""The book's word2vec models with negative sampling, on minigrad's public API.
+
+Both own an input embedding ``W_in`` (V, H) (the word vectors) and an output
+embedding ``W_out`` (V, H) inside a ``NegativeSamplingLoss``; both start as
+0.01 * normal, as in the book. With ``c`` the 2 * window_size context words of a
+target ``t`` and ``ns(h, w)`` the negative-sampling loss of word w given the
+hidden vector h (positive term plus one term per negative, each a mean over the
+batch):
+
+    CBOW       h = mean_i W_in[c_i]          loss = ns(h, t)
+    SkipGram   h = W_in[t]                   loss = sum_i ns(h, c_i)
+
+``loss(contexts, target, negatives=None)``: contexts (N, 2 * window_size),
+target (N,). The negatives are drawn by a UnigramSampler over ``corpus``
+unless given: (N, k) for CBOW, (N, 2 * window_size, k) for SkipGram (one set
+per context word, as the book's one loss layer per context).
+
+Weights travel as ``{"W_in": (V, H), "W_out": (V, H)}`` (from_weights /
+to_weights).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad.functions as F
+import minigrad.layers as L
+
+from .rnnlm import WeightsMixin, _generator
+
+__all__ = ["CBOW", "SkipGram"]
+
+
+class _Word2Vec(L.Layer, WeightsMixin):
+    def __init__(self, vocab_size, hidden_size, window_size, corpus, sample_size=5, power=0.75,
+                 sparse=True, dtype=np.float32, rng=None, counts=None):
+        super().__init__()
+        rng = _generator(rng)
+        V, H = vocab_size, hidden_size
+        self.window_size = window_size
+        # sparse: W_in's gradient holds only the looked-up rows, so an optimizer
+        # touches those rows instead of sweeping the (V, H) table every step.
+        self.in_embed = L.Embedding(V, H, dtype=dtype, rng=rng, sparse=sparse)
+        self.ns_loss = L.NegativeSamplingLoss((V, H), sample_size=sample_size, power=power,
+                                              corpus=corpus, counts=counts, dtype=dtype, rng=rng)
+
+    @property
+    def word_vecs(self):
+        """W_in, the learned word vectors (V, H), as an array (not a copy)."""
+        return self.in_embed.W.data
+
+    def forward(self, contexts, target, negatives=None):
+        return self.loss(contexts, target, negatives)
+
+    def slots(self):
+        return {"W_in": [(self.in_embed, "W")], "W_out": [(self.ns_loss, "W")]}
+
+    def _check(self, contexts, target):
+        contexts, target = np.asarray(contexts), np.asarray(target)
+        if contexts.ndim != 2 or contexts.shape[1] != 2 * self.window_size:
+            raise ValueError(f"{type(self).__name__}: contexts must have shape (N, "
+                             f"{2 * self.window_size}), got {contexts.shape}")
+        if target.shape != contexts.shape[:1]:
+            raise ValueError(f"{type(self).__name__}: target must have shape "
+                             f"({contexts.shape[0]},), got {target.shape}")
+        return contexts, target
+
+    @classmethod
+    def from_weights(cls, weights: dict, window_size, corpus=None, sample_size=5, power=0.75,
+                     sparse=True, dtype=np.float32, counts=None):
+        """A model holding copies of ``weights`` (keys W_in, W_out)."""
+        V, H = np.shape(weights["W_in"])
+        if corpus is None and counts is None:
+            counts = np.ones(V)      # no sampler statistics given: a uniform sampler
+        return cls(V, H, window_size, corpus, sample_size=sample_size, power=power,
+                   sparse=sparse, dtype=dtype, rng=0, counts=counts).load_arrays(weights)
+
+
+class CBOW(_Word2Vec):
+    """Continuous bag of words: the mean of the contexts' input vectors predicts
+    the target (the book's CBOW, with its 0.01 * normal initialisation)."""
+
+    def loss(self, contexts, target, negatives=None):
+        contexts, target = self._check(contexts, target)
+        # One gather of all 2w context rows, then the mean: the book's sum of 2w
+        # Embedding layers times 1 / 2w.
+        h = F.mean(self.in_embed(contexts), axis=1)                   # (N, H)
+        return self.ns_loss(h, target, negatives=negatives)
+
+
+class SkipGram(_Word2Vec):
+    """Skip-gram: the target's input vector predicts each context word; the loss
+    is the sum over the 2w context positions (the book's one loss layer each)."""
+
+    def loss(self, contexts, target, negatives=None):
+        contexts, target = self._check(contexts, target)
+        N, C = contexts.shape
+        h = self.in_embed(target)                                      # (N, H)
+        # All 2w context positions in one loss call: NegativeSamplingLoss takes
+        # the mean over its N * 2w rows, and the book sums the 2w per-position
+        # means, which is 2w times that.
+        h_all = F.broadcast_to(F.reshape(h, (N, 1, h.shape[-1])), (N, C, h.shape[-1]))
+        return self.ns_loss(h_all, contexts, negatives=negatives) * C
