@@ -1,0 +1,508 @@
+"""The newcomer's tour of the seeds' models: ``python -m models.tour [--out DIR] [--data DIR]``.
+
+Without ``--data`` it needs no network and no GPU and takes a few minutes on
+two cores. It
+
+a. trains the binary-addition RNN until every one of the 128 x 128 sums is right;
+b. checks a GRU language model (BetterRnnlm, dropout on, weights tied) against
+   its hand-written twin (models.twins) over two stateful batches: the loss and
+   the gradient of every parameter, in float64;
+c. trains a small LSTM language model (Rnnlm) on the shipped small corpus and
+   prints training and validation perplexity epoch by epoch;
+d. trains word2vec (CBOW, sparse gradients) on the same corpus and prints the
+   nearest words of a few queries and an analogy;
+e. writes the GRU cell's graph, a 3-step unrolled RNN and the loss curves into
+   the output folder (default ``./minigrad-tour/``).
+
+It exits non-zero when a check fails: binary addition below 100% or a twin
+difference above 1e-6. With ``--data DIR`` (the PTB files) it hands over to
+the real experiments (``python -m models train rnnlm --data DIR``).
+
+The builders here (``build_lm_pair``, ``twin_errors``, ``word2vec_twin_errors``)
+are also what the property tests use to compare models with their twins.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+f64 = np.float64
+TWIN_TOL = 1e-6          # the issue's bound on |autograd - twin| / |twin|
+LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
+
+__all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
+           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS"]
+
+
+# ---------------------------------------------------------------- twins from the same weights
+def rel_err(a, b) -> float:
+    """max |a - b| relative to max |b| (b the twin's, the reference)."""
+    a, b = np.asarray(a, dtype=f64), np.asarray(b, dtype=f64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def random_weights(model, seed=0, scale=0.5) -> dict:
+    """float64 weights of ``model``'s layout, large enough that every tanh and
+    sigmoid works off its flat parts and every bias is non-zero (small or zero
+    weights would hide a gate wired to the wrong slice)."""
+    r = np.random.default_rng(seed)
+    return {k: scale * r.standard_normal(a.shape) for k, a in model.to_weights().items()}
+
+
+class TwinLM:
+    """SimpleRnnlm / Rnnlm / BetterRnnlm assembled from the twins' Time layers,
+    with the book's backward: each layer's ``backward`` in reverse order.
+    ``kind`` is one of LM_KINDS."""
+
+    def __init__(self, weights, kind, dropout_ratio=0.5):
+        import models.twins as twins
+
+        w = {k: np.array(a, copy=True) for k, a in weights.items()}
+        time_layer = {"rnn": twins.TimeRNN, "lstm": twins.TimeLSTM, "gru": twins.TimeGRU}
+        self.kind = kind
+        self.embed = twins.TimeEmbedding(w["embed.W"])
+        if kind in ("rnn", "lstm"):
+            self.names = [kind]
+            self.rnns = [time_layer[kind](w[f"{kind}.Wx"], w[f"{kind}.Wh"], w[f"{kind}.b"],
+                                          stateful=True)]
+            self.affine = twins.TimeAffine(w["affine.W"], w["affine.b"])
+            self.drops = []
+        else:
+            cell = kind.split("-")[1]
+            self.names = [f"{cell}0", f"{cell}1"]
+            self.rnns = [time_layer[cell](w[f"{n}.Wx"], w[f"{n}.Wh"], w[f"{n}.b"], stateful=True)
+                         for n in self.names]
+            # Tied: the output weight is a transposed view of the embedding matrix.
+            self.affine = twins.TimeAffine(w["embed.W"].T, w["affine.b"])
+            self.drops = [twins.TimeDropout(dropout_ratio) for _ in range(3)]
+        self.loss_layer = twins.TimeSoftmaxWithLoss()
+
+    def forward(self, xs, ts, keeps=None):
+        """The loss; ``keeps`` are BetterRnnlm's three boolean dropout masks."""
+        h = self.embed.forward(xs)
+        if self.drops:
+            h = self.drops[0].forward(h, mask=keeps[0])
+        for i, rnn in enumerate(self.rnns):
+            h = rnn.forward(h)
+            if self.drops:
+                h = self.drops[i + 1].forward(h, mask=keeps[i + 1])
+        return self.loss_layer.forward(self.affine.forward(h), ts)
+
+    def backward(self):
+        d = self.affine.backward(self.loss_layer.backward(1.0))
+        for i in reversed(range(len(self.rnns))):
+            if self.drops:
+                d = self.drops[i + 1].backward(d)
+            d = self.rnns[i].backward(d)
+        if self.drops:
+            d = self.drops[0].backward(d)
+        self.embed.backward(d)
+
+    def grads(self) -> dict:
+        """Gradients keyed like the autograd model's weights."""
+        g = {"embed.W": self.embed.grads[0].copy()}
+        for name, rnn in zip(self.names, self.rnns):
+            g.update(zip([f"{name}.Wx", f"{name}.Wh", f"{name}.b"], (a.copy() for a in rnn.grads)))
+        if self.drops:
+            # The tied matrix has two uses; its gradient is the sum of both.
+            g["embed.W"] += self.affine.grads[0].T
+        else:
+            g["affine.W"] = self.affine.grads[0].copy()
+        g["affine.b"] = self.affine.grads[1].copy()
+        return g
+
+
+def build_lm_pair(kind, vocab_size, hidden_size, wordvec_size=None, seed=0, dropout_ratio=0.5):
+    """(autograd model, twin, weights): the same random float64 weights in both.
+    ``kind``: "rnn" (SimpleRnnlm), "lstm" (Rnnlm), "better-lstm" or
+    "better-gru" (BetterRnnlm, which ties D to H)."""
+    from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm
+
+    V, H = vocab_size, hidden_size
+    D = H if kind.startswith("better") or wordvec_size is None else wordvec_size
+    if kind == "rnn":
+        model = SimpleRnnlm(V, D, H, dtype=f64, rng=0)
+    elif kind == "lstm":
+        model = Rnnlm(V, D, H, dtype=f64, rng=0)
+    elif kind in ("better-lstm", "better-gru"):
+        model = BetterRnnlm(V, D, H, dropout_ratio=dropout_ratio, cell=kind.split("-")[1],
+                            dtype=f64, rng=0)
+    else:
+        raise ValueError(f"build_lm_pair: kind must be one of {LM_KINDS}, got {kind!r}")
+    w = random_weights(model, seed=seed)
+    model.load_arrays(w)
+    return model, TwinLM(w, kind, dropout_ratio), w
+
+
+def dropout_keeps(model, rng, N, T):
+    """BetterRnnlm's three boolean keep-masks (after the embedding, RNN0, RNN1)."""
+    sizes = [model.embed.dim] + [layer.hidden_size for layer in model.recurrent_layers()]
+    return [rng.random((N, T, s)) >= model.dropout_ratio for s in sizes]
+
+
+def twin_errors(model, twin, batches) -> dict:
+    """Run consecutive stateful batches ``(xs, ts, keeps)`` through both; the
+    largest relative difference over the batches of the loss ("loss") and of
+    every parameter's gradient (by weight key). ``keeps`` is None for models
+    without dropout."""
+    from models.rnnlm import BetterRnnlm
+
+    errors = {}
+    for xs, ts, keeps in batches:
+        if isinstance(model, BetterRnnlm):
+            # The autograd side takes the masks already scaled, as Dropout applies them.
+            masks = [k / (1.0 - model.dropout_ratio) for k in keeps]
+            loss = model.loss(xs, ts, masks=masks)
+        else:
+            loss = model.loss(xs, ts)
+        twin_loss = twin.forward(xs, ts, keeps)
+        model.cleargrads()
+        loss.backward()
+        twin.backward()
+        found = {"loss": rel_err(loss.data, twin_loss)}
+        expected = twin.grads()
+        # A weight the batch never reached (Wh over a single step from a zero
+        # state) has no gradient: that is a gradient of zeros, as the twin says.
+        grads = {name: np.zeros(p.shape) if p.grad is None else p.grad.data
+                 for name, p in model.named_params()}
+        if set(grads) != set(expected):
+            raise KeyError(f"twin_errors: the model's parameters {sorted(grads)} are not the "
+                           f"twin's {sorted(expected)}")
+        found.update({k: rel_err(grads[k], expected[k]) for k in expected})
+        for k, e in found.items():
+            errors[k] = max(errors.get(k, 0.0), e)
+    return errors
+
+
+def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
+    """CBOW or SkipGram (sparse) against the book's layer-by-layer version built
+    from the twins: relative differences of the loss and of W_in's and W_out's
+    gradients."""
+    import models.twins as twins
+
+    C = contexts.shape[1]
+    k = negatives.shape[-1]
+    W_in, W_out = weights["W_in"].copy(), weights["W_out"].copy()
+    if cls.__name__ == "CBOW":
+        # The book's CBOW: one Embedding per context position, h their mean.
+        ins = [twins.Embedding(W_in) for _ in range(C)]
+        ns = twins.NegativeSamplingLoss(W_out, k)
+        h = sum(layer.forward(contexts[:, i]) for i, layer in enumerate(ins)) / C
+        twin_loss = ns.forward(h, target, negatives)
+        dh = ns.backward(1.0) / C
+        for layer in ins:
+            layer.backward(dh)
+        g_in, g_out = sum(layer.grads[0] for layer in ins), ns.grads[0]
+    else:
+        # The book's SkipGram: one loss layer per context position, all sharing W_out.
+        emb = twins.Embedding(W_in)
+        losses = [twins.NegativeSamplingLoss(W_out, k) for _ in range(C)]
+        h = emb.forward(target)
+        twin_loss = sum(layer.forward(h, contexts[:, i], negatives[:, i])
+                        for i, layer in enumerate(losses))
+        emb.backward(sum(layer.backward(1.0) for layer in losses))
+        g_in, g_out = emb.grads[0], sum(layer.grads[0] for layer in losses)
+    window = C // 2
+    model = cls.from_weights(weights, window, sample_size=k, sparse=True, dtype=f64)
+    loss = model.loss(contexts, target, negatives=negatives)
+    loss.backward()
+    return {"loss": rel_err(loss.data, twin_loss),
+            "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
+            "W_out": rel_err(model.ns_loss.W.grad.data, g_out)}
+
+
+# ---------------------------------------------------------------- the report
+@dataclass
+class TourResult:
+    ok: bool = True
+    lines: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)
+
+
+class _Report:
+    def __init__(self, result, echo):
+        self.result, self.echo = result, echo
+
+    def __call__(self, line=""):
+        self.result.lines.append(line)
+        if self.echo:
+            print(line, flush=True)
+
+    def section(self, title):
+        self()
+        self(title)
+        self("-" * len(title))
+
+    def fail(self, why):
+        self.result.ok = False
+        self.result.failures.append(why)
+        self(f"  FAILED: {why}")
+
+    def wrote(self, path):
+        self.result.files.append(Path(path))
+
+
+# ---------------------------------------------------------------- the steps
+def _binary_addition(say, quick):
+    from models.binary_addition import train_binary_addition
+
+    start = time.perf_counter()
+    _, acc = train_binary_addition(epochs=40, seed=0)
+    elapsed = time.perf_counter() - start
+    say(f"  accuracy on all 128 x 128 sums: {100 * acc:.1f}% in {elapsed:.1f} s")
+    say.result.results["binary_addition"] = acc
+    if acc < 1.0:
+        say.fail(f"binary addition reached only {100 * acc:.2f}%, not 100%")
+
+
+def _twin_check(say, quick):
+    rng = np.random.default_rng(0)
+    V, H, N, T = (20, 6, 2, 4) if quick else (40, 16, 4, 8)
+    model, twin, _ = build_lm_pair("better-gru", V, H, seed=1)
+    batches = []
+    for _ in range(2):
+        xs, ts = rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))
+        batches.append((xs, ts, dropout_keeps(model, rng, N, T)))
+    errors = twin_errors(model, twin, batches)
+    say(f"  BetterRnnlm(cell='gru', V={V}, D=H={H}, dropout 0.5, tied), float64, "
+        f"2 stateful batches of {N} x {T}")
+    say(f"  largest relative difference, autograd vs twin (bound {TWIN_TOL:g}):")
+    width = max(map(len, errors))
+    for name, e in errors.items():
+        what = "loss" if name == "loss" else f"d loss / d {name}"
+        say(f"    {what:<{width + 11}} {e:.1e}")
+    worst = max(errors.values())
+    say(f"  twin agreement: {worst:.1e} <= {TWIN_TOL:g}" if worst <= TWIN_TOL else
+        f"  twin agreement: {worst:.1e} > {TWIN_TOL:g}")
+    say.result.results["twin"] = errors
+    if not worst <= TWIN_TOL:          # written so that a NaN fails too
+        say.fail(f"the GRU model and its twin differ by {worst:.1e} > {TWIN_TOL:g}")
+
+
+def _split(corpus, fraction=0.9):
+    cut = int(len(corpus) * fraction)
+    return corpus[:cut], corpus[cut:]
+
+
+def _language_model(say, quick, corpus, vocab):
+    import minigrad as mg
+    from minigrad.optimizers import Adam, ClipGradNorm
+    from models.rnnlm import Rnnlm, eval_perplexity
+
+    train, valid = _split(corpus)
+    V = len(vocab)
+    H = 24 if quick else 64
+    B, T = 10, 10
+    epochs = 2 if quick else 8
+    mg.random.seed(0)
+    model = Rnnlm(V, H, H, rng=0)
+    opt = Adam(model.params(), lr=0.01)
+    # The book clips at 0.25 with SGD lr 20, i.e. steps of at most 5; Adam's
+    # steps are bounded by lr already, so the clip here only guards against a
+    # stray huge gradient.
+    opt.add_hook(ClipGradNorm(5.0))
+    jump = (len(train) - 1) // B
+    iters = (len(train) - 1) // (B * T)
+    offsets = np.arange(B)[:, None] * jump
+    say(f"  Rnnlm (LSTM, V={V}, D=H={H}), Adam lr 0.01, batch {B} x {T} steps, "
+        f"{len(train)} training / {len(valid)} validation words")
+    start_valid = eval_perplexity(model, valid, B, T // 2)
+    say(f"  before training:           validation perplexity {start_valid:7.2f}")
+    history = {"train_ppl": [], "valid_ppl": [start_valid], "losses": []}
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.reset_state()
+        total = 0.0
+        for it in range(iters):
+            idx = offsets + it * T + np.arange(T)
+            loss = model.loss(train[idx % len(train)], train[(idx + 1) % len(train)])
+            model.cleargrads()
+            loss.backward()
+            opt.update()
+            total += float(loss.data)
+            history["losses"].append(float(loss.data))
+        train_ppl = math.exp(total / iters)
+        valid_ppl = eval_perplexity(model, valid, B, T // 2)
+        history["train_ppl"].append(train_ppl)
+        history["valid_ppl"].append(valid_ppl)
+        say(f"  epoch {epoch + 1}: training perplexity {train_ppl:7.2f}, "
+            f"validation perplexity {valid_ppl:7.2f}")
+    fell = history["valid_ppl"][-1] < start_valid and (
+        len(history["train_ppl"]) < 2 or history["train_ppl"][-1] < history["train_ppl"][0])
+    say(f"  perplexity fell: {'yes' if fell else 'NO'} (validation {start_valid:.1f} -> "
+        f"{history['valid_ppl'][-1]:.1f}) in {time.perf_counter() - start:.1f} s")
+    say.result.results["lm"] = {**history, "fell": fell}
+    return history
+
+
+def _word2vec(say, quick):
+    import minigrad as mg
+    from minigrad.data import analogy, create_contexts_target, load_small_corpus, most_similar
+    from minigrad.optimizers import Adam
+    from models.word2vec import CBOW
+
+    # More text than the language model gets: 2000 sentences take ~3 s and give
+    # word neighbourhoods that 500 do not.
+    sentences, window, H, batch = (500, 2, 16, 100) if quick else (2000, 2, 50, 100)
+    epochs, lr = (3, 0.01) if quick else (10, 0.005)
+    corpus, word_to_id, id_to_word = load_small_corpus(sentences)
+    contexts, target = create_contexts_target(corpus, window)
+    mg.random.seed(0)
+    rng = np.random.default_rng(0)
+    model = CBOW(len(word_to_id), H, window, corpus, sample_size=5, sparse=True, rng=0)
+    opt = Adam(model.params(), lr=lr)
+    say(f"  CBOW (window {window}, H={H}, 5 negatives, sparse embedding gradient), "
+        f"Adam lr {lr}, {len(corpus)} words ({sentences} sentences), {epochs} epochs")
+    losses, start = [], time.perf_counter()
+    for epoch in range(epochs):
+        order = rng.permutation(len(target))
+        total, n = 0.0, 0
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            loss = model.loss(contexts[idx], target[idx])
+            model.cleargrads()
+            loss.backward()
+            opt.update()
+            total, n = total + float(loss.data), n + 1
+        losses.append(total / n)
+    say(f"  loss {losses[0]:.3f} -> {losses[-1]:.3f} in {time.perf_counter() - start:.1f} s")
+    vecs = model.word_vecs
+    for q in ("king", "cat", "monday"):
+        near = most_similar(q, word_to_id, id_to_word, vecs, top=5)
+        say(f"  {q:>7} -> " + ", ".join(f"{w} ({c:.2f})" for w, c in near))
+    ranked = analogy("king", "man", "queen", word_to_id, id_to_word, vecs, top=len(word_to_id))
+    rank = 1 + [w for w, _ in ranked].index("woman")
+    # A corpus this small holds the gender direction only weakly, so the rank
+    # of the expected answer says more than whether it comes first.
+    say("  king : man = queen : ? -> " + ", ".join(f"{w} ({c:.2f})" for w, c in ranked[:3])
+        + f"; 'woman' ranks {rank} of {len(ranked)}")
+    say.result.results["word2vec"] = {"losses": losses, "analogy": ranked[0][0],
+                                      "woman_rank": rank}
+    return losses
+
+
+def _pictures(say, out, lm_history, w2v_losses):
+    import shutil
+
+    from minigrad.viz import GraphvizNotFoundError, examples, plot, to_dot
+
+    for name, make in (("gru_cell", examples.gru_cell), ("rnn_3_steps", lambda: examples.rnn(T=3))):
+        outputs = make()
+        dot_path = out / f"{name}.dot"
+        # The DOT text is written whatever happens next, so the graph is never lost.
+        dot_path.write_text(to_dot(*outputs), encoding="utf-8")
+        say.wrote(dot_path)
+        try:
+            plot(*outputs, path=out / f"{name}.png")
+        except GraphvizNotFoundError as e:
+            why = "graphviz Python package" if shutil.which("dot") else "Graphviz `dot` program"
+            say(f"  {name}: the {why} is missing, so only {dot_path} was written "
+                f"(pip install graphviz; apt-get install graphviz) [{type(e).__name__}]")
+        else:
+            say.wrote(out / f"{name}.png")
+    try:
+        # A bare Figure, not pyplot: no display needed, and the caller's backend
+        # (a notebook's, say) is left alone.
+        from matplotlib.figure import Figure
+    except ImportError:
+        say("  matplotlib is missing, so no loss curves were drawn (pip install matplotlib)")
+        return
+    fig = Figure(figsize=(10, 4))
+    a, b = fig.subplots(1, 2)
+    epochs = np.arange(len(lm_history["valid_ppl"]))
+    a.plot(epochs[1:], lm_history["train_ppl"], "o-", label="training")
+    a.plot(epochs, lm_history["valid_ppl"], "s-", label="validation")
+    a.set(xlabel="epoch", ylabel="perplexity", yscale="log", title="Rnnlm on the small corpus")
+    a.legend()
+    b.plot(np.arange(1, len(w2v_losses) + 1), w2v_losses, "o-")
+    b.set(xlabel="epoch", ylabel="mean loss", title="CBOW on the small corpus")
+    fig.tight_layout()
+    path = out / "loss_curves.png"
+    fig.savefig(path, dpi=80)
+    say.wrote(path)
+
+
+REAL_EXPERIMENTS = ("rnnlm", "cbow")
+
+
+def _real_experiments(say, data, out, quick):
+    """With PTB: the book's Rnnlm and CBOW through ``python -m models train``
+    (models/__main__.py, run in this process), or the commands to run."""
+    commands = [["train", name, "--data", str(data), "--out", str(out / name)]
+                + (["--quick"] if quick else []) for name in REAL_EXPERIMENTS]
+    try:
+        from models.__main__ import main as models_main
+    except ImportError:
+        say("  models/__main__.py is not there; run the real experiments with")
+        for argv in commands:
+            say("    python -m models " + " ".join(argv))
+        return
+    for argv in commands:
+        say("  python -m models " + " ".join(argv))
+        rc = models_main(argv)
+        if rc:
+            say.fail(f"`python -m models {' '.join(argv[:2])}` exited with {rc}")
+
+
+def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResult:
+    """Run the tour, printing its report (``echo``); returns a TourResult with
+    the report lines, the files written and whether every check passed.
+    ``quick`` shrinks sizes and epochs (for the tests); the checks stay the same."""
+    from minigrad.data import load_small_corpus
+
+    result = TourResult()
+    say = _Report(result, echo)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    say(f"minigrad tour{' (quick)' if quick else ''}: the seeds' models, checked and trained")
+    if data is not None:
+        say.section(f"Real experiments on PTB from {data}")
+        _real_experiments(say, data, out, quick)
+    else:
+        corpus, word_to_id, _ = load_small_corpus()
+        say.section("a. Binary addition with a simple RNN")
+        _binary_addition(say, quick)
+        say.section("b. GRU language model vs its hand-written twin")
+        _twin_check(say, quick)
+        say.section("c. A language model on the small corpus")
+        history = _language_model(say, quick, corpus, word_to_id)
+        say.section("d. word2vec (CBOW) on the small corpus")
+        w2v = _word2vec(say, quick)
+        say.section(f"e. Pictures in {out}")
+        _pictures(say, out, history, w2v)
+        for path in result.files:
+            say(f"  wrote {path}")
+    say()
+    total = time.perf_counter() - started
+    if result.ok:
+        say(f"All checks passed in {total:.1f} s.")
+    else:
+        say(f"{len(result.failures)} check(s) FAILED in {total:.1f} s: "
+            + "; ".join(result.failures))
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.tour",
+                                     description="The seeds' models trained, checked against "
+                                     "their hand-written twins, and drawn.")
+    parser.add_argument("--out", default="minigrad-tour", help="folder for pictures and plots "
+                        "(default: ./minigrad-tour)")
+    parser.add_argument("--data", default=None, help="folder with the PTB files: run the real "
+                        "experiments instead of the small tour")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer epochs")
+    args = parser.parse_args(argv)
+    return 0 if run_tour(args.out, args.data, quick=args.quick).ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
