@@ -1,0 +1,242 @@
+"""Command line: ``python -m models train MODEL [options]`` (from the repository root).
+
+MODEL is one of simple-rnnlm, rnnlm, better-rnnlm, cbow, skipgram,
+binary-addition. Defaults are the book's hyper-parameters; ``--quick`` runs a
+tiny version (a few iterations on a slice of the data) for smoke tests.
+PTB is read from ``--data``, else ``$MINIGRAD_DATA``, else the user cache
+(downloaded there when missing and online).
+
+    python -m models train rnnlm --data ../shared/data/ptb --out runs/rnnlm
+    python -m models train better-rnnlm --cell gru --epochs 10
+    python -m models train cbow --quick
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram", "binary-addition")
+
+# The book's settings: (batch, time, D = H, lr, clip, epochs).
+LM_DEFAULTS = {
+    "simple-rnnlm": dict(batch_size=10, time_size=5, hidden=100, lr=0.1, max_grad=None, epochs=100),
+    "rnnlm": dict(batch_size=20, time_size=35, hidden=100, lr=20.0, max_grad=0.25, epochs=4),
+    "better-rnnlm": dict(batch_size=20, time_size=35, hidden=650, lr=20.0, max_grad=0.25,
+                         epochs=40),
+}
+W2V_DEFAULTS = dict(window=5, hidden=100, batch_size=100, lr=0.001, epochs=10)
+SIMPLE_RNNLM_WORDS = 1000     # the book trains SimpleRnnlm on PTB's first 1000 words
+QUERIES = ("you", "year", "car", "toyota")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m models",
+                                     description="Train the seeds' models on minigrad.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model and save checkpoint, metrics and plot")
+    t.add_argument("model", choices=MODELS)
+    t.add_argument("--data", help="PTB directory (default: $MINIGRAD_DATA or the cache)")
+    t.add_argument("--out", help="output directory (default: runs/MODEL)")
+    t.add_argument("--epochs", type=int, help="epochs (default: the book's)")
+    t.add_argument("--quick", action="store_true",
+                   help="tiny run on a slice of the data, for smoke tests")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--time-size", type=int)
+    t.add_argument("--hidden", type=int, help="D = H (default: the book's)")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--max-grad", type=float, help="clip the global gradient norm (<= 0: off)")
+    t.add_argument("--cell", choices=("lstm", "gru"), default="lstm",
+                   help="better-rnnlm's recurrent cell")
+    t.add_argument("--dropout", type=float, default=0.5, help="better-rnnlm's dropout ratio")
+    t.add_argument("--window", type=int, help="word2vec window size (default 5)")
+    t.add_argument("--dense", action="store_true", help="word2vec: dense embedding gradients")
+    t.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="language models: print N words generated from 'you' after training")
+    t.add_argument("--eval-interval", type=int, default=20, help="batches per progress report")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
+    t.add_argument("--threads", type=int,
+                   help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
+    return parser
+
+
+def _pick(value, default):
+    return default if value is None else value
+
+
+def _load(split, args):
+    from minigrad.data import load_ptb
+    return load_ptb(split, data_dir=args.data)
+
+
+def _outputs(history, out_dir, name):
+    from models.train import save_outputs
+    paths = save_outputs(history, out_dir, name)
+    return {"checkpoint": history.get("checkpoint"), "plot": paths["plot"],
+            "metrics": paths["metrics"]}
+
+
+def _print_outputs(paths):
+    print("outputs:")
+    for key in ("checkpoint", "plot", "metrics"):
+        print(f"  {key:<10} {paths.get(key) or '(none)'}")
+
+
+def run_lm(args, out_dir):
+    import numpy as np
+
+    from minigrad.layers import load_weights
+    from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
+    from models.train import train_rnnlm
+
+    d = LM_DEFAULTS[args.model]
+    batch, time_size = _pick(args.batch_size, d["batch_size"]), _pick(args.time_size, d["time_size"])
+    hidden = _pick(args.hidden, 64 if args.quick and args.model == "better-rnnlm" else d["hidden"])
+    lr, epochs = _pick(args.lr, d["lr"]), _pick(args.epochs, 2 if args.quick else d["epochs"])
+    max_grad = _pick(args.max_grad, d["max_grad"])
+    max_grad = max_grad if max_grad and max_grad > 0 else None
+    eval_batch = 10
+    train, _, _ = _load("train", args)
+    rng = np.random.default_rng(args.seed)
+
+    if args.model == "simple-rnnlm":
+        train = train[:SIMPLE_RNNLM_WORDS]
+        valid = test = None          # its vocabulary is that slice's, test words fall outside
+        vocab = int(train.max()) + 1
+        model = SimpleRnnlm(vocab, hidden, hidden, rng=rng)
+        schedule = None
+    else:
+        valid, _, _ = _load("valid", args)
+        test, _, _ = _load("test", args)
+        vocab = 10000
+        if args.model == "rnnlm":
+            model, schedule = Rnnlm(vocab, hidden, hidden, rng=rng), None
+        else:
+            model = BetterRnnlm(vocab, hidden, hidden, dropout_ratio=args.dropout, cell=args.cell,
+                                rng=rng)
+            schedule = "divide_by_4_when_worse"
+    if args.quick:
+        # A few batches each: enough to run every path (validation, checkpoint, test).
+        train = train[:batch * time_size * 3 + 1]
+        if valid is not None:
+            valid = valid[:eval_batch * time_size * 2 + 1]
+            test = test[:eval_batch * time_size * 2 + 1]
+
+    name = args.model if args.model != "better-rnnlm" else f"better-rnnlm-{args.cell}"
+    print(f"{name}: {len(train)} training words, vocabulary {vocab}, batch {batch}, "
+          f"time {time_size}, D = H = {hidden}, lr {lr}, clip {max_grad}, {epochs} epochs")
+    history = train_rnnlm(model, train, valid, batch_size=batch, time_size=time_size, lr=lr,
+                          max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
+                          out_dir=out_dir, name=name, progress=not args.no_progress,
+                          eval_interval=args.eval_interval, eval_batch_size=eval_batch)
+    if test is not None:
+        if history["checkpoint"]:
+            load_weights(model, history["checkpoint"])   # the best validation model
+        history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
+                                              time_size=time_size)
+    paths = _outputs(history, out_dir, name)
+    _print_outputs(paths)
+    print(f"final training perplexity: {history['train_ppl'][-1]:.2f}")
+    if history["valid_ppl"]:
+        print(f"best validation perplexity: {history['best_valid_ppl']:.2f} "
+              f"(epoch {history['best_epoch']})")
+    if test is not None:
+        what = "first words of ptb.test, --quick" if args.quick else "ptb.test"
+        print(f"test perplexity ({what}): {history['test_ppl']:.2f}")
+    if args.sample > 0 and args.model != "simple-rnnlm":
+        print(_sample_text(model, args.sample, args.seed, args))
+    return 0
+
+
+def _sample_text(model, length, seed, args):
+    """The book's generate_text.py: start at 'you', never draw N, <unk> or $."""
+    from models.generate import generate, ids_to_text
+
+    _, word_to_id, id_to_word = _load("train", args)
+    skip = [word_to_id[w] for w in ("N", "<unk>", "$") if w in word_to_id]
+    ids = generate(model, word_to_id["you"], length, skip_ids=skip, rng=seed)
+    return "sample:\n" + ids_to_text(ids, id_to_word)
+
+
+def run_word2vec(args, out_dir):
+    import numpy as np
+
+    from minigrad.data import analogy, create_contexts_target, most_similar
+    from models.train import train_word2vec
+    from models.word2vec import CBOW, SkipGram
+
+    d = W2V_DEFAULTS
+    window, hidden = _pick(args.window, d["window"]), _pick(args.hidden, d["hidden"])
+    batch, lr = _pick(args.batch_size, d["batch_size"]), _pick(args.lr, d["lr"])
+    epochs = _pick(args.epochs, 1 if args.quick else d["epochs"])
+    corpus, word_to_id, id_to_word = _load("train", args)
+    if args.quick:
+        corpus = corpus[:batch * 30 + 2 * window]
+    contexts, target = create_contexts_target(corpus, window)
+    cls = CBOW if args.model == "cbow" else SkipGram
+    model = cls(len(word_to_id), hidden, window, corpus, sparse=not args.dense,
+                rng=np.random.default_rng(args.seed))
+    print(f"{args.model}: {len(target)} pairs, vocabulary {len(word_to_id)}, window {window}, "
+          f"H {hidden}, batch {batch}, Adam lr {lr}, {epochs} epochs")
+    history = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs, lr=lr,
+                             out_dir=out_dir, name=args.model, progress=not args.no_progress,
+                             eval_interval=args.eval_interval)
+    vecs = model.word_vecs
+    history["most_similar"] = {q: most_similar(q, word_to_id, id_to_word, vecs, top=5)
+                               for q in QUERIES if q in word_to_id}
+    if all(w in word_to_id for w in ("king", "man", "queen")):
+        history["analogy"] = {"king:man=queen:?": analogy("king", "man", "queen", word_to_id,
+                                                          id_to_word, vecs, top=5)}
+    paths = _outputs(history, out_dir, args.model)
+    _print_outputs(paths)
+    print(f"final loss: {history['loss'][-1]:.4f}")
+    for q, near in history["most_similar"].items():
+        print(f"  {q:>8} -> " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
+    for q, near in history.get("analogy", {}).items():
+        print(f"  {q} " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
+    return 0
+
+
+def run_binary_addition(args, out_dir):
+    from minigrad.layers import save_weights
+    from models.binary_addition import train_binary_addition
+
+    epochs = _pick(args.epochs, 1 if args.quick else 40)
+    kwargs = {"hidden_size": args.hidden} if args.hidden else {}
+    if args.batch_size:
+        kwargs["batch_size"] = args.batch_size
+    model, acc = train_binary_addition(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
+                                       verbose=not args.no_progress, **kwargs)
+    os.makedirs(out_dir, exist_ok=True)
+    checkpoint = os.path.join(out_dir, "binary-addition.npz")
+    save_weights(model, checkpoint)
+    history = {"model": "BinaryAdditionRNN", "epochs": epochs, "accuracy": acc,
+               "checkpoint": checkpoint}
+    _print_outputs(_outputs(history, out_dir, "binary-addition"))
+    print(f"accuracy over all 16,384 sums: {acc:.4f}")
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        # Only effective before numpy's BLAS starts, hence the late imports below.
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+    import minigrad.random
+    from minigrad.data import DataError
+
+    minigrad.random.seed(args.seed)
+    out_dir = args.out or os.path.join("runs", args.model)
+    runner = {"cbow": run_word2vec, "skipgram": run_word2vec,
+              "binary-addition": run_binary_addition}.get(args.model, run_lm)
+    try:
+        return runner(args, out_dir)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
