@@ -438,3 +438,18 @@ def test_small_corpus_relations_are_findable():
     for query, kin in groups.items():
         top = [w for w, _ in most_similar(query, w2i, i2w, vecs, top=4)]
         assert set(top) <= kin, (query, top)
+
+
+def test_analogy_scores_like_the_book_by_default():
+    # "long" points a little off the query but is 10x longer: the book's raw dot
+    # product prefers it; cosine prefers "exact", which points along the query.
+    w2i = {"a": 0, "b": 1, "c": 2, "exact": 3, "long": 4}
+    i2w = {i: w for w, i in w2i.items()}
+    vecs = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 1.0], [3.0, 10.0]])
+    book = analogy("a", "b", "c", w2i, i2w, vecs, top=2)
+    cosine = analogy("a", "b", "c", w2i, i2w, vecs, top=2, score="cosine")
+    assert [w for w, _ in book] == ["long", "exact"]
+    assert book[0][1] == pytest.approx(10.0)  # query (0, 1) normalised, dot with (3, 10)
+    assert [w for w, _ in cosine] == ["exact", "long"]
+    with pytest.raises(ValueError, match="score"):
+        analogy("a", "b", "c", w2i, i2w, vecs, score="euclid")

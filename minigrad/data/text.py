@@ -106,10 +106,17 @@ def most_similar(query, word_to_id, id_to_word, word_matrix, top: int = 5, eps: 
     return _ranked(word_matrix[qid], {qid}, id_to_word, word_matrix, top, eps)
 
 
-def analogy(a, b, c, word_to_id, id_to_word, word_matrix, top: int = 5, eps: float = 1e-8):
-    """Solve ``a : b = c : ?`` as the words nearest ``b - a + c`` (each vector
-    normalised first), leaving ``a``, ``b`` and ``c`` out. Returns (word, cosine)
-    pairs, best first, like ``most_similar``.
+def analogy(a, b, c, word_to_id, id_to_word, word_matrix, top: int = 5, eps: float = 1e-8,
+            score: str = "book"):
+    """Solve ``a : b = c : ?`` with the query ``b - a + c``, leaving ``a``, ``b``
+    and ``c`` out. Returns (word, score) pairs, best first.
+
+    ``score="book"`` (the default) is the seeds' method: the query built from
+    the raw vectors is normalised and scored by its dot product with the raw
+    word vectors, so the scores are the book's (king : man = queen : woman
+    scores about 5 there). ``score="cosine"`` normalises every vector first and
+    returns cosines, like ``most_similar``. The two can rank differently:
+    frequent words have longer vectors and rank higher under "book".
 
     >>> w2i = {"king": 0, "man": 1, "queen": 2, "woman": 3}
     >>> i2w = {i: w for w, i in w2i.items()}
@@ -119,5 +126,13 @@ def analogy(a, b, c, word_to_id, id_to_word, word_matrix, top: int = 5, eps: flo
     """
     ids = [_lookup(w, word_to_id) for w in (a, b, c)]
     word_matrix = np.asarray(word_matrix)
-    va, vb, vc = _normalize_rows(word_matrix[ids], eps)
-    return _ranked(vb - va + vc, set(ids), id_to_word, word_matrix, top, eps)
+    if score == "cosine":
+        va, vb, vc = _normalize_rows(word_matrix[ids], eps)
+        return _ranked(vb - va + vc, set(ids), id_to_word, word_matrix, top, eps)
+    if score != "book":
+        raise ValueError(f"analogy: score must be 'book' or 'cosine', got {score!r}")
+    va, vb, vc = np.asarray(word_matrix[ids], dtype=np.float64)
+    sims = np.asarray(word_matrix, dtype=np.float64) @ _normalize_rows(vb - va + vc, eps)
+    sims[ids] = -np.inf
+    order = np.argsort(-sims, kind="stable")[:top]
+    return [(id_to_word[int(i)], float(sims[i])) for i in order if np.isfinite(sims[i])]
