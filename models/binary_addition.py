@@ -16,38 +16,18 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad import data
 from minigrad.optimizers import Adam
 
 __all__ = ["BinaryAdditionRNN", "binary_addition_dataset", "train_binary_addition", "accuracy"]
 
 
-def _local_dataset(bits=7):
-    """Every pair (a, b) of ``bits``-bit numbers: inputs (N, bits + 1, 2) and
-    targets (N, bits + 1), bits least significant first, N = 4 ** bits."""
-    n = 2 ** bits
-    a, b = np.divmod(np.arange(n * n), n)
-    s = a + b
-    shifts = np.arange(bits + 1)
-    to_bits = lambda v: (v[:, None] >> shifts) & 1                          # noqa: E731
-    xs = np.stack([to_bits(a), to_bits(b)], axis=-1).astype(np.float32)
-    return xs, to_bits(s).astype(np.float32)
-
-
 def binary_addition_dataset(bits=7):
-    """The dataset above (``bits`` per operand). minigrad.data's version, which
-    counts the bits of the result (``bits + 1``), is used when it is there and
-    decodes to every sum least significant bit first; else the local one."""
-    try:
-        from minigrad.data import binary_addition_dataset as library
-        xs, ts = library(bits + 1)
-    except Exception:       # not written yet, or another signature
-        return _local_dataset(bits)
-    xs, ts = np.asarray(xs, dtype=np.float32), np.asarray(ts, dtype=np.float32)
-    place = 2.0 ** np.arange(bits + 1)
-    if (xs.shape == (4 ** bits, bits + 1, 2) and ts.shape == xs.shape[:2]
-            and np.array_equal(xs[..., 0] @ place + xs[..., 1] @ place, ts @ place)):
-        return xs, ts
-    return _local_dataset(bits)
+    """Every pair of ``bits``-bit numbers: inputs (N, bits + 1, 2) and float32
+    targets (N, bits + 1), least significant bit first (minigrad.data's
+    dataset, which counts the bits of the result)."""
+    xs, ts = data.binary_addition_dataset(bits + 1)
+    return xs, ts.astype(np.float32)
 
 
 class BinaryAdditionRNN(L.Layer):
