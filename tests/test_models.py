@@ -491,11 +491,8 @@ def test_binary_addition_trains_to_every_sum_right():
 # The twins (models/twins) are book-style layers with hand-written backward
 # passes; same weights and inputs must give the same loss and the same
 # gradient for every parameter, batch after batch of a stateful stream.
-try:
-    import models.twins as twins
-except ImportError:         # the twins are written separately; only these tests need them
-    twins = None
-needs_twins = pytest.mark.skipif(twins is None, reason="models.twins is not importable")
+import models.twins as twins  # noqa: E402
+from models.twins import TwinLM  # noqa: E402
 
 
 def rel_err(a, b):
@@ -509,66 +506,6 @@ def rel_err(a, b):
 TWIN_RTOL = 1e-12
 
 
-class TwinLM:
-    """SimpleRnnlm / Rnnlm / BetterRnnlm assembled from the twins' Time layers,
-    with the book's backward: each layer's backward in reverse order."""
-
-    def __init__(self, w, kind, ratio=0.5):
-        w = {k: a.copy() for k, a in w.items()}
-        time_layer = {"rnn": twins.TimeRNN, "lstm": twins.TimeLSTM, "gru": twins.TimeGRU}
-        self.kind = kind
-        self.embed = twins.TimeEmbedding(w["embed.W"])
-        if kind in ("rnn", "lstm"):
-            self.rnns = [time_layer[kind](w[f"{kind}.Wx"], w[f"{kind}.Wh"], w[f"{kind}.b"],
-                                          stateful=True)]
-            self.affine = twins.TimeAffine(w["affine.W"], w["affine.b"])
-            self.drops = []
-        else:
-            cell = kind.split("-")[1]
-            self.cell = cell
-            self.rnns = [time_layer[cell](w[f"{cell}{i}.Wx"], w[f"{cell}{i}.Wh"], w[f"{cell}{i}.b"],
-                                          stateful=True) for i in range(2)]
-            # Tied: the affine weight is the embedding matrix, transposed (a view).
-            self.affine = twins.TimeAffine(w["embed.W"].T, w["affine.b"])
-            self.drops = [twins.TimeDropout(ratio) for _ in range(3)]
-        self.loss_layer = twins.TimeSoftmaxWithLoss()
-
-    def forward(self, xs, ts, keep_masks=None):
-        h = self.embed.forward(xs)
-        if self.drops:
-            h = self.drops[0].forward(h, mask=keep_masks[0])
-        for i, rnn in enumerate(self.rnns):
-            h = rnn.forward(h)
-            if self.drops:
-                h = self.drops[i + 1].forward(h, mask=keep_masks[i + 1])
-        return self.loss_layer.forward(self.affine.forward(h), ts)
-
-    def backward(self):
-        d = self.affine.backward(self.loss_layer.backward(1.0))
-        for i in reversed(range(len(self.rnns))):
-            if self.drops:
-                d = self.drops[i + 1].backward(d)
-            d = self.rnns[i].backward(d)
-        if self.drops:
-            d = self.drops[0].backward(d)
-        self.embed.backward(d)
-
-    def grads(self):
-        if self.kind in ("rnn", "lstm"):
-            g = {"embed.W": self.embed.grads[0]}
-            g.update(zip([f"{self.kind}.Wx", f"{self.kind}.Wh", f"{self.kind}.b"],
-                         self.rnns[0].grads))
-            g["affine.W"], g["affine.b"] = self.affine.grads
-            return g
-        # Both uses of the tied matrix: the embedding's and the affine's (transposed back).
-        g = {"embed.W": self.embed.grads[0] + self.affine.grads[0].T}
-        for i, rnn in enumerate(self.rnns):
-            g.update(zip([f"{self.cell}{i}.Wx", f"{self.cell}{i}.Wh", f"{self.cell}{i}.b"],
-                         rnn.grads))
-        g["affine.b"] = self.affine.grads[1]
-        return g
-
-
 TWIN_LM_CASES = [
     pytest.param(lambda: SimpleRnnlm(V, D, H, dtype=f64, rng=0), "rnn", id="SimpleRnnlm"),
     pytest.param(lambda: Rnnlm(V, D, H, dtype=f64, rng=0), "lstm", id="Rnnlm"),
@@ -579,7 +516,6 @@ TWIN_LM_CASES = [
 ]
 
 
-@needs_twins
 @pytest.mark.parametrize("make, kind", TWIN_LM_CASES)
 def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
     model = make()
@@ -595,7 +531,7 @@ def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
                     for shape in [(N, T, D), (N, T, H), (N, T, H)]]
             masks = [k / (1 - model.dropout_ratio) for k in keep]
             loss = model.loss(xs, ts, masks=masks)
-            twin_loss = twin.forward(xs, ts, keep_masks=keep)
+            twin_loss = twin.forward(xs, ts, keep)
         else:
             loss = model.loss(xs, ts)
             twin_loss = twin.forward(xs, ts)
@@ -614,7 +550,6 @@ def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
     assert rel_err(model.loss(xs, ts, **kwargs).data, twin_loss) > 1e-3
 
 
-@needs_twins
 @pytest.mark.parametrize("cls", [CBOW, SkipGram])
 def test_word2vec_equals_its_twin(cls, rng):
     w = w2v_weights(seed=8)

@@ -16,4 +16,6 @@ __all__ = ["MatMul", "Affine", "Sigmoid", "SoftmaxWithLoss", "SigmoidWithLoss", 
            "EmbeddingDot", "NegativeSamplingLoss",
            "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding",
            "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout",
-           "sigmoid", "softmax", "log_softmax", "softmax_cross_entropy"]
+           "sigmoid", "softmax", "log_softmax", "softmax_cross_entropy", "TwinLM"]
+
+from .language_models import TwinLM  # noqa: E402
