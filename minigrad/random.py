@@ -23,6 +23,17 @@ def numpy_generator() -> np.random.Generator:
     return _numpy_rng
 
 
+def generator(rng=None) -> np.random.Generator:
+    """The generator to draw from: ``rng`` itself if it is a Generator, a new one
+    seeded with ``rng`` if it is an int, else minigrad's own (so
+    ``minigrad.random.seed`` makes every default draw repeatable)."""
+    if rng is None:
+        return _numpy_rng
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
 def get_state():
     """The generator state, for checkpoints (restore with set_state)."""
     return _numpy_rng.bit_generator.state

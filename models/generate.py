@@ -18,14 +18,6 @@ import minigrad.random as mg_random
 __all__ = ["generate", "ids_to_text"]
 
 
-def _generator(rng):
-    if rng is None:
-        return mg_random.numpy_generator()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
-
-
 def generate(model, start_id, length, skip_ids=(), rng=None, temperature=1.0):
     """``length`` word ids, the first ``start_id``, each next one drawn from the
     softmax of the model's scores for the last word, divided by ``temperature``
@@ -43,7 +35,7 @@ def generate(model, start_id, length, skip_ids=(), rng=None, temperature=1.0):
         raise ValueError(f"length must be at least 1, got {length}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    rng = _generator(rng)
+    rng = mg_random.generator(rng)
     skip = np.asarray(sorted({int(i) for i in skip_ids}), dtype=np.int64)
     ids = [int(start_id)]
     model.reset_state()

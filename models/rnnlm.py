@@ -46,14 +46,6 @@ import minigrad.layers as L
 __all__ = ["SimpleRnnlm", "Rnnlm", "BetterRnnlm", "eval_perplexity", "WeightsMixin"]
 
 
-def _generator(rng):
-    """One generator for all the layers' draws (so an int seed gives one stream,
-    not the same numbers in every layer); None: minigrad's own generator."""
-    if rng is None or isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
-
-
 class WeightsMixin:
     """from_weights / to_weights over a table of slots.
 
@@ -128,7 +120,7 @@ class SimpleRnnlm(_LanguageModel):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, dtype=np.float32, rng=None):
         super().__init__()
-        rng = _generator(rng)
+        rng = mg.random.generator(rng)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = L.Embedding(V, D, dtype=dtype, rng=rng)
         setattr(self, self.rnn_name, self.rnn_class(D, H, stateful=True, dtype=dtype, rng=rng))
@@ -195,7 +187,7 @@ class BetterRnnlm(_LanguageModel):
             raise ValueError("BetterRnnlm: the output layer reuses the embedding (V, D) as its "
                              f"(H, V) weight, so wordvec_size ({wordvec_size}) must equal "
                              f"hidden_size ({hidden_size})")
-        rng = _generator(rng)
+        rng = mg.random.generator(rng)
         V, D, H = vocab_size, wordvec_size, hidden_size
         Seq = L.LSTM if cell == "lstm" else L.GRU
         self.cell, self.dropout_ratio = cell, dropout_ratio

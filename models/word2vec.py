@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
+import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 
-from .rnnlm import WeightsMixin, _generator
+from .rnnlm import WeightsMixin
 
 __all__ = ["CBOW", "SkipGram"]
 
@@ -34,7 +35,7 @@ class _Word2Vec(L.Layer, WeightsMixin):
     def __init__(self, vocab_size, hidden_size, window_size, corpus, sample_size=5, power=0.75,
                  sparse=True, dtype=np.float32, rng=None, counts=None):
         super().__init__()
-        rng = _generator(rng)
+        rng = mg.random.generator(rng)
         V, H = vocab_size, hidden_size
         self.window_size = window_size
         # sparse: W_in's gradient holds only the looked-up rows, so an optimizer

@@ -73,14 +73,6 @@ def gru_step(xw, h, Whzr, Whh):
 
 
 # ---------------------------------------------------------------- weights
-def _generator(rng):
-    if rng is None:
-        return mg_random.numpy_generator()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
-
-
 def _given(name, array, shape, dtype, owner):
     # A copy: optimizers update parameters in place, and the caller's array
     # must not change under them.
@@ -112,7 +104,7 @@ class _Recurrent(Layer):
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise ValueError(f"{owner}: dtype must be a floating-point type, got {dtype}")
-        gen = _generator(rng) if Wx is None or Wh is None else None
+        gen = mg_random.generator(rng) if Wx is None or Wh is None else None
         if Wx is None:
             Wx = (gen.standard_normal((D, k * H)) / np.sqrt(D)).astype(dtype)
         else:

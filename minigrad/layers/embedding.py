@@ -5,7 +5,8 @@ import numpy as np
 
 from ..functions import embedding
 from .layer import Layer
-from .linear import generator, given_array
+from .. import random as mg_random
+from .linear import given_array
 from .parameter import Parameter
 
 
@@ -36,7 +37,7 @@ class Embedding(Layer):
         super().__init__()
         self.vocab, self.dim, self.sparse = vocab, dim, sparse
         if W is None:
-            W = 0.01 * generator(rng).standard_normal((vocab, dim))
+            W = 0.01 * mg_random.generator(rng).standard_normal((vocab, dim))
         self.W = Parameter(given_array("Embedding", "W", W, (vocab, dim), dtype), name="W")
 
     def forward(self, ids):

@@ -12,16 +12,6 @@ from .layer import Layer
 from .parameter import Parameter
 
 
-def generator(rng) -> np.random.Generator:
-    """The generator an initializer draws from: ``rng`` itself, a new one seeded
-    with an int, or minigrad's own (so ``minigrad.random.seed`` makes it repeatable)."""
-    if rng is None:
-        return mg_random.numpy_generator()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
-
-
 def given_array(layer: str, what: str, a, shape, dtype):
     """A copy of a user-supplied array, checked against the shape the layer needs.
     Copied so that the caller's array and the layer's weight never alias."""
@@ -58,7 +48,7 @@ class Linear(Layer):
         super().__init__()
         self.in_size, self.out_size = in_size, out_size
         if W is None:
-            W = generator(rng).standard_normal((in_size, out_size)) / np.sqrt(in_size)
+            W = mg_random.generator(rng).standard_normal((in_size, out_size)) / np.sqrt(in_size)
         self.W = Parameter(given_array("Linear", "W", W, (in_size, out_size), dtype), name="W")
         if not bias:
             if b is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import sigmoid, softmax_cross_entropy
+from .layers import Embedding, sigmoid, softmax_cross_entropy
 
 __all__ = ["RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding",
            "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout"]
@@ -275,29 +275,13 @@ class TimeGRU(_TimeRecurrent):
     cell = GRU
 
 
-class TimeEmbedding:
+class TimeEmbedding(Embedding):
     """out[n, t] = W[xs[n, t]]; duplicate ids accumulate in dW (np.add.at).
 
-    One scatter over all N*T ids, where the book runs one Embedding per step,
-    each zeroing a full (V, D) gradient buffer: that zeroing is most of the cost
-    of the book's embedding backward.
+    The same layer as Embedding, applied to (N, T) ids in one scatter, where the
+    book runs one Embedding per step, each zeroing a full (V, D) gradient
+    buffer: that zeroing is most of the cost of the book's embedding backward.
     """
-
-    def __init__(self, W):
-        self.params = [W]
-        self.grads = [np.zeros_like(W)]
-        self.xs = None
-
-    def forward(self, xs):
-        W, = self.params
-        self.xs = xs
-        return W[xs]
-
-    def backward(self, dout):
-        dW, = self.grads
-        dW[...] = 0
-        np.add.at(dW, self.xs, dout)
-        return None
 
 
 class TimeAffine:
