@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.twins import TwinLM
+from models.twins import TwinLM, twin_cbow, twin_skipgram
 
 f64 = np.float64
 TWIN_TOL = 1e-6          # the issue's bound on |autograd - twin| / |twin|
@@ -123,30 +123,9 @@ def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
     """CBOW or SkipGram (sparse) against the book's layer-by-layer version built
     from the twins: relative differences of the loss and of W_in's and W_out's
     gradients."""
-    import models.twins as twins
-
-    C = contexts.shape[1]
-    k = negatives.shape[-1]
-    W_in, W_out = weights["W_in"].copy(), weights["W_out"].copy()
-    if cls.__name__ == "CBOW":
-        # The book's CBOW: one Embedding per context position, h their mean.
-        ins = [twins.Embedding(W_in) for _ in range(C)]
-        ns = twins.NegativeSamplingLoss(W_out, k)
-        h = sum(layer.forward(contexts[:, i]) for i, layer in enumerate(ins)) / C
-        twin_loss = ns.forward(h, target, negatives)
-        dh = ns.backward(1.0) / C
-        for layer in ins:
-            layer.backward(dh)
-        g_in, g_out = sum(layer.grads[0] for layer in ins), ns.grads[0]
-    else:
-        # The book's SkipGram: one loss layer per context position, all sharing W_out.
-        emb = twins.Embedding(W_in)
-        losses = [twins.NegativeSamplingLoss(W_out, k) for _ in range(C)]
-        h = emb.forward(target)
-        twin_loss = sum(layer.forward(h, contexts[:, i], negatives[:, i])
-                        for i, layer in enumerate(losses))
-        emb.backward(sum(layer.backward(1.0) for layer in losses))
-        g_in, g_out = emb.grads[0], sum(layer.grads[0] for layer in losses)
+    twin = twin_cbow if cls.__name__ == "CBOW" else twin_skipgram
+    twin_loss, g_in, g_out = twin(weights["W_in"], weights["W_out"], contexts, target, negatives)
+    C, k = contexts.shape[1], negatives.shape[-1]
     window = C // 2
     model = cls.from_weights(weights, window, sample_size=k, sparse=True, dtype=f64)
     loss = model.loss(contexts, target, negatives=negatives)

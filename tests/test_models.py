@@ -555,31 +555,13 @@ def test_word2vec_equals_its_twin(cls, rng):
     w = w2v_weights(seed=8)
     model = cls.from_weights(w, W2V_WINDOW, sample_size=W2V_K, sparse=True, dtype=f64)
     contexts, target = w2v_batch(rng)
-    C = contexts.shape[1]
-    W_in, W_out = w["W_in"].copy(), w["W_out"].copy()
     if cls is CBOW:
         negatives = rng.integers(0, 10, size=(len(target), W2V_K))
-        # The book's CBOW: one Embedding per context position, h their mean.
-        in_layers = [twins.Embedding(W_in) for _ in range(C)]
-        ns = twins.NegativeSamplingLoss(W_out, W2V_K)
-        h = sum(layer.forward(contexts[:, i]) for i, layer in enumerate(in_layers)) / C
-        twin_loss = ns.forward(h, target, negatives)
-        dh = ns.backward(1.0) / C
-        for layer in in_layers:
-            layer.backward(dh)
-        g_in = sum(layer.grads[0] for layer in in_layers)
-        g_out = ns.grads[0]
+        twin = twins.twin_cbow
     else:
         negatives = rng.integers(0, 10, size=contexts.shape + (W2V_K,))
-        # The book's SkipGram: one loss layer per context position, sharing W_out.
-        in_layer = twins.Embedding(W_in)
-        losses = [twins.NegativeSamplingLoss(W_out, W2V_K) for _ in range(C)]
-        h = in_layer.forward(target)
-        twin_loss = sum(layer.forward(h, contexts[:, i], negatives[:, i])
-                        for i, layer in enumerate(losses))
-        in_layer.backward(sum(layer.backward(1.0) for layer in losses))
-        g_in = in_layer.grads[0]
-        g_out = sum(layer.grads[0] for layer in losses)
+        twin = twins.twin_skipgram
+    twin_loss, g_in, g_out = twin(w["W_in"], w["W_out"], contexts, target, negatives)
     loss = model.loss(contexts, target, negatives=negatives)
     loss.backward()
     assert rel_err(loss.data, twin_loss) <= TWIN_RTOL

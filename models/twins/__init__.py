@@ -16,6 +16,8 @@ __all__ = ["MatMul", "Affine", "Sigmoid", "SoftmaxWithLoss", "SigmoidWithLoss", 
            "EmbeddingDot", "NegativeSamplingLoss",
            "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding",
            "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout",
-           "sigmoid", "softmax", "log_softmax", "softmax_cross_entropy", "TwinLM"]
+           "sigmoid", "softmax", "log_softmax", "softmax_cross_entropy", "TwinLM",
+           "twin_cbow", "twin_skipgram"]
 
 from .language_models import TwinLM  # noqa: E402
+from .word2vec import twin_cbow, twin_skipgram  # noqa: E402
