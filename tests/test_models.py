@@ -5,7 +5,6 @@ addition learned to 100%, and equivalence with the hand-written twins
 (models/twins: book-style explicit backward passes)."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -476,13 +475,10 @@ def test_binary_addition_gradients(rng):
 
 
 def test_binary_addition_trains_to_every_sum_right():
-    start = time.perf_counter()
     model, acc = train_binary_addition(seed=0)
-    elapsed = time.perf_counter() - start
     assert acc == 1.0
     xs, ts = binary_addition_dataset()
     assert accuracy(model, xs, ts) == 1.0
-    assert elapsed < 40, f"training took {elapsed:.1f} s"
     # An untrained model does not get there by accident.
     assert accuracy(BinaryAdditionRNN(16, rng=0), xs, ts) < 0.5
 
