@@ -9,10 +9,11 @@ variable(14.)
 """
 from . import backend, random
 from .backend import get_array_module, gpu_available, to_cpu, to_gpu
-from .core import (Function, Variable, as_variable, enable_grad, grad, is_grad_enabled,
-                   name_scope, no_grad, using_config)
+from .core import (Function, Variable, as_variable, detect_anomaly, enable_grad, grad,
+                   is_anomaly_enabled, is_grad_enabled, name_scope, no_grad,
+                   set_detect_anomaly, using_config)
 from .core.sparse import SparseRows
-from .errors import DeviceError, DTypeError, GraphError, MinigradError, ShapeError
+from .errors import AnomalyError, DeviceError, DTypeError, GraphError, MinigradError, ShapeError
 from . import functions
 
 __version__ = "0.1.0"
@@ -30,5 +31,6 @@ __all__ = [
     "Variable", "Function", "SparseRows", "as_variable", "grad", "no_grad", "enable_grad",
     "is_grad_enabled", "name_scope", "using_config", "functions", "backend", "random",
     "get_array_module", "gpu_available", "to_gpu", "to_cpu", "viz",
+    "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError",
     "MinigradError", "ShapeError", "DTypeError", "GraphError", "DeviceError",
 ]

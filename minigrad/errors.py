@@ -27,6 +27,11 @@ class DeviceError(MinigradError, TypeError):
     not installed."""
 
 
+class AnomalyError(MinigradError, FloatingPointError):
+    """Anomaly mode found a NaN or Inf: raised at the operation (forward or
+    backward) that first produced it."""
+
+
 def describe(arrays) -> str:
     """'(20, 100) float32 and (650, 2600) float32' for a list of arrays."""
     parts = []

@@ -1,8 +1,10 @@
 """The engine: Variable, Function, the backward pass and the global switches."""
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .config import enable_grad, is_grad_enabled, name_scope, no_grad, using_config
 from .variable import Variable, as_variable
 from .function import Function
 from .backward import grad
 
 __all__ = ["Variable", "Function", "as_variable", "grad", "no_grad", "enable_grad",
-           "is_grad_enabled", "name_scope", "using_config"]
+           "is_grad_enabled", "name_scope", "using_config", "detect_anomaly",
+           "set_detect_anomaly", "is_anomaly_enabled"]

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DTypeError, GraphError, ShapeError
+from .anomaly import check_backward
 from .config import state
 from .saved import unlock
 from .sparse import SparseRows
@@ -186,6 +187,8 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
             inputs = f.inputs
             if type(gxs) is not tuple:
                 gxs = (gxs,)
+            if state.detect_anomaly:
+                check_backward(f, gys if len(outs) > 1 or create_graph else (g,), gxs)
             if len(gxs) != len(inputs):
                 raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
                                  f"{len(inputs)} inputs")

@@ -18,6 +18,8 @@ class _State:
     create_graph = False
     # The names of the enclosing name_scope blocks, outermost first.
     scope: tuple = ()
+    # True in anomaly mode (anomaly.py): every result is checked for NaN/Inf.
+    detect_anomaly = False
 
 
 state = _State()

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DeviceError, GraphError, ShapeError, describe
-from . import saved
+from . import anomaly, saved
 from .config import state
 from .variable import Variable, _make, as_variable
 
@@ -120,6 +120,7 @@ class Function:
     _held = ()             # the arrays this node keeps read-only
     _released = False
     _saved_xs = _saved_y = False    # set when xs / y are stored, so release needs no __dict__
+    created_at = None      # "file:line in func" of the user code, recorded in anomaly mode only
 
     @property
     def name(self) -> str:
@@ -162,6 +163,9 @@ class Function:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
             raise self._explain(e, arrays) from e
+        if state.detect_anomaly:
+            self.created_at = anomaly.creation_site()
+            anomaly.check_forward(self, arrays, ys)
 
         if not (record and state.enable_backprop):
             if type(ys) is tuple:

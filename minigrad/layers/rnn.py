@@ -12,6 +12,12 @@ GetItem; GRU 27 ms and 33 ms (at H 650 Split wins by 10-20% too).
 Each step is recorded inside ``name_scope(f"t={t}")``, so the visualizer draws
 one cluster per step.
 
+Gradient-norm trace: with ``trace_grads=True`` each call keeps its hidden
+states' gradients, and after backward :meth:`grad_norms` gives ||dL/dh_t|| for
+every t (the book's picture of vanishing and exploding gradients);
+``minigrad.viz.plot_grad_norms`` draws it. Off by default: it keeps T more
+arrays per call.
+
 Truncated BPTT: with ``stateful=True`` the last state of a call is carried
 into the next one as a constant (same data, no graph), so a backward of a later
 call stops at the batch boundary and the earlier graph can be freed.
@@ -51,10 +57,12 @@ class _Sequence(_Recurrent):
     A subclass defines ``step(xw, h, c, weights)`` and may prepare the recurrent
     weights once per call in ``recurrent_weights()``."""
 
-    def __init__(self, in_size=None, hidden_size=None, *, stateful=False, Wx=None, Wh=None,
-                 b=None, dtype=np.float32, rng=None):
+    def __init__(self, in_size=None, hidden_size=None, *, stateful=False, trace_grads=False,
+                 Wx=None, Wh=None, b=None, dtype=np.float32, rng=None):
         super().__init__(in_size, hidden_size, Wx=Wx, Wh=Wh, b=b, dtype=dtype, rng=rng)
         self.stateful = stateful
+        self.trace_grads = trace_grads
+        self._traced = None   # the last call's hidden states, when tracing
         self.h = None   # the last state, carried into the next call if stateful (None: zeros)
         self.c = None
 
@@ -71,6 +79,34 @@ class _Sequence(_Recurrent):
 
     def recurrent_weights(self):
         return self.Wh
+
+    def grad_norms(self):
+        """||dL/dh_t|| (L2 over batch and units) for t = 0..T-1 of the last
+        call, after its backward: a numpy array of T floats.
+
+        >>> import numpy as np, minigrad as mg
+        >>> lstm = mg.layers.LSTM(3, 4, trace_grads=True, rng=0)
+        >>> hs = lstm(np.ones((2, 6, 3), dtype=np.float32))
+        >>> hs[:, -1].sum().backward()          # the loss reads only the last step
+        >>> norms = lstm.grad_norms()
+        >>> norms.shape, bool(norms[0] < norms[-1])   # earlier steps get less
+        ((6,), True)
+        """
+        owner = type(self).__name__
+        if self._traced is None:
+            raise RuntimeError(f"{owner}.grad_norms: no traced call; build the layer with "
+                               "trace_grads=True (or set layer.trace_grads = True) and call it")
+        norms = []
+        for t, h in enumerate(self._traced):
+            if h.grad is None:
+                if all(v.grad is None for v in self._traced):
+                    raise RuntimeError(f"{owner}.grad_norms: the last call has no gradients "
+                                       "yet; call backward on a loss computed from its output")
+                norms.append(0.0)   # this step did not reach the loss
+                continue
+            g = backend.to_cpu(h.grad.data)
+            norms.append(float(np.sqrt(np.sum(np.square(g, dtype=np.float64)))))
+        return np.array(norms)
 
     def _run(self, xs, h0, c0):
         if xs.ndim != 3:
@@ -90,6 +126,8 @@ class _Sequence(_Recurrent):
             with name_scope(f"t={t}"):
                 h, c = self.step(F.reshape(xw_steps[t], step_shape), h, c, W)
             hs.append(h)
+        if self.trace_grads:
+            self._traced = [h.retain_grad() for h in hs]
         self.h = _carried(h)
         self.c = None if c is None else _carried(c)
         return F.stack(hs, axis=1)

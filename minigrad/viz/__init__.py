@@ -35,9 +35,10 @@ from __future__ import annotations
 from ..core.variable import Variable
 from . import dot
 from .graph import Graph
+from .grad_norms import plot_grad_norms
 from .render import FORMATS, GraphvizNotFoundError, Picture, plot_source
 
-__all__ = ["to_dot", "plot", "Picture", "GraphvizNotFoundError", "FORMATS"]
+__all__ = ["to_dot", "plot", "plot_grad_norms", "Picture", "GraphvizNotFoundError", "FORMATS"]
 
 
 def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=False,
