@@ -200,14 +200,16 @@ def test_matmul_batched_and_vector_operands(b, t, d, h, data):
 @covers("linear", second_order=True)
 @fast
 @given(n=dims, t=dims, d=dims, h=dims, batched=st.booleans(), bias=st.booleans(),
-       data=st.data())
-def test_linear(n, t, d, h, batched, bias, data):
+       transposed=st.booleans(), data=st.data())
+def test_linear(n, t, d, h, batched, bias, transposed, data):
     x = data.draw(mst.finite_arrays((n, t, d) if batched else (n, d)), label="x")
-    w = data.draw(mst.finite_arrays((d, h)), label="w")
-    if bias:
-        check(F.linear, x, w, data.draw(mst.finite_arrays((h,)), label="b"), second_order=True)
-    else:
-        check(F.linear, x, w, second_order=True)
+    w = data.draw(mst.finite_arrays((h, d) if transposed else (d, h)), label="w")
+    op = lambda *a: F.linear(*a, transposed=transposed)
+    inputs = [x, w] + ([data.draw(mst.finite_arrays((h,)), label="b")] if bias else [])
+    check(op, *inputs, second_order=True)
+    # The same numbers as the plain product with the transposed weight.
+    expected = x @ (w.T if transposed else w) + (inputs[2] if bias else 0)
+    np.testing.assert_allclose(op(*inputs).data, expected, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------ reductions
@@ -589,6 +591,72 @@ def test_dropout_mask_variable_receives_no_gradient():
     F.dropout(x, 0.5, mask=mask).sum().backward()
     np.testing.assert_array_equal(x.grad.data, mask.data)
     assert mask.grad is None
+
+
+# ------------------------------------------------------------------ fused recurrent sequences
+def _composed_sequence(cell, xw, Wh, h0=None, c0=None):
+    """The same sequence from the composed per-step cells (minigrad.layers.cells)."""
+    from minigrad.layers.cells import gru_step, lstm_step
+
+    N, T, G = xw.shape
+    h, c, hs = h0, c0, []
+    if cell == "gru":
+        Whzr, Whh = F.split(Wh, [2 * (G // 3)], axis=1)
+    for t in range(T):
+        x_t = F.reshape(F.get_item(xw, (slice(None), t)), (N, G))
+        if cell == "lstm":
+            h, c = lstm_step(x_t, h, c, Wh)
+        else:
+            h = gru_step(x_t, h, Whzr, Whh)
+        hs.append(h)
+    hs = F.stack(hs, axis=1)
+    return (hs, c) if cell == "lstm" else hs
+
+
+@covers("lstm", "gru", second_order=True)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@fast
+@given(n=st.integers(1, 3), t=st.integers(1, 4), h=st.integers(1, 3), start=st.booleans(),
+       data=st.data())
+def test_fused_sequences_match_numerics_and_composed_steps(cell, n, t, h, start, data):
+    k = 4 if cell == "lstm" else 3
+    xw = data.draw(mst.finite_arrays((n, t, k * h), min_value=-2, max_value=2), label="xw")
+    Wh = data.draw(mst.finite_arrays((h, k * h), min_value=-1, max_value=1), label="Wh")
+    states = [data.draw(mst.finite_arrays((n, h), min_value=-1, max_value=1), label=f"s{i}")
+              for i in range(2 if cell == "lstm" else 1)] if start else []
+    fused = F.lstm if cell == "lstm" else F.gru
+
+    def run(op, *args):
+        out = op(*args)
+        hs = out[0] if cell == "lstm" else out
+        # A non-uniform read of every output (and of c_T) so no gradient is trivial.
+        loss = F.sum(hs * hs) * 0.5 + F.sum(hs)
+        if cell == "lstm":
+            loss = loss + F.sum(out[1] * out[1])
+        return loss
+
+    check(lambda *a: run(fused, *a), xw, Wh, *states, second_order=n * t * h <= 6)
+    variables = [mg.Variable(a) for a in [xw, Wh] + states]
+    padded = variables + [None] * (2 - len(states))
+    grads = []
+    for op in (fused, lambda xw, Wh, *s: _composed_sequence(cell, xw, Wh, *s)):
+        for v in variables:
+            v.cleargrad()
+        loss = run(op, *padded[:2 + (2 if cell == "lstm" else 1)])
+        loss.backward()
+        # A weight no step multiplied (T = 1 from zeros) gets None from the
+        # composed graph and zeros from the fused op: the same gradient.
+        grads.append([float(loss.data)] + [np.zeros_like(v.data) if v.grad is None
+                                           else v.grad.data for v in variables])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_sequence_errors_name_the_shapes():
+    with pytest.raises(mg.ShapeError, match=r"LSTMSequence: .*Wh must be \(H, 4H\)"):
+        F.lstm(np.zeros((2, 3, 8)), np.zeros((3, 12)))
+    with pytest.raises(mg.ShapeError, match=r"GRUSequence: .*h0 must be \(N, H\) = \(2, 2\)"):
+        F.gru(np.zeros((2, 3, 6)), np.zeros((2, 6)), np.zeros((3, 2)))
 
 
 # ------------------------------------------------------------------ coverage

@@ -102,12 +102,19 @@ def _seed(y, g, create_graph):
         user = False
     else:
         user = True
-        g = g.data if isinstance(g, Variable) else backend.as_array(g, y.data)
+        # A Variable seed in create_graph mode stays a Variable: a seed computed
+        # from other Variables is then part of the gradient's graph (a fused
+        # operation's create_graph backward relies on it).
+        keep_graph = create_graph and isinstance(g, Variable)
+        if not keep_graph:
+            g = g.data if isinstance(g, Variable) else backend.as_array(g, y.data)
         if g.shape != y.shape:
             raise ShapeError(f"backward: the seed gradient has shape {g.shape} but the output "
                              f"has shape {y.shape}; they must match")
         if g.dtype != y.data.dtype:
             g = g.astype(y.data.dtype)
+        if keep_graph:
+            return g, user
     if create_graph:
         g = Variable(g, requires_grad=False)
     return g, user

@@ -10,6 +10,7 @@ from .linalg import Linear, MatMul, linear, matmul
 from .loss import (LogSoftmax, Softmax, SoftmaxCrossEntropy, log_softmax, sigmoid_cross_entropy,
                    softmax, softmax_cross_entropy)
 from .nn import dropout, embedding
+from .recurrent import GRUSequence, LSTMSequence, gru, lstm
 from .reduction import Max, Mean, Min, Sum, max, mean, min, sum
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat, Reshape, Split,
                     Stack, SumTo, Transpose, branch, broadcast_to, concat, get_item, repeat,
@@ -31,4 +32,6 @@ __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy",
     # neural-network pieces
     "dropout", "embedding",
+    # recurrent sequences, fused
+    "lstm", "gru",
 ]

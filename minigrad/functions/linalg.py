@@ -51,11 +51,20 @@ class Linear(Function):
     """The seeds' Affine layer as one node: y = x @ W + b.
 
     x is (..., D), W is (D, H), b is (H,). b's gradient is the sum of dy over
-    every leading axis (the Repeat node that adds b to each row)."""
+    every leading axis (the Repeat node that adds b to each row).
+
+    ``transposed=True`` takes W as (H, D) and computes x @ W.T + b, for a
+    weight shared with an embedding table (weight tying): W's gradient is then
+    computed directly in W's own (H, D) layout, where a Transpose node would
+    hand the engine a strided view to add into the embedding's gradient."""
+
+    def __init__(self, transposed=False):
+        self.transposed = transposed
 
     def forward(self, x, W, b=None):
-        _check_inner(self.name, x, W)
-        y = x @ W
+        Wm = W.T if self.transposed else W
+        _check_inner(self.name, x, Wm)
+        y = x @ Wm
         if b is not None:
             y += b  # y is a fresh array: adding in place saves one allocation
         return y
@@ -63,11 +72,13 @@ class Linear(Function):
     def backward(self, gy):
         x, W = self.xs[:2]
         needs = self.needs_input_grad
-        gx = gy @ W.T if needs[0] else None
+        gx = None
+        if needs[0]:
+            gx = gy @ W if self.transposed else gy @ W.T
         gW = None
         if needs[1]:
-            k, m = W.shape
-            gW = reshape(x, (-1, k)).T @ reshape(gy, (-1, m))
+            x2, gy2 = reshape(x, (-1, x.shape[-1])), reshape(gy, (-1, gy.shape[-1]))
+            gW = gy2.T @ x2 if self.transposed else x2.T @ gy2
         if len(needs) == 2:
             return gx, gW
         gb = reshape(gy, (-1, gy.shape[-1])).sum(axis=0) if needs[2] else None
@@ -90,10 +101,12 @@ def matmul(a, b):
     return MatMul()(a, b)
 
 
-def linear(x, W, b=None):
-    """x @ W + b in one node (the seeds' Affine layer)."""
+def linear(x, W, b=None, transposed=False):
+    """x @ W + b in one node (the seeds' Affine layer); with ``transposed=True``
+    W is (out, in) and the result x @ W.T + b (a tied embedding table)."""
     if W.ndim != 2:
-        raise ValueError(f"Linear: W must be 2-D (in, out), got shape {W.shape}")
+        layout = "(out, in)" if transposed else "(in, out)"
+        raise ValueError(f"Linear: W must be 2-D {layout}, got shape {W.shape}")
     if b is None:
-        return Linear()(x, W)
-    return Linear()(x, W, b)
+        return Linear(transposed)(x, W)
+    return Linear(transposed)(x, W, b)

@@ -71,17 +71,23 @@ class SoftmaxCrossEntropy(Function):
             raise IndexError(f"target {int(bad)} is out of range for {V} classes (use "
                              f"ignore_index={self.ignore_index} to mark targets to skip)")
         safe_t = xp.where(keep, t, 0)
-        z = scores - scores.max(axis=1, keepdims=True)
-        p = xp.exp(z)
-        s = p.sum(axis=1, keepdims=True)
-        p /= s
-        rows = xp.arange(len(t))
-        logp = z[rows, safe_t] - xp.log(s[:, 0])
         self.n = int(keep.sum())
         self.keep, self.safe_t, self.all_kept = keep, safe_t, bool(keep.all())
+        # One (rows, V) buffer, overwritten in place: at V = 10,000 each pass
+        # over it costs as much as a small matmul, and a fresh one page faults.
+        p = scores - scores.max(axis=1, keepdims=True)
+        z_t = p[xp.arange(len(t)), safe_t]          # shifted target scores, before exp
+        xp.exp(p, out=p)
+        s = p.sum(axis=1)
+        p *= (1 / s)[:, None]
         self.probs = p
+        logp = z_t - xp.log(s)
         loss = -(logp * keep).sum() / max(self.n, 1)
         return xp.asarray(loss, dtype=x.dtype)
+
+    def _softmax_rows(self):
+        x = self.xs[0]
+        return softmax(x.reshape(-1, x.shape[-1]), axis=1)
 
     def backward(self, gy):
         x = self.xs[0]
@@ -94,15 +100,16 @@ class SoftmaxCrossEntropy(Function):
             onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
             keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
             return (softmax(x) - onehot.reshape(x.shape)) * (keep * scale), None
-        xp = get_array_module(self.probs)
-        gx = xp.empty(x.shape, dtype=self.probs.dtype)  # owned, so the engine never copies it
-        g = gx.reshape(self.probs.shape)
-        g[...] = self.probs
+        # The probabilities become the gradient in place (no copy of a (rows, V)
+        # array); a second backward (retain_graph) recomputes them from x.
+        g = self.probs if self.probs is not None else self._softmax_rows()
+        self.probs = None
+        xp = get_array_module(g)
         g[xp.arange(len(self.safe_t)), self.safe_t] -= 1
         if not self.all_kept:
             g[~self.keep] = 0
         g *= scale
-        return gx, None
+        return g.reshape(x.shape), None
 
     def release(self):
         self.probs = None

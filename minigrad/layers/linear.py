@@ -7,7 +7,7 @@ import numpy as np
 from .. import backend
 from .. import random as mg_random
 from ..errors import ShapeError
-from ..functions import linear, transpose
+from ..functions import linear
 from .layer import Layer
 from .parameter import Parameter
 
@@ -106,8 +106,9 @@ class TiedLinear(Layer):
                                name="b")
 
     def forward(self, x):
-        # The transpose is a view: no copy of the (V, D) matrix per call.
-        return linear(x, transpose(self.W), self.b)
+        # One node reading W transposed: no copy of the (V, D) matrix per call,
+        # and its gradient comes out in W's own layout.
+        return linear(x, self.W, self.b, transposed=True)
 
     def __repr__(self):
         return f"TiedLinear({self.in_size}, {self.out_size}, bias={self.b is not None})"

@@ -57,12 +57,15 @@ class _Sequence(_Recurrent):
     A subclass defines ``step(xw, h, c, weights)`` and may prepare the recurrent
     weights once per call in ``recurrent_weights()``."""
 
+    fused_op = None   # the whole-sequence operation (F.lstm, F.gru), if the cell has one
+
     def __init__(self, in_size=None, hidden_size=None, *, stateful=False, trace_grads=False,
-                 Wx=None, Wh=None, b=None, dtype=np.float32, rng=None):
+                 fused=True, Wx=None, Wh=None, b=None, dtype=np.float32, rng=None):
         super().__init__(in_size, hidden_size, Wx=Wx, Wh=Wh, b=b, dtype=dtype, rng=rng)
         self.stateful = stateful
         self.trace_grads = trace_grads
-        self._traced = None   # the last call's hidden states, when tracing
+        self.fused = fused and self.fused_op is not None
+        self._traced = None   # the last call's hidden states (or fused norms), when tracing
         self.h = None   # the last state, carried into the next call if stateful (None: zeros)
         self.c = None
 
@@ -96,6 +99,11 @@ class _Sequence(_Recurrent):
         if self._traced is None:
             raise RuntimeError(f"{owner}.grad_norms: no traced call; build the layer with "
                                "trace_grads=True (or set layer.trace_grads = True) and call it")
+        if self.fused:
+            if not self._traced:
+                raise RuntimeError(f"{owner}.grad_norms: the last call has no gradients "
+                                   "yet; call backward on a loss computed from its output")
+            return np.array(self._traced)
         norms = []
         for t, h in enumerate(self._traced):
             if h.grad is None:
@@ -119,6 +127,8 @@ class _Sequence(_Recurrent):
         N, T, _ = xs.shape
         step_shape = (N, self.Wx.shape[1])
         xw_all = F.linear(xs, self.Wx, self.b)        # (N, T, kH): one matmul for all steps
+        if self.fused:
+            return self._run_fused(xw_all, h, c)
         xw_steps = F.split(xw_all, T, axis=1)         # one node; its backward: one concat
         W = self.recurrent_weights()
         hs = []
@@ -131,6 +141,15 @@ class _Sequence(_Recurrent):
         self.h = _carried(h)
         self.c = None if c is None else _carried(c)
         return F.stack(hs, axis=1)
+
+    def _run_fused(self, xw_all, h, c):
+        trace = [] if self.trace_grads else None
+        hs, c = self.fused_op(xw_all, self.Wh, h, c, trace)
+        if trace is not None:
+            self._traced = trace     # filled by the backward
+        self.h = Variable(hs.data[:, -1], requires_grad=False)   # carried: data, no graph
+        self.c = None if c is None else _carried(c)
+        return hs
 
 
 class RNN(_Sequence):
@@ -163,6 +182,7 @@ class LSTM(_Sequence):
     """
 
     gates = 4
+    fused_op = staticmethod(F.lstm)
 
     def forward(self, xs, h0=None, c0=None):
         """Hidden states (N, T, H) of xs (N, T, D), from ``(h0, c0)`` if given,
@@ -182,6 +202,7 @@ class GRU(_Sequence):
     """
 
     gates = 3
+    fused_op = staticmethod(lambda xw, Wh, h0, c0, trace: (F.gru(xw, Wh, h0, trace), None))
 
     def forward(self, xs, h0=None):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else

@@ -1,0 +1,302 @@
+"""A whole LSTM or GRU sequence as one operation (fused), in the seeds' layouts.
+
+Composed from small operations, one LSTM step is a dozen graph nodes, and its
+recurrent weight Wh receives one (H, 4H) gradient per time step that the
+engine must add up: at H = 650 that sum alone is ~35 passes over 7 MB per
+layer and step. Here the time loop runs inside ``forward`` on arrays; the
+backward loop keeps every step's pre-activation gradient in one (N, T, kH)
+buffer, so dWh is ONE matmul over all steps and dxw is that buffer itself.
+The book's hand-written TimeLSTM does the loop too, but sums T small dWh.
+
+The step math is exactly ``lstm_step`` / ``gru_step`` of
+``minigrad.layers.cells`` (the composed versions, which draw one cluster of
+nodes per step); tests check values and gradients of both against each other
+and against float64 central differences.
+
+Higher order: ``backward(create_graph=True)`` replays the sequence with the
+composed steps on Variables and differentiates that, so second derivatives
+work; ordinary backward never pays for it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_array_module
+from ..core.config import state
+from ..core.function import Function
+
+__all__ = ["LSTMSequence", "GRUSequence", "lstm", "gru"]
+
+
+def _sigmoid(a, out):
+    """out = sigmoid(a) = 0.5 tanh(a / 2) + 0.5: one transcendental pass, no
+    overflow for any a (the gates need absolute, not tail-relative, precision)."""
+    xp = get_array_module(a)
+    xp.multiply(a, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def _check(name, xw, Wh, k, states):
+    if xw.ndim != 3:
+        raise ValueError(f"the input projection must be (N, T, {k}H), got shape {xw.shape}")
+    H = Wh.shape[0]
+    if Wh.shape != (H, k * H) or xw.shape[2] != k * H:
+        raise ValueError(f"Wh must be (H, {k}H) and the input projection (N, T, {k}H) with the "
+                         f"same H; got Wh {Wh.shape} and projection {xw.shape}")
+    for label, s in states:
+        if s is not None and s.shape != (xw.shape[0], H):
+            raise ValueError(f"{label} must be (N, H) = {(xw.shape[0], H)}, got {s.shape}")
+
+
+class _Sequence(Function):
+    """Inputs: xw (N, T, kH) = x Wx + b for every step, Wh (H, kH), then the
+    initial states that were given (None means zeros and no input)."""
+
+    def __init__(self, has_h0=False, has_c0=False, trace=None):
+        self.has_h0, self.has_c0 = has_h0, has_c0
+        # A list to receive ||dL/dh_t|| per step during backward (trace_grads).
+        self.trace = trace
+
+    def _states(self, rest):
+        rest = list(rest)
+        h0 = rest.pop(0) if self.has_h0 else None
+        c0 = rest.pop(0) if self.has_c0 else None
+        return h0, c0
+
+    def _record_norm(self, t, T, dh):
+        if self.trace is not None:
+            if len(self.trace) != T:
+                self.trace[:] = [0.0] * T
+            self.trace[t] = float(np.sqrt(np.sum(np.square(dh, dtype=np.float64))))
+
+    def _composed_backward(self, gys, replay):
+        """Gradients as a recorded graph (create_graph=True): replay the steps
+        with the composed operations on the input Variables and differentiate
+        the replay."""
+        from ..core.backward import grad
+
+        return grad(replay(*self.inputs), list(self.inputs), grad_outputs=list(gys),
+                    create_graph=True)
+
+
+class LSTMSequence(_Sequence):
+    """The seeds' LSTM over all T steps (gates f, g, i, o packed in Wh's columns).
+    Outputs: hs (N, T, H) and the last cell state c_T (N, H)."""
+
+    def forward(self, xw, Wh, *rest):
+        h, c = self._states(rest)
+        _check(self.name, xw, Wh, 4, (("h0", h), ("c0", c)))
+        xp = get_array_module(xw)
+        N, T, G = xw.shape
+        H = G // 4
+        dtype = np.result_type(xw, Wh)
+        acts = xp.empty((N, T, G), dtype=dtype)     # f, g, i, o after their nonlinearity
+        cs = xp.empty((N, T, H), dtype=dtype)
+        tcs = xp.empty((N, T, H), dtype=dtype)      # tanh(c_t)
+        hs = xp.empty((N, T, H), dtype=dtype)
+        for t in range(T):
+            a = acts[:, t]
+            if h is None:
+                a[...] = xw[:, t]
+            else:
+                xp.matmul(h, Wh, out=a)
+                a += xw[:, t]
+            f, g, i, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            xp.tanh(g, out=g)
+            _sigmoid(f, f)
+            _sigmoid(a[:, 2 * H:], a[:, 2 * H:])        # i and o in one call
+            c_next = cs[:, t]
+            xp.multiply(g, i, out=c_next)
+            if c is not None:
+                c_next += f * c
+            xp.tanh(c_next, out=tcs[:, t])
+            xp.multiply(o, tcs[:, t], out=hs[:, t])
+            h, c = hs[:, t], c_next
+        self.acts, self.cs, self.tcs, self.hs = acts, cs, tcs, hs
+        return hs, cs[:, -1].copy()
+
+    def backward(self, ghs, gc):
+        if state.create_graph:
+            return self._composed_backward((ghs, gc), self._replay)
+        xw, Wh = self.xs[:2]
+        h0, c0 = self._states(self.xs[2:])
+        acts, cs, tcs, hs = self.acts, self.cs, self.tcs, self.hs
+        xp = get_array_module(acts)
+        N, T, G = acts.shape
+        H = G // 4
+        da = xp.empty_like(acts)                   # dL/d(pre-activation): becomes dxw
+        dc = gc.copy()
+        dh = None
+        WhT = Wh.T
+        for t in range(T - 1, -1, -1):
+            dh_t = ghs[:, t] if dh is None else ghs[:, t] + dh
+            self._record_norm(t, T, dh_t)
+            a, d = acts[:, t], da[:, t]
+            f, g, i, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            tc = tcs[:, t]
+            dc += dh_t * o * (1 - tc * tc)
+            c_prev = cs[:, t - 1] if t > 0 else c0
+            if c_prev is None:
+                d[:, :H] = 0
+            else:
+                xp.multiply(dc, c_prev, out=d[:, :H])
+                d[:, :H] *= f * (1 - f)
+            xp.multiply(dc, i, out=d[:, H:2 * H])
+            d[:, H:2 * H] *= 1 - g * g
+            xp.multiply(dc, g, out=d[:, 2 * H:3 * H])
+            d[:, 2 * H:3 * H] *= i * (1 - i)
+            xp.multiply(dh_t, tc, out=d[:, 3 * H:])
+            d[:, 3 * H:] *= o * (1 - o)
+            dc *= f
+            dh = d @ WhT if (t > 0 or h0 is not None) else None
+        gWh = _outer_sum(xp, hs, da, h0)
+        return (da, gWh) + ((dh,) if self.has_h0 else ()) + ((dc,) if self.has_c0 else ())
+
+    def _replay(self, xw, Wh, *rest):
+        from ..layers.cells import lstm_step
+        from .shape import reshape, split, stack
+
+        h, c = self._states(rest)
+        N, T, G = xw.shape
+        hs = []
+        for xw_t in split(xw, T, axis=1):
+            h, c = lstm_step(reshape(xw_t, (N, G)), h, c, Wh)
+            hs.append(h)
+        return stack(hs, axis=1), c
+
+    def release(self):
+        self.acts = self.cs = self.tcs = self.hs = None
+        super().release()
+
+
+class GRUSequence(_Sequence):
+    """The seeds' GRU over all T steps (gates z, r, h~; the reset gate scales h
+    before its product with Wh's h~ columns). Output: hs (N, T, H)."""
+
+    def forward(self, xw, Wh, *rest):
+        h, _ = self._states(rest)
+        _check(self.name, xw, Wh, 3, (("h0", h),))
+        xp = get_array_module(xw)
+        N, T, G = xw.shape
+        H = G // 3
+        dtype = np.result_type(xw, Wh)
+        Whzr, Whh = Wh[:, :2 * H], Wh[:, 2 * H:]
+        zr = xp.empty((N, T, 2 * H), dtype=dtype)
+        hh = xp.empty((N, T, H), dtype=dtype)       # h~
+        rh = xp.empty((N, T, H), dtype=dtype)       # r * h_prev
+        hs = xp.empty((N, T, H), dtype=dtype)
+        for t in range(T):
+            s, cand, x_t = zr[:, t], hh[:, t], xw[:, t]
+            if h is None:
+                _sigmoid(x_t[:, :2 * H], s)
+                xp.tanh(x_t[:, 2 * H:], out=cand)
+                xp.multiply(s[:, :H], cand, out=hs[:, t])   # h' = z * h~ from h = 0
+                rh[:, t] = 0
+            else:
+                xp.matmul(h, Whzr, out=s)
+                s += x_t[:, :2 * H]
+                _sigmoid(s, s)
+                xp.multiply(s[:, H:], h, out=rh[:, t])
+                xp.matmul(rh[:, t], Whh, out=cand)
+                cand += x_t[:, 2 * H:]
+                xp.tanh(cand, out=cand)
+                # (1 - z) * h + z * h~ as h + z * (h~ - h), as gru_step does.
+                xp.subtract(cand, h, out=hs[:, t])
+                hs[:, t] *= s[:, :H]
+                hs[:, t] += h
+            h = hs[:, t]
+        self.zr, self.hh, self.rh, self.hs = zr, hh, rh, hs
+        return hs
+
+    def backward(self, ghs):
+        if state.create_graph:
+            return self._composed_backward((ghs,), self._replay)
+        xw, Wh = self.xs[:2]
+        h0, _ = self._states(self.xs[2:])
+        zr, hh, rh, hs = self.zr, self.hh, self.rh, self.hs
+        xp = get_array_module(hs)
+        N, T, H = hs.shape
+        WzrT, WhhT = Wh[:, :2 * H].T, Wh[:, 2 * H:].T
+        da = xp.empty((N, T, 3 * H), dtype=hs.dtype)   # becomes dxw
+        dh = None
+        for t in range(T - 1, -1, -1):
+            dh_t = ghs[:, t] if dh is None else ghs[:, t] + dh
+            self._record_norm(t, T, dh_t)
+            z, r, cand, d = zr[:, t, :H], zr[:, t, H:], hh[:, t], da[:, t]
+            h_prev = hs[:, t - 1] if t > 0 else h0
+            dcand = d[:, 2 * H:]
+            xp.multiply(dh_t, z, out=dcand)            # dL/dh~
+            dz = dh_t * (cand if h_prev is None else cand - h_prev)
+            dh = dh_t - dcand                          # through (1 - z) * h
+            dcand *= 1 - cand * cand                   # through tanh
+            xp.multiply(dz, z * (1 - z), out=d[:, :H])
+            if h_prev is None:
+                d[:, H:2 * H] = 0                      # r * 0: the reset gate had no effect
+                dh = None
+                continue
+            drh = dcand @ WhhT
+            xp.multiply(drh, h_prev, out=d[:, H:2 * H])
+            d[:, H:2 * H] *= r * (1 - r)
+            dh += drh * r
+            dh += d[:, :2 * H] @ WzrT
+        gWzr = _outer_sum(xp, hs, da[:, :, :2 * H], h0)
+        # rh_t = r_t * h_{t-1} is step t's own left factor (zero at t = 0 from zeros).
+        gWhh = rh.reshape(-1, H).T @ da[:, :, 2 * H:].reshape(-1, H)
+        gWh = xp.concatenate([gWzr, gWhh], axis=1)
+        return (da, gWh) + ((dh,) if self.has_h0 else ())
+
+    def _replay(self, xw, Wh, *rest):
+        from ..layers.cells import gru_step
+        from .shape import reshape, split, stack
+
+        h, _ = self._states(rest)
+        N, T, G = xw.shape
+        Whzr, Whh = split(Wh, [2 * (G // 3)], axis=1)
+        hs = []
+        for xw_t in split(xw, T, axis=1):
+            h = gru_step(reshape(xw_t, (N, G)), h, Whzr, Whh)
+            hs.append(h)
+        return stack(hs, axis=1)
+
+    def release(self):
+        self.zr = self.hh = self.rh = self.hs = None
+        super().release()
+
+
+def _outer_sum(xp, left, right, first):
+    """sum over t of left_{t-1}^T right_t as one matmul over (N, T, .) buffers,
+    with ``first`` (h0; None for zeros) standing for left_{-1}."""
+    T, K, M = left.shape[1], left.shape[2], right.shape[2]
+    total = left[:, :T - 1].reshape(-1, K).T @ right[:, 1:].reshape(-1, M)
+    if first is not None:
+        total += first.T @ right[:, 0]
+    return total
+
+
+def lstm(xw, Wh, h0=None, c0=None, trace=None):
+    """The seeds' LSTM over a whole sequence as one operation.
+
+    ``xw`` (N, T, 4H) is x Wx + b for every step (gates f, g, i, o), ``Wh``
+    (H, 4H); ``h0``, ``c0`` (N, H) default to zeros. Returns ``(hs, c_T)``:
+    all hidden states (N, T, H) and the last cell state. ``trace``: a list that
+    backward fills with ||dL/dh_t|| per step.
+
+    >>> import numpy as np, minigrad as mg
+    >>> xw = mg.Variable(np.zeros((2, 5, 12)))
+    >>> hs, c = mg.functions.lstm(xw, np.eye(3, 12))
+    >>> hs.shape, c.shape, hs.creator.name
+    ((2, 5, 3), (2, 3), 'LSTMSequence')
+    """
+    states = [s for s in (h0, c0) if s is not None]
+    return LSTMSequence(h0 is not None, c0 is not None, trace)(xw, Wh, *states)
+
+
+def gru(xw, Wh, h0=None, trace=None):
+    """The seeds' GRU over a whole sequence as one operation: ``xw`` (N, T, 3H)
+    is x Wx + b (gates z, r, h~), ``Wh`` (H, 3H), ``h0`` (N, H) defaults to
+    zeros. Returns all hidden states (N, T, H)."""
+    states = [] if h0 is None else [h0]
+    return GRUSequence(h0 is not None, False, trace)(xw, Wh, *states)
