@@ -1,4 +1,4 @@
-"""Draw every picture of docs/seeing-the-graph.md into docs/images/.
+"""Draw every picture of the docs (seeing-the-graph.md, graph-nodes.md) into docs/images/.
 
     python docs/make_pictures.py            # SVG, the committed files
     python docs/make_pictures.py --png      # PNG instead, e.g. to look at them
@@ -6,13 +6,17 @@
 Needs the viz extra (`pip install 'minigrad[viz]'`) and Graphviz's `dot`
 (`apt-get install graphviz`). The graphs are the ones in
 ``minigrad.viz.examples``, the same the golden DOT files of tests/test_viz.py
-are drawn from, so rerunning this regenerates the committed images.
+are drawn from, so rerunning this regenerates the committed images; the
+multiply node, which the golden files do not cover, is built here.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
+
+import minigrad as mg
 from minigrad.viz import examples, plot
 
 IMAGES = Path(__file__).resolve().parent / "images"
@@ -24,9 +28,21 @@ def _added_backward():
     return (z,)
 
 
+def _multiplied_backward():
+    # The seeds' multiply node with the numbers of their figure's style: each
+    # input's gradient is the other input, which the picture shows.
+    x = mg.Variable(np.array(2.0, dtype=np.float32), name="x")
+    y = mg.Variable(np.array(3.0, dtype=np.float32), name="y")
+    z = x * y
+    z.name = "z"
+    z.backward()
+    return (z,)
+
+
 # picture name -> (graph, to_dot options)
 PICTURES = {
     "add": (_added_backward, {"values": True, "grads": True}),
+    "mul": (_multiplied_backward, {"values": True, "grads": True}),
     "branch": (examples.branch, {}),
     "reuse": (examples.reuse, {}),
     "repeat": (examples.repeat, {}),

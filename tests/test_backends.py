@@ -18,6 +18,11 @@ def _like(v, constant):
     return mg.get_array_module(v.data).asarray(constant)
 
 
+def _lstm_outputs(hs, c):
+    """Both outputs of F.lstm in one Variable: hs (N, T, H) plus c_T on every step."""
+    return hs + F.reshape(c, (c.shape[0], 1, c.shape[1]))
+
+
 CASES = {
     "add": (lambda a, b: a + b, [(3, 4), (4,)]),
     "sub": (lambda a, b: a - b, [(3, 4), (3, 1)]),
@@ -28,6 +33,10 @@ CASES = {
     "tanh_sigmoid_softplus": (lambda a: F.tanh(a) * F.sigmoid(a) + F.softplus(a), [(2, 3)]),
     "matmul": (F.matmul, [(2, 4, 3), (3, 5)]),
     "linear": (F.linear, [(2, 4, 3), (3, 5), (5,)]),
+    "linear_transposed": (lambda x, W: F.linear(x, W, transposed=True), [(2, 4, 3), (5, 3)]),
+    "lstm": (lambda xw, Wh, h0, c0: _lstm_outputs(*F.lstm(xw, Wh, h0, c0)),
+             [(2, 3, 8), (2, 8), (2, 2), (2, 2)]),
+    "gru": (lambda xw, Wh, h0: F.gru(xw, Wh * 0.5, h0), [(2, 3, 6), (2, 6), (2, 2)]),
     "reductions": (lambda a: F.sum(a, axis=1) + F.mean(a, axis=1) + F.max(a, axis=1)
                    + F.min(a, axis=1), [(3, 4)]),
     "shape": (lambda a: F.transpose(F.reshape(F.broadcast_to(a, (2, 3, 4)), (4, 3, 2)),
@@ -77,7 +86,7 @@ def test_operation_on_backend(xp, name):
 
 def test_every_operation_is_covered():
     covered = {"add", "sub", "mul", "div", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
-               "softplus", "matmul", "linear", "sum", "mean", "max", "min", "transpose",
+               "softplus", "matmul", "linear", "lstm", "gru", "sum", "mean", "max", "min", "transpose",
                "reshape", "broadcast_to", "repeat", "sum_to", "get_item", "embedding", "concat",
                "split", "stack", "softmax", "log_softmax", "softmax_cross_entropy",
                "sigmoid_cross_entropy"}
