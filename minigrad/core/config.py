@@ -9,17 +9,20 @@ import contextlib
 
 
 class _State:
-    # True: operations on Variables that require gradients record the graph.
-    enable_backprop = True
-    # True while a backward pass runs without create_graph: backward code then
-    # sees raw arrays, and operations called on raw arrays return raw arrays.
-    raw_backward = False
-    # True while a backward pass builds a differentiable graph (create_graph=True).
-    create_graph = False
-    # The names of the enclosing name_scope blocks, outermost first.
-    scope: tuple = ()
-    # True in anomaly mode (anomaly.py): every result is checked for NaN/Inf.
-    detect_anomaly = False
+    def __init__(self):
+        # Instance attributes, not class ones: CPython specialises reads of an
+        # instance's own attributes, and every operation reads these.
+        # True: operations on Variables that require gradients record the graph.
+        self.enable_backprop = True
+        # True while a backward pass runs without create_graph: backward code then
+        # sees raw arrays, and operations called on raw arrays return raw arrays.
+        self.raw_backward = False
+        # True while a backward pass builds a differentiable graph (create_graph=True).
+        self.create_graph = False
+        # The names of the enclosing name_scope blocks, outermost first.
+        self.scope = ()
+        # True in anomaly mode (anomaly.py): every result is checked for NaN/Inf.
+        self.detect_anomaly = False
 
 
 state = _State()
