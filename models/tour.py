@@ -132,7 +132,7 @@ def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
     loss.backward()
     return {"loss": rel_err(loss.data, twin_loss),
             "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
-            "W_out": rel_err(model.ns_loss.W.grad.data, g_out)}
+            "W_out": rel_err(model.ns_loss.W.grad.to_dense(), g_out)}
 
 
 # ---------------------------------------------------------------- the report

@@ -38,11 +38,13 @@ class _Word2Vec(L.Layer, WeightsMixin):
         rng = mg.random.generator(rng)
         V, H = vocab_size, hidden_size
         self.window_size = window_size
-        # sparse: W_in's gradient holds only the looked-up rows, so an optimizer
-        # touches those rows instead of sweeping the (V, H) table every step.
+        # sparse: W_in's and W_out's gradients hold only the looked-up rows, so
+        # an optimizer touches those rows instead of sweeping two (V, H) tables
+        # every step.
         self.in_embed = L.Embedding(V, H, dtype=dtype, rng=rng, sparse=sparse)
         self.ns_loss = L.NegativeSamplingLoss((V, H), sample_size=sample_size, power=power,
-                                              corpus=corpus, counts=counts, dtype=dtype, rng=rng)
+                                              corpus=corpus, counts=counts, dtype=dtype, rng=rng,
+                                              sparse=sparse)
 
     @property
     def word_vecs(self):

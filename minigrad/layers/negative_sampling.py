@@ -216,7 +216,7 @@ class NegativeSamplingLoss(Layer):
     """
 
     def __init__(self, W, sample_size: int = 5, power: float = 0.75, corpus=None, counts=None,
-                 dtype=np.float32, rng=None):
+                 dtype=np.float32, rng=None, sparse: bool = False):
         super().__init__()
         rng = _resolve(rng)
         if isinstance(W, tuple):
@@ -232,6 +232,9 @@ class NegativeSamplingLoss(Layer):
         self.vocab, self.dim = shape
         self.W = Parameter(given_array("NegativeSamplingLoss", "W", W, shape, dtype), name="W")
         self.sample_size = sample_size
+        # sparse: W's gradient is the gathered rows only (SparseRows), so an
+        # optimizer updates those 1 + k rows per example, not the (V, D) table.
+        self.sparse = sparse
         self.sampler = None
         if corpus is not None or counts is not None:
             self.sampler = UnigramSampler(corpus, power, sample_size, rng, counts=counts,
@@ -243,17 +246,18 @@ class NegativeSamplingLoss(Layer):
                 raise ValueError("NegativeSamplingLoss: no sampler (build the layer with corpus= "
                                  "or counts=), so pass negatives= explicitly")
             negatives = self.sampler.sample(target)
-        return negative_sampling_loss(h, self.W, target, negatives)
+        return negative_sampling_loss(h, self.W, target, negatives, sparse=self.sparse)
 
     def __repr__(self):
         return f"NegativeSamplingLoss({self.vocab}, {self.dim}, sample_size={self.sample_size})"
 
 
-def negative_sampling_loss(h, W, target, negatives):
+def negative_sampling_loss(h, W, target, negatives, sparse=False):
     """The loss of :class:`NegativeSamplingLoss` as a function of its weight.
 
     h (..., D), W (V, D), integer target (...) and negatives (..., k): the mean
     over rows of ce(h . W[target], 1) + sum_j ce(h . W[negatives_j], 0).
+    ``sparse=True`` gives W a SparseRows gradient.
 
     >>> import numpy as np
     >>> from minigrad.layers.negative_sampling import negative_sampling_loss
@@ -282,7 +286,7 @@ def negative_sampling_loss(h, W, target, negatives):
         t, neg = backend.as_cupy(t), backend.as_cupy(neg)
     # One gather for the positive and all negatives: column 0 is the positive.
     ids = xp.concatenate([t[..., None], neg.astype(t.dtype, copy=False)], axis=-1)
-    rows = embedding(W, ids)                                            # (..., 1 + k, D)
+    rows = embedding(W, ids, sparse=sparse)                             # (..., 1 + k, D)
     scores = (reshape(h, t.shape + (1, dim)) * rows).sum(axis=-1)       # (..., 1 + k)
     labels = xp.zeros(ids.shape, dtype=w.dtype)
     labels[..., 0] = 1
