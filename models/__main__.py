@@ -55,6 +55,12 @@ def build_parser():
                    help="language models: print N words generated from 'you' after training")
     t.add_argument("--eval-interval", type=int, default=20, help="batches per progress report")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="language models: write the whole training state every N batches (and "
+                        "at each epoch's end) to OUT/NAME_resume.npz")
+    t.add_argument("--resume", metavar="PATH",
+                   help="language models: continue from a --checkpoint-every file; the other "
+                        "options must describe the same run (--epochs may be raised)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
@@ -129,7 +135,8 @@ def run_lm(args, out_dir):
     history = train_rnnlm(model, train, valid, batch_size=batch, time_size=time_size, lr=lr,
                           max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
                           out_dir=out_dir, name=name, progress=not args.no_progress,
-                          eval_interval=args.eval_interval, eval_batch_size=eval_batch)
+                          eval_interval=args.eval_interval, eval_batch_size=eval_batch,
+                          checkpoint_every=args.checkpoint_every, resume=args.resume)
     if test is not None:
         if history["checkpoint"]:
             load_weights(model, history["checkpoint"])   # the best validation model
@@ -219,13 +226,18 @@ def run_binary_addition(args, out_dir):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.checkpoint_every or args.resume) and args.model not in LM_DEFAULTS:
+        parser.error("--checkpoint-every and --resume are for the language models "
+                     f"({', '.join(LM_DEFAULTS)})")
     if args.threads:
         # Only effective before numpy's BLAS starts, hence the late imports below.
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
     import minigrad.random
     from minigrad.data import DataError
+    from minigrad.layers import CheckpointError
 
     minigrad.random.seed(args.seed)
     out_dir = args.out or os.path.join("runs", args.model)
@@ -233,7 +245,7 @@ def main(argv=None):
               "binary-addition": run_binary_addition}.get(args.model, run_lm)
     try:
         return runner(args, out_dir)
-    except DataError as exc:
+    except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

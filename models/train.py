@@ -15,19 +15,24 @@ it goes to JSON as it is. Progress goes through tqdm when it is installed
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import secrets
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 import minigrad.random as mg_random
+from minigrad import backend
 from minigrad.data import TBPTTBatcher
-from minigrad.layers import save_weights
+from minigrad.layers import CheckpointError, save_weights
+from minigrad.layers.serialization import _differences, _fsync_directory
 from minigrad.optimizers import SGD, Adam, ClipGradNorm, Optimizer
+from minigrad.optimizers.base import OptimizerStateError
 
 from .rnnlm import eval_perplexity
 
@@ -102,10 +107,147 @@ def _atomic_write(path, write):
         raise
 
 
+# --------------------------------------------------------------- resumable state
+_CHECKPOINT_FORMAT = "minigrad train_rnnlm checkpoint"
+_CHECKPOINT_VERSION = 1
+
+
+def _recurrent_layers(model):
+    """The sequence layers that carry a state from batch to batch, in the model's
+    definition order (the same order in every run)."""
+    return [layer for layer in [model] + model.layers()
+            if hasattr(layer, "set_state") and hasattr(layer, "h")]
+
+
+def _corpus_digest(corpus) -> str:
+    return hashlib.sha256(np.ascontiguousarray(corpus, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _checkpoint_arrays(model, opt, meta) -> dict:
+    """Everything a resumed run needs, as the flat dict of arrays np.savez takes:
+    ``model.<name>`` weights, ``optim.<key>`` the optimizer's state_dict,
+    ``rnn.<i>.h`` / ``rnn.<i>.c`` the carried states and ``meta``, a JSON text
+    with the counters, the batcher and random states and the history."""
+    arrays = {f"model.{name}": backend.as_numpy(p.data) for name, p in model.named_params()}
+    for key, value in opt.state_dict().items():
+        arrays[f"optim.{key}"] = np.asarray(value)
+    for i, layer in enumerate(_recurrent_layers(model)):
+        for attr in ("h", "c"):
+            state = getattr(layer, attr, None)
+            if state is not None:
+                arrays[f"rnn.{i}.{attr}"] = backend.as_numpy(state.data)
+    # json keeps Python floats exactly (repr round-trips) and the generator's
+    # 128-bit integers whole, which an npz array could not.
+    arrays["meta"] = np.array(json.dumps(_to_builtin(meta), allow_nan=True))
+    return arrays
+
+
+def _write_checkpoint(path, arrays) -> None:
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    _fsync_directory(Path(path).resolve().parent)     # the rename itself, on disk
+
+
+def _remove_stale_temporaries(path) -> None:
+    """Temporaries a killed process left beside ``path`` (an exception removes
+    its own; SIGKILL or a power cut cannot)."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _read_checkpoint(path) -> dict:
+    """Every array of the checkpoint, read fully before anything is changed."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(b"PK"):
+        raise CheckpointError(f"train_rnnlm: cannot resume from {path}: it is not an .npz file "
+                              f"(it starts with {head!r}); pass a file that train_rnnlm wrote "
+                              "with checkpoint_every")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise CheckpointError(f"train_rnnlm: cannot resume from {path}: not a readable .npz "
+                              f"file (truncated or corrupt?): {type(e).__name__}: {e}") from e
+    meta = arrays.get("meta")
+    try:
+        meta = None if meta is None else json.loads(str(meta))
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != _CHECKPOINT_FORMAT:
+        raise CheckpointError(f"train_rnnlm: cannot resume from {path}: it holds no training "
+                              "state (a weights file from save_weights? load that with "
+                              "load_weights)")
+    if meta.get("version") != _CHECKPOINT_VERSION:
+        raise CheckpointError(f"train_rnnlm: cannot resume from {path}: checkpoint version "
+                              f"{meta.get('version')}, this minigrad reads version "
+                              f"{_CHECKPOINT_VERSION}")
+    arrays["meta"] = meta
+    return arrays
+
+
+def _restore(path, arrays, model, opt, batcher, corpus_digest) -> dict:
+    """Put the checkpoint's state into model, optimizer, batcher and
+    minigrad.random; returns its meta dict. Everything is checked first: on a
+    CheckpointError nothing has changed."""
+    meta = arrays["meta"]
+    problems = []
+    params = dict(model.named_params())
+    found = {k[len("model."):]: a for k, a in arrays.items() if k.startswith("model.")}
+    problems += _differences(params, found)
+    mine, theirs = batcher.state_dict(), meta["batcher"]
+    for key in ("batch_size", "time_size", "corpus_length"):
+        if theirs.get(key) != mine[key]:
+            problems.append(f"  {key}: the checkpoint has {theirs.get(key)}, this run has "
+                            f"{mine[key]}")
+    if meta["corpus_sha256"] != corpus_digest and \
+            theirs.get("corpus_length") == len(batcher.corpus):
+        problems.append("  train_corpus: the checkpoint was trained on other words (its "
+                        "SHA-256 differs)")
+    layers = _recurrent_layers(model)
+    states = []
+    for i, layer in enumerate(layers):
+        pair = []
+        for attr in ("h", "c"):
+            a = arrays.get(f"rnn.{i}.{attr}")
+            want = (batcher.batch_size, layer.hidden_size)
+            if a is not None and (tuple(a.shape) != want or a.dtype != layer.Wx.dtype):
+                problems.append(f"  rnn.{i}.{attr}: the checkpoint has {tuple(a.shape)} {a.dtype}, "
+                                f"{type(layer).__name__} {i} carries {want} {layer.Wx.dtype}")
+            pair.append(a)
+        states.append(pair)
+    extra = {k.split(".")[1] for k in arrays if k.startswith("rnn.")} - \
+        {str(i) for i in range(len(layers))}
+    if extra:
+        problems.append(f"  the checkpoint carries states of {len(layers) + len(extra)} "
+                        f"recurrent layers, the model has {len(layers)}")
+    if problems:
+        raise CheckpointError(f"train_rnnlm: cannot resume from {path}: it does not match this "
+                              f"run ({type(model).__name__}); nothing was changed:\n"
+                              + "\n".join(problems))
+    optim = {k[len("optim."):]: a for k, a in arrays.items() if k.startswith("optim.")}
+    try:
+        opt.load_state_dict(optim)   # checks everything before it changes anything
+    except OptimizerStateError as e:
+        raise CheckpointError(f"train_rnnlm: cannot resume from {path}: {e}") from e
+
+    for name, p in params.items():
+        a = found[name]
+        p.data = a if isinstance(p.data, np.ndarray) else backend.as_cupy(a)
+    for layer, (h, c) in zip(layers, states):
+        xp = backend.get_array_module(layer.Wx.data)
+        layer.set_state(None if h is None else xp.asarray(h), None if c is None else xp.asarray(c))
+    batcher.load_state_dict(theirs)
+    mg_random.set_state(meta["random"])
+    return meta
+
+
 # --------------------------------------------------------------- language models
 def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size, lr, max_epoch,
                 max_grad=None, optimizer="sgd", lr_schedule=None, out_dir=None, name="rnnlm",
-                progress=True, eval_interval=20, eval_batch_size=10, evaluate=None):
+                progress=True, eval_interval=20, eval_batch_size=10, evaluate=None,
+                checkpoint_every=None, checkpoint_path=None, resume=None):
     """Train a stateful language model with truncated BPTT; returns the history.
 
     Each epoch is one pass of a :class:`~minigrad.data.TBPTTBatcher` over
@@ -129,14 +271,38 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     model's parameters, used as it is (``lr`` is then ignored; the schedule
     changes its ``lr``). ``max_grad`` adds a ClipGradNorm hook to it.
 
-    History keys: ``train_iters``/``train_ppl`` (global batch count at each
-    report, perplexity), ``valid_ppl``, ``lr`` (the lr used in each epoch),
-    ``epoch_time_s``, ``best_valid_ppl``, ``best_epoch`` (1-based), ``checkpoint``.
+    Resuming: with ``checkpoint_every=N`` the whole training state is written
+    every N batches and at the end of each epoch, atomically, to one file,
+    ``checkpoint_path`` (default ``out_dir/{name}_resume.npz``): weights,
+    optimizer state, each recurrent layer's carried state, the batcher's
+    position, minigrad.random's generator (dropout's masks), the counters, the
+    lr and the history so far. ``resume=path`` continues from such a file: the
+    model, the optimizer (built as for the first run; its hooks are code and
+    are added again) and the corpus must be the same, and the run then gives
+    exactly the losses the uninterrupted run would have. ``max_epoch`` may be
+    raised to train further. Timings (``epoch_time_s``) are the one thing that
+    is measured afresh.
+
+    History keys: ``loss`` (every batch's loss), ``train_iters``/``train_ppl``
+    (global batch count at each report, perplexity), ``valid_ppl``, ``lr``
+    (the lr used in each epoch), ``epoch_time_s``, ``best_valid_ppl``,
+    ``best_epoch`` (1-based), ``checkpoint`` (the saved weights),
+    ``resume_checkpoint`` (the training-state file, or None).
     """
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if eval_interval is not None and eval_interval < 1:
         raise ValueError(f"eval_interval must be a positive integer or None, got {eval_interval!r}")
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or
+                                         int(checkpoint_every) != checkpoint_every or
+                                         checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every must be a positive integer or None, got "
+                         f"{checkpoint_every!r}")
+    if checkpoint_every is not None and checkpoint_path is None:
+        if out_dir is None:
+            raise ValueError("checkpoint_every needs out_dir or checkpoint_path: where to "
+                             "write the training state")
+        checkpoint_path = Path(out_dir) / f"{name}_resume.npz"
     if valid_corpus is not None and evaluate is None and \
             len(valid_corpus) - 1 < eval_batch_size * time_size:
         # Found now rather than after the first (maybe hour-long) epoch.
@@ -145,32 +311,61 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     evaluate = evaluate or (lambda m, c: eval_perplexity(m, c, batch_size=eval_batch_size,
                                                          time_size=time_size))
     batcher = TBPTTBatcher(train_corpus, batch_size, time_size)
+    # Read (and checked) before anything is built or written.
+    saved = _read_checkpoint(resume) if resume is not None else None
     opt = _make_optimizer(model, optimizer, lr)
     if max_grad is not None:
         opt.add_hook(ClipGradNorm(max_grad))
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    digest = _corpus_digest(batcher.corpus)
 
-    history = {"model": type(model).__name__, "batch_size": batch_size, "time_size": time_size,
-               "max_grad": max_grad, "lr_schedule": lr_schedule, "iters_per_epoch": len(batcher),
-               "train_iters": [], "train_ppl": [], "valid_ppl": [], "lr": [],
-               "epoch_time_s": [], "best_valid_ppl": None, "best_epoch": None,
-               "checkpoint": None}
     model.train()
     model.reset_state()
-    iteration = 0
-    for epoch in range(max_epoch):
+    history = {"model": type(model).__name__, "batch_size": batch_size, "time_size": time_size,
+               "max_grad": max_grad, "lr_schedule": lr_schedule, "iters_per_epoch": len(batcher),
+               "loss": [], "train_iters": [], "train_ppl": [], "valid_ppl": [], "lr": [],
+               "epoch_time_s": [], "best_valid_ppl": None, "best_epoch": None,
+               "checkpoint": None, "resume_checkpoint": None}
+    iteration, first_epoch, done, started, total_loss, count = 0, 0, 0, False, 0.0, 0
+    if saved is not None:
+        meta = _restore(resume, saved, model, opt, batcher, digest)
+        history = meta["history"]
+        iteration, first_epoch = meta["iteration"], meta["epoch"]
+        done, started = meta["batches_done"], meta["epoch_started"]
+        total_loss, count = meta["total_loss"], meta["count"]
+        del saved
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if checkpoint_path is not None:
+        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(checkpoint_path)
+        history["resume_checkpoint"] = str(checkpoint_path)
+
+    def checkpoint(epoch, batches_done, epoch_started):
+        meta = {"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION,
+                "iteration": iteration, "epoch": epoch, "batches_done": batches_done,
+                "epoch_started": epoch_started, "total_loss": total_loss, "count": count,
+                "batcher": batcher.state_dict(), "corpus_sha256": digest,
+                "random": mg_random.get_state(), "history": history}
+        _write_checkpoint(checkpoint_path, _checkpoint_arrays(model, opt, meta))
+
+    for epoch in range(first_epoch, max_epoch):
         start = time.perf_counter()
-        history["lr"].append(float(opt.lr))
+        if not started:            # a resumed epoch already has its lr and counters
+            history["lr"].append(float(opt.lr))
+            done, total_loss, count = 0, 0.0, 0
+        started = False
         bar = _Progress(len(batcher), f"epoch {epoch + 1}/{max_epoch}", progress)
-        total_loss, count = 0.0, 0
         try:
-            for i, (xs, ts) in enumerate(batcher):
+            for i in range(done, len(batcher)):
+                xs, ts = batcher.next_batch()
                 loss = model.loss(xs, ts)
                 model.cleargrads()
                 loss.backward()
                 opt.update()
-                total_loss += float(loss.data)
+                value = float(loss.data)
+                del loss           # this step's graph goes now, not at the next forward
+                history["loss"].append(value)
+                total_loss += value
                 count += 1
                 iteration += 1
                 bar.step()
@@ -182,6 +377,9 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
                     history["train_ppl"].append(ppl)
                     bar.report(f"iter {iteration} | perplexity {ppl:.2f} | lr {opt.lr:g}")
                     total_loss, count = 0.0, 0
+                if checkpoint_every is not None and iteration % checkpoint_every == 0 \
+                        and i < len(batcher) - 1:
+                    checkpoint(epoch, i + 1, True)
         finally:
             bar.close()
 
@@ -202,6 +400,10 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
                 opt.lr /= 4.0
             _note(f"| epoch {epoch + 1} | valid perplexity {ppl:.2f} | lr {opt.lr:g}", progress)
         history["epoch_time_s"].append(time.perf_counter() - start)
+        if checkpoint_every is not None:
+            # The epoch is finished, validation and schedule included: a resume
+            # starts the next one.
+            checkpoint(epoch + 1, 0, False)
 
     if valid_corpus is None and out_dir is not None:
         path = Path(out_dir) / f"{name}.npz"

@@ -21,7 +21,7 @@ import weakref
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, GraphError, ShapeError, describe
+from ..errors import DeviceError, GraphError, MinigradError, ShapeError, describe
 from . import anomaly, saved
 from .config import state
 from .variable import Variable, _make, as_variable
@@ -292,6 +292,8 @@ class Function:
         message = f"{self.name}: cannot apply to inputs {describe(arrays)}: {error}"
         if hint:
             message += f". {hint}"
+        if isinstance(error, MinigradError):
+            return type(error)(message)       # keep the precise kind (DTypeError, ...)
         if isinstance(error, IndexError):
             return IndexError(message)
         if isinstance(error, TypeError):

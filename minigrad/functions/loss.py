@@ -5,6 +5,7 @@ from ..backend import get_array_module
 from ..core.config import state
 from ..core.function import Function
 from ..core.variable import array_of
+from ..errors import DTypeError, ShapeError
 from .elementwise import exp, softplus
 from .reduction import mean
 
@@ -59,7 +60,7 @@ class SoftmaxCrossEntropy(Function):
         xp = get_array_module(x)
         V = x.shape[-1]
         if t.dtype.kind not in "iu":
-            raise TypeError(f"targets must be integers, got dtype {t.dtype}")
+            raise DTypeError(f"targets must be integers, got dtype {t.dtype}")
         if t.shape != x.shape[:-1]:
             raise ValueError(f"targets of shape {t.shape} do not match scores of shape {x.shape}: "
                              f"expected targets of shape {x.shape[:-1]}")
@@ -158,7 +159,7 @@ def sigmoid_cross_entropy(x, t):
     """
     data, t = array_of(x), array_of(t)
     if t.shape != data.shape:
-        raise ValueError(f"SigmoidCrossEntropy: targets of shape {t.shape} do not match logits "
+        raise ShapeError(f"SigmoidCrossEntropy: targets of shape {t.shape} do not match logits "
                          f"of shape {data.shape}")
     t = t.astype(data.dtype, copy=False)
     return mean(softplus(x) - x * t)

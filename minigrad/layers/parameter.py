@@ -16,3 +16,8 @@ class Parameter(Variable):
     """
 
     __slots__ = ()
+
+    def __init__(self, data, name=None, requires_grad=True):
+        # True by default, not inferred: an integer array is refused here with a
+        # DTypeError instead of becoming a Parameter that is never trained.
+        super().__init__(data, name=name, requires_grad=requires_grad)
