@@ -123,23 +123,37 @@ def round_robin(contenders: dict, rounds: int, warmup: int = 3) -> Timings:
     from earlier rounds is collected before each round, outside the timed
     region; collections that the contender itself triggers stay inside, since
     users pay them too.
+
+    A contender may also be a dict of stages (stage -> fn), run in that order
+    within its turn, e.g. forward then backward: each stage is timed on its own
+    (samples under "name/stage") and their sum is the contender's time.
     """
     names = list(contenders)
+    stages = {name: (list(fn.items()) if isinstance(fn, dict) else [(None, fn)])
+              for name, fn in contenders.items()}
     for _ in range(warmup):
         for name in names:
-            contenders[name]()
-    t = Timings(names)
+            for _, fn in stages[name]:
+                fn()
+    t = Timings(names + [f"{name}/{stage}" for name in names for stage, _ in stages[name]
+                         if stage is not None])
     wall, cpu = time.perf_counter, time.process_time
     for r in range(rounds):
         gc.collect()
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            fn = contenders[name]
-            c0, w0 = cpu(), wall()
-            fn()
-            w1, c1 = wall(), cpu()
-            t.wall[name].append(w1 - w0)
-            t.cpu[name].append(c1 - c0)
+            total_w = total_c = 0.0
+            for stage, fn in stages[name]:
+                c0, w0 = cpu(), wall()
+                fn()
+                w1, c1 = wall(), cpu()
+                total_w += w1 - w0
+                total_c += c1 - c0
+                if stage is not None:
+                    t.wall[f"{name}/{stage}"].append(w1 - w0)
+                    t.cpu[f"{name}/{stage}"].append(c1 - c0)
+            t.wall[name].append(total_w)
+            t.cpu[name].append(total_c)
     return t
 
 
@@ -200,6 +214,19 @@ def current_rss_mib() -> float:
         return 0.0
 
 
+def reset_peak_rss() -> bool:
+    """Lower this process's peak RSS (VmHWM) to its current RSS, so that a later
+    peak_rss_mib() is the high-water mark of what ran since (Linux >= 4.0:
+    writing 5 to /proc/self/clear_refs). False where that is not possible; the
+    peak then still includes everything before (imports, model building)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def run_child(script: str, args: list, timeout: float = 900) -> dict:
     """Run ``script args`` in a fresh interpreter with the same thread pinning
     and return the JSON object it prints on its last stdout line.
@@ -213,6 +240,35 @@ def run_child(script: str, args: list, timeout: float = 900) -> dict:
         raise RuntimeError(f"child {' '.join(cmd)} failed (rc {proc.returncode}):\n"
                            f"{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ profile
+def profile_top(fn, runs: int, top: int = 10, unit: str = "step") -> str:
+    """cProfile ``runs`` calls of ``fn`` (after one unprofiled call, so lazy
+    set-up is not counted) and return the ``top`` functions by own time, as
+    milliseconds per call of ``fn``. cProfile makes every Python call dearer,
+    so read the shares; the header gives the unprofiled time to scale by."""
+    import cProfile
+    import pstats
+
+    fn()
+    plain = median([time_once(fn)[0] for _ in range(max(3, runs // 2))])
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(runs):
+        fn()
+    prof.disable()
+    stats = pstats.Stats(prof)
+    per = 1e3 / runs
+    lines = [f"unprofiled {plain * 1e3:.2f} ms/{unit}, profiled {stats.total_tt * per:.2f} "
+             f"ms/{unit} (x{stats.total_tt / runs / plain:.1f})",
+             f"{'own ms':>8} {'share':>6} {'cum ms':>8} {'calls':>8}  function"]
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]
+    for (path, line, func), (_, nc, tt, ct, _) in rows:
+        where = f"{os.path.relpath(path) if path.startswith('/') else path}:{line}({func})"
+        lines.append(f"{tt * per:8.2f} {tt / stats.total_tt:6.1%} {ct * per:8.2f} "
+                     f"{nc / runs:8.0f}  {where}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ context
