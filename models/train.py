@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
 import time
 import zipfile
 from pathlib import Path
@@ -30,7 +29,8 @@ import minigrad.random as mg_random
 from minigrad import backend
 from minigrad.data import TBPTTBatcher
 from minigrad.layers import CheckpointError, save_weights
-from minigrad.layers.serialization import _differences, _fsync_directory
+from minigrad.atomic import atomic_write, remove_stale_temporaries
+from minigrad.layers.serialization import _differences
 from minigrad.optimizers import SGD, Adam, ClipGradNorm, Optimizer
 from minigrad.optimizers.base import OptimizerStateError
 
@@ -91,22 +91,6 @@ def _note(text, enabled):
         print(text, flush=True)
 
 
-def _atomic_write(path, write):
-    """Run ``write(file)`` on a temporary file beside ``path``, then rename it over
-    ``path``: a crash mid-write leaves the previous file whole."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------- resumable state
 _CHECKPOINT_FORMAT = "minigrad train_rnnlm checkpoint"
 _CHECKPOINT_VERSION = 1
@@ -143,16 +127,7 @@ def _checkpoint_arrays(model, opt, meta) -> dict:
 
 
 def _write_checkpoint(path, arrays) -> None:
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-    _fsync_directory(Path(path).resolve().parent)     # the rename itself, on disk
-
-
-def _remove_stale_temporaries(path) -> None:
-    """Temporaries a killed process left beside ``path`` (an exception removes
-    its own; SIGKILL or a power cut cannot)."""
-    path = Path(path)
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _read_checkpoint(path) -> dict:
@@ -337,7 +312,7 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     if checkpoint_path is not None:
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(checkpoint_path)
+        remove_stale_temporaries(checkpoint_path)
         history["resume_checkpoint"] = str(checkpoint_path)
 
     def checkpoint(epoch, batches_done, epoch_started):
@@ -519,7 +494,7 @@ def save_outputs(history, out_dir, name):
     has_curve = bool(history.get("train_ppl") or history.get("loss"))
     metrics = out_dir / f"{name}_metrics.json"
     text = json.dumps(_to_builtin(history), indent=2, allow_nan=True) + "\n"
-    _atomic_write(metrics, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(metrics, lambda f: f.write(text.encode("utf-8")))
     paths = {"metrics": str(metrics), "plot": None}
     if not has_curve:
         return paths
@@ -539,6 +514,6 @@ def save_outputs(history, out_dir, name):
     _plot(history, fig)
     fig.tight_layout()
     plot = out_dir / f"{name}_curves.png"
-    _atomic_write(plot, lambda f: fig.savefig(f, format="png"))
+    atomic_write(plot, lambda f: fig.savefig(f, format="png"))
     paths["plot"] = str(plot)
     return paths

@@ -25,12 +25,12 @@ minigrad.layers.serialization.CheckpointError: load_weights: ... does not match 
 from __future__ import annotations
 
 import os
-import secrets
 import zipfile
 
 import numpy as np
 
 from .. import backend
+from ..atomic import atomic_write
 from ..errors import MinigradError
 
 __all__ = ["CheckpointError", "save_weights", "load_weights"]
@@ -48,42 +48,8 @@ def _spec(a) -> str:
 def save_weights(layer, path) -> None:
     """Write every parameter of ``layer`` to ``path`` (an .npz, exactly at that
     path), atomically. GPU parameters are saved as numpy arrays."""
-    path = os.fspath(path)
     arrays = {name: backend.as_numpy(p.data) for name, p in layer.named_params()}
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 (not tempfile.mkstemp's 0o600): the file gets the
-    # permissions the umask gives any new file, as a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: never leave a half-written temporary behind.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot
-    be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _read(path) -> dict:

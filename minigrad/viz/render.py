@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import MinigradError
 
 FORMATS = ("png", "svg", "pdf")
@@ -32,7 +33,7 @@ class GraphvizNotFoundError(MinigradError, ImportError, RuntimeError):
 
 def _save_source(source, path):
     dot_path = path.with_suffix(".dot")
-    dot_path.write_text(source, encoding="utf-8")
+    atomic_write(dot_path, lambda f: f.write(source.encode("utf-8")))
     return dot_path
 
 
@@ -88,5 +89,5 @@ def plot_source(source: str, path) -> Picture:
                          f".png, .svg or .pdf (to_dot() gives the DOT text itself)")
     path.parent.mkdir(parents=True, exist_ok=True)
     image = pipe(source, fmt, path)
-    path.write_bytes(image)
+    atomic_write(path, lambda f: f.write(image))
     return Picture(source, path)
