@@ -30,6 +30,19 @@ def test_sparse_rows_basics():
     np.testing.assert_array_equal(g + np.ones((4, 2)), 1 + dense)
 
 
+@pytest.mark.parametrize("n, vocab", [(0, 5), (1, 5), (50, 3), (200, 1000), (64, 64)])
+def test_coalesce_equals_a_scatter_into_zeros_bit_for_bit(n, vocab):
+    rng = np.random.default_rng(n)
+    idx = rng.integers(0, vocab, n)
+    rows = rng.normal(size=(n, 3)).astype(np.float32) * 10.0 ** rng.integers(-3, 4, (n, 1))
+    unique, summed = mg.SparseRows(idx, rows, (vocab, 3)).coalesce()
+    dense = np.zeros((vocab, 3), dtype=np.float32)
+    np.add.at(dense, idx, rows)
+    assert unique.tolist() == sorted(set(idx.tolist()))
+    assert summed.dtype == np.float32
+    np.testing.assert_array_equal(summed, dense[unique])
+
+
 def test_sparse_and_dense_embedding_gradients_are_identical():
     rng = np.random.default_rng(0)
     W0, gy = rng.normal(size=(5, 4)), rng.normal(size=(2, 3, 4))
