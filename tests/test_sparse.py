@@ -34,7 +34,7 @@ def test_sparse_rows_basics():
 def test_coalesce_equals_a_scatter_into_zeros_bit_for_bit(n, vocab):
     rng = np.random.default_rng(n)
     idx = rng.integers(0, vocab, n)
-    rows = rng.normal(size=(n, 3)).astype(np.float32) * 10.0 ** rng.integers(-3, 4, (n, 1))
+    rows = (rng.normal(size=(n, 3)) * 10.0 ** rng.integers(-3, 4, (n, 1))).astype(np.float32)
     unique, summed = mg.SparseRows(idx, rows, (vocab, 3)).coalesce()
     dense = np.zeros((vocab, 3), dtype=np.float32)
     np.add.at(dense, idx, rows)
