@@ -79,6 +79,18 @@ class Adam(Optimizer):
         lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
         state = self.state_of(param)
         m, v = state["m"], state["v"]
-        m += (1 - self.beta1) * (grad - m)
-        v += (1 - self.beta2) * (grad * grad - v)
-        param.data -= lr_t * m / (xp.sqrt(v) + EPS)
+        # The book's three lines with two temporaries instead of eight (each a
+        # full pass over the table); the same operations in the same order,
+        # so the same numbers.
+        d = grad - m
+        d *= 1 - self.beta1
+        m += d
+        xp.multiply(grad, grad, out=d)
+        d -= v
+        d *= 1 - self.beta2
+        v += d
+        denom = xp.sqrt(v)
+        denom += EPS
+        xp.multiply(m, lr_t, out=d)
+        d /= denom
+        param.data -= d
