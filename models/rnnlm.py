@@ -191,7 +191,10 @@ class BetterRnnlm(_LanguageModel):
         V, D, H = vocab_size, wordvec_size, hidden_size
         Seq = L.LSTM if cell == "lstm" else L.GRU
         self.cell, self.dropout_ratio = cell, dropout_ratio
-        self.embed = L.Embedding(V, D, dtype=dtype, rng=rng)
+        # sparse: the lookup's gradient is its 700 rows, added straight into the
+        # output layer's dense (V, D) gradient of the same tied table, instead
+        # of a second (V, D) table of mostly zeros.
+        self.embed = L.Embedding(V, D, dtype=dtype, rng=rng, sparse=True)
         self.drop0 = L.Dropout(dropout_ratio)
         setattr(self, f"{cell}0", Seq(D, H, stateful=True, dtype=dtype, rng=rng))
         self.drop1 = L.Dropout(dropout_ratio)

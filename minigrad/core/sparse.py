@@ -90,6 +90,12 @@ class SparseRows:
             xp = backend.get_array_module(self.rows)
             return SparseRows(xp.concatenate([self.indices, other.indices]),
                               xp.concatenate([self.rows, other.rows]), self.shape)
+        xp = backend.get_array_module(self.rows)
+        if isinstance(other, xp.ndarray) and other.shape == self.shape:
+            # A copy of the dense side with the rows added in: one pass, where
+            # to_dense() + other would fill zeros and then add two tables.
+            out = other.astype(xp.result_type(other, self.rows), copy=True)
+            return backend.scatter_add(out, self.indices, self.rows)
         return self.to_dense() + other
 
     __radd__ = __add__
