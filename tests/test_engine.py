@@ -416,3 +416,36 @@ def test_a_small_graph_on_each_backend(xp):
     t = np.tanh(np.linspace(-1, 1, 6).reshape(2, 3) @ np.ones((3, 2)))
     expect = (1 - t * t) @ np.ones((2, 3)) + counts
     np.testing.assert_allclose(mg.backend.as_numpy(x.grad.data), expect)
+
+
+# ---------------------------------------------------------------- in-place accumulation
+class _Stash(mg.Function):
+    """Identity whose backward keeps a reference to the gradient it returns."""
+
+    saves_inputs = False
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        self.returned = gy * 1.0        # a fresh array, also held here
+        return self.returned
+
+
+def test_accumulation_never_writes_into_an_array_someone_else_holds():
+    x = mg.Variable(np.ones(3))
+    stash = _Stash()
+    y = stash(x) * 2.0 + x * 3.0        # x receives two fresh gradients
+    y.backward(np.ones(3))
+    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0, 5.0])
+    np.testing.assert_array_equal(stash.returned, [2.0, 2.0, 2.0])   # untouched
+
+
+def test_accumulation_into_a_fresh_array_gives_the_same_sums():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 3))
+    x = mg.Variable(a)
+    y = F.sum(F.tanh(x) * 2.0 + F.exp(x) * 3.0 + x * x)
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, 2 * (1 - np.tanh(a) ** 2) + 3 * np.exp(a) + 2 * a,
+                               rtol=1e-14)
