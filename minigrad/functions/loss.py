@@ -80,15 +80,19 @@ class SoftmaxCrossEntropy(Function):
         z_t = p[xp.arange(len(t)), safe_t]          # shifted target scores, before exp
         xp.exp(p, out=p)
         s = p.sum(axis=1)
-        p *= (1 / s)[:, None]
+        # softmax / n: the mean's 1/n folded into the normalisation, so backward
+        # needs no extra pass for it.
+        p *= (1 / (s * max(self.n, 1)))[:, None]
         self.probs = p
         logp = z_t - xp.log(s)
         loss = -(logp * keep).sum() / max(self.n, 1)
         return xp.asarray(loss, dtype=x.dtype)
 
-    def _softmax_rows(self):
+    def _probs_over_n(self):
         x = self.xs[0]
-        return softmax(x.reshape(-1, x.shape[-1]), axis=1)
+        p = softmax(x.reshape(-1, x.shape[-1]), axis=1)
+        p /= max(self.n, 1)
+        return p
 
     def backward(self, gy):
         x = self.xs[0]
@@ -101,15 +105,16 @@ class SoftmaxCrossEntropy(Function):
             onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
             keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
             return (softmax(x) - onehot.reshape(x.shape)) * (keep * scale), None
-        # The probabilities become the gradient in place (no copy of a (rows, V)
-        # array); a second backward (retain_graph) recomputes them from x.
-        g = self.probs if self.probs is not None else self._softmax_rows()
+        # The probabilities / n become the gradient in place (no copy of a
+        # (rows, V) array); a second backward (retain_graph) recomputes them.
+        g = self.probs if self.probs is not None else self._probs_over_n()
         self.probs = None
         xp = get_array_module(g)
-        g[xp.arange(len(self.safe_t)), self.safe_t] -= 1
+        g[xp.arange(len(self.safe_t)), self.safe_t] -= 1 / max(self.n, 1)
         if not self.all_kept:
             g[~self.keep] = 0
-        g *= scale
+        if float(gy) != 1.0:        # a loss used as it is: no pass needed
+            g *= gy
         return g.reshape(x.shape), None
 
     def release(self):
