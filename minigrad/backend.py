@@ -122,14 +122,42 @@ def owns_exclusively(a) -> bool:
     return getattr(a, "base", 1) is None
 
 
+def coalesce_rows(indices, rows):
+    """(unique sorted indices, the rows of each summed) for integer ``indices``
+    (n,) and ``rows`` (n, ...) on the CPU.
+
+    Sort; the first row of each run of equal indices is taken as it is, and
+    only the repeats are added into it (np.add.at, in their original order:
+    the sums a scatter into zeros gives). Most looked-up rows are distinct, so
+    this is mostly one gather, ~10x faster than np.add.at over all rows."""
+    order = np.argsort(indices, kind="stable")
+    ordered, rows = indices[order], rows[order]
+    first = np.ones(ordered.shape, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    summed = rows[first]
+    repeats = ~first
+    if repeats.any():
+        run = np.cumsum(first) - 1
+        np.add.at(summed, run[repeats], rows[repeats])
+    return ordered[first], summed
+
+
 def scatter_add(target, indices, values):
     """``target[indices] += values`` where repeated indices accumulate.
 
-    numpy: ``np.add.at``; cupy: ``cupyx.scatter_add`` (``cupy.scatter_add`` was
+    numpy: whole rows picked by one integer array are coalesced first and then
+    added with one fancy-indexed ``+=`` (indices now distinct); other indexes
+    use ``np.add.at``. cupy: ``cupyx.scatter_add`` (``cupy.scatter_add`` was
     removed from CuPy long ago).
     """
     if isinstance(target, np.ndarray):
-        np.add.at(target, indices, values)
+        if isinstance(indices, np.ndarray) and indices.dtype.kind in "iu" and \
+                values.shape == indices.shape + target.shape[1:]:
+            flat = indices.reshape(-1)
+            unique, summed = coalesce_rows(flat, values.reshape((flat.shape[0],) + target.shape[1:]))
+            target[unique] += summed
+        else:
+            np.add.at(target, indices, values)
     else:
         import cupyx
 

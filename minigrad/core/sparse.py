@@ -12,8 +12,6 @@ dense. A Parameter that received only sparse gradients has a SparseRows as its
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 
 
@@ -54,21 +52,8 @@ class SparseRows:
     def coalesce(self):
         """(unique sorted indices, their summed rows)."""
         xp = backend.get_array_module(self.rows)
-        if xp is np:
-            # Sort; the first row of each run of equal indices is taken as it
-            # is, and only the repeats are added into it (np.add.at, in their
-            # original order: the same sums as a scatter into zeros). Most
-            # looked-up rows are distinct, so this is mostly one gather.
-            order = np.argsort(self.indices, kind="stable")
-            ordered, rows = self.indices[order], self.rows[order]
-            first = np.ones(ordered.shape, dtype=bool)
-            np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-            summed = rows[first]
-            repeats = ~first
-            if repeats.any():
-                run = np.cumsum(first) - 1
-                np.add.at(summed, run[repeats], rows[repeats])
-            return ordered[first], summed
+        if not backend.is_cupy_array(self.rows):
+            return backend.coalesce_rows(self.indices, self.rows)
         unique, inverse = xp.unique(self.indices, return_inverse=True)
         summed = xp.zeros((unique.shape[0],) + self.shape[1:], dtype=self.rows.dtype)
         backend.scatter_add(summed, inverse.reshape(-1), self.rows)
