@@ -97,6 +97,7 @@ class LSTMSequence(_Sequence):
         cs = xp.empty((N, T, H), dtype=dtype)
         tcs = xp.empty((N, T, H), dtype=dtype)      # tanh(c_t)
         hs = xp.empty((N, T, H), dtype=dtype)
+        hprev = _previous_states(xp, N, T, H, dtype, h)
         for t in range(T):
             a = acts[:, t]
             if h is None:
@@ -115,7 +116,9 @@ class LSTMSequence(_Sequence):
             xp.tanh(c_next, out=tcs[:, t])
             xp.multiply(o, tcs[:, t], out=hs[:, t])
             h, c = hs[:, t], c_next
-        self.acts, self.cs, self.tcs, self.hs = acts, cs, tcs, hs
+            if t + 1 < T:
+                hprev[:, t + 1] = h
+        self.acts, self.cs, self.tcs, self.hprev = acts, cs, tcs, hprev
         return hs, cs[:, -1].copy()
 
     def backward(self, ghs, gc):
@@ -123,7 +126,7 @@ class LSTMSequence(_Sequence):
             return self._composed_backward((ghs, gc), self._replay)
         xw, Wh = self.xs[:2]
         h0, c0 = self._states(self.xs[2:])
-        acts, cs, tcs, hs = self.acts, self.cs, self.tcs, self.hs
+        acts, cs, tcs = self.acts, self.cs, self.tcs
         xp = get_array_module(acts)
         N, T, G = acts.shape
         H = G // 4
@@ -152,7 +155,8 @@ class LSTMSequence(_Sequence):
             d[:, 3 * H:] *= o * (1 - o)
             dc *= f
             dh = d @ WhT if (t > 0 or h0 is not None) else None
-        gWh = _outer_sum(xp, hs, da, h0)
+        # dWh = sum over t of h_{t-1}^T da_t: one product over all N * T rows.
+        gWh = self.hprev.reshape(-1, H).T @ da.reshape(-1, G)
         return (da, gWh) + ((dh,) if self.has_h0 else ()) + ((dc,) if self.has_c0 else ())
 
     def _replay(self, xw, Wh, *rest):
@@ -168,7 +172,7 @@ class LSTMSequence(_Sequence):
         return stack(hs, axis=1), c
 
     def release(self):
-        self.acts = self.cs = self.tcs = self.hs = None
+        self.acts = self.cs = self.tcs = self.hprev = None
         super().release()
 
 
@@ -188,6 +192,7 @@ class GRUSequence(_Sequence):
         hh = xp.empty((N, T, H), dtype=dtype)       # h~
         rh = xp.empty((N, T, H), dtype=dtype)       # r * h_prev
         hs = xp.empty((N, T, H), dtype=dtype)
+        hprev = _previous_states(xp, N, T, H, dtype, h)
         for t in range(T):
             s, cand, x_t = zr[:, t], hh[:, t], xw[:, t]
             if h is None:
@@ -208,7 +213,9 @@ class GRUSequence(_Sequence):
                 hs[:, t] *= s[:, :H]
                 hs[:, t] += h
             h = hs[:, t]
-        self.zr, self.hh, self.rh, self.hs = zr, hh, rh, hs
+            if t + 1 < T:
+                hprev[:, t + 1] = h
+        self.zr, self.hh, self.rh, self.hprev = zr, hh, rh, hprev
         return hs
 
     def backward(self, ghs):
@@ -216,17 +223,17 @@ class GRUSequence(_Sequence):
             return self._composed_backward((ghs,), self._replay)
         xw, Wh = self.xs[:2]
         h0, _ = self._states(self.xs[2:])
-        zr, hh, rh, hs = self.zr, self.hh, self.rh, self.hs
-        xp = get_array_module(hs)
-        N, T, H = hs.shape
+        zr, hh, rh, hprev = self.zr, self.hh, self.rh, self.hprev
+        xp = get_array_module(hh)
+        N, T, H = hh.shape
         WzrT, WhhT = Wh[:, :2 * H].T, Wh[:, 2 * H:].T
-        da = xp.empty((N, T, 3 * H), dtype=hs.dtype)   # becomes dxw
+        da = xp.empty((N, T, 3 * H), dtype=hh.dtype)   # becomes dxw
         dh = None
         for t in range(T - 1, -1, -1):
             dh_t = ghs[:, t] if dh is None else ghs[:, t] + dh
             self._record_norm(t, T, dh_t)
             z, r, cand, d = zr[:, t, :H], zr[:, t, H:], hh[:, t], da[:, t]
-            h_prev = hs[:, t - 1] if t > 0 else h0
+            h_prev = hprev[:, t] if t > 0 or h0 is not None else None
             dcand = d[:, 2 * H:]
             xp.multiply(dh_t, z, out=dcand)            # dL/dh~
             dz = dh_t * (cand if h_prev is None else cand - h_prev)
@@ -242,10 +249,12 @@ class GRUSequence(_Sequence):
             d[:, H:2 * H] *= r * (1 - r)
             dh += drh * r
             dh += d[:, :2 * H] @ WzrT
-        gWzr = _outer_sum(xp, hs, da[:, :, :2 * H], h0)
-        # rh_t = r_t * h_{t-1} is step t's own left factor (zero at t = 0 from zeros).
-        gWhh = rh.reshape(-1, H).T @ da[:, :, 2 * H:].reshape(-1, H)
-        gWh = xp.concatenate([gWzr, gWhh], axis=1)
+        # One product over all N * T rows per block of Wh, written in place:
+        # h_{t-1} for the z, r columns, rh_t = r_t * h_{t-1} for the h~ ones.
+        da2 = da.reshape(-1, 3 * H)
+        gWh = xp.empty(Wh.shape, dtype=da.dtype)
+        xp.matmul(self.hprev.reshape(-1, H).T, da2[:, :2 * H], out=gWh[:, :2 * H])
+        xp.matmul(rh.reshape(-1, H).T, da2[:, 2 * H:], out=gWh[:, 2 * H:])
         return (da, gWh) + ((dh,) if self.has_h0 else ())
 
     def _replay(self, xw, Wh, *rest):
@@ -262,18 +271,17 @@ class GRUSequence(_Sequence):
         return stack(hs, axis=1)
 
     def release(self):
-        self.zr = self.hh = self.rh = self.hs = None
+        self.zr = self.hh = self.rh = self.hprev = None
         super().release()
 
 
-def _outer_sum(xp, left, right, first):
-    """sum over t of left_{t-1}^T right_t as one matmul over (N, T, .) buffers,
-    with ``first`` (h0; None for zeros) standing for left_{-1}."""
-    T, K, M = left.shape[1], left.shape[2], right.shape[2]
-    total = left[:, :T - 1].reshape(-1, K).T @ right[:, 1:].reshape(-1, M)
-    if first is not None:
-        total += first.T @ right[:, 0]
-    return total
+def _previous_states(xp, N, T, H, dtype, h0):
+    """A contiguous (N, T, H) buffer whose step t will hold h_{t-1}: h0 (zeros
+    if None) at t = 0, the rest filled as the loop runs. With it dWh is one
+    product over all rows, without copying shifted slices of hs."""
+    hprev = xp.empty((N, T, H), dtype=dtype)
+    hprev[:, 0] = 0 if h0 is None else h0
+    return hprev
 
 
 def lstm(xw, Wh, h0=None, c0=None, trace=None):
