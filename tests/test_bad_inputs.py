@@ -535,3 +535,19 @@ def test_plot_without_the_dot_program(tmp_path, monkeypatch):
         plot(mg.Variable(np.ones(2)) * 3.0, path=picture)
     assert_mentions(str(info.value), "`dot` was not found on PATH", "apt-get install graphviz")
     assert not picture.exists() and (tmp_path / "graph.dot").is_file()
+
+
+def test_gradcheck_with_nothing_to_check_refuses_instead_of_passing():
+    from minigrad.testing import gradcheck
+
+    with pytest.raises(ValueError) as info:
+        gradcheck(lambda ids: F.sum(F.embedding(np.ones((3, 2)), ids)), np.array([0, 2]))
+    assert_mentions(str(info.value), "no input to check", "(2,) int64", "astype")
+
+
+def test_backward_through_an_integer_cast_says_where_the_graph_was_cut():
+    x = mg.Variable(np.array([0.25, 1.75]))
+    out = F.sum(F.astype(x, np.int64) * 1.5)
+    with pytest.raises(mg.GraphError) as info:
+        out.backward()
+    assert_mentions(str(info.value), "does not require a gradient", "integer", "cuts the graph")

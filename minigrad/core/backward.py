@@ -140,7 +140,9 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
         if not y.requires_grad:
             raise GraphError(
                 "backward: this output does not require a gradient: it was computed under "
-                "no_grad() or only from constants (arrays and Variables with requires_grad=False)")
+                "no_grad(), only from constants (arrays and Variables with requires_grad=False), "
+                "or through an integer or boolean value (astype to int, comparisons), which "
+                "carries no gradient and cuts the graph there")
         g, user = _seed(y, g, create_graph)
         if user:
             user_seeds.append(g)

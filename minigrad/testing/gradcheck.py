@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..core import Variable, grad
+from ..errors import describe
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
@@ -85,6 +86,13 @@ class _Check:
     def __init__(self, f, inputs, seed, label):
         self.f, self.inputs, self.seed, self.label = f, tuple(inputs), seed, label
         self.arrays, self.positions = _split_inputs(self.inputs)
+        if not self.positions:
+            # Passing would claim a check that never happened.
+            given = describe([x.data if isinstance(x, Variable) else np.asarray(x)
+                              for x in self.inputs]) or "nothing"
+            raise ValueError(f"{label}: no input to check (given {given}): gradients are "
+                             "checked for floating-point arrays and Variables that require "
+                             "grad; pass float inputs, e.g. x.astype(np.float64)")
         self.weights = None
 
     def loss(self, arrays) -> float:
