@@ -153,6 +153,13 @@ def test_checkpoints_are_written_every_n_steps(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ interrupted writes
+def _write_half(f, arrays, real_savez):
+    """Write the first half of the npz that ``real_savez`` would write."""
+    buffer = io.BytesIO()
+    real_savez(buffer, **arrays)
+    f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
 @pytest.mark.parametrize("error", [OSError("No space left on device"), KeyboardInterrupt()],
                          ids=["OSError", "KeyboardInterrupt"])
 def test_a_write_that_fails_halfway_keeps_the_previous_checkpoint(tmp_path, monkeypatch, error):
@@ -166,9 +173,7 @@ def test_a_write_that_fails_halfway_keeps_the_previous_checkpoint(tmp_path, monk
         calls.append(1)
         if len(calls) < 2:
             return real_savez(f, **arrays)
-        buffer = io.BytesIO()
-        real_savez(buffer, **arrays)
-        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])     # half of it, then
+        _write_half(f, arrays, real_savez)
         raise error
     monkeypatch.setattr(np, "savez", savez_then_fail)
     path = tmp_path / "rnnlm_resume.npz"
@@ -197,9 +202,7 @@ CHILD = textwrap.dedent("""
         calls.append(1)
         if len(calls) < 2:
             return real_savez(f, **arrays)
-        buffer = io.BytesIO()
-        real_savez(buffer, **arrays)
-        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        T._write_half(f, arrays, real_savez)
         f.flush()
         os.fsync(f.fileno())
         print("halfway", flush=True)
