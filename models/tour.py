@@ -277,7 +277,7 @@ def _word2vec(say, quick):
     rng = np.random.default_rng(0)
     model = CBOW(len(word_to_id), H, window, corpus, sample_size=5, sparse=True, rng=0)
     opt = Adam(model.params(), lr=lr)
-    say(f"  CBOW (window {window}, H={H}, 5 negatives, sparse embedding gradient), "
+    say(f"  CBOW (window {window}, H={H}, 5 negatives, sparse row gradients), "
         f"Adam lr {lr}, {len(corpus)} words ({sentences} sentences), {epochs} epochs")
     losses, start = [], time.perf_counter()
     for epoch in range(epochs):
