@@ -32,7 +32,8 @@ def _mode_off_afterwards():
 # ----------------------------------------------------------------- forward
 def test_forward_nan_names_op_shapes_and_user_line():
     x = mg.Variable(np.array([[1.0, 0.0, 2.0]]))
-    with pytest.raises(mg.AnomalyError) as e, mg.detect_anomaly(), np.errstate(divide="ignore"):
+    with pytest.raises(mg.AnomalyError) as e, mg.detect_anomaly(), \
+            np.errstate(divide="ignore", invalid="ignore"):
         y = F.exp(x)
         z = F.log(x - 1.0) * y      # MARK-log: log(0) = -inf, log(-1) = nan
     msg = str(e.value)
