@@ -48,7 +48,7 @@ class Momentum(Optimizer):
         param.data += v
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient in the book's form; ``v`` starts at zero::
 
         v *= momentum
@@ -56,13 +56,6 @@ class Nesterov(Optimizer):
         p += momentum * momentum * v
         p -= (1 + momentum) * lr * g
     """
-
-    hyperparams = ("lr", "momentum")
-    slots = ("v",)
-
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9):
-        super().__init__(params)
-        self.lr, self.momentum = float(lr), float(momentum)
 
     def update_one(self, param, grad):
         v = self.state_of(param)["v"]
