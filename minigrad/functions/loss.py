@@ -97,14 +97,13 @@ class SoftmaxCrossEntropy(Function):
     def backward(self, gy):
         x = self.xs[0]
         V = x.shape[-1]
-        scale = gy / max(self.n, 1)
         if state.create_graph:
             # A differentiable expression of the same gradient, for higher orders.
             xp = get_array_module(self.keep)
             onehot = xp.zeros((len(self.safe_t), V), dtype=x.dtype)
             onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
             keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
-            return (softmax(x) - onehot.reshape(x.shape)) * (keep * scale), None
+            return (softmax(x) - onehot.reshape(x.shape)) * (keep * (gy / max(self.n, 1))), None
         # The probabilities / n become the gradient in place (no copy of a
         # (rows, V) array); a second backward (retain_graph) recomputes them.
         g = self.probs if self.probs is not None else self._probs_over_n()

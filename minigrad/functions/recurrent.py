@@ -51,7 +51,7 @@ def _check(name, xw, Wh, k, states):
             raise ValueError(f"{label} must be (N, H) = {(xw.shape[0], H)}, got {s.shape}")
 
 
-class _Sequence(Function):
+class _FusedSequence(Function):
     """Inputs: xw (N, T, kH) = x Wx + b for every step, Wh (H, kH), then the
     initial states that were given (None means zeros and no input)."""
 
@@ -82,7 +82,7 @@ class _Sequence(Function):
                     create_graph=True)
 
 
-class LSTMSequence(_Sequence):
+class LSTMSequence(_FusedSequence):
     """The seeds' LSTM over all T steps (gates f, g, i, o packed in Wh's columns).
     Outputs: hs (N, T, H) and the last cell state c_T (N, H)."""
 
@@ -177,7 +177,7 @@ class LSTMSequence(_Sequence):
         super().release()
 
 
-class GRUSequence(_Sequence):
+class GRUSequence(_FusedSequence):
     """The seeds' GRU over all T steps (gates z, r, h~; the reset gate scales h
     before its product with Wh's h~ columns). Output: hs (N, T, H)."""
 
