@@ -158,6 +158,7 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
     state.create_graph = create_graph
     state.enable_backprop = create_graph
     pop, push = heapq.heappop, heapq.heappush
+    anomaly_mode = state.detect_anomaly   # read once: no switch can change it mid-pass
     try:
         while heap:
             f = pop(heap)[2]
@@ -197,7 +198,7 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
             inputs = f.inputs
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            if state.detect_anomaly:
+            if anomaly_mode:
                 check_backward(f, gys if len(outs) > 1 or create_graph else (g,), gxs)
             if len(gxs) != len(inputs):
                 raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "

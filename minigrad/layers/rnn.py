@@ -125,10 +125,10 @@ class _Sequence(_Recurrent):
         else:
             h, c = self.h, self.c
         N, T, _ = xs.shape
-        step_shape = (N, self.Wx.shape[1])
         xw_all = F.linear(xs, self.Wx, self.b)        # (N, T, kH): one matmul for all steps
         if self.fused:
             return self._run_fused(xw_all, h, c)
+        step_shape = (N, self.Wx.shape[1])
         xw_steps = F.split(xw_all, T, axis=1)         # one node; its backward: one concat
         W = self.recurrent_weights()
         hs = []
