@@ -1,16 +1,16 @@
-"""The suite's workloads in PyTorch, built from the seeds' weight dicts.
+"""The suite's workloads in PyTorch, built from the book's weight dicts.
 
 Imported by suite.py only when torch imports: torch is a point of comparison,
 never a dependency of minigrad. Every model here starts from the same numbers
 as the minigrad model and its twin (the dicts of ``to_weights()``), converted
 to torch's layouts:
 
-* Linear: torch stores W as (out, in) and computes x @ W.T; the seeds' W is (in, out).
-* LSTM: torch packs the gates i, f, g, o, the seeds f, g, i, o; torch has two
-  biases (b_ih + b_hh), the seeds one (b_hh is set to zero).
+* Linear: torch stores W as (out, in) and computes x @ W.T; the book's W is (in, out).
+* LSTM: torch packs the gates i, f, g, o, the book's f, g, i, o; torch has two
+  biases (b_ih + b_hh), the book's one (b_hh is set to zero).
 * GRU: torch packs r, z, n and applies the reset gate *after* the recurrent
   matmul (n = tanh(W_in x + r * (W_hn h + b_hn))) and weighs the old state by z;
-  the seeds apply it before ((r * h) @ Whh) and weigh the candidate by z. Same
+  the book applies it before ((r * h) @ Whh) and weigh the candidate by z. Same
   shapes and matmuls, slightly different math: timed, not checked for equality.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as TF
 from torch import nn
 
-# Position in the seeds' packing of each of torch's gate blocks, in torch's order.
-SEED_BLOCK_OF_TORCH_GATE = {"lstm": [2, 0, 1, 3], "gru": [1, 0, 2]}
+# Position in the book's packing of each of torch's gate blocks, in torch's order.
+BOOK_BLOCK_OF_TORCH_GATE = {"lstm": [2, 0, 1, 3], "gru": [1, 0, 2]}
 
 
 def tensor(a, dtype=np.float32):
@@ -39,7 +39,7 @@ def _assign(param, array):
 
 def load_rnn_layer(rnn, layer, Wx, Wh, b, cell):
     H = Wh.shape[0]
-    cols = np.concatenate([np.arange(g * H, (g + 1) * H) for g in SEED_BLOCK_OF_TORCH_GATE[cell]])
+    cols = np.concatenate([np.arange(g * H, (g + 1) * H) for g in BOOK_BLOCK_OF_TORCH_GATE[cell]])
     _assign(getattr(rnn, f"weight_ih_l{layer}"), Wx[:, cols].T)
     _assign(getattr(rnn, f"weight_hh_l{layer}"), Wh[:, cols].T)
     _assign(getattr(rnn, f"bias_ih_l{layer}"), b[cols])
@@ -49,7 +49,7 @@ def load_rnn_layer(rnn, layer, Wx, Wh, b, cell):
 class LanguageModel(nn.Module):
     """Rnnlm (``better=False``: one recurrent layer, its own output Linear) or
     BetterRnnlm (two layers, dropout after the embedding and after each layer,
-    output weight tied to the embedding), stateful like the seeds' models: the
+    output weight tied to the embedding), stateful like the book's models: the
     last state of a call starts the next one, detached (truncated BPTT)."""
 
     def __init__(self, weights, cell, better, dropout_ratio=0.5):
@@ -111,7 +111,7 @@ class CBOW(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear -> sigmoid -> Linear -> softmax cross-entropy, from the seeds' (in, out) weights."""
+    """Linear -> sigmoid -> Linear -> softmax cross-entropy, from the book's (in, out) weights."""
 
     def __init__(self, weights):
         super().__init__()

@@ -485,7 +485,7 @@ def matmul_plan(spec):
     gradient (sum over t of h_{t-1}^T dA_t is one product once the backward
     loop has run). One per time step, because step t needs step t-1: h @ Wh
     and dA @ Wh^T. The GRU's recurrent part is two products per step, h @
-    Wh[:, :2H] and (r * h) @ Wh[:, 2H:], as in the seeds' GRU."""
+    Wh[:, :2H] and (r * h) @ Wh[:, 2H:], as in the book' GRU."""
     N, T, V, Hd = spec["N"], spec["T"], spec["V"], spec["H"]
     NT, G = N * T, (4 if spec["cell"] == "lstm" else 3) * Hd
     recurrent = [(Hd, G)] if spec["cell"] == "lstm" else [(Hd, 2 * Hd), (Hd, Hd)]
@@ -571,7 +571,7 @@ def build_lm(name, quick):
              f"Matmul bound: {len(plan)} distinct products, {flops / 1e9:.2f} GFLOP per step."]
     if spec["cell"] == "gru":
         notes.append("torch's nn.GRU applies the reset gate after the recurrent matmul, the "
-                     "seeds' GRU before it: the same matmul shapes, slightly different math, "
+                     "book's GRU before it: the same matmul shapes, slightly different math, "
                      "so torch's GRU loss is not checked.")
     if spec["better"]:
         notes.append("torch runs its two layers as one nn.LSTM/nn.GRU(num_layers=2, "

@@ -29,7 +29,7 @@ def _added_backward():
 
 
 def _multiplied_backward():
-    # The seeds' multiply node with the numbers of their figure's style: each
+    # The book's multiply node with the numbers of their figure's style: each
     # input's gradient is the other input, which the picture shows.
     x = mg.Variable(np.array(2.0, dtype=np.float32), name="x")
     y = mg.Variable(np.array(3.0, dtype=np.float32), name="y")

@@ -32,7 +32,7 @@ QUERIES = ("you", "year", "car", "toyota")
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m models",
-                                     description="Train the seeds' models on minigrad.")
+                                     description="Train the book's models on minigrad.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model and save checkpoint, metrics and plot")
     t.add_argument("model", choices=MODELS)

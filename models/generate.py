@@ -24,7 +24,7 @@ def generate(model, start_id, length, skip_ids=(), rng=None, temperature=1.0):
     (below 1: more likely words; above 1: more varied ones).
 
     The model's state is reset first and carried from word to word (the model
-    must be stateful, as the seeds' language models are). ``skip_ids`` (e.g.
+    must be stateful, as the book's language models are). ``skip_ids`` (e.g.
     ``<unk>``, ``N``) are never drawn: their probability is set to zero before
     sampling. (The book redraws instead, feeding the previous word again, which
     also moves the state on; zeroing them keeps one step per word.)

@@ -1,4 +1,4 @@
-"""The seeds' language models on minigrad's public API.
+"""The book's language models on minigrad's public API.
 
 * ``SimpleRnnlm``: TimeEmbedding -> TimeRNN (stateful) -> TimeAffine.
 * ``Rnnlm``: the same with an LSTM (the book trains it with D = H = 100).
@@ -8,11 +8,11 @@
 
 Every model reads ``xs`` (N, T) word ids and gives scores (N, T, V);
 ``loss(xs, ts)`` is the softmax cross-entropy averaged over all N * T targets
-(the seeds' TimeSoftmaxWithLoss). Recurrent layers are stateful: consecutive
+(the book's TimeSoftmaxWithLoss). Recurrent layers are stateful: consecutive
 calls continue each row's stream (truncated BPTT), ``reset_state()`` starts
 again from zeros.
 
-Weights use the seeds' layouts (everything is x @ W; LSTM gates f, g, i, o,
+Weights use the book's layouts (everything is x @ W; LSTM gates f, g, i, o,
 GRU gates z, r, h~) and travel as a flat dict of numpy arrays, so a hand-written
 twin can be built from exactly the same numbers:
 
@@ -90,7 +90,7 @@ class _LanguageModel(L.Layer, WeightsMixin):
 
     def loss(self, xs, ts, **kwargs):
         """Softmax cross-entropy of ``forward(xs)`` against ``ts`` (N, T), the mean
-        over the N * T targets (targets of -1 are skipped, as in the seeds)."""
+        over the N * T targets (targets of -1 are skipped, as in the book)."""
         return F.softmax_cross_entropy(self.forward(xs, **kwargs), ts)
 
     def reset_state(self):
@@ -168,7 +168,7 @@ class BetterRnnlm(_LanguageModel):
         x -> Embedding -> Dropout -> RNN0 -> Dropout -> RNN1 -> Dropout
           -> x @ embed.W.T + affine.b
 
-    with RNN0, RNN1 LSTMs (``cell="lstm"``) or the seeds' GRUs (``cell="gru"``).
+    with RNN0, RNN1 LSTMs (``cell="lstm"``) or the book's GRUs (``cell="gru"``).
     The output weight is the embedding matrix itself (TiedLinear), so it is one
     Parameter: listed once by ``params()``, its gradient the sum of both uses.
 

@@ -1,4 +1,4 @@
-"""The newcomer's tour of the seeds' models: ``python -m models.tour [--out DIR] [--data DIR]``.
+"""The newcomer's tour of the book's models: ``python -m models.tour [--out DIR] [--data DIR]``.
 
 Without ``--data`` it needs no network and no GPU and takes a few minutes on
 two cores. It
@@ -381,7 +381,7 @@ def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResu
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    say(f"minigrad tour{' (quick)' if quick else ''}: the seeds' models, checked and trained")
+    say(f"minigrad tour{' (quick)' if quick else ''}: the book's models, checked and trained")
     if data is not None:
         say.section(f"Real experiments on PTB from {data}")
         _real_experiments(say, data, out, quick)
@@ -411,7 +411,7 @@ def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResu
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.tour",
-                                     description="The seeds' models trained, checked against "
+                                     description="The book's models trained, checked against "
                                      "their hand-written twins, and drawn.")
     parser.add_argument("--out", default="minigrad-tour", help="folder for pictures and plots "
                         "(default: ./minigrad-tour)")

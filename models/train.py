@@ -1,4 +1,4 @@
-"""Training loops for the seeds' models, as the book's trainers run them.
+"""Training loops for the book's models, as the book's trainers run them.
 
 * ``train_rnnlm``: the book's ``RnnlmTrainer`` (truncated BPTT over one
   continuous stream per batch row, one optimizer step per batch, optional

@@ -358,8 +358,8 @@ def test_a_backward_returning_the_wrong_count_is_named():
         _WrongCount()(x).backward()
 
 
-# ---------------------------------------------------------------- the seeds' nodes
-def test_the_seeds_nodes_compute_the_seeds_backward():
+# ---------------------------------------------------------------- the book's nodes
+def test_the_books_nodes_compute_the_books_backward():
     rng = np.random.default_rng(0)
     x, W = var(rng.normal(size=(4, 3))), var(rng.normal(size=(3, 5)))
     gy = rng.normal(size=(4, 5))

@@ -1,4 +1,4 @@
-"""Recurrent layers: cells against the seeds' equations in plain numpy, gradients
+"""Recurrent layers: cells against the book's equations in plain numpy, gradients
 against central differences (float64), sequence layers against cells stepped by
 hand, truncated BPTT, name scopes, given weights, dtype."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ GATES = {RNNCell: 1, LSTMCell: 4, GRUCell: 3, RNN: 1, LSTM: 4, GRU: 3}
 SEQUENCE_OF = {RNNCell: RNN, LSTMCell: LSTM, GRUCell: GRU}
 
 
-# ---------------------------------------------------------------- the seeds' equations in numpy
+# ---------------------------------------------------------------- the book's equations in numpy
 def sig(x):
     return 1 / (1 + np.exp(-x))
 
@@ -48,7 +48,7 @@ def np_gru(x, h, Wx, Wh, b):
 
 
 def weights(k, D, H, seed=0, dtype=f64):
-    """Random weights in the seeds' layout, with a non-zero bias (a zero bias
+    """Random weights in the book's layout, with a non-zero bias (a zero bias
     would hide a bias routed to the wrong gate)."""
     rng = np.random.default_rng(seed)
     return dict(Wx=rng.standard_normal((D, k * H)).astype(dtype),
@@ -88,14 +88,14 @@ def rng():
 
 
 # ---------------------------------------------------------------- cells against numpy
-def test_rnn_cell_matches_the_seeds_equation(rng):
+def test_rnn_cell_matches_the_books_equation(rng):
     w = weights(1, D, H)
     x, h = rng.standard_normal((N, D)), rng.standard_normal((N, H))
     got = RNNCell(**w, dtype=f64)(x, h)
     np.testing.assert_allclose(got.data, np_rnn(x, h, **w), rtol=1e-12, atol=1e-12)
 
 
-def test_lstm_cell_matches_the_seeds_equations_and_gate_order(rng):
+def test_lstm_cell_matches_the_books_equations_and_gate_order(rng):
     w = weights(4, D, H)
     x, h, c = (rng.standard_normal((N, s)) for s in (D, H, H))
     h1, c1 = LSTMCell(**w, dtype=f64)(x, h, c)
@@ -109,7 +109,7 @@ def test_lstm_cell_matches_the_seeds_equations_and_gate_order(rng):
             assert not np.allclose(h1.data, other_h, atol=1e-6), perm
 
 
-def test_gru_cell_matches_the_seeds_equations_and_gate_order(rng):
+def test_gru_cell_matches_the_books_equations_and_gate_order(rng):
     w = weights(3, D, H)
     x, h = rng.standard_normal((N, D)), rng.standard_normal((N, H))
     got = GRUCell(**w, dtype=f64)(x, h)
@@ -121,7 +121,7 @@ def test_gru_cell_matches_the_seeds_equations_and_gate_order(rng):
 
 
 def test_gru_reset_gate_applies_before_the_matmul(rng):
-    # PyTorch's variant r * (h Whh) differs: the seeds' (r * h) Whh is pinned.
+    # PyTorch's variant r * (h Whh) differs: the book's (r * h) Whh is pinned.
     w = weights(3, D, H)
     x, h = rng.standard_normal((N, D)), rng.standard_normal((N, H))
     Z, R, Hh = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
@@ -375,7 +375,7 @@ def test_built_from_given_arrays(cls):
 
 
 @pytest.mark.parametrize("cls", [RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU])
-def test_default_init_like_the_seeds(cls):
+def test_default_init_like_the_book(cls):
     D_, H_ = 400, 300
     layer = cls(D_, H_, rng=0)
     assert isinstance(layer, Layer) and layer.Wx.dtype == np.float32

@@ -1,4 +1,4 @@
-"""The seeds' models (models/rnnlm.py, word2vec.py, binary_addition.py): shapes,
+"""The book's models (models/rnnlm.py, word2vec.py, binary_addition.py): shapes,
 float64 gradients against central differences, weight tying, stateful truncated
 BPTT, weight round trips, word2vec against the book's formula in numpy, binary
 addition learned to 100%, and equivalence with the hand-written twins

@@ -1,4 +1,4 @@
-"""minigrad.viz: golden DOT files of the seeds' graphs, determinism, the
+"""minigrad.viz: golden DOT files of the book's graphs, determinism, the
 Branch, cluster and collapse rules, options, and rendering through Graphviz.
 
 Regenerate the golden files after an intended change of the drawing with
@@ -169,7 +169,7 @@ def test_variables_and_operations_are_drawn_distinctly():
 
 @pytest.mark.parametrize("name, op", [("repeat", "Repeat"), ("sum", "Sum"),
                                       ("matmul", "MatMul"), ("linear", "Linear")])
-def test_the_seeds_node_types_are_named(name, op):
+def test_the_books_node_types_are_named(name, op):
     nodes, _ = parse(draw(name))
     assert [label.split("\n")[0] for label in labels_of(nodes, "f")] == [op]
 

@@ -111,7 +111,7 @@ def analogy(a, b, c, word_to_id, id_to_word, word_matrix, top: int = 5, eps: flo
     """Solve ``a : b = c : ?`` with the query ``b - a + c``, leaving ``a``, ``b``
     and ``c`` out. Returns (word, score) pairs, best first.
 
-    ``score="book"`` (the default) is the seeds' method: the query built from
+    ``score="book"`` (the default) is the book's method: the query built from
     the raw vectors is normalised and scored by its dot product with the raw
     word vectors, so the scores are the book's (king : man = queen : woman
     scores about 5 there). ``score="cosine"`` normalises every vector first and

@@ -1,4 +1,4 @@
-"""The arithmetic nodes: Add and Mul are the seeds' first two graph nodes.
+"""The arithmetic nodes: Add and Mul are the book's first two graph nodes.
 
 Broadcasting needs no code here: a gradient returned with the broadcast shape
 is summed down to each input's shape by the engine.
@@ -9,7 +9,7 @@ from ..core.function import Function
 
 
 class Add(Function):
-    """z = a + b. The seeds' add node: backward passes dz on to both inputs unchanged."""
+    """z = a + b. The book's add node: backward passes dz on to both inputs unchanged."""
 
     saves_inputs = False
 
@@ -31,7 +31,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """z = a * b. The seeds' multiply node: each input's gradient is dz times the
+    """z = a * b. The book's multiply node: each input's gradient is dz times the
     other input ("swapped")."""
 
     def forward(self, a, b):

@@ -1,4 +1,4 @@
-"""The seeds' MatMul node and the fused Affine (linear) layer."""
+"""The book's MatMul node and the fused Affine (linear) layer."""
 from __future__ import annotations
 
 from ..core.function import Function
@@ -40,9 +40,9 @@ def _check_inner(op, a, b):
 
 
 class MatMul(Function):
-    """The seeds' MatMul node: y = x @ W, with dx = dy W^T and dW = x^T dy.
+    """The book's MatMul node: y = x @ W, with dx = dy W^T and dW = x^T dy.
 
-    x may carry leading batch axes, (N, T, D) @ (D, H) as in the seeds' TimeAffine;
+    x may carry leading batch axes, (N, T, D) @ (D, H) as in the book' TimeAffine;
     W's gradient then sums over them."""
 
     def forward(self, x, W):
@@ -64,7 +64,7 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """The seeds' Affine layer as one node: y = x @ W + b.
+    """The book's Affine layer as one node: y = x @ W + b.
 
     x is (..., D), W is (D, H), b is (H,). b's gradient is the sum of dy over
     every leading axis (the Repeat node that adds b to each row).
@@ -118,7 +118,7 @@ def matmul(a, b):
 
 
 def linear(x, W, b=None, transposed=False):
-    """x @ W + b in one node (the seeds' Affine layer); with ``transposed=True``
+    """x @ W + b in one node (the book's Affine layer); with ``transposed=True``
     W is (out, in) and the result x @ W.T + b (a tied embedding table)."""
     if W.ndim != 2:
         layout = "(out, in)" if transposed else "(in, out)"

@@ -1,4 +1,4 @@
-"""A whole LSTM or GRU sequence as one operation (fused), in the seeds' layouts.
+"""A whole LSTM or GRU sequence as one operation (fused), in the book's layouts.
 
 Composed from small operations, one LSTM step is a dozen graph nodes, and its
 recurrent weight Wh receives one (H, 4H) gradient per time step that the
@@ -83,7 +83,7 @@ class _FusedSequence(Function):
 
 
 class LSTMSequence(_FusedSequence):
-    """The seeds' LSTM over all T steps (gates f, g, i, o packed in Wh's columns).
+    """The book's LSTM over all T steps (gates f, g, i, o packed in Wh's columns).
     Outputs: hs (N, T, H) and the last cell state c_T (N, H)."""
 
     def forward(self, xw, Wh, *rest):
@@ -178,7 +178,7 @@ class LSTMSequence(_FusedSequence):
 
 
 class GRUSequence(_FusedSequence):
-    """The seeds' GRU over all T steps (gates z, r, h~; the reset gate scales h
+    """The book's GRU over all T steps (gates z, r, h~; the reset gate scales h
     before its product with Wh's h~ columns). Output: hs (N, T, H)."""
 
     def forward(self, xw, Wh, *rest):
@@ -287,7 +287,7 @@ def _previous_states(xp, N, T, H, dtype, h0):
 
 
 def lstm(xw, Wh, h0=None, c0=None, trace=None):
-    """The seeds' LSTM over a whole sequence as one operation.
+    """The book's LSTM over a whole sequence as one operation.
 
     ``xw`` (N, T, 4H) is x Wx + b for every step (gates f, g, i, o), ``Wh``
     (H, 4H); ``h0``, ``c0`` (N, H) default to zeros. Returns ``(hs, c_T)``:
@@ -305,7 +305,7 @@ def lstm(xw, Wh, h0=None, c0=None, trace=None):
 
 
 def gru(xw, Wh, h0=None, trace=None):
-    """The seeds' GRU over a whole sequence as one operation: ``xw`` (N, T, 3H)
+    """The book's GRU over a whole sequence as one operation: ``xw`` (N, T, 3H)
     is x Wx + b (gates z, r, h~), ``Wh`` (H, 3H), ``h0`` (N, H) defaults to
     zeros. Returns all hidden states (N, T, H)."""
     states = [] if h0 is None else [h0]

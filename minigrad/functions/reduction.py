@@ -1,4 +1,4 @@
-"""Reductions: the seeds' Sum node (backward repeats), mean, max and min."""
+"""Reductions: the book's Sum node (backward repeats), mean, max and min."""
 from __future__ import annotations
 
 from ..core.function import Function
@@ -16,7 +16,7 @@ def _kept_shape(shape, axis):
 
 
 class Sum(Function):
-    """The seeds' Sum node: y = sum of x over ``axis``. Backward copies dy back
+    """The book's Sum node: y = sum of x over ``axis``. Backward copies dy back
     to every summed element (a Repeat)."""
 
     saves_inputs = False

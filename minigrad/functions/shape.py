@@ -1,5 +1,5 @@
 """Nodes that move, copy or select values without arithmetic: reshape,
-transpose, the seeds' Repeat and Branch nodes, broadcast/sum_to, indexing,
+transpose, the book's Repeat and Branch nodes, broadcast/sum_to, indexing,
 concat/split/stack."""
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class SumTo(Function):
 
 
 class Repeat(Function):
-    """The seeds' Repeat node: copy ``repeats`` times along ``axis`` (numpy's
+    """The book's Repeat node: copy ``repeats`` times along ``axis`` (numpy's
     ``repeat``). Backward sums the copies, which is why a bias added to every
     row of a batch gets the sum of the rows' gradients."""
 
@@ -111,7 +111,7 @@ class Repeat(Function):
 
 
 class Branch(Function):
-    """The seeds' Branch node: one value handed to ``n`` consumers. Backward is
+    """The book's Branch node: one value handed to ``n`` consumers. Backward is
     the sum of the consumers' gradients. (Any Variable used twice is implicitly
     a branch: the engine sums its gradients the same way.)"""
 
@@ -257,10 +257,10 @@ def sum_to(x, shape):
 
 
 def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):
-    """Copy ``x`` ``repeats`` times along ``axis`` (the seeds' Repeat node).
+    """Copy ``x`` ``repeats`` times along ``axis`` (the book's Repeat node).
 
     With ``new_axis=True`` a new axis of length ``repeats`` is inserted at
-    ``axis`` (a D-vector becomes an (N, D) matrix, as in the seeds' figure).
+    ``axis`` (a D-vector becomes an (N, D) matrix, as in the book' figure).
 
     >>> import numpy as np, minigrad as mg
     >>> mg.functions.repeat(np.array([1.0, 2.0]), 3, axis=0, new_axis=True).shape
@@ -276,7 +276,7 @@ def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):
 
 
 def branch(x, n: int = 2):
-    """Hand ``x`` to ``n`` consumers explicitly (the seeds' Branch node)."""
+    """Hand ``x`` to ``n`` consumers explicitly (the book's Branch node)."""
     if n < 1:
         raise ValueError(f"Branch: n must be at least 1, got {n}")
     out = Branch(n)(x)

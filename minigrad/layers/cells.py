@@ -1,6 +1,6 @@
-"""One time step of the seeds' recurrent layers: RNNCell, LSTMCell, GRUCell.
+"""One time step of the book's recurrent layers: RNNCell, LSTMCell, GRUCell.
 
-Layouts are the seeds' (everything is x @ W, weights packed per gate):
+Layouts are the book's (everything is x @ W, weights packed per gate):
 
 * RNN:  Wx (D, H),  Wh (H, H),  b (H)
 * LSTM: Wx (D, 4H), Wh (H, 4H), b (4H), gates in the order f, g, i, o
@@ -33,7 +33,7 @@ def rnn_step(xw, h, Wh):
 
 
 def lstm_step(xw, h, c, Wh):
-    """The seeds' LSTM step, given xw = x Wx + b; returns (h', c')::
+    """The book's LSTM step, given xw = x Wx + b; returns (h', c')::
 
         f, g, i, o = split(x Wx + h Wh + b)      (packed in this order)
         c' = sigmoid(f) * c + tanh(g) * sigmoid(i)
@@ -50,7 +50,7 @@ def lstm_step(xw, h, c, Wh):
 
 
 def gru_step(xw, h, Whzr, Whh):
-    """The seeds' GRU step, given xw = x Wx + b and Wh cut into its z, r columns
+    """The book's GRU step, given xw = x Wx + b and Wh cut into its z, r columns
     (Whzr, (H, 2H)) and its h~ columns (Whh, (H, H))::
 
         z  = sigmoid(x Wxz + h Whz + bz)
@@ -78,14 +78,14 @@ def _given(name, array, shape, dtype, owner):
     # must not change under them.
     a = np.array(array.data if isinstance(array, Variable) else array, dtype=dtype, copy=True)
     if a.shape != shape:
-        raise ValueError(f"{owner}: {name} must have shape {shape} (the seeds' layout), "
+        raise ValueError(f"{owner}: {name} must have shape {shape} (the book's layout), "
                          f"got {a.shape}")
     return a
 
 
 class _Recurrent(Layer):
     """Wx (D, kH), Wh (H, kH), b (kH): built from given arrays or initialised
-    like the seeds (normal / sqrt(D), normal / sqrt(H), zeros)."""
+    like the book (normal / sqrt(D), normal / sqrt(H), zeros)."""
 
     gates = 1  # k, the number of packed gates
 
@@ -141,7 +141,7 @@ class RNNCell(_Recurrent):
 
 
 class LSTMCell(_Recurrent):
-    """The seeds' LSTM step; Wx (D, 4H), Wh (H, 4H), b (4H), gates f, g, i, o.
+    """The book's LSTM step; Wx (D, 4H), Wh (H, 4H), b (4H), gates f, g, i, o.
 
     >>> import numpy as np
     >>> h, c = LSTMCell(3, 4, rng=0)(np.ones((2, 3), dtype=np.float32))
@@ -157,7 +157,7 @@ class LSTMCell(_Recurrent):
 
 
 class GRUCell(_Recurrent):
-    """The seeds' GRU step; Wx (D, 3H), Wh (H, 3H), b (3H), gates z, r, h~.
+    """The book's GRU step; Wx (D, 3H), Wh (H, 3H), b (3H), gates z, r, h~.
 
     >>> import numpy as np
     >>> GRUCell(3, 4, rng=0)(np.ones((2, 3), dtype=np.float32)).shape

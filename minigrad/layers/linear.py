@@ -1,4 +1,4 @@
-"""Linear (the seeds' Affine, y = x @ W + b) and TiedLinear (an output layer
+"""Linear (the book's Affine, y = x @ W + b) and TiedLinear (an output layer
 that reuses an embedding matrix, transposed)."""
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ def given_array(layer: str, what: str, a, shape, dtype):
 
 
 class Linear(Layer):
-    """y = x @ W + b with W of shape (in_size, out_size), as the seeds' Affine.
+    """y = x @ W + b with W of shape (in_size, out_size), as the book's Affine.
 
     x may be (N, in_size) or carry more leading axes, (N, T, in_size) as the
-    seeds' TimeAffine; b's gradient is then the sum over all of them. W starts
+    book's TimeAffine; b's gradient is then the sum over all of them. W starts
     as a normal draw scaled by 1 / sqrt(in_size) (the book's choice), b at zero;
-    pass ``W`` / ``b`` (numpy or cupy arrays in the seeds' layout) to start from
+    pass ``W`` / ``b`` (numpy or cupy arrays in the book's layout) to start from
     given values, ``rng`` (a Generator or an int seed) to make the draw repeatable.
 
     >>> import numpy as np

@@ -153,7 +153,7 @@ class _Sequence(_Recurrent):
 
 
 class RNN(_Sequence):
-    """The seeds' TimeRNN: h_t = tanh(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1.
+    """The book's TimeRNN: h_t = tanh(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1.
 
     >>> import numpy as np
     >>> rnn = RNN(3, 4, rng=0)
@@ -173,7 +173,7 @@ class RNN(_Sequence):
 
 
 class LSTM(_Sequence):
-    """The seeds' TimeLSTM (gates f, g, i, o); ``self.c`` holds the cell state.
+    """The book's TimeLSTM (gates f, g, i, o); ``self.c`` holds the cell state.
 
     >>> import numpy as np
     >>> lstm = LSTM(3, 4, stateful=True, rng=0)
@@ -194,7 +194,7 @@ class LSTM(_Sequence):
 
 
 class GRU(_Sequence):
-    """The seeds' TimeGRU (gates z, r, h~; reset applied before the matmul).
+    """The book's TimeGRU (gates z, r, h~; reset applied before the matmul).
 
     >>> import numpy as np
     >>> GRU(3, 4, rng=0)(np.ones((2, 5, 3), dtype=np.float32)).shape

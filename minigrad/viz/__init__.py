@@ -3,7 +3,7 @@ SVG or PDF through Graphviz).
 
 Variables are ellipses, operations boxes labelled with their names (Add, Mul,
 MatMul, Repeat, Sum, ...). A Variable used more than once is drawn through a
-Branch node, as the seeds draw it: its backward sums the gradients of the uses.
+Branch node, as the book draws it: its backward sums the gradients of the uses.
 Operations created inside ``minigrad.name_scope`` blocks are grouped into one
 cluster per scope, and ``collapse`` draws whole scopes as single boxes.
 
@@ -57,8 +57,8 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
     ``collapse`` draws scopes as single boxes: True (every outermost scope), a
     scope name, a collection of names, or a predicate on names such as
     ``lambda s: s != "t=9"``. ``compact`` draws unnamed intermediate
-    Variables as labelled arrows between operations, as the seeds' figures
-    do, instead of as nodes. ``rankdir`` is "LR" (left to right, as the seeds
+    Variables as labelled arrows between operations, as the book's figures
+    do, instead of as nodes. ``rankdir`` is "LR" (left to right, as the book
     draw) or "TB".
 
     To see how a gradient is computed, draw it after

@@ -15,7 +15,7 @@ STYLE = {
     "var": 'shape=ellipse, style=filled, fillcolor="#fde3bf", color="#b7791f"',
     "const": 'shape=ellipse, style="filled,dashed", fillcolor="#f2f2f2", color="#8c8c8c"',
     "op": 'shape=box, style="rounded,filled", fillcolor="#d6e9f8", color="#3f73a8"',
-    # The seeds' Branch: a small node; dashed where the drawer added it.
+    # The book's Branch: a small node; dashed where the drawer added it.
     "branch": 'shape=circle, style="filled,dashed", fillcolor="#d6e9f8", color="#3f73a8", '
               'fontsize=8, width=0.5',
     "branch_op": 'shape=circle, style=filled, fillcolor="#d6e9f8", color="#3f73a8", '

@@ -1,4 +1,4 @@
-"""The seeds' graphs ("Deep Learning from Scratch 2", chapters 1, 5 and 6) built
+"""The book's graphs ("Deep Learning from Scratch 2", chapters 1, 5 and 6) built
 from minigrad operations.
 
 Each function returns the Variables to draw, so ``to_dot(*examples.gru_cell())``
@@ -31,14 +31,14 @@ def _named(v, name):
 
 
 def add():
-    """z = x + y: the seeds' add node."""
+    """z = x + y: the book's add node."""
     x = Variable(np.array(2.0, dtype=np.float32), name="x")
     y = Variable(np.array(3.0, dtype=np.float32), name="y")
     return (_named(x + y, "z"),)
 
 
 def branch():
-    """The seeds' Branch node as an explicit operation: x copied to two uses."""
+    """The book's Branch node as an explicit operation: x copied to two uses."""
     x = _leaf("x", 1, 8)
     return F.branch(x, 2)
 
@@ -50,25 +50,25 @@ def reuse():
 
 
 def repeat(N=7, D=8):
-    """The seeds' Repeat node: a (1, D) row copied N times."""
+    """The book's Repeat node: a (1, D) row copied N times."""
     x = _leaf("x", 1, D)
     return (_named(F.repeat(x, N, axis=0), "y"),)
 
 
 def sum(N=7, D=8):
-    """The seeds' Sum node: an (N, D) array summed over its rows."""
+    """The book's Sum node: an (N, D) array summed over its rows."""
     x = _leaf("x", N, D)
     return (_named(F.sum(x, axis=0, keepdims=True), "y"),)
 
 
 def matmul(N=10, D=2, H=4):
-    """The seeds' MatMul node: y = xW."""
+    """The book's MatMul node: y = xW."""
     x, W = _leaf("x", N, D), _leaf("W", D, H)
     return (_named(F.matmul(x, W), "y"),)
 
 
 def affine(N=10, D=2, H=4):
-    """The seeds' Affine layer from its nodes: y = xW + b, b through a Repeat node."""
+    """The book's Affine layer from its nodes: y = xW + b, b through a Repeat node."""
     x, W, b = _leaf("x", N, D), _leaf("W", D, H), _leaf("b", H)
     return (_named(F.matmul(x, W) + F.repeat(b, N, axis=0, new_axis=True), "y"),)
 
@@ -80,7 +80,7 @@ def linear(N=10, D=2, H=4):
 
 
 def gru_cell(N=2, D=3, H=4):
-    """One GRU step in the seeds' layout: Wx (D, 3H), Wh (H, 3H), b (3H), gates
+    """One GRU step in the book's layout: Wx (D, 3H), Wh (H, 3H), b (3H), gates
     in the order z, r, h~::
 
         z  = sigmoid(x Wxz + h Whz + bz)

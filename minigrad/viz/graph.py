@@ -92,7 +92,7 @@ class Graph:
     an arrow that stands for it (``compact``).
 
     Where a Variable feeds two or more drawn uses, a Branch node is inserted
-    (the seeds' Branch: its backward sums the incoming gradients, which is what
+    (the book's Branch: its backward sums the incoming gradients, which is what
     the engine does for any Variable used twice), unless the Variable already
     feeds an explicit ``Branch`` operation.
     """
@@ -259,7 +259,7 @@ class Graph:
     # ------------------------------------------------------------ compact
     def _fold(self):
         """Draw each unnamed intermediate Variable as labelled arrows from its
-        producer to its consumers, as the seeds do, instead of as a node."""
+        producer to its consumers, as the book does, instead of as a node."""
         folded = {}
         for node in self.nodes:
             v = node.obj

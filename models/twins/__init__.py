@@ -1,4 +1,4 @@
-"""Hand-written twins of the seeds' layers: book-style numpy layers with explicit
+"""Hand-written twins of the book's layers: book-style numpy layers with explicit
 forward and backward passes ("Deep Learning from Scratch 2" conventions:
 ``params``, ``grads`` written in place, ``forward`` caches, ``backward(dout)``).
 

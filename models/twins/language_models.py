@@ -1,4 +1,4 @@
-"""The seeds' language models assembled from the hand-written Time layers: the
+"""The book's language models assembled from the hand-written Time layers: the
 twins of models.rnnlm's SimpleRnnlm, Rnnlm and BetterRnnlm."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Book-style recurrent layers with hand-written backward passes, in plain numpy.
 
-Layouts are the seeds' (everything is x @ W, weights packed per gate):
+Layouts are the book's (everything is x @ W, weights packed per gate):
 
 * RNN:  Wx (D, H),  Wh (H, H),  b (H)
 * LSTM: Wx (D, 4H), Wh (H, 4H), b (4H), gates in the order f, g, i, o
@@ -56,7 +56,7 @@ class RNN:
 
 
 class LSTM:
-    """The seeds' LSTM step; A = x Wx + h Wh + b cut into f, g, i, o (in this order)::
+    """The book's LSTM step; A = x Wx + h Wh + b cut into f, g, i, o (in this order)::
 
         f = sigmoid(A_f)   g = tanh(A_g)   i = sigmoid(A_i)   o = sigmoid(A_o)
         c' = f * c + g * i
@@ -112,7 +112,7 @@ class LSTM:
 
 
 class GRU:
-    """The seeds' GRU step (gates z, r, h~; the reset gate scales h *before* Whh)::
+    """The book's GRU step (gates z, r, h~; the reset gate scales h *before* Whh)::
 
         z  = sigmoid(x Wxz + h Whz + bz)
         r  = sigmoid(x Wxr + h Whr + br)
@@ -270,7 +270,7 @@ class TimeLSTM(_TimeRecurrent):
 
 
 class TimeGRU(_TimeRecurrent):
-    """The seeds' GRU cell over T steps; Wx (D, 3H), Wh (H, 3H), b (3H), gates z, r, h~."""
+    """The book's GRU cell over T steps; Wx (D, 3H), Wh (H, 3H), b (3H), gates z, r, h~."""
 
     cell = GRU
 
