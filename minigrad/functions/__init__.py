@@ -3,6 +3,7 @@
 Each operation is one Function class with its backward beside its forward, in
 the module of its kind, plus a small function here that calls it.
 """
+from .attention import attention, attention_weights, weighted_sum
 from .arithmetic import Add, Div, Mul, Neg, Pow, Sub, add, div, mul, neg, pow, sub
 from .elementwise import (AsType, Clip, Copy, Exp, Log, ReLU, Sigmoid, Softplus, Sqrt, Tanh,
                           astype, clip, copy, exp, log, relu, sigmoid, softplus, sqrt, tanh)
@@ -34,4 +35,6 @@ __all__ = [
     "dropout", "embedding",
     # recurrent sequences, fused
     "lstm", "gru",
+    # dot-product attention over all decoder steps
+    "attention", "attention_weights", "weighted_sum",
 ]
