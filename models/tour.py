@@ -32,14 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.twins import TwinLM, twin_cbow, twin_skipgram
+from models.twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
 
 f64 = np.float64
 TWIN_TOL = 1e-6          # the issue's bound on |autograd - twin| / |twin|
 LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
 
 __all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
-           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS"]
+           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS",
+           "build_seq2seq_pair", "seq2seq_twin_errors", "SEQ2SEQ_KINDS"]
 
 
 # ---------------------------------------------------------------- twins from the same weights
@@ -133,6 +134,57 @@ def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
     return {"loss": rel_err(loss.data, twin_loss),
             "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
             "W_out": rel_err(model.ns_loss.W.grad.to_dense(), g_out)}
+
+
+SEQ2SEQ_KINDS = ("seq2seq", "peeky", "attention", "attention-bi")
+
+
+def build_seq2seq_pair(kind, vocab_size, wordvec_size, hidden_size, seed=0, fused=True):
+    """(autograd model, twin, weights) of an encoder-decoder model, the same
+    random float64 weights in both. ``kind``: "seq2seq", "peeky", "attention"
+    or "attention-bi" (the bidirectional encoder, directions concatenated)."""
+    from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
+
+    V, D, H = vocab_size, wordvec_size, hidden_size
+    if kind == "seq2seq":
+        model = Seq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
+    elif kind == "peeky":
+        model = PeekySeq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
+    elif kind in ("attention", "attention-bi"):
+        model = AttentionSeq2seq(V, D, H, bidirectional=kind == "attention-bi", fused=fused,
+                                 dtype=f64, rng=0)
+    else:
+        raise ValueError(f"build_seq2seq_pair: kind must be one of {SEQ2SEQ_KINDS}, "
+                         f"got {kind!r}")
+    w = random_weights(model, seed=seed)
+    model.load_arrays(w)
+    return model, TwinSeq2seq(w, kind.split("-")[0]), w
+
+
+def seq2seq_twin_errors(model, twin, batches) -> dict:
+    """Batches ``(xs, ts, mask)`` through both (mask None or boolean (N, Te),
+    attention models only); the largest relative difference of the loss
+    ("loss") and of every parameter's gradient (by weight key)."""
+    errors = {}
+    slots = model.slots()
+    for xs, ts, mask in batches:
+        loss = model.loss(xs, ts, mask=mask)
+        twin_loss = twin.forward(xs, ts, mask)
+        model.cleargrads()
+        loss.backward()
+        twin.backward()
+        found = {"loss": rel_err(loss.data, twin_loss)}
+        expected = twin.grads_by_key()
+        if set(slots) != set(expected):
+            raise KeyError(f"seq2seq_twin_errors: the model's weights {sorted(slots)} are not "
+                           f"the twin's {sorted(expected)}")
+        for key, ((layer, attr), *_) in slots.items():
+            p = getattr(layer, attr)
+            grad = np.zeros(p.shape) if p.grad is None else p.grad.data
+            found[key] = rel_err(grad, expected[key])
+        for k, e in found.items():
+            errors[k] = max(errors.get(k, 0.0), e)
+    return errors
 
 
 # ---------------------------------------------------------------- the report
