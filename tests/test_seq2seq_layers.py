@@ -219,8 +219,11 @@ def test_attention_gradients_by_central_differences(masked, rng):
     assert gradcheck(lambda e, a: F.weighted_sum(e, a), hs_enc, rng.random((2, 4, 5)))
 
 
-def test_a_masked_step_is_as_if_it_were_not_there(rng):
-    hs_enc, hs_dec = rng.standard_normal((1, 6, 3)), rng.standard_normal((1, 2, 3))
+@pytest.mark.parametrize("scale", [1.0, 40.0])
+def test_a_masked_step_is_as_if_it_were_not_there(scale, rng):
+    # scale 40: scores in the thousands, where a large finite penalty would not hide a step.
+    hs_enc = scale * rng.standard_normal((1, 6, 3))
+    hs_dec = scale * rng.standard_normal((1, 2, 3))
     mask = np.array([[True, False, True, True, False, False]])
     e, d = mg.Variable(hs_enc), mg.Variable(hs_dec)
     context, _ = F.attention(e, d, mask)
