@@ -18,6 +18,9 @@ def _like(v, constant):
     return mg.get_array_module(v.data).asarray(constant)
 
 
+MASK = np.array([[True, True, False, True], [False, True, True, True]])   # encoder steps
+
+
 def _lstm_outputs(hs, c):
     """Both outputs of F.lstm in one Variable: hs (N, T, H) plus c_T on every step."""
     return hs + F.reshape(c, (c.shape[0], 1, c.shape[1]))
@@ -48,6 +51,8 @@ CASES = {
                                                  axis=0), [(2, 3), (2, 3)]),
     "softmax": (lambda a: F.softmax(a, axis=0) * F.log_softmax(a, axis=-1), [(3, 4)]),
     "softmax_cross_entropy": (lambda a: F.softmax_cross_entropy(a, _like(a, TARGETS)), [(2, 3, 4)]),
+    "attention": (lambda e, d: F.attention(e, d, _like(e, MASK))[0]
+                  + F.weighted_sum(e, F.attention_weights(e, d)), [(2, 4, 3), (2, 3, 3)]),
     "sigmoid_cross_entropy": (lambda a: F.sigmoid_cross_entropy(
         a, _like(a, np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]))), [(2, 3)]),
 }
@@ -89,7 +94,7 @@ def test_every_operation_is_covered():
                "softplus", "matmul", "linear", "lstm", "gru", "sum", "mean", "max", "min", "transpose",
                "reshape", "broadcast_to", "repeat", "sum_to", "get_item", "embedding", "concat",
                "split", "stack", "softmax", "log_softmax", "softmax_cross_entropy",
-               "sigmoid_cross_entropy"}
+               "sigmoid_cross_entropy", "attention", "attention_weights", "weighted_sum"}
     # Left to the property tests only: element-wise pieces with no GPU-specific code.
     elementwise_only = {"neg", "relu", "clip", "copy", "astype", "branch", "dropout"}
     assert set(F.__all__) == covered | elementwise_only
