@@ -336,7 +336,8 @@ def run_seq2seq(args, out_dir):
     else:
         model = (PeekySeq2seq if args.peeky else Seq2seq)(data.vocab_size, D, H, rng=args.seed)
     print(f"{label}: {data.name}, {len(data.x_train)} training / "
-          f"{test_size or len(data.x_test)} test questions, V {data.vocab_size}, D {D}, H {H}, "
+          f"{min(test_size or len(data.x_test), len(data.x_test))} test questions, "
+          f"V {data.vocab_size}, D {D}, H {H}, "
           f"batch {batch}, Adam lr {lr}, clip {max_grad}, {epochs} epochs")
     history = train_seq2seq(model, data, reverse=reverse, batch_size=batch, max_epoch=epochs,
                             lr=lr, max_grad=max_grad, out_dir=out_dir, name=name,

@@ -11,11 +11,15 @@ c. trains a small LSTM language model (Rnnlm) on the shipped small corpus and
    prints training and validation perplexity epoch by epoch;
 d. trains word2vec (CBOW, sparse gradients) on the same corpus and prints the
    nearest words of a few queries and an analogy;
-e. writes the GRU cell's graph, a 3-step unrolled RNN and the loss curves into
+e. checks AttentionSeq2seq (chapter 8) against its hand-written twin and
+   trains it, in seconds, to rewrite dates written M/D/YY as YYYY-MM-DD
+   (generated questions of the kind a quarter of the book's date set is),
+   drawing its attention maps and the graph of one decoder step;
+f. writes the GRU cell's graph, a 3-step unrolled RNN and the loss curves into
    the output folder (default ``./minigrad-tour/``).
 
-It exits non-zero when a check fails: binary addition below 100% or a twin
-difference above 1e-6. With ``--data DIR`` (the PTB files) it hands over to
+It exits non-zero when a check fails: binary addition below 100%, a twin
+difference above 1e-6, or the date model below 90% on its test questions. With ``--data DIR`` (the PTB files) it hands over to
 the real experiments (``python -m models train rnnlm --data DIR``).
 
 The builders here (``build_lm_pair``, ``twin_errors``, ``word2vec_twin_errors``)
@@ -359,6 +363,68 @@ def _word2vec(say, quick):
     return losses
 
 
+def _seq2seq_twin_check(say):
+    """AttentionSeq2seq with the bidirectional encoder against its twin, float64."""
+    rng = np.random.default_rng(0)
+    model, twin, _ = build_seq2seq_pair("attention-bi", 12, 4, 5, seed=2)
+    batches = [(rng.integers(0, 12, (3, 6)), rng.integers(0, 12, (3, 5)), None)
+               for _ in range(2)]
+    errors = seq2seq_twin_errors(model, twin, batches)
+    worst = max(errors.values())
+    say(f"  AttentionSeq2seq(bidirectional=True) vs its twin, float64, {len(errors) - 1} weights: "
+        f"largest relative difference {worst:.1e} (bound {TWIN_TOL:g})")
+    say.result.results["seq2seq_twin"] = errors
+    if not worst <= TWIN_TOL:
+        say.fail(f"AttentionSeq2seq and its twin differ by {worst:.1e} > {TWIN_TOL:g}")
+
+
+def _seq2seq_training(say, quick, out):
+    """A short training run on generated numeric dates; its attention maps and
+    one decoder step drawn."""
+    import minigrad as mg
+    from minigrad.data.sequence import numeric_dates, parse_lines
+    from minigrad.optimizers import Adam, ClipGradNorm
+    from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
+    from models.seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+
+    # The accuracy jumps from ~0 to ~100% somewhere between steps 250 and 450.
+    steps, H, batch, lr = (200, 32, 64, 0.01) if quick else (600, 32, 64, 0.01)
+    data = parse_lines(numeric_dates(6000, seed=0), name="numeric dates")
+    x, t = data.split("train", reverse=True)
+    x_test, t_test = data.split("test", reverse=True)
+    mg.random.seed(0)
+    rng = np.random.default_rng(1)
+    model = AttentionSeq2seq(data.vocab_size, 16, H, rng=0)
+    opt = Adam(model, lr=lr)
+    opt.add_hook(ClipGradNorm(5.0))
+    say(f"  {len(x)} generated questions like '6/3/73' -> '1973-06-03' (the date set's "
+        f"numeric kind), reversed input, D 16, H {H}, Adam lr {lr}, batch {batch}, {steps} steps")
+    before, _ = exact_match_accuracy(model, x_test, t_test)
+    losses, start = [], time.perf_counter()
+    for _ in range(steps):
+        idx = rng.integers(0, len(x), batch)
+        loss = model.loss(x[idx], t[idx])
+        model.cleargrads()
+        loss.backward()
+        opt.update()
+        losses.append(float(loss.data))
+    acc, guesses = exact_match_accuracy(model, x_test, t_test)
+    say(f"  loss {losses[0]:.3f} -> {np.mean(losses[-20:]):.3f}, test accuracy "
+        f"{100 * before:.1f}% -> {100 * acc:.1f}% ({len(t_test)} questions) in "
+        f"{time.perf_counter() - start:.1f} s")
+    for q, g in zip(x_test[:3], guesses[:3]):
+        say(f"    {data.decode(q[::-1]).strip():>9} -> {data.decode(g)}")
+    say.result.results["seq2seq"] = {"accuracy": acc, "losses": losses}
+    if not quick and acc < 0.9:
+        say.fail(f"the date model reached only {100 * acc:.1f}%, not 90%")
+    if quick and not np.mean(losses[-20:]) < losses[0]:
+        say.fail("the date model's loss did not fall")
+    for path in (plot_attention_maps(model, data, out / "attention_maps.png", reverse=True),
+                 plot_decoder_step_graph(model, out / "decoder_step.png", data)):
+        if path is not None:
+            say.wrote(path)
+
+
 def _pictures(say, out, lm_history, w2v_losses):
     import shutil
 
@@ -447,7 +513,10 @@ def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResu
         history = _language_model(say, quick, corpus, word_to_id)
         say.section("d. word2vec (CBOW) on the small corpus")
         w2v = _word2vec(say, quick)
-        say.section(f"e. Pictures in {out}")
+        say.section("e. Sequence to sequence with attention (chapter 8)")
+        _seq2seq_twin_check(say)
+        _seq2seq_training(say, quick, out)
+        say.section(f"f. Pictures in {out}")
         _pictures(say, out, history, w2v)
         for path in result.files:
             say(f"  wrote {path}")

@@ -43,8 +43,8 @@ from ..errors import MinigradError
 from . import files
 from .files import DataError
 
-__all__ = ["load_sequence", "parse_lines", "SequenceData", "QuestionError", "NAMES",
-           "FILES", "MD5", "SEED", "START"]
+__all__ = ["load_sequence", "parse_lines", "numeric_dates", "SequenceData", "QuestionError",
+           "NAMES", "FILES", "MD5", "SEED", "START"]
 
 BASE_URL = "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch-2/master/dataset/"
 NAMES = ("addition", "date")
@@ -212,6 +212,29 @@ def parse_lines(lines, name: str = "sequence", seed=SEED, test_fraction=TEST_FRA
     cut = len(x) - int(len(x) * test_fraction + 1e-9)
     return SequenceData(name, x[:cut], t[:cut], x[cut:], t[cut:], char_to_id,
                         {i: c for c, i in char_to_id.items()})
+
+
+def numeric_dates(n: int, seed=0) -> list:
+    """``n`` lines like the date set's numeric questions, generated: a day
+    between 1970-01-01 and 2017-06-30 written M/D/YY, padded to the set's 29
+    characters, then ``_YYYY-MM-DD`` (``"6/3/73 ... _1973-06-03"``). A
+    quarter of the book's date set is of this kind; the tour and the tests
+    train on these lines where the file may be absent.
+
+    >>> numeric_dates(2, seed=1)[0]
+    '6/22/92                      _1992-06-22'
+    """
+    import datetime
+
+    rng = np.random.default_rng(seed)
+    first = datetime.date(1970, 1, 1).toordinal()
+    last = datetime.date(2017, 6, 30).toordinal()
+    lines = []
+    for day in rng.integers(first, last + 1, n):
+        d = datetime.date.fromordinal(int(day))
+        question = f"{d.month}/{d.day}/{d.year % 100:02d}"
+        lines.append(f"{question:<29}{START}{d.isoformat()}")
+    return lines
 
 
 def default_data_dir() -> Path:
