@@ -22,8 +22,9 @@ It exits non-zero when a check fails: binary addition below 100%, a twin
 difference above 1e-6, or the date model below 90% on its test questions. With ``--data DIR`` (the PTB files) it hands over to
 the real experiments (``python -m models train rnnlm --data DIR``).
 
-The builders here (``build_lm_pair``, ``twin_errors``, ``word2vec_twin_errors``)
-are also what the property tests use to compare models with their twins.
+The builders here (``build_lm_pair``, ``build_seq2seq_pair``, ``twin_errors``,
+``word2vec_twin_errors``) are also what the property tests use to compare
+models with their twins.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
 
 __all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
            "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS",
-           "build_seq2seq_pair", "seq2seq_twin_errors", "SEQ2SEQ_KINDS"]
+           "build_seq2seq_pair", "SEQ2SEQ_KINDS"]
 
 
 # ---------------------------------------------------------------- twins from the same weights
@@ -90,35 +91,45 @@ def dropout_keeps(model, rng, N, T):
     return [rng.random((N, T, s)) >= model.dropout_ratio for s in sizes]
 
 
-def twin_errors(model, twin, batches) -> dict:
-    """Run consecutive stateful batches ``(xs, ts, keeps)`` through both; the
-    largest relative difference over the batches of the loss ("loss") and of
-    every parameter's gradient (by weight key). ``keeps`` is None for models
-    without dropout."""
+def _model_loss(model, xs, ts, extra):
+    """The loss of one batch; ``extra`` is what the twin's forward takes too:
+    BetterRnnlm's boolean keep-masks, an attention model's encoder mask, or None."""
     from models.rnnlm import BetterRnnlm
 
+    if isinstance(model, BetterRnnlm):
+        # The autograd side takes the masks already scaled, as Dropout applies them.
+        return model.loss(xs, ts, masks=[k / (1.0 - model.dropout_ratio) for k in extra])
+    if extra is not None:
+        return model.loss(xs, ts, mask=extra)
+    return model.loss(xs, ts)
+
+
+def twin_errors(model, twin, batches) -> dict:
+    """Run consecutive batches ``(xs, ts, extra)`` through both (stateful for the
+    language models); the largest relative difference over the batches of the
+    loss ("loss") and of every weight's gradient (by the key of
+    ``model.slots()``). ``extra``: BetterRnnlm's dropout keep-masks, an
+    attention model's mask over the encoder's steps, or None."""
     errors = {}
-    for xs, ts, keeps in batches:
-        if isinstance(model, BetterRnnlm):
-            # The autograd side takes the masks already scaled, as Dropout applies them.
-            masks = [k / (1.0 - model.dropout_ratio) for k in keeps]
-            loss = model.loss(xs, ts, masks=masks)
-        else:
-            loss = model.loss(xs, ts)
-        twin_loss = twin.forward(xs, ts, keeps)
+    slots = model.slots()
+    for xs, ts, extra in batches:
+        loss = _model_loss(model, xs, ts, extra)
+        twin_loss = twin.forward(xs, ts, extra)
         model.cleargrads()
         loss.backward()
         twin.backward()
         found = {"loss": rel_err(loss.data, twin_loss)}
-        expected = twin.grads()
-        # A weight the batch never reached (Wh over a single step from a zero
-        # state) has no gradient: that is a gradient of zeros, as the twin says.
-        grads = {name: np.zeros(p.shape) if p.grad is None else p.grad.data
-                 for name, p in model.named_params()}
-        if set(grads) != set(expected):
-            raise KeyError(f"twin_errors: the model's parameters {sorted(grads)} are not the "
+        # TwinSeq2seq keeps the book's grads list; its keyed gradients have their own name.
+        expected = twin.grads_by_key() if isinstance(twin, TwinSeq2seq) else twin.grads()
+        if set(slots) != set(expected):
+            raise KeyError(f"twin_errors: the model's weights {sorted(slots)} are not the "
                            f"twin's {sorted(expected)}")
-        found.update({k: rel_err(grads[k], expected[k]) for k in expected})
+        for key, ((layer, attr), *_) in slots.items():
+            # A weight the batch never reached (Wh over a single step from a zero
+            # state) has no gradient: that is a gradient of zeros, as the twin says.
+            grad = getattr(layer, attr).grad
+            found[key] = rel_err(np.zeros(getattr(layer, attr).shape) if grad is None
+                                 else grad.data, expected[key])
         for k, e in found.items():
             errors[k] = max(errors.get(k, 0.0), e)
     return errors
@@ -163,32 +174,6 @@ def build_seq2seq_pair(kind, vocab_size, wordvec_size, hidden_size, seed=0, fuse
     w = random_weights(model, seed=seed)
     model.load_arrays(w)
     return model, TwinSeq2seq(w, kind.split("-")[0]), w
-
-
-def seq2seq_twin_errors(model, twin, batches) -> dict:
-    """Batches ``(xs, ts, mask)`` through both (mask None or boolean (N, Te),
-    attention models only); the largest relative difference of the loss
-    ("loss") and of every parameter's gradient (by weight key)."""
-    errors = {}
-    slots = model.slots()
-    for xs, ts, mask in batches:
-        loss = model.loss(xs, ts, mask=mask)
-        twin_loss = twin.forward(xs, ts, mask)
-        model.cleargrads()
-        loss.backward()
-        twin.backward()
-        found = {"loss": rel_err(loss.data, twin_loss)}
-        expected = twin.grads_by_key()
-        if set(slots) != set(expected):
-            raise KeyError(f"seq2seq_twin_errors: the model's weights {sorted(slots)} are not "
-                           f"the twin's {sorted(expected)}")
-        for key, ((layer, attr), *_) in slots.items():
-            p = getattr(layer, attr)
-            grad = np.zeros(p.shape) if p.grad is None else p.grad.data
-            found[key] = rel_err(grad, expected[key])
-        for k, e in found.items():
-            errors[k] = max(errors.get(k, 0.0), e)
-    return errors
 
 
 # ---------------------------------------------------------------- the report
@@ -369,7 +354,7 @@ def _seq2seq_twin_check(say):
     model, twin, _ = build_seq2seq_pair("attention-bi", 12, 4, 5, seed=2)
     batches = [(rng.integers(0, 12, (3, 6)), rng.integers(0, 12, (3, 5)), None)
                for _ in range(2)]
-    errors = seq2seq_twin_errors(model, twin, batches)
+    errors = twin_errors(model, twin, batches)
     worst = max(errors.values())
     say(f"  AttentionSeq2seq(bidirectional=True) vs its twin, float64, {len(errors) - 1} weights: "
         f"largest relative difference {worst:.1e} (bound {TWIN_TOL:g})")

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.tour import (TWIN_TOL, build_lm_pair, build_seq2seq_pair, dropout_keeps,
-                         seq2seq_twin_errors, twin_errors, word2vec_twin_errors)
+                         twin_errors, word2vec_twin_errors)
 from models.word2vec import CBOW, SkipGram
 
 
@@ -126,7 +126,7 @@ def _seq2seq_batches(seed, V, N, Te, Td, masked):
        H=hidden, N=batch, Te=steps, Td=st.integers(2, 5), seed=seeds)
 def test_seq2seq_and_peeky_equal_twin(kind, fused, V, D, H, N, Te, Td, seed):
     model, twin, w = build_seq2seq_pair(kind, V, D, H, seed=seed % 1000, fused=fused)
-    errors = seq2seq_twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, False))
+    errors = twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, False))
     assert set(errors) == {"loss"} | set(w) and len(w) == 10
     _assert_agrees(errors, SEQ2SEQ_TOL)
 
@@ -139,7 +139,7 @@ def test_seq2seq_and_peeky_equal_twin(kind, fused, V, D, H, N, Te, Td, seed):
        Td=st.integers(2, 5), seed=seeds)
 def test_attention_seq2seq_equals_twin(kind, fused, masked, V, D, H, N, Te, Td, seed):
     model, twin, w = build_seq2seq_pair(kind, V, D, H, seed=seed % 1000, fused=fused)
-    errors = seq2seq_twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, masked))
+    errors = twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, masked))
     assert set(errors) == {"loss"} | set(w) and len(w) == (13 if kind == "attention-bi" else 10)
     _assert_agrees(errors, SEQ2SEQ_TOL)
 

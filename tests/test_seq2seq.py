@@ -12,7 +12,7 @@ import minigrad as mg
 from minigrad.testing import gradcheck
 from models.rnnlm import WeightsError
 from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, exact_match_accuracy)
-from models.tour import build_seq2seq_pair, random_weights, rel_err, seq2seq_twin_errors
+from models.tour import build_seq2seq_pair, random_weights, rel_err, twin_errors
 from models.twins import TwinSeq2seq
 
 f64 = np.float64
@@ -38,7 +38,7 @@ def batch(rng, n=N, te=TE, td=TD, vocab=V):
 @pytest.mark.parametrize("fused", [True, False])
 def test_model_equals_its_twin(kind, fused, rng):
     model, twin, w = build_seq2seq_pair(kind, V, D, H, seed=3, fused=fused)
-    errors = seq2seq_twin_errors(model, twin, [(*batch(rng), None) for _ in range(2)])
+    errors = twin_errors(model, twin, [(*batch(rng), None) for _ in range(2)])
     assert set(errors) == {"loss"} | set(w)
     bad = {k: e for k, e in errors.items() if not e <= TWIN_RTOL}
     assert not bad, bad
@@ -53,9 +53,9 @@ def test_attention_model_with_a_mask_equals_its_twin(kind, rng):
     xs, ts = batch(rng)
     mask = np.ones(xs.shape, dtype=bool)
     mask[0, :2] = mask[2, -1] = False
-    errors = seq2seq_twin_errors(model, twin, [(xs, ts, mask)])
+    errors = twin_errors(model, twin, [(xs, ts, mask)])
     assert max(errors.values()) <= TWIN_RTOL, errors
-    unmasked = seq2seq_twin_errors(model, twin, [(xs, ts, None)])
+    unmasked = twin_errors(model, twin, [(xs, ts, None)])
     assert float(model.loss(xs, ts, mask=mask).data) != float(model.loss(xs, ts).data)
     assert max(unmasked.values()) <= TWIN_RTOL
 
@@ -65,7 +65,7 @@ def test_the_comparison_catches_a_small_error(rng):
     # (and others downstream) must be reported.
     model, twin, _ = build_seq2seq_pair("peeky", V, D, H, seed=5)
     twin.encoder.lstm.params[1][0, 0] += 1e-4
-    errors = seq2seq_twin_errors(model, twin, [(*batch(rng), None)])
+    errors = twin_errors(model, twin, [(*batch(rng), None)])
     assert errors["loss"] > TWIN_RTOL and errors["encoder.lstm.Wh"] > TWIN_RTOL
 
 
