@@ -83,6 +83,10 @@ def build_parser():
                    help="seq2seq models: the data set (default: addition for seq2seq, date "
                         "for attention-seq2seq)")
     t.add_argument("--wordvec", type=int, help="seq2seq models: D (default: the book's 16)")
+    t.add_argument("--book-stream", action="store_true",
+                   help="seq2seq models: draw the initial weights and every epoch's shuffle "
+                        "from the book's random stream (numpy's seed 1984, after the data's "
+                        "shuffle), as the book's scripts do; --seed is then not used")
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
@@ -299,6 +303,19 @@ def _seq2seq_name(args, attention, dataset, reverse):
     return base, label
 
 
+def _book_stream(data):
+    """numpy's global stream as the book's scripts leave it after loading the
+    data (``seed(1984)``, one shuffle of every line), as a RandomState of its
+    own: the book then draws the weights from it, then each epoch's order."""
+    import numpy as np
+
+    from minigrad.data.sequence import SEED
+
+    stream = np.random.RandomState(SEED)
+    stream.shuffle(np.arange(len(data.x_train) + len(data.x_test)))
+    return stream
+
+
 def run_seq2seq(args, out_dir):
     """The book's ch07/train_seq2seq.py and ch08/train.py: Adam, clipping 5,
     batch 128; accuracy on the 5,000 test questions after each epoch."""
@@ -330,11 +347,15 @@ def run_seq2seq(args, out_dir):
         test_size = 200
     name, label = _seq2seq_name(args, attention, dataset, reverse)
     out_dir = args.out or os.path.join("runs", name)
+    rng, batches_rng = args.seed, None
+    if args.book_stream:
+        rng = batches_rng = _book_stream(data)
+        label += ", the book's random stream"
     if attention:
         model = AttentionSeq2seq(data.vocab_size, D, H, bidirectional=args.bidirectional,
-                                 merge=args.merge, rng=args.seed)
+                                 merge=args.merge, rng=rng)
     else:
-        model = (PeekySeq2seq if args.peeky else Seq2seq)(data.vocab_size, D, H, rng=args.seed)
+        model = (PeekySeq2seq if args.peeky else Seq2seq)(data.vocab_size, D, H, rng=rng)
     print(f"{label}: {data.name}, {len(data.x_train)} training / "
           f"{min(test_size or len(data.x_test), len(data.x_test))} test questions, "
           f"V {data.vocab_size}, D {D}, H {H}, "
@@ -343,7 +364,7 @@ def run_seq2seq(args, out_dir):
                             lr=lr, max_grad=max_grad, out_dir=out_dir, name=name,
                             progress=not args.no_progress, eval_interval=args.eval_interval,
                             test_size=test_size, checkpoint_every=args.checkpoint_every,
-                            resume=args.resume)
+                            resume=args.resume, rng=batches_rng)
     history.update(label=label, wordvec_size=D, hidden_size=H, dataset=dataset)
     paths = _outputs(history, out_dir, name)
     if attention:

@@ -136,3 +136,32 @@ def test_train_seq2seq_resumes_exactly(tmp_path):
     assert resumed["test_accuracy"] == full["test_accuracy"] and len(full["test_accuracy"]) == 3
     for (name, p), (_, q) in zip(model.named_params(), resumed_model.named_params()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+def test_book_stream_draws_the_books_initial_weights_and_shuffles(data_dir, tmp_path):
+    # The book: seed(1984) and one shuffle of every line in load_data, then the
+    # model's randn draws in its order, then one permutation per epoch.
+    from models.__main__ import _book_stream
+    from models.seq2seq import AttentionSeq2seq
+
+    data = sequence.load_sequence("date", data_dir)
+    saved = np.random.get_state()
+    try:
+        np.random.seed(1984)
+        np.random.shuffle(np.arange(1000))
+        V, D, H = data.vocab_size, 16, 8
+        book = [np.random.randn(V, D) / 100, np.random.randn(D, 4 * H) / np.sqrt(D),
+                np.random.randn(H, 4 * H) / np.sqrt(H), np.zeros(4 * H),
+                np.random.randn(V, D) / 100, np.random.randn(D, 4 * H) / np.sqrt(D),
+                np.random.randn(H, 4 * H) / np.sqrt(H), np.zeros(4 * H),
+                np.random.randn(2 * H, V) / np.sqrt(2 * H), np.zeros(V)]
+        first_epoch = np.random.permutation(np.arange(900))
+    finally:
+        np.random.set_state(saved)
+    stream = _book_stream(data)
+    weights = AttentionSeq2seq(V, D, H, rng=stream).to_weights()
+    for (key, ours), theirs in zip(weights.items(), book):
+        np.testing.assert_array_equal(ours, theirs.astype(np.float32), err_msg=key)
+    np.testing.assert_array_equal(stream.permutation(900), first_epoch)
+    assert main(["train", "attention-seq2seq", "--data", str(data_dir), "--quick",
+                 "--book-stream", "--no-progress", "--out", str(tmp_path / "b")]) == 0
