@@ -58,35 +58,13 @@ _LAST_STEP = (slice(None), -1)
 # ---------------------------------------------------------------- encoders
 class Encoder(L.Layer):
     """The book's Encoder: Embedding (V, D) -> LSTM (D, H), from zeros on every
-    call. ``forward(xs)`` returns the last hidden state (N, H), with its graph."""
-
-    def __init__(self, vocab_size, wordvec_size, hidden_size, fused=True, dtype=np.float32,
-                 rng=None):
-        super().__init__()
-        rng = mg.random.generator(rng)
-        self.embed = L.Embedding(vocab_size, wordvec_size, dtype=dtype, rng=rng)
-        self.lstm = L.LSTM(wordvec_size, hidden_size, fused=fused, dtype=dtype, rng=rng)
-
-    @property
-    def output_size(self) -> int:
-        return self.lstm.hidden_size
-
-    def forward(self, xs):
-        _, (h, _) = self.lstm(self.embed(xs), return_state=True)
-        return h
-
-    def lstm_slots(self):
-        return {f"lstm.{a}": [(self.lstm, a)] for a in ("Wx", "Wh", "b")}
-
-
-class AttentionEncoder(Encoder):
-    """The book's AttentionEncoder: all hidden states (N, T, H) are its output.
+    call. ``forward(xs)`` returns the last hidden state (N, H), with its graph.
     ``bidirectional=True`` runs the book's TimeBiLSTM instead (``merge``
-    "concat": (N, T, 2H); "sum": (N, T, H))."""
+    "concat": states 2H wide; "sum": H)."""
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, bidirectional=False,
                  merge="concat", fused=True, dtype=np.float32, rng=None):
-        L.Layer.__init__(self)
+        super().__init__()
         rng = mg.random.generator(rng)
         self.bidirectional = bidirectional
         self.embed = L.Embedding(vocab_size, wordvec_size, dtype=dtype, rng=rng)
@@ -101,14 +79,25 @@ class AttentionEncoder(Encoder):
         return self.lstm.output_size if self.bidirectional else self.lstm.hidden_size
 
     def forward(self, xs):
-        return self.lstm(self.embed(xs))
+        if self.bidirectional:
+            return F.get_item(self.lstm(self.embed(xs)), _LAST_STEP)
+        _, (h, _) = self.lstm(self.embed(xs), return_state=True)
+        return h
 
     def lstm_slots(self):
         if not self.bidirectional:
-            return super().lstm_slots()
+            return {f"lstm.{a}": [(self.lstm, a)] for a in ("Wx", "Wh", "b")}
         return {f"{name}.{a}": [(layer, a)]
                 for name, layer in zip(("forward_lstm", "backward_lstm"), self.lstm.directions())
                 for a in ("Wx", "Wh", "b")}
+
+
+class AttentionEncoder(Encoder):
+    """The book's AttentionEncoder: all hidden states (N, T, H) are its output
+    (N, T, 2H with the bidirectional encoder's directions concatenated)."""
+
+    def forward(self, xs):
+        return self.lstm(self.embed(xs))
 
 
 # ---------------------------------------------------------------- decoders
