@@ -99,8 +99,9 @@ def run_rnnlm(comm=None, steps=3):
     model = Rnnlm(40, 8, 8, rng=0)
     opt = _wrap(O.SGD(model, lr=1.0), comm)
     clip = opt.add_hook(O.ClipGradNorm(0.1))     # below the norms: it clips
-    batcher = TBPTTBatcher(corpus, 6, 5) if comm is None else \
-        dist.ShardedTBPTTBatcher(corpus, 6, 5, comm.rank, comm.size)
+    batcher = TBPTTBatcher(corpus, 6, 5)
+    if comm is not None:
+        batcher = dist.ShardedBatches(batcher, comm.rank, comm.size)
     out = []
     for _ in range(steps):
         xs, ts = batcher.next_batch()

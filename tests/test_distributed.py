@@ -12,7 +12,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import distributed as dist
-from minigrad.data import TBPTTBatcher
+from minigrad.data import ShuffledBatches, TBPTTBatcher
 from minigrad.distributed import nccl as nccl_mod
 from minigrad.layers import Layer, Parameter
 from minigrad.optimizers import SGD, Adam, ClipGradNorm
@@ -263,21 +263,25 @@ def test_shard_needs_an_even_split():
         dist.shard(10, 0, 4)
 
 
-def test_sharded_sampler_ranks_together_see_the_one_process_batches():
-    whole = dist.ShardedSampler(103, batch_size=12, seed=5)
-    parts = [dist.ShardedSampler(103, batch_size=12, rank=r, size=3, seed=5) for r in range(3)]
-    assert len(whole) == len(parts[0]) == 8
-    for epoch in (0, 1):
-        joined = zip(*(p.epoch(epoch) for p in parts))
-        for full, pieces in zip(whole.epoch(epoch), joined):
-            assert np.array_equal(full, np.concatenate(pieces))
-    assert not np.array_equal(whole.order(0), whole.order(1))
+def test_sharded_shuffles_ranks_together_see_the_one_process_batches():
+    x, t = np.arange(103), np.arange(103) * 10
+    whole = ShuffledBatches(x, t, batch_size=12, rng=5)
+    parts = [dist.ShardedBatches(ShuffledBatches(x, t, batch_size=12, rng=5), r, 3)
+             for r in range(3)]
+    assert len(whole) == len(parts[0]) == 8 and parts[0].batch_size == 12
+    for _ in range(2 * len(whole)):                  # two epochs, two orders
+        full = whole.next_batch()
+        pieces = [p.next_batch() for p in parts]
+        for k in range(2):
+            assert np.array_equal(full[k], np.concatenate([piece[k] for piece in pieces]))
+    with pytest.raises(ValueError, match="shared seed"):
+        dist.ShardedBatches(ShuffledBatches(x, t, batch_size=12), 0, 2)
 
 
 def test_sharded_batcher_rows_are_the_one_process_rows():
     corpus = np.arange(200)
     full = TBPTTBatcher(corpus, batch_size=4, time_size=5)
-    parts = [dist.ShardedTBPTTBatcher(corpus, 4, 5, rank=r, size=2) for r in range(2)]
+    parts = [dist.ShardedBatches(TBPTTBatcher(corpus, 4, 5), rank=r, size=2) for r in range(2)]
     assert len(parts[0]) == len(full)
     for _ in range(len(full) + 2):                  # into the next epoch too
         xs, ts = full.next_batch()
@@ -285,8 +289,9 @@ def test_sharded_batcher_rows_are_the_one_process_rows():
         assert np.array_equal(xs, np.concatenate([x for x, _ in pieces]))
         assert np.array_equal(ts, np.concatenate([t for _, t in pieces]))
     # rank 0's saved position resumes rank 1
-    resumed = dist.ShardedTBPTTBatcher(corpus, 4, 5, rank=1, size=2)
+    resumed = dist.ShardedBatches(TBPTTBatcher(corpus, 4, 5), rank=1, size=2)
     resumed.load_state_dict(parts[0].state_dict())
+    assert resumed.digest() == full.digest()
     assert np.array_equal(resumed.next_batch()[0], parts[1].next_batch()[0])
 
 

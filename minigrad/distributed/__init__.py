@@ -17,8 +17,10 @@ In the script::
     model = ...                                     # the same model on every rank
     opt = dist.DistributedOptimizer(SGD(model, lr=0.1), comm)   # rank 0's parameters
     opt.add_hook(ClipGradNorm(0.25))                # clips the averaged gradient
-    for idx in dist.ShardedSampler(len(x), 100, comm.rank, comm.size).epoch(0):
-        loss = model.loss(x[idx], t[idx])
+    batches = dist.ShardedBatches(ShuffledBatches(x, t, batch_size=100, rng=0),
+                                  comm.rank, comm.size)     # the same order on every rank
+    for x_rank, t_rank in batches:                  # this rank's 100 / size rows
+        loss = model.loss(x_rank, t_rank)
         model.cleargrads()
         loss.backward()
         opt.update(loss=loss)                       # returns the mean loss over the ranks
@@ -28,14 +30,14 @@ the first communicator, not by ``import minigrad.distributed``. See the docs
 page "Scaling out".
 """
 from .communicator import GATHER_LIMIT, SPARSE_MODES, Communicator, choose_sparse
-from .data import ShardedSampler, ShardedTBPTTBatcher, rank_seed, seed, shard
+from .data import ShardedBatches, rank_seed, seed, shard
 from .evaluation import LossSum, perplexity
 from .mpi import DistributedError, abort_on_error, load_mpi
 from .optimizer import DistributedOptimizer, describe_params
 
 __all__ = [
     "create_communicator", "Communicator", "DistributedOptimizer", "DistributedError",
-    "ShardedSampler", "ShardedTBPTTBatcher", "shard", "seed", "rank_seed", "LossSum",
+    "ShardedBatches", "shard", "seed", "rank_seed", "LossSum",
     "perplexity", "abort_on_error", "load_mpi", "choose_sparse", "describe_params",
     "SPARSE_MODES", "GATHER_LIMIT",
 ]

@@ -1,12 +1,11 @@
 """Each rank's share of the data, and each rank's own random stream.
 
 * :func:`shard`: this rank's equal, contiguous part of a global batch.
-* :class:`ShardedSampler`: minibatches of a shuffled data set; every rank
-  computes the same permutation from a shared seed and takes its shard of
-  each global batch, so the ranks together see exactly the batches one
+* :class:`ShardedBatches`: this rank's shard of every batch of a batcher of
+  :mod:`minigrad.data`: of a shuffled data set (every rank draws the same
+  permutation from a shared seed), or of the truncated-BPTT streams (each
+  rank keeps its own rows). The ranks together see exactly the batches one
   process would.
-* :class:`ShardedTBPTTBatcher`: the truncated-BPTT batcher of one process,
-  each rank keeping its own rows (its own streams) of every batch.
 * :func:`seed`: minigrad.random seeded differently on each rank, so dropout
   masks and negative samples are independent draws, not copies.
 """
@@ -15,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import random as mg_random
-from ..data.batching import TBPTTBatcher
 
-__all__ = ["shard", "ShardedSampler", "ShardedTBPTTBatcher", "seed", "rank_seed"]
+__all__ = ["shard", "ShardedBatches", "seed", "rank_seed"]
 
 
 def shard(global_size: int, rank: int, size: int) -> slice:
@@ -36,60 +34,60 @@ def shard(global_size: int, rank: int, size: int) -> slice:
     return slice(rank * per, (rank + 1) * per)
 
 
-class ShardedSampler:
-    """Index batches over ``n`` items, ``batch_size`` per global batch, for
-    rank ``rank`` of ``size``.
+class ShardedBatches:
+    """This rank's rows of every batch of ``batches``, a batcher of
+    :mod:`minigrad.data` for the *global* batch (``next_batch()`` giving
+    arrays whose first axis is the batch).
 
-    Epoch ``e``'s order is ``default_rng([seed, e]).permutation(n)`` on every
-    rank; its ``n // batch_size`` global batches are consecutive slices of it
-    (the rest is dropped, as the book's Trainer does), and this rank gets its
-    :func:`shard` of each.
+    * :class:`~minigrad.data.ShuffledBatches`: every rank must draw the same
+      order, so it must be given a shared ``rng`` (a seed), not minigrad's
+      generator, which :func:`seed` makes differ per rank.
+    * :class:`~minigrad.data.TBPTTBatcher`: rank r keeps rows
+      ``shard(batch_size, r, size)``, its own streams, and its recurrent
+      layers carry only their state.
 
-    >>> s = ShardedSampler(12, batch_size=4, rank=1, size=2, seed=0)
-    >>> len(s)
-    3
-    >>> whole = ShardedSampler(12, batch_size=4, rank=0, size=1, seed=0)
-    >>> [b.tolist() for b in s.epoch(0)][0] == next(iter(whole.epoch(0))).tolist()[2:]
-    True
-    """
-
-    def __init__(self, n: int, batch_size: int, rank: int = 0, size: int = 1, seed: int = 0):
-        self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
-        self.rows = shard(self.batch_size, rank, size)
-        if len(self) == 0:
-            raise ValueError(f"{n} items are fewer than one global batch of {batch_size}")
-
-    def __len__(self) -> int:
-        return self.n // self.batch_size
-
-    def order(self, epoch: int) -> np.ndarray:
-        """The global permutation of epoch ``epoch`` (the same on every rank)."""
-        return np.random.default_rng([self.seed, int(epoch)]).permutation(self.n)
-
-    def epoch(self, epoch: int):
-        """This rank's index arrays for every global batch of epoch ``epoch``."""
-        order = self.order(epoch)
-        for i in range(len(self)):
-            yield order[i * self.batch_size:(i + 1) * self.batch_size][self.rows]
-
-
-class ShardedTBPTTBatcher(TBPTTBatcher):
-    """A :class:`~minigrad.data.TBPTTBatcher` of the *global* ``batch_size``
-    that hands out only this rank's rows: rank r gets rows
-    ``shard(batch_size, r, size)`` of every batch. Position, length and
-    ``state_dict`` are the global batcher's, so a checkpoint written by one
-    rank resumes every rank.
+    Length, position (``state_dict``) and ``digest`` are the global batcher's,
+    so a resume file written by one rank resumes every rank.
 
     >>> import numpy as np
-    >>> b = ShardedTBPTTBatcher(np.arange(13), batch_size=2, time_size=3, rank=1, size=2)
+    >>> from minigrad.data import TBPTTBatcher
+    >>> b = ShardedBatches(TBPTTBatcher(np.arange(13), batch_size=2, time_size=3), rank=1, size=2)
     >>> b.next_batch()       # the second row of the one-process batch
     (array([[6, 7, 8]]), array([[7, 8, 9]]))
     """
 
-    def __init__(self, corpus, batch_size: int, time_size: int, rank: int = 0, size: int = 1):
-        super().__init__(corpus, batch_size, time_size)
+    def __init__(self, batches, rank: int = 0, size: int = 1):
+        if getattr(batches, "rng", False) is None:
+            raise ValueError(f"ShardedBatches: the {type(batches).__name__} draws its order from "
+                             f"minigrad.random, which differs per rank; give it a shared seed "
+                             f"(rng=SEED) so that every rank shuffles alike")
+        self.batches = batches
         self.rank, self.size = rank, size
-        self.offsets = self.offsets[shard(self.batch_size, rank, size)]
+        self.rows = shard(batches.batch_size, rank, size)
+
+    @property
+    def batch_size(self) -> int:
+        """The global batch size (this rank's share is ``batch_size // size``)."""
+        return self.batches.batch_size
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def next_batch(self) -> tuple:
+        return tuple(a[self.rows] for a in self.batches.next_batch())
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield tuple(a[self.rows] for a in batch)
+
+    def digest(self) -> str:
+        return self.batches.digest()
+
+    def state_dict(self) -> dict:
+        return self.batches.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches.load_state_dict(state)
 
 
 def rank_seed(value: int, rank: int) -> int:

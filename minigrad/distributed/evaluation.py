@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import backend
 from ..core.config import no_grad
-from .data import ShardedTBPTTBatcher
+from ..data import TBPTTBatcher
+from .data import ShardedBatches
 
 __all__ = ["LossSum", "perplexity"]
 
@@ -52,12 +53,16 @@ def perplexity(model, corpus, comm, batch_size: int = 10, time_size: int = 35,
 
     The batches are those of ``models.rnnlm.eval_perplexity`` (``batch_size``
     streams read ``time_size`` steps at a time, from a reset state, without
-    dropout); rank r scores its rows of each. The result is
+    dropout); rank r scores its rows of each (every row, when ``batch_size``
+    does not divide over the ranks). The result is
     exp(sum of losses / number of targets) over the whole corpus, the same on
     every rank; with every target counted it equals the one-process
     ``eval_perplexity``.
     """
-    batcher = ShardedTBPTTBatcher(np.asarray(corpus), batch_size, time_size, comm.rank, comm.size)
+    batcher = TBPTTBatcher(np.asarray(corpus), batch_size, time_size)
+    if batch_size % comm.size == 0:
+        batcher = ShardedBatches(batcher, comm.rank, comm.size)
+    # else every rank scores every row: the same number, without the speed-up
     training = model.training
     model.eval()
     model.reset_state()
