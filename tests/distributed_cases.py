@@ -179,3 +179,33 @@ def run_identical(comm, name, steps=20):
         digests.append(h.hexdigest())
     moved = any(not np.array_equal(a, p.data) for a, p in zip(start, model.params()))
     return {"digests": digests, "moved": moved}
+
+
+# ---------------------------------------------------------------- train_rnnlm, resumed
+class Crash(Exception):
+    pass
+
+
+def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None):
+    """train_rnnlm on BetterRnnlm (dropout: each rank its own masks) over a
+    small corpus, 2 epochs, a resume file every 5 batches; ``crash=k`` raises
+    Crash on every rank during update k + 1."""
+    from minigrad.data import load_small_corpus
+    from models.rnnlm import BetterRnnlm
+    from models.train import train_rnnlm
+
+    words = load_small_corpus(120)[0]
+    train, valid = words[:300], words[300:420]
+    dist.seed(seed, comm.rank)
+    model = BetterRnnlm(int(words[:420].max()) + 1, 8, 8, dropout_ratio=0.5, rng=model_rng)
+    opt = O.SGD(model, lr=1.0)
+    if crash is not None:
+        def hook(params):
+            if opt.steps == crash:
+                raise Crash()
+        opt.add_hook(hook)
+    history = train_rnnlm(model, train, valid, batch_size=4, time_size=5, lr=None, max_epoch=2,
+                          max_grad=0.5, optimizer=opt, lr_schedule="divide_by_4_when_worse",
+                          eval_interval=5, eval_batch_size=4, progress=False, out_dir=out_dir,
+                          checkpoint_every=5, resume=resume, comm=comm)
+    return history, {name: p.data.copy() for name, p in model.named_params()}

@@ -1,11 +1,13 @@
 """One rank of the mpirun jobs of test_distributed_mpi.py.
 
     mpirun -n N python tests/distributed_worker.py check OUT_DIR
+    mpirun -n 2 python tests/distributed_worker.py resume OUT_DIR
     mpirun -n 2 python tests/distributed_worker.py crash OUT_DIR
 
 ``check`` runs every case of distributed_cases.py and writes this rank's
-records to OUT_DIR/rank<R>.pkl; ``crash`` has rank 1 raise after one step
-while the others go on into the next collective.
+records to OUT_DIR/rank<R>.pkl; ``resume`` trains, crashes and resumes
+train_rnnlm; ``crash`` has rank 1 raise after one step while the others go
+on into the next collective.
 """
 from __future__ import annotations
 
@@ -39,6 +41,21 @@ def check(comm, out_dir):
         pickle.dump(results, f)
 
 
+def resume(comm, out_dir):
+    """An uninterrupted run, one that crashes after 8 steps (its last resume
+    file at step 5, mid-epoch), and that one resumed with other seeds."""
+    full = cases.run_training(comm, os.path.join(out_dir, "full"))
+    try:
+        cases.run_training(comm, os.path.join(out_dir, "crashed"), crash=8)
+    except cases.Crash:
+        pass
+    path = os.path.join(out_dir, "crashed", "rnnlm_resume.npz")
+    resumed = cases.run_training(comm, os.path.join(out_dir, "crashed"), seed=99, model_rng=7,
+                                 resume=path)
+    with open(os.path.join(out_dir, f"rank{comm.rank}.pkl"), "wb") as f:
+        pickle.dump({"full": full, "resumed": resumed}, f)
+
+
 def crash(comm, out_dir):
     opt = dist.DistributedOptimizer(O.SGD(cases.MLP(), lr=0.1), comm)
     for step in range(1000):
@@ -56,4 +73,4 @@ if __name__ == "__main__":
     mode, out_dir = sys.argv[1], sys.argv[2]
     with dist.abort_on_error():
         comm = dist.create_communicator()
-        {"check": check, "crash": crash}[mode](comm, out_dir)
+        {"check": check, "resume": resume, "crash": crash}[mode](comm, out_dir)

@@ -142,3 +142,45 @@ def test_a_crashing_rank_ends_the_job_within_seconds(tmp_path):
     assert "rank 1 of 2 failed" in proc.stderr
     assert not (tmp_path / "finished.npy").exists()
     assert seconds < 20, f"the job took {seconds:.1f} s to end"
+
+
+# ---------------------------------------------------------------- training: resume, the CLI
+def test_a_distributed_run_resumes_exactly(tmp_path):
+    """BetterRnnlm (each rank its own dropout masks, its own rows of the
+    recurrent state) crashed mid-epoch and resumed with other seeds gives
+    the uninterrupted run's losses and weights, bit for bit, on every rank."""
+    proc, _ = mpirun(2, "resume", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+    for rank in ranks:
+        (full, w_full), (resumed, w_resumed) = rank["full"], rank["resumed"]
+        for key in ("loss", "train_ppl", "valid_ppl", "lr", "best_valid_ppl"):
+            assert resumed[key] == full[key], key
+        assert all(np.array_equal(w_full[k], w_resumed[k]) for k in w_full)
+    assert ranks[0]["full"][0]["loss"] == ranks[1]["full"][0]["loss"]   # the mean over ranks
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == \
+        ["rnnlm_best.npz", "rnnlm_resume.npz"]
+
+
+def test_cli_distributed_rnnlm_matches_one_process(tmp_path):
+    from models.__main__ import main
+    import json
+
+    ptb = ROOT.parent / "shared" / "data" / "ptb"
+    if not (ptb / "ptb.train.txt").is_file():
+        pytest.skip("PTB is not in ../shared/data/ptb")
+    common = ["train", "rnnlm", "--quick", "--no-progress", "--data", str(ptb)]
+    assert main(common + ["--out", str(tmp_path / "one")]) == 0
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1",
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    proc = subprocess.run([MPIRUN, "--oversubscribe", "-n", "2", sys.executable, "-m", "models",
+                           *common, "--distributed", "--out", str(tmp_path / "two")],
+                          env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=JOB_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("outputs:") == 1                    # rank 0 alone reports
+    one = json.loads((tmp_path / "one" / "rnnlm_metrics.json").read_text())
+    two = json.loads((tmp_path / "two" / "rnnlm_metrics.json").read_text())
+    for key in ("loss", "train_ppl", "valid_ppl"):
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-5, err_msg=key)
+    assert two["test_ppl"] == pytest.approx(one["test_ppl"], rel=1e-5)
