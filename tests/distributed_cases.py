@@ -38,9 +38,9 @@ def _record(model, loss):
     grads, params = {}, {}
     for name, p in model.named_params():
         g = p.grad
-        grads[name] = None if g is None else (
-            g.to_dense() if isinstance(g, mg.SparseRows) else g.data).copy()
-        params[name] = p.data.copy()
+        grads[name] = None if g is None else np.array(mg.to_cpu(
+            g.to_dense() if isinstance(g, mg.SparseRows) else g.data))
+        params[name] = np.array(mg.to_cpu(p.data))
     return {"loss": float(loss), "grads": grads, "params": params}
 
 
@@ -74,9 +74,12 @@ def mlp_data():
     return x, t
 
 
-def run_mlp(comm=None, steps=2):
+def run_mlp(comm=None, steps=2, gpu=False):
     x, t = mlp_data()
     model = MLP()
+    if gpu:
+        model.to_gpu()
+        x, t = mg.to_gpu(x), mg.to_gpu(t)
     opt = _wrap(O.Momentum(model, lr=0.5), comm)
     rows = _rows(BATCH, comm)
     out = []

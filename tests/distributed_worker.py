@@ -7,7 +7,8 @@
 ``check`` runs every case of distributed_cases.py and writes this rank's
 records to OUT_DIR/rank<R>.pkl; ``resume`` trains, crashes and resumes
 train_rnnlm; ``crash`` has rank 1 raise after one step while the others go
-on into the next collective.
+on into the next collective; ``gpu-mpi`` and ``gpu-nccl`` take the MLP
+step on GPU arrays (through the host, or through NCCL).
 """
 from __future__ import annotations
 
@@ -69,8 +70,17 @@ def crash(comm, out_dir):
     np.save(os.path.join(out_dir, "finished.npy"), 1)   # never reached
 
 
+def gpu_step(comm, out_dir):
+    with open(os.path.join(out_dir, f"rank{comm.rank}.pkl"), "wb") as f:
+        pickle.dump({"mlp": cases.run_mlp(comm, gpu=True)}, f)
+
+
+# mode: (communicator kind, what the ranks do)
+MODES = {"check": ("mpi", check), "resume": ("mpi", resume), "crash": ("mpi", crash),
+         "gpu-mpi": ("mpi", gpu_step), "gpu-nccl": ("nccl", gpu_step)}
+
 if __name__ == "__main__":
     mode, out_dir = sys.argv[1], sys.argv[2]
     with dist.abort_on_error():
-        comm = dist.create_communicator()
-        {"check": check, "resume": resume, "crash": crash}[mode](comm, out_dir)
+        kind, run = MODES[mode]
+        run(dist.create_communicator(kind), out_dir)

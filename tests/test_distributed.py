@@ -27,8 +27,10 @@ def dense(shape, dtype=np.float32, seed=0):
 
 def with_grad(data, grad):
     p = Parameter(np.array(data, copy=True))
-    p.grad = None if grad is None else (
-        grad if isinstance(grad, mg.SparseRows) else mg.Variable(np.array(grad), requires_grad=False))
+    if grad is None or isinstance(grad, mg.SparseRows):
+        p.grad = grad
+    else:
+        p.grad = mg.Variable(np.array(grad), requires_grad=False)
     return p
 
 
@@ -393,3 +395,28 @@ def test_nccl_without_a_gpu_is_a_clear_error():
         pytest.skip("this machine has a GPU")
     with pytest.raises(dist.DistributedError, match="needs cupy with NCCL"):
         nccl_mod.NcclTransport(FakeMpi())
+
+
+@pytest.mark.gpu
+def test_nccl_transport_on_one_gpu():
+    """One rank on one GPU: NCCL's collectives are the identity, and a step
+    through the wrapper is the plain step."""
+    if nccl_mod.nccl_module() is None:
+        pytest.skip("needs cupy with NCCL and a CUDA GPU")
+    import cupy as cp
+
+    comm = dist.create_communicator("nccl")
+    t = comm.transport
+    x = cp.arange(5, dtype=cp.float32)
+    assert bool((t.allreduce_sum(x.copy()) == x).all())
+    assert bool((t.broadcast(x.copy()) == x).all())
+    assert bool((t.allgatherv(x, [5]) == x).all())
+    plain, wrapped = Tiny().to_gpu(), Tiny().to_gpu()
+    opt = dist.DistributedOptimizer(SGD(wrapped, lr=0.1), comm)
+    plain_opt = SGD(plain, lr=0.1)
+    for model, o in ((plain, plain_opt), (wrapped, opt)):
+        for p in model.params():
+            p.grad = mg.Variable(cp.ones_like(p.data), requires_grad=False)
+        o.update()
+    for a, b in zip(plain.params(), wrapped.params()):
+        assert bool((a.data == b.data).all())

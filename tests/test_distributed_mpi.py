@@ -184,3 +184,36 @@ def test_cli_distributed_rnnlm_matches_one_process(tmp_path):
     for key in ("loss", "train_ppl", "valid_ppl"):
         np.testing.assert_allclose(two[key], one[key], rtol=1e-5, err_msg=key)
     assert two["test_ppl"] == pytest.approx(one["test_ppl"], rel=1e-5)
+
+
+# ---------------------------------------------------------------- GPUs
+def _gpus() -> int:
+    import minigrad as mg
+
+    if not mg.gpu_available():
+        return 0
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceCount()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode, gpus", [("gpu-mpi", 1), ("gpu-nccl", 2)])
+def test_a_gpu_step_on_ranks_equals_a_step_on_the_whole_batch(tmp_path, one_process, mode, gpus):
+    """cupy gradients through the host (2 ranks may share one GPU) and through
+    NCCL (one GPU per rank: NCCL refuses two ranks on one)."""
+    from minigrad.distributed.nccl import nccl_module
+
+    if _gpus() < gpus:
+        pytest.skip(f"needs {gpus} CUDA GPU(s) with cupy, this machine has {_gpus()}")
+    if mode == "gpu-nccl" and nccl_module() is None:
+        pytest.skip("cupy has no NCCL (pip install nvidia-nccl-cu12)")
+    proc, _ = mpirun(2, mode, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for r in range(2):
+        got = pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes())["mlp"]
+        for g, w in zip(got, one_process["mlp"]):
+            assert g["loss"] == pytest.approx(w["loss"], rel=1e-4)
+            for name in w["params"]:
+                np.testing.assert_allclose(g["params"][name], w["params"][name], rtol=1e-4,
+                                           atol=1e-6)

@@ -258,11 +258,11 @@ class Communicator:
             counts = [int(sum(rows[r, j] * width[j] for j, _, _ in group))
                       for r in range(self.size)]
             all_rows = self.transport.allgatherv(local, counts)
-            rows_by_param.update(_split_by_rank(all_rows, rows, [(j, width[j]) for j, _, _ in group]))
+            rows_by_param.update(_split_by_rank(all_rows, rows,
+                                                [(j, width[j]) for j, _, _ in group]))
         for j, p in gather:
-            p.grad = SparseRows(xp.concatenate(idx_by_param[j]),
-                                xp.concatenate(rows_by_param[j]).reshape((-1,) + tuple(p.shape[1:])),
-                                p.shape)
+            joined = xp.concatenate(rows_by_param[j]).reshape((-1,) + tuple(p.shape[1:]))
+            p.grad = SparseRows(xp.concatenate(idx_by_param[j]), joined, p.shape)
 
     def _buffer(self, xp, dtype, n):
         """A flat work buffer of ``n`` elements kept from step to step: a fresh

@@ -1,6 +1,9 @@
 """DistributedOptimizer: any optimizer, with the gradients averaged over the ranks."""
 from __future__ import annotations
 
+import hashlib
+
+from .. import backend
 from ..optimizers import Optimizer
 from .mpi import DistributedError
 
@@ -64,10 +67,6 @@ class DistributedOptimizer:
         """Raise a DistributedError unless every rank holds bitwise the same
         parameters (a digest of their bytes is compared); for tests and for
         a check now and then in long runs."""
-        import hashlib
-
-        from .. import backend
-
         h = hashlib.sha256()
         for p in self.optimizer.params():
             h.update(backend.as_numpy(p.data).tobytes())
