@@ -106,6 +106,7 @@ def _print_outputs(paths):
 def run_lm(args, out_dir):
     import numpy as np
 
+    from minigrad.distributed import is_root
     from minigrad.layers import load_weights
     from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
     from models.train import train_rnnlm
@@ -154,7 +155,7 @@ def run_lm(args, out_dir):
                           checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm)
     if test is not None:
         if history["checkpoint"]:
-            if comm is None or comm.rank == 0:
+            if is_root(comm):
                 load_weights(model, history["checkpoint"])   # the best validation model
             if comm is not None:
                 comm.broadcast_params(model.params())        # rank 0 read the file
@@ -165,7 +166,7 @@ def run_lm(args, out_dir):
             from minigrad.distributed import perplexity
             history["test_ppl"] = perplexity(model, test, comm, batch_size=eval_batch,
                                              time_size=time_size)
-    if comm is not None and comm.rank != 0:
+    if not is_root(comm):
         return 0                                  # rank 0 writes and reports
     paths = _outputs(history, out_dir, name)
     _print_outputs(paths)
@@ -195,6 +196,7 @@ def run_word2vec(args, out_dir):
     import numpy as np
 
     from minigrad.data import analogy, create_contexts_target, most_similar
+    from minigrad.distributed import is_root
     from models.train import train_word2vec
     from models.word2vec import CBOW, SkipGram
 
@@ -215,7 +217,7 @@ def run_word2vec(args, out_dir):
                              out_dir=out_dir, name=args.model, progress=not args.no_progress,
                              eval_interval=args.eval_interval, comm=args.comm,
                              shuffle_seed=args.seed)
-    if args.comm is not None and args.comm.rank != 0:
+    if not is_root(args.comm):
         return 0                                  # rank 0 writes and reports
     vecs = model.word_vecs
     history["most_similar"] = {q: most_similar(q, word_to_id, id_to_word, vecs, top=5)
@@ -304,7 +306,7 @@ def main(argv=None):
     # A rank that raises aborts the job: the others would wait for it forever.
     with distributed.abort_on_error():
         args.comm = distributed.create_communicator()
-        if args.comm.rank != 0:
+        if not distributed.is_root(args.comm):
             # Rank 0 speaks for the job; the others keep their errors (stderr).
             sys.stdout = open(os.devnull, "w")
         return _run(args)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from minigrad.data import ShuffledBatches, TBPTTBatcher
+from minigrad.distributed import is_root
 from minigrad.layers import save_weights
 from minigrad.optimizers import SGD, Adam, ClipGradNorm, Optimizer
 from minigrad.training import TrainingLoop, save_outputs
@@ -116,7 +117,7 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
             return perplexity(m, c, comm, batch_size=eval_batch_size, time_size=time_size)
     evaluate = evaluate or (lambda m, c: eval_perplexity(m, c, batch_size=eval_batch_size,
                                                          time_size=time_size))
-    root = comm is None or comm.rank == 0
+    root = is_root(comm)
     batcher = TBPTTBatcher(train_corpus, batch_size, time_size)
     opt = make_optimizer(model, optimizer, lr)
     if max_grad is not None:
@@ -187,7 +188,7 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
     if len(target) < batch_size:
         raise ValueError(f"{len(target)} pairs are fewer than one batch of {batch_size}")
     opt = make_optimizer(model, optimizer, lr)
-    root = comm is None or comm.rank == 0
+    root = is_root(comm)
     if out_dir is not None and root:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
 

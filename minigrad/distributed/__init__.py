@@ -36,13 +36,19 @@ from .mpi import DistributedError, abort_on_error, load_mpi
 from .optimizer import DistributedOptimizer, describe_params
 
 __all__ = [
-    "create_communicator", "Communicator", "DistributedOptimizer", "DistributedError",
+    "create_communicator", "is_root", "Communicator", "DistributedOptimizer", "DistributedError",
     "ShardedBatches", "shard", "seed", "rank_seed", "LossSum",
     "perplexity", "abort_on_error", "load_mpi", "choose_sparse", "describe_params",
     "SPARSE_MODES", "GATHER_LIMIT",
 ]
 
 KINDS = ("mpi", "nccl")
+
+
+def is_root(comm) -> bool:
+    """True where a job reports and writes files: rank 0, or a run without a
+    communicator (``comm`` None)."""
+    return comm is None or comm.rank == 0
 
 
 def create_communicator(kind: str = "mpi", sparse: str = "auto", mpi_comm=None) -> Communicator:

@@ -145,7 +145,9 @@ class TrainingLoop:
     @property
     def is_root(self) -> bool:
         """True on the process that logs and writes (rank 0, or the only one)."""
-        return self.comm is None or self.comm.rank == 0
+        from ..distributed import is_root
+
+        return is_root(self.comm)
 
     # ------------------------------------------------------------- the loop
     def run(self, resume=None) -> dict:
