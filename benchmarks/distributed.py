@@ -2,6 +2,7 @@
 
     python benchmarks/distributed.py                 # steps, sparse rows, Allreduce (~5 min)
     python benchmarks/distributed.py --rounds 3 --only rnnlm,cbow
+    python benchmarks/distributed.py --yield-when-idle   # waiting ranks yield their core
     python benchmarks/distributed.py --epoch         # one PTB epoch of Rnnlm, 1 vs 2 ranks (~8 min)
 
 The script starts itself under ``mpirun -n 2`` with one BLAS thread per rank.
@@ -21,7 +22,8 @@ The other sections: sparse row gradients (gathered vs densified, by the
 number of rows: where the crossover lies, which sets
 ``minigrad.distributed.GATHER_LIMIT``), and one Allreduce of BetterRnnlm's
 13.3M gradients against the same in chunks. Results: results/distributed.md
-and .json (``--epoch``: results/distributed-epoch.md and .json).
+and .json (``--yield-when-idle``: distributed-yield; ``--epoch``:
+distributed-epoch).
 """
 from __future__ import annotations
 
@@ -58,6 +60,9 @@ def parse(argv):
     p.add_argument("--data", default=str(PTB), help="PTB directory")
     p.add_argument("--epoch", action="store_true",
                    help="instead: one PTB epoch of Rnnlm on 1 process and on 2 ranks")
+    p.add_argument("--yield-when-idle", action="store_true",
+                   help="Open MPI's mpi_yield_when_idle: a waiting rank yields its core "
+                        "instead of spinning (kinder to a loaded machine)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -271,7 +276,8 @@ def time_allreduce(job, rounds, n=13_300_000):
 def worker(args):
     job = Job()
     sections = [s for s in args.only.split(",") if s]
-    results = {"env": H.environment(), "size": job.comm.size, "rounds": args.rounds}
+    results = {"env": H.environment(), "size": job.comm.size, "rounds": args.rounds,
+               "yield_when_idle": os.environ.get("OMPI_MCA_mpi_yield_when_idle") == "1"}
     for kind in MODELS:
         if kind in sections:
             results[kind] = time_model(job, kind, args.data, args.rounds)
@@ -281,7 +287,8 @@ def worker(args):
         results["allreduce"] = time_allreduce(job, args.rounds)
     if job.rank == 0:
         results["load_avg_end"] = os.getloadavg()
-        H.write_results("distributed", results, markdown(results))
+        name = "distributed-yield" if results["yield_when_idle"] else "distributed"
+        H.write_results(name, results, markdown(results))
         print(markdown(results))
 
 
@@ -291,7 +298,9 @@ def markdown(res):
              "`python benchmarks/distributed.py` (one mpirun job of 2 ranks, 1 BLAS thread "
              "each; the 1-process step runs on rank 0 while rank 1 sleeps). Global batch: "
              "20 x 35 for the language models (SGD lr 20, clip 0.25), 100 for CBOW "
-             "(Adam); medians over the rounds; each rank takes half of every batch.", ""]
+             "(Adam); medians over the rounds; each rank takes half of every batch"
+             + (" (`--yield-when-idle`: waiting ranks yield their core)." if
+                res.get("yield_when_idle") else "."), ""]
     lines += H.environment_lines(env)
     end = res.get("load_avg_end")
     if end:
@@ -379,7 +388,8 @@ def main(argv=None):
         return epoch(args)
     if args.worker:
         return worker(args)
-    cmd = mpirun_command(2) + [sys.executable, str(Path(__file__).resolve()), "--worker",
+    mca = ["--mca", "mpi_yield_when_idle", "1"] if args.yield_when_idle else []
+    cmd = mpirun_command(2) + mca + [sys.executable, str(Path(__file__).resolve()), "--worker",
                                "--rounds", str(args.rounds), "--only", args.only,
                                "--data", args.data]
     return subprocess.run(cmd, cwd=ROOT, env=environment()).returncode
