@@ -207,18 +207,18 @@ def run_word2vec(args, out_dir):
 
 def run_binary_addition(args, out_dir):
     from minigrad.layers import save_weights
-    from models.binary_addition import train_binary_addition
+    from models.binary_addition import train_minibatch_adder
 
     epochs = _pick(args.epochs, 1 if args.quick else 40)
     kwargs = {"hidden_size": args.hidden} if args.hidden else {}
     if args.batch_size:
         kwargs["batch_size"] = args.batch_size
-    model, acc = train_binary_addition(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
+    model, acc = train_minibatch_adder(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
                                        verbose=not args.no_progress, **kwargs)
     os.makedirs(out_dir, exist_ok=True)
     checkpoint = os.path.join(out_dir, "binary-addition.npz")
     save_weights(model, checkpoint)
-    history = {"model": "BinaryAdditionRNN", "epochs": epochs, "accuracy": acc,
+    history = {"model": "MinibatchAdder", "epochs": epochs, "accuracy": acc,
                "checkpoint": checkpoint}
     _print_outputs(_outputs(history, out_dir, "binary-addition"))
     print(f"accuracy over all 16,384 sums: {acc:.4f}")

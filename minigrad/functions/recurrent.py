@@ -133,15 +133,14 @@ class RNNSequence(_FusedSequence):
         activate = _RNN_ACTIVATIONS[self.nonlinearity][0]
         # Time-major states: states[0] = h_{-1} (h0, zeros if None), states[t + 1] = h_t.
         # Every step's slice is contiguous, and states[:-1] is every h_{t-1} at once.
+        # The projections are copied in with one call; each step then adds h Wh.
         states = xp.empty((T + 1, N, H), dtype=dtype)
         states[0] = 0 if h is None else h
+        states[1:] = xw.transpose(1, 0, 2)
         for t in range(T):
             a = states[t + 1]
-            if h is None:
-                a[...] = xw[:, t]
-            else:
-                xp.matmul(h, Wh, out=a)
-                a += xw[:, t]
+            if h is not None:
+                a += h @ Wh
             h = activate(a)
         self.states = states
         hs = xp.empty((N, T, H), dtype=dtype)
@@ -156,17 +155,19 @@ class RNNSequence(_FusedSequence):
         derivative = _RNN_ACTIVATIONS[self.nonlinearity][1]
         xp = get_array_module(states)
         T, N, H = states.shape[0] - 1, states.shape[1], states.shape[2]
-        da = xp.empty((T, N, H), dtype=states.dtype)    # dL/d(pre-activation), time-major
+        # dL/d(pre-activation), time-major, starting as dL/dh_t from the outputs; the
+        # activation's derivative of every step in one call before the loop.
+        da = xp.empty((T, N, H), dtype=states.dtype)
+        da[...] = ghs.transpose(1, 0, 2)
+        slopes = derivative(states[1:])
         WhT = Wh.T
         dh = None
         for t in range(T - 1, -1, -1):
             d = da[t]
-            if dh is None:
-                d[...] = ghs[:, t]
-            else:
-                xp.add(ghs[:, t], dh, out=d)
+            if dh is not None:
+                d += dh
             self._record_norm(t, T, d)
-            d *= derivative(states[t + 1])
+            d *= slopes[t]
             dh = d @ WhT if (t > 0 or self.has_h0) else None
         # dWh = sum over t of h_{t-1}^T da_t: one product over all T * N rows
         # (from zeros, h_{-1} = 0 adds nothing).
