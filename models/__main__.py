@@ -1,4 +1,5 @@
-"""Command line: ``python -m models train MODEL [options]`` (from the repository root).
+"""Command line: ``python -m models train MODEL [options]`` (from the repository root),
+and ``python -m models experiment binary-addition`` (the course notes' experiments).
 
 MODEL is one of simple-rnnlm, rnnlm, better-rnnlm, cbow, skipgram,
 binary-addition. Defaults are the book's hyper-parameters; ``--quick`` runs a
@@ -64,7 +65,19 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
+    e = sub.add_parser("experiment", help="reproduce a study's experiments (tables and plots)")
+    e.add_argument("name", choices=EXPERIMENTS)
+    _experiment_module("binary-addition").add_arguments(e)
     return parser
+
+
+# Each experiment lives in its own module; this file only dispatches to it.
+EXPERIMENTS = ("binary-addition",)
+
+
+def _experiment_module(name):
+    from models import binary_addition_experiments
+    return {"binary-addition": binary_addition_experiments}[name]
 
 
 def _pick(value, default):
@@ -228,6 +241,8 @@ def run_binary_addition(args, out_dir):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "experiment":
+        return _experiment_module(args.name).main(args)
     if (args.checkpoint_every or args.resume) and args.model not in LM_DEFAULTS:
         parser.error("--checkpoint-every and --resume are for the language models "
                      f"({', '.join(LM_DEFAULTS)})")

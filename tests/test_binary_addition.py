@@ -164,3 +164,50 @@ def test_minibatch_adder_trains_to_every_sum_right():
     # An untrained model does not get there by accident.
     assert accuracy(MinibatchAdder(16, rng=0), xs, ts) < 0.5
 
+
+
+# ---------------------------------------------------------------- the notes' experiments
+def _summary(iterations, accuracies):
+    from models.binary_addition_experiments import summarize
+    runs = [{"setting": "baseline", "seed": k, "converged_at": i, "accuracy": a}
+            for k, (i, a) in enumerate(zip(iterations, accuracies))]
+    return summarize(runs, 10_000)["baseline"]
+
+
+def test_verdicts_compare_medians_with_not_converged_as_slowest():
+    from models.binary_addition_experiments import verdict
+
+    base = _summary([3000, 4000, 5000], [1.0, 1.0, 1.0])
+    assert base["median"] == 4000 and base["converged"] == 3
+    slow = _summary([6000, None, 4500], [1.0, 0.7, 1.0])
+    fast = _summary([2000, 2500, None], [1.0, 1.0, 0.9])
+    never = _summary([None, None, None], [0.2, 0.1, 0.0])
+    assert verdict("slower", slow, base)[0] and not verdict("faster", slow, base)[0]
+    assert verdict("faster", fast, base)[0] and not verdict("slower", fast, base)[0]
+    assert verdict("slower", never, base)[0]
+    assert verdict("fails", never, base)[0] and not verdict("fails", slow, base)[0]
+    # Neither median converged: the mean final accuracy decides.
+    half = _summary([None, None, 9000], [0.5, 0.6, 1.0])
+    assert verdict("slower", never, half)[0] and not verdict("faster", never, half)[0]
+    assert "mean final accuracy" in verdict("slower", never, half)[1]
+
+
+def test_experiment_command_writes_the_table_results_and_plot(tmp_path, capsys):
+    import json
+
+    from models.__main__ import main
+
+    out = tmp_path / "exp"
+    assert main(["experiment", "binary-addition", "--seeds", "2", "--iterations", "150",
+                 "--jobs", "1", "--only", "baseline,lr 3.0,tanh", "--out", str(out)]) == 0
+    table = (out / "table.md").read_text()
+    assert "| baseline | the notes' program | 0/2 |" in table
+    assert "| learning rate 3.0 does not learn |" in table and "tanh" in table
+    record = json.loads((out / "results.json").read_text())
+    assert [(r["setting"], r["seed"]) for r in record["runs"]] == [
+        ("baseline", 0), ("baseline", 1), ("lr 3.0", 0), ("lr 3.0", 1), ("tanh", 0), ("tanh", 1)]
+    assert all(len(r["loss_curve"]) == 1 and 0 <= r["accuracy"] <= 1 for r in record["runs"])
+    pytest.importorskip("matplotlib")
+    assert (out / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit, match="unknown setting"):
+        main(["experiment", "binary-addition", "--only", "lr 7", "--out", str(out)])
