@@ -718,7 +718,7 @@ ADDER_PAIRS = 2000               # pre-drawn pairs, cycled
 class NotesAdderByStep(L.Layer):
     """The notes' model as a reader first writes it on minigrad: every step's
     operations spelled out (x_t W_in + z W, sigmoid, z W_out, sigmoid, the
-    step's squared error), about 60 recorded operations per pair; the same
+    step's squared error), about 70 recorded operations per pair; the same
     numbers as NotesAdder."""
 
     def __init__(self, W_in, W, W_out):
@@ -821,7 +821,7 @@ def build_notes_adder(quick):
              "RNN layer: input projection as one matmul, then F.rnn, the fused sequence); "
              "`fused=False`: the same layer recording every step's operations (about 40 per "
              "pair); `step by step`: the model written out per step with its per-step loss, as "
-             "a reader first writes it (about 60 operations per pair). twin: "
+             "a reader first writes it (about 70 operations per pair). twin: "
              "models.twins.BinaryAdderBPTT, the notes' hand-written BPTT. torch: the same "
              "equations, input projection as one matmul, a Python loop over the steps "
              "(nn.RNN has no sigmoid units)."]

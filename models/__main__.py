@@ -65,9 +65,18 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
-    e = sub.add_parser("experiment", help="reproduce a study's experiments (tables and plots)")
+    # The experiment's own module is imported only when it runs: importing it here
+    # would load numpy before --threads could take effect.
+    e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
+                                          "with a verdict per claim, loss curves")
     e.add_argument("name", choices=EXPERIMENTS)
-    _experiment_module("binary-addition").add_arguments(e)
+    e.add_argument("--seeds", type=int, default=5, help="runs per setting (seeds 0..N-1)")
+    e.add_argument("--iterations", type=int, default=10_000)
+    e.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes (default: 2, or 1 on a one-core machine)")
+    e.add_argument("--only", help="comma-separated settings (default: all; an unknown name "
+                                  "lists them)")
+    e.add_argument("--out", help="output directory (default: runs/experiments/NAME)")
     return parser
 
 

@@ -219,17 +219,9 @@ def plot(results, path):
 
 
 # ================================================================ the command
-def add_arguments(parser):
-    parser.add_argument("--seeds", type=int, default=5, help="runs per setting (seeds 0..N-1)")
-    parser.add_argument("--iterations", type=int, default=10_000)
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="processes (default: 2, or 1 on a one-core machine)")
-    parser.add_argument("--only", help="comma-separated settings (default: all): "
-                        + ", ".join(SETTING))
-    parser.add_argument("--out", help="output directory (default: runs/experiments/NAME)")
-
-
 def main(args, say=print):
+    """Run the settings of ``args`` (seeds, iterations, jobs, only, out: the
+    options of ``python -m models experiment``) and write the outputs."""
     names = list(SETTING) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in names if n not in SETTING]
     if unknown:
