@@ -1,8 +1,8 @@
 """Command line: ``python -m models train MODEL [options]`` (from the repository root),
 and ``python -m models experiment binary-addition`` (the course notes' experiments).
 
-MODEL is one of simple-rnnlm, rnnlm, better-rnnlm, cbow, skipgram,
-binary-addition. Defaults are the book's hyper-parameters; ``--quick`` runs a
+MODEL is one of two-layer-net (the book's chapter 1), simple-rnnlm, rnnlm,
+better-rnnlm, cbow, skipgram, binary-addition. Defaults are the book's hyper-parameters; ``--quick`` runs a
 tiny version (a few iterations on a slice of the data) for smoke tests.
 PTB is read from ``--data``, else ``$MINIGRAD_DATA``, else the user cache
 (downloaded there when missing and online).
@@ -10,6 +10,7 @@ PTB is read from ``--data``, else ``$MINIGRAD_DATA``, else the user cache
     python -m models train rnnlm --data ../shared/data/ptb --out runs/rnnlm
     python -m models train better-rnnlm --cell gru --epochs 10
     python -m models train cbow --quick
+    python -m models train two-layer-net
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import argparse
 import os
 import sys
 
-MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram", "binary-addition")
+MODELS = ("two-layer-net", "simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram",
+          "binary-addition")
 
 # The book's settings: (batch, time, D = H, lr, clip, epochs).
 LM_DEFAULTS = {
@@ -55,7 +57,8 @@ def build_parser():
     t.add_argument("--sample", type=int, default=0, metavar="N",
                    help="language models: print N words generated from 'you' after training")
     t.add_argument("--eval-interval", type=int, default=20, help="batches per progress report")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="random seed (default 0; two-layer-net: the "
+                   "book's 1984)")
     t.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="language models: write the whole training state every N batches (and "
                         "at each epoch's end) to OUT/NAME_resume.npz")
@@ -107,8 +110,9 @@ def _outputs(history, out_dir, name):
 
 def _print_outputs(paths):
     print("outputs:")
-    for key in ("checkpoint", "plot", "metrics"):
-        print(f"  {key:<10} {paths.get(key) or '(none)'}")
+    for key in ("checkpoint", "plot", "metrics", "boundary"):
+        if key != "boundary" or key in paths:
+            print(f"  {key:<10} {paths.get(key) or '(none)'}")
 
 
 def run_lm(args, out_dir):
@@ -227,6 +231,37 @@ def run_word2vec(args, out_dir):
     return 0
 
 
+def run_two_layer_net(args, out_dir):
+    """The book's ch01/train.py: hidden 10, SGD lr 1.0, batch 30, 300 epochs on
+    the spiral; the loss curve and the decision-boundary picture."""
+    from pathlib import Path
+
+    from minigrad.layers import save_weights
+    from models.two_layer_net import accuracy, plot_decision_boundary, train_two_layer_net
+
+    hidden, lr = _pick(args.hidden, 10), _pick(args.lr, 1.0)
+    batch, epochs = _pick(args.batch_size, 30), _pick(args.epochs, 10 if args.quick else 300)
+    print(f"two-layer-net: spiral 300 points, 3 classes, hidden {hidden}, SGD lr {lr}, "
+          f"batch {batch}, {epochs} epochs")
+    model, trainer, x, t = train_two_layer_net(hidden_size=hidden, lr=lr, batch_size=batch,
+                                               max_epoch=epochs, seed=_pick(args.seed, 1984),
+                                               progress=not args.no_progress,
+                                               eval_interval=args.eval_interval)
+    history = trainer.history
+    history["accuracy"] = accuracy(model, x, t)
+    history["final_loss"] = float(model.loss(x, t).data)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    history["checkpoint"] = str(Path(out_dir) / "two-layer-net.npz")
+    save_weights(model, history["checkpoint"])
+    paths = _outputs(history, out_dir, "two-layer-net")
+    paths["boundary"] = plot_decision_boundary(model, x, t,
+                                               Path(out_dir) / "two-layer-net_boundary.png")
+    _print_outputs(paths)
+    print(f"training accuracy: {history['accuracy']:.3f}, loss over all points: "
+          f"{history['final_loss']:.4f}")
+    return 0
+
+
 def run_binary_addition(args, out_dir):
     from minigrad.layers import save_weights
     from models.binary_addition import train_minibatch_adder
@@ -263,9 +298,12 @@ def main(argv=None):
     from minigrad.data import DataError
     from minigrad.layers import CheckpointError
 
-    minigrad.random.seed(args.seed)
+    if args.seed is None and args.model != "two-layer-net":
+        args.seed = 0
+    if args.seed is not None:
+        minigrad.random.seed(args.seed)
     out_dir = args.out or os.path.join("runs", args.model)
-    runner = {"cbow": run_word2vec, "skipgram": run_word2vec,
+    runner = {"cbow": run_word2vec, "skipgram": run_word2vec, "two-layer-net": run_two_layer_net,
               "binary-addition": run_binary_addition}.get(args.model, run_lm)
     try:
         return runner(args, out_dir)

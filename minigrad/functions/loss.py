@@ -166,13 +166,38 @@ def softmax_cross_entropy(x, t, ignore_index=-1):
     """Cross-entropy of scores x (..., V) against integer targets t (...), the
     mean over targets that are not ``ignore_index``.
 
+    One-hot targets of the scores' shape (..., V) are accepted too, as the
+    book's SoftmaxWithLoss accepts them (its spiral data set of chapter 1 comes
+    one-hot): each row's 1 marks its class. A target of that shape that is not
+    one-hot (soft labels) is refused rather than silently rounded.
+
     >>> import numpy as np, minigrad as mg
     >>> x = mg.Variable(np.zeros((2, 4)))
     >>> loss = mg.functions.softmax_cross_entropy(x, np.array([1, 3]))
     >>> round(float(loss.data), 6) == round(float(np.log(4)), 6)
     True
+    >>> onehot = np.array([[0, 1, 0, 0], [0, 0, 0, 1]])
+    >>> float(mg.functions.softmax_cross_entropy(x, onehot).data) == float(loss.data)
+    True
     """
+    scores, target = array_of(x), array_of(t)
+    if target.ndim >= 1 and target.shape == scores.shape:
+        t = _class_of_one_hot(target)
     return SoftmaxCrossEntropy(ignore_index)(x, t)
+
+
+def _class_of_one_hot(t):
+    """The class index of each one-hot row of ``t`` (..., V)."""
+    xp = get_array_module(t)
+    if t.dtype.kind not in "biuf" or not bool(((t == 0) | (t == 1)).all()) \
+            or not bool((t.sum(axis=-1) == 1).all()):
+        raise ShapeError(
+            f"SoftmaxCrossEntropy: targets of shape {t.shape} ({t.dtype}) have the scores' "
+            "shape, so they are read as one-hot rows, but they are not one-hot (every row "
+            "needs exactly one 1 and zeros elsewhere); pass integer class labels of shape "
+            f"{t.shape[:-1]} instead, or t.argmax(axis=-1) if these are soft labels you "
+            "mean to round")
+    return xp.argmax(t, axis=-1)
 
 
 def sigmoid_cross_entropy(x, t):
