@@ -31,8 +31,7 @@ from ..backend import get_array_module
 from ..core.config import state
 from ..core.function import Function
 
-__all__ = ["RNNSequence", "LSTMSequence", "GRUSequence", "rnn", "lstm", "gru",
-           "RNN_NONLINEARITIES", "check_nonlinearity"]
+__all__ = ["RNNSequence", "LSTMSequence", "GRUSequence", "rnn", "lstm", "gru"]
 
 
 def _sigmoid(a, out):
