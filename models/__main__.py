@@ -1,4 +1,5 @@
-"""Command line: ``python -m models train MODEL [options]`` (from the repository root).
+"""Command line: ``python -m models train MODEL [options]`` (from the repository root),
+and ``python -m models experiment binary-addition`` (the course notes' experiments).
 
 MODEL is one of two-layer-net (the book's chapter 1), simple-rnnlm, rnnlm,
 better-rnnlm, cbow, skipgram, binary-addition. Defaults are the book's hyper-parameters; ``--quick`` runs a
@@ -67,7 +68,28 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
+    # The experiment's own module is imported only when it runs: importing it here
+    # would load numpy before --threads could take effect.
+    e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
+                                          "with a verdict per claim, loss curves")
+    e.add_argument("name", choices=EXPERIMENTS)
+    e.add_argument("--seeds", type=int, default=5, help="runs per setting (seeds 0..N-1)")
+    e.add_argument("--iterations", type=int, default=10_000)
+    e.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes (default: 2, or 1 on a one-core machine)")
+    e.add_argument("--only", help="comma-separated settings (default: all; an unknown name "
+                                  "lists them)")
+    e.add_argument("--out", help="output directory (default: runs/experiments/NAME)")
     return parser
+
+
+# Each experiment lives in its own module; this file only dispatches to it.
+EXPERIMENTS = ("binary-addition",)
+
+
+def _experiment_module(name):
+    from models import binary_addition_experiments
+    return {"binary-addition": binary_addition_experiments}[name]
 
 
 def _pick(value, default):
@@ -242,18 +264,18 @@ def run_two_layer_net(args, out_dir):
 
 def run_binary_addition(args, out_dir):
     from minigrad.layers import save_weights
-    from models.binary_addition import train_binary_addition
+    from models.binary_addition import train_minibatch_adder
 
     epochs = _pick(args.epochs, 1 if args.quick else 40)
     kwargs = {"hidden_size": args.hidden} if args.hidden else {}
     if args.batch_size:
         kwargs["batch_size"] = args.batch_size
-    model, acc = train_binary_addition(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
+    model, acc = train_minibatch_adder(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
                                        verbose=not args.no_progress, **kwargs)
     os.makedirs(out_dir, exist_ok=True)
     checkpoint = os.path.join(out_dir, "binary-addition.npz")
     save_weights(model, checkpoint)
-    history = {"model": "BinaryAdditionRNN", "epochs": epochs, "accuracy": acc,
+    history = {"model": "MinibatchAdder", "epochs": epochs, "accuracy": acc,
                "checkpoint": checkpoint}
     _print_outputs(_outputs(history, out_dir, "binary-addition"))
     print(f"accuracy over all 16,384 sums: {acc:.4f}")
@@ -263,6 +285,8 @@ def run_binary_addition(args, out_dir):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "experiment":
+        return _experiment_module(args.name).main(args)
     if (args.checkpoint_every or args.resume) and args.model not in LM_DEFAULTS:
         parser.error("--checkpoint-every and --resume are for the language models "
                      f"({', '.join(LM_DEFAULTS)})")
