@@ -211,3 +211,20 @@ def test_experiment_command_writes_the_table_results_and_plot(tmp_path, capsys):
     assert (out / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit, match="unknown setting"):
         main(["experiment", "binary-addition", "--only", "lr 7", "--out", str(out)])
+
+
+def test_cli_trains_the_notes_program_by_default(tmp_path, capsys):
+    import json
+    from models.__main__ import main
+
+    assert main(["train", "binary-addition", "--quick", "--no-progress", "--iterations", "300",
+                 "--out", str(tmp_path / "notes")]) == 0
+    out = capsys.readouterr().out
+    assert "the course notes' program" in out and "accuracy over all 16,384 sums" in out
+    metrics = json.loads((tmp_path / "notes" / "binary-addition_metrics.json").read_text())
+    assert metrics["model"] == "NotesAdder" and len(metrics["loss"]) == 300
+    assert metrics["train_iters"] == [100, 200, 300]
+    assert main(["train", "binary-addition", "--recipe", "minibatch", "--quick", "--no-progress",
+                 "--out", str(tmp_path / "mb")]) == 0
+    metrics = json.loads((tmp_path / "mb" / "binary-addition_metrics.json").read_text())
+    assert metrics["model"] == "MinibatchAdder"
