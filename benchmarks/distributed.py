@@ -137,10 +137,13 @@ def lm_setup(job, kind, data):
     single = build() if job.rank == 0 else None
     single_opt = optimizer(single) if single is not None else None
     whole = TBPTTBatcher(corpus, 20, 35)
+    half = build() if job.rank == 0 else None
+    half_opt = optimizer(half) if half is not None else None
+    halves = TBPTTBatcher(corpus, 10, 35)
     model = build()
     opt = job.dist.DistributedOptimizer(optimizer(model), job.comm)
     mine = job.dist.ShardedBatches(TBPTTBatcher(corpus, 20, 35), job.rank, job.comm.size)
-    return (single, single_opt, whole), (model, opt, mine)
+    return (single, single_opt, whole), (half, half_opt, halves), (model, opt, mine)
 
 
 def cbow_setup(job, data):
@@ -157,11 +160,14 @@ def cbow_setup(job, data):
     single = build() if job.rank == 0 else None
     single_opt = Adam(single, lr=0.001) if single is not None else None
     whole = ShuffledBatches(contexts, target, batch_size=100, rng=0)
+    half = build() if job.rank == 0 else None
+    half_opt = Adam(half, lr=0.001) if half is not None else None
+    halves = ShuffledBatches(contexts, target, batch_size=50, rng=0)
     model = build()
     opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.comm)
     mine = job.dist.ShardedBatches(ShuffledBatches(contexts, target, batch_size=100, rng=0),
                                    job.rank, job.comm.size)
-    return (single, single_opt, whole), (model, opt, mine)
+    return (single, single_opt, whole), (half, half_opt, halves), (model, opt, mine)
 
 
 def step(model, opt, batch, distributed):
@@ -179,27 +185,33 @@ def time_model(job, kind, data, rounds, warmup=2):
 
     dist.seed(0, job.rank)
     setups = cbow_setup(job, data) if kind == "cbow" else lm_setup(job, kind, data)
-    (single, single_opt, whole), (model, opt, mine) = setups
-    one, two, comm, allreduce = [], [], [], []
+    (single, single_opt, whole), (half, half_opt, halves), (model, opt, mine) = setups
+    one, two, comm, allreduce, cpu_one, cpu_two, cpu_half = [], [], [], [], [], [], []
     for r in range(warmup + rounds):
         order = ("one", "two") if r % 2 == 0 else ("two", "one")
         for what in order:
             job.sleep_barrier()
             if what == "one":
                 if job.rank == 0:
-                    t = time.perf_counter()
+                    c, t = time.process_time(), time.perf_counter()
                     step(single, single_opt, whole.next_batch(), False)
-                    dt = time.perf_counter() - t
+                    dt, dc = time.perf_counter() - t, time.process_time() - c
+                    c = time.process_time()
+                    step(half, half_opt, halves.next_batch(), False)
                     if r >= warmup:
                         one.append(dt)
+                        cpu_one.append(dc)
+                        cpu_half.append(time.process_time() - c)
             else:
                 job.take()
-                t = time.perf_counter()
+                c, t = time.process_time(), time.perf_counter()
                 step(model, opt, mine.next_batch(), True)
-                dt = time.perf_counter() - t
+                dt, dc = time.perf_counter() - t, time.process_time() - c
                 timers = job.take()
+                dc = max(job.comm.allgather_object(dc))      # the busier rank
                 if r >= warmup:
                     two.append(dt)
+                    cpu_two.append(dc)
                     comm.append(sum(timers["comm"]))
                     allreduce.append(sum(timers["allreduce"]))
     job.sleep_barrier()
@@ -209,6 +221,9 @@ def time_model(job, kind, data, rounds, warmup=2):
     return {"one_process": H.summarize(one), "two_ranks": H.summarize(two),
             "comm": H.summarize(comm), "allreduce": H.summarize(allreduce),
             "speedup": med(one) / med(two), "comm_share": med(comm) / med(two),
+            "cpu_one_process": H.summarize(cpu_one), "cpu_two_ranks": H.summarize(cpu_two),
+            "cpu_speedup": med(cpu_one) / med(cpu_two),
+            "cpu_half_batch": H.summarize(cpu_half), "bound": med(cpu_one) / med(cpu_half),
             "allreduce_share": med(allreduce) / med(two),
             "params": int(sum(p.data.size for p in model.params())),
             "plan": sorted(set(job.comm.last_plan))}
@@ -311,15 +326,25 @@ def markdown(res):
         if r:
             rows.append([kind, f"{r['params']:,}", f"{1e3 * r['one_process']['median']:.1f}",
                          f"{1e3 * r['two_ranks']['median']:.1f}", f"**{r['speedup']:.2f}x**",
+                         f"{1e3 * r['cpu_one_process']['median']:.1f}",
+                         f"{1e3 * r['cpu_two_ranks']['median']:.1f}", f"{r['cpu_speedup']:.2f}x",
+                         f"{1e3 * r['cpu_half_batch']['median']:.1f}", f"{r['bound']:.2f}x",
                          f"{100 * r['comm_share']:.0f}%", f"{100 * r['allreduce_share']:.0f}%",
                          ", ".join(r["plan"])])
     if rows:
         lines += ["", "## One optimizer step", "",
                   H.md_table(["model", "parameters", "1 process (ms)", "2 ranks (ms)",
-                              "speed-up", "in mean_grads", "in the Allreduce", "gradients"],
+                              "speed-up", "CPU, 1 process (ms)", "CPU, busier rank (ms)",
+                              "CPU ratio", "CPU, half batch alone (ms)", "bound",
+                              "in mean_grads", "in the Allreduce", "gradients"],
                              rows),
-                  "", "*in mean_grads*: packing, the header, the Allreduce and the wait for "
-                  "the slower rank, as a share of the 2-rank step."]
+                  "", "*speed-up*: of the wall time. *CPU*: the CPU time of the step (of the "
+                  "busier rank on 2 ranks; Open MPI's spinning while it waits counts too); "
+                  "their ratio is the speed-up two idle cores would give. *bound*: 1 process "
+                  "on the whole batch against 1 process on half of it, the speed-up without "
+                  "any exchange. *in mean_grads*: "
+                  "packing, the header, the Allreduce and the wait for the slower rank, as a "
+                  "share of the 2-rank step."]
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
                   "One (10,000 x 100) float32 table; each rank holds the given number of "
