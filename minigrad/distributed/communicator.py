@@ -11,7 +11,8 @@ the ranks. :meth:`Communicator.mean_grads` does it in three moves:
    same choices: nothing can hang on a size mismatch.
 2. **One Allreduce** of one flat buffer (per dtype) that holds every dense
    gradient, each already multiplied by its rank's weight / the total weight,
-   so the sum is the weighted mean.
+   so the sum is the weighted mean. (The MPI transport hands a large buffer
+   to MPI in pieces of 16 MiB, each reduced as a whole: see transport.py.)
 3. **Sparse row gradients** (``SparseRows``, from embeddings) are either
    gathered (every rank receives every rank's rows: cheap when few rows are
    touched) or densified into the flat buffer with a mask of touched rows
