@@ -122,7 +122,7 @@ def test_same_code_gives_the_same_text_twice():
 
 def test_ids_are_dense_numbers_in_drawing_order():
     nodes, edges = parse(draw("gru_cell"))
-    for prefix in "vfb":
+    for prefix in "vfbr":
         ids = [k for k in nodes if k[0] == prefix]
         assert ids == [f"{prefix}{i}" for i in range(len(ids))]
     assert set(nodes) >= {e for edge in edges for e in edge}, "an edge to an undeclared node"
@@ -174,14 +174,61 @@ def test_the_books_node_types_are_named(name, op):
     assert [label.split("\n")[0] for label in labels_of(nodes, "f")] == [op]
 
 
-def test_affine_from_nodes_shows_the_repeat_of_the_bias():
+def test_x_W_plus_b_shows_matmul_a_repeat_of_the_bias_and_add():
+    # What the README promises for plain numpy-style code, x @ W + b.
     nodes, edges = parse(draw("affine"))
-    ops = [label.split("\n")[0] for label in labels_of(nodes, "f")]
-    assert sorted(ops) == ["Add", "MatMul", "Repeat", "Reshape"]
-    repeat = next(k for k in nodes if nodes[k][0].startswith("Repeat"))
-    assert nodes[repeat][0] == "Repeat\nrepeats=10, axis=0"
-    out = next(dst for src, dst in edges if src == repeat)
-    assert nodes[out][0] == "(10, 4) float32"
+    assert [label for label in labels_of(nodes, "f")] == ["MatMul", "Add"]
+    assert labels_of(nodes, "r") == ["Repeat\nrepeats=10, axis=0"]
+    b = next(k for k in nodes if nodes[k][0].startswith("b\n"))
+    assert edges.count((b, "r0")) == 1 and ("r0", "f1") in edges   # b -> Repeat -> Add
+    assert (b, "f1") not in edges
+    assert "dashed" in nodes["r0"][1] and "added by the drawer" in nodes["r0"][1]
+    assert "broadcast (4,) to (10, 4)" in nodes["r0"][1]
+    # an explicit F.repeat is an operation of the graph, not a drawer's node
+    x, W, bias = (mg.Variable(np.ones(s), name=n) for s, n in (((3, 2), "x"), ((2, 4), "W"),
+                                                                 ((4,), "b")))
+    nodes, _ = parse(to_dot(x @ W + F.repeat(bias, 3, axis=0, new_axis=True)))
+    assert labels_of(nodes, "r") == [] and "Repeat\nrepeats=3, axis=0" in labels_of(nodes, "f")
+
+
+def test_repeat_nodes_follow_numpys_broadcasting():
+    w = mg.Variable(np.ones((3, 1)), name="w")
+    s = mg.Variable(np.array(2.0), name="s")
+    x = mg.Variable(np.ones((2, 3, 5)), name="x")
+    nodes, edges = parse(to_dot(x * w - s))
+    assert labels_of(nodes, "r") == ["Repeat\nrepeats=(2, 5), axes=(0, 2)",
+                                     "Repeat\nrepeats=(2, 3, 5), axes=(0, 1, 2)"]
+    assert [dst for src, dst in edges if src.startswith("r")] == ["f0", "f1"]  # Mul, Sub
+    # x itself is not broadcast, constants need no gradient, and the option turns it off
+    assert len(labels_of(parse(to_dot(x * 2.0 + np.ones(5)))[0], "r")) == 0
+    assert labels_of(parse(to_dot(x * w, repeats=False))[0], "r") == []
+    assert labels_of(parse(to_dot(x * w, details=False))[0], "r") == ["Repeat"]
+
+
+def test_a_broadcast_value_used_twice_goes_through_a_branch_then_repeats():
+    b = mg.Variable(np.ones(3), name="b")
+    x = mg.Variable(np.ones((2, 3)), name="x")
+    nodes, edges = parse(to_dot(x + b + b))
+    assert labels_of(nodes, "b") == ["Branch"] and len(labels_of(nodes, "r")) == 2
+    assert [dst for src, dst in edges if src == "b0"] == ["r0", "r1"]
+
+
+def test_the_gradient_graph_says_what_sum_to_and_copy_are():
+    x = np.ones((4, 3))
+    W = mg.Variable(np.full((3, 2), 0.1), name="W")
+    b = mg.Variable(np.zeros(2), name="b")
+    F.mean(F.tanh(x @ W + b) ** 2).backward(create_graph=True)
+    nodes, edges = parse(to_dot(b.grad))
+    ops = {label.split("\n")[0]: (label, attrs) for label, attrs, _ in
+           (nodes[k] for k in nodes if k.startswith("f"))}
+    assert ops["SumTo"][0] == "SumTo\nsums axis 0: (4, 2) to (2,)"
+    assert "backward of a broadcast" in ops["SumTo"][1]
+    assert ops["Copy"][0] == "Copy\nown array for b.grad"
+    assert "no two .grad arrays alias" in ops["Copy"][1]
+    out = next(k for k in nodes if "penwidth=2" in nodes[k][1])
+    assert nodes[out][0] == "b.grad\n(2,) float64"
+    # a user's own copy says nothing it cannot know
+    assert parse(to_dot(W.copy()))[0]["f0"][0] == "Copy"
 
 
 def test_a_variable_with_two_uses_goes_through_a_branch_node():
@@ -356,7 +403,7 @@ def test_compact_turns_unnamed_intermediates_into_labelled_arrows():
     text = to_dot(y, compact=True)
     nodes, edges = parse(text)
     assert sorted(label.split("\n")[0] for label in labels_of(nodes, "v")) == ["W", "b", "x", "y"]
-    assert 'f0 -> f3 [label="(10, 4) float32"];' in text  # MatMul -> Add carries xW
+    assert 'f0 -> f1 [label="(10, 4) float32"];' in text  # MatMul -> Add carries xW
     assert set(nodes) >= {e for edge in edges for e in edge}
 
 

@@ -42,8 +42,8 @@ __all__ = ["to_dot", "plot", "plot_grad_norms", "Picture", "GraphvizNotFoundErro
 
 
 def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=False,
-           preview=6, generations=False, details=True, branches=True, clusters=True,
-           collapse=None, compact=False, rankdir="LR") -> str:
+           preview=6, generations=False, details=True, branches=True, repeats=True,
+           clusters=True, collapse=None, compact=False, rankdir="LR") -> str:
     """DOT source for the graph that produced ``outputs`` (Variables).
 
     Labels: ``names`` (set by the user), ``shapes`` and ``dtypes`` on variable
@@ -53,7 +53,11 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
     ``details`` adds an operation's settings (``axis=0``, ``c=3``, ...).
 
     Structure: ``branches`` draws a Branch node where a Variable has two or
-    more uses; ``clusters`` groups the operations of each ``name_scope``;
+    more uses; ``repeats`` draws a Repeat node where an elementwise operation
+    (Add, Sub, Mul, Div) broadcast an input that needs a gradient, such as the
+    bias of ``x @ W + b`` (both added by the drawer, drawn dashed: the engine
+    sums the gradients of the uses, and of the copies, exactly as the book's
+    Branch and Repeat nodes do); ``clusters`` groups the operations of each ``name_scope``;
     ``collapse`` draws scopes as single boxes: True (every outermost scope), a
     scope name, a collection of names, or a predicate on names such as
     ``lambda s: s != "t=9"``. ``compact`` draws unnamed intermediate
@@ -79,8 +83,8 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
         raise ValueError(f"to_dot: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
     if not isinstance(preview, int) or preview < 0:
         raise ValueError(f"to_dot: preview must be a non-negative int, got {preview!r}")
-    graph = Graph(outputs, branches=branches, collapse=collapse, clusters=clusters,
-                  compact=compact)
+    graph = Graph(outputs, branches=branches, repeats=repeats, collapse=collapse,
+                  clusters=clusters, compact=compact)
     options = dict(shapes=shapes, dtypes=dtypes, names=names, values=values, grads=grads,
                    preview=preview, generations=generations, details=details, rankdir=rankdir)
     return dot.write(graph, options)
