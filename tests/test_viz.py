@@ -24,7 +24,7 @@ import pytest
 import minigrad as mg
 from minigrad import functions as F
 from minigrad.errors import MinigradError
-from minigrad.viz import GraphvizNotFoundError, examples, plot, to_dot
+from minigrad.viz import GraphvizNotFoundError, PictureFormatError, examples, plot, to_dot
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "viz"
@@ -419,8 +419,10 @@ def test_bad_arguments():
         to_dot(np.ones(2))
     with pytest.raises(ValueError, match="rankdir"):
         to_dot(mg.Variable(np.ones(2)), rankdir="sideways")
-    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
-        plot(mg.Variable(np.ones(2)), path="graph.jpg")
+    with pytest.raises(PictureFormatError, match="cannot tell the format"):
+        plot(mg.Variable(np.ones(2)) * 2, path="graph")
+    with pytest.raises(TypeError, match="given twice"):
+        plot(mg.Variable(np.ones(2)) * 2, "a.svg", path="b.svg")
 
 
 # ------------------------------------------------------------------ plot without Graphviz
@@ -441,6 +443,15 @@ def test_plot_without_the_package_saves_the_dot_file(tmp_path, monkeypatch):
     assert "graphviz Python package is not installed" in str(info.value)
     _assert_says_what_to_install(info.value, tmp_path / "pics" / "matmul.dot", y)
     assert not (tmp_path / "pics" / "matmul.png").exists()
+
+
+def test_plot_in_memory_without_the_package_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GraphvizNotFoundError) as info:
+        plot(*examples.matmul())
+    assert "pip install 'minigrad[viz]'" in str(info.value) and "to_dot()" in str(info.value)
+    assert info.value.dot_path is None and list(tmp_path.iterdir()) == []
 
 
 def test_plot_without_the_dot_program_saves_the_dot_file(tmp_path, monkeypatch):
@@ -481,12 +492,43 @@ def test_plot_png_svg_pdf(tmp_path):
     assert not (tmp_path / "affine.dot").exists()  # only the picture on success
 
 
+def test_plot_without_a_path_renders_in_memory_for_jupyter(tmp_path, monkeypatch):
+    _graphviz_or_skip()
+    monkeypatch.chdir(tmp_path)
+    picture = plot(*examples.affine())
+    assert list(tmp_path.iterdir()) == []                       # no file anywhere
+    assert picture.path is None and picture.format == "svg"
+    svg = picture._repr_svg_()
+    assert ET.fromstring(svg).tag.endswith("svg") and ">Repeat<" in svg
+    assert picture._repr_png_() is None and "in memory" in repr(picture)
+    png = plot(*examples.add(), format="png")
+    assert png._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" and png._repr_svg_() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_takes_a_positional_path_and_any_format_dot_writes(tmp_path):
+    _graphviz_or_skip()
+    y, = examples.add()
+    jpg = plot(y, tmp_path / "add.jpg")
+    assert jpg.path.read_bytes()[:3] == b"\xff\xd8\xff" and jpg.format == "jpg"
+    assert ET.fromstring(jpg._repr_svg_()).tag.endswith("svg")   # shown as SVG inline
+    plot(y, str(tmp_path / "add.gv"), values=True)
+    assert (tmp_path / "add.gv").read_text().startswith("digraph minigrad {")
+    assert plot(y, tmp_path / "add.out", format="svg").path.read_text().lstrip().startswith("<")
+    with pytest.raises(PictureFormatError, match="cannot write format 'xyz'"):
+        plot(y, tmp_path / "add.xyz")
+    assert isinstance(PictureFormatError("x"), ValueError)
+
+
 def test_the_picture_shows_itself_as_svg(tmp_path):
     _graphviz_or_skip()
-    picture = plot(*examples.add(), path=tmp_path / "add.png")
+    picture = plot(*examples.add(), path=tmp_path / "add.svg")
     svg = picture._repr_svg_()
     assert ET.fromstring(svg).tag.endswith("svg") and ">Add<" in svg
-    assert repr(picture) == f"Picture({str(tmp_path / 'add.png')!r})"
+    assert svg == (tmp_path / "add.svg").read_text(encoding="utf-8")
+    assert repr(picture) == f"Picture({str(tmp_path / 'add.svg')!r})"
+    png = plot(*examples.add(), path=tmp_path / "add.png")   # a PNG shows itself
+    assert png._repr_png_() == (tmp_path / "add.png").read_bytes()
 
 
 def test_every_golden_file_renders(tmp_path):
