@@ -60,7 +60,7 @@ class _Sequence(_Recurrent):
     fused_op = None   # the whole-sequence operation (F.lstm, F.gru), if the cell has one
 
     def __init__(self, in_size=None, hidden_size=None, *, stateful=False, trace_grads=False,
-                 fused=True, Wx=None, Wh=None, b=None, dtype=np.float32, rng=None):
+                 fused=True, Wx=None, Wh=None, b=None, dtype=None, rng=None):
         super().__init__(in_size, hidden_size, Wx=Wx, Wh=Wh, b=b, dtype=dtype, rng=rng)
         self.stateful = stateful
         self.trace_grads = trace_grads
