@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,29 @@ def test_data_option_without_the_command_says_what_to_run(tmp_path, monkeypatch)
     result = tour.run_tour(tmp_path, data="ptb-dir", echo=False)
     assert f"    python -m models train rnnlm --data ptb-dir --out {tmp_path / 'rnnlm'}" \
         in result.lines
+
+
+# ---------------------------------------------------------------- the README's first command
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _extras():
+    """pyproject.toml's optional dependencies: extra -> the requirement lines."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[project.optional-dependencies]")[1].split("\n[")[0]
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(\w+) = \[(.*?)\]", section,
+                                                         re.M | re.S)}
+
+
+def test_the_first_command_installs_what_the_tour_draws_with():
+    command = 'python -m pip install -e ".[viz,plot,progress]" && python -m models.tour'
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.findall(r"```bash\n(.*?)\n```", readme, re.S)[0] == command
+    assert command in (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    extras = _extras()
+    for extra, package in (("viz", "graphviz"), ("plot", "matplotlib"), ("progress", "tqdm")):
+        assert package in extras[extra], extra
+    # and where `dot` comes from, which pip cannot install, and what happens without it
+    for words in ("apt-get install\ngraphviz", "brew install graphviz", "conda install\ngraphviz",
+                  "Without `dot`", "DOT text"):
+        assert words.replace("\n", " ") in " ".join(readme.split()), words
