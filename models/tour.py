@@ -170,10 +170,10 @@ class _Report:
 
 # ---------------------------------------------------------------- the steps
 def _binary_addition(say, quick):
-    from models.binary_addition import train_binary_addition
+    from models.binary_addition import train_minibatch_adder
 
     start = time.perf_counter()
-    _, acc = train_binary_addition(epochs=40, seed=0)
+    _, acc = train_minibatch_adder(epochs=40, seed=0)
     elapsed = time.perf_counter() - start
     say(f"  accuracy on all 128 x 128 sums: {100 * acc:.1f}% in {elapsed:.1f} s")
     say.result.results["binary_addition"] = acc

@@ -7,10 +7,10 @@ from .arithmetic import Add, Div, Mul, Neg, Pow, Sub, add, div, mul, neg, pow, s
 from .elementwise import (AsType, Clip, Copy, Exp, Log, ReLU, Sigmoid, Softplus, Sqrt, Tanh,
                           astype, clip, copy, exp, log, relu, sigmoid, softplus, sqrt, tanh)
 from .linalg import Linear, MatMul, linear, matmul
-from .loss import (LogSoftmax, Softmax, SoftmaxCrossEntropy, log_softmax, sigmoid_cross_entropy,
-                   softmax, softmax_cross_entropy)
+from .loss import (LogSoftmax, MeanSquaredError, Softmax, SoftmaxCrossEntropy, log_softmax,
+                   mean_squared_error, sigmoid_cross_entropy, softmax, softmax_cross_entropy)
 from .nn import dropout, embedding
-from .recurrent import GRUSequence, LSTMSequence, gru, lstm
+from .recurrent import GRUSequence, LSTMSequence, RNNSequence, gru, lstm, rnn
 from .reduction import Max, Mean, Min, Sum, max, mean, min, sum
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat, Reshape, Split,
                     Stack, SumTo, Transpose, branch, broadcast_to, concat, get_item, repeat,
@@ -30,8 +30,9 @@ __all__ = [
     "concat", "split", "stack",
     # softmax and losses
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy",
+    "mean_squared_error",
     # neural-network pieces
     "dropout", "embedding",
     # recurrent sequences, fused
-    "lstm", "gru",
+    "rnn", "lstm", "gru",
 ]

@@ -2,7 +2,7 @@
 
 Layouts are the book's (everything is x @ W, weights packed per gate):
 
-* RNN:  Wx (D, H),  Wh (H, H),  b (H)
+* RNN:  Wx (D, H),  Wh (H, H),  b (H); nonlinearity tanh (the book's), sigmoid or relu
 * LSTM: Wx (D, 4H), Wh (H, 4H), b (4H), gates in the order f, g, i, o
 * GRU:  Wx (D, 3H), Wh (H, 3H), b (3H), gates in the order z, r, h~
 
@@ -10,6 +10,8 @@ Each step is a module-level function taking the input projection ``xw = x Wx + b
 already computed, so the sequence layers (``rnn.py``) can project all time
 steps with one matmul and share exactly the same step code. A state of None
 means zeros: the step then skips ``h Wh`` (its product would be zero).
+``bias=False`` builds a layer without b (the course notes' RNN has none); the
+projection is then x Wx alone.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from .. import functions as F
 from .. import random as mg_random
 from ..core.variable import Variable
+from ..functions.recurrent import check_nonlinearity
 from .layer import Layer
 from .parameter import Parameter, layer_dtype
 
@@ -25,11 +28,16 @@ __all__ = ["RNNCell", "LSTMCell", "GRUCell", "rnn_step", "lstm_step", "gru_step"
 
 
 # ---------------------------------------------------------------- the steps
-def rnn_step(xw, h, Wh):
-    """h' = tanh(x Wx + h Wh + b), given xw = x Wx + b."""
+_RNN_ACTIVATION = {"tanh": F.tanh, "sigmoid": F.sigmoid, "relu": F.relu}
+
+
+def rnn_step(xw, h, Wh, nonlinearity="tanh"):
+    """h' = f(x Wx + h Wh + b), given xw = x Wx + b; f is tanh (the book's),
+    sigmoid (the course notes') or relu."""
+    f = _RNN_ACTIVATION[nonlinearity]
     if h is None:
-        return F.tanh(xw)
-    return F.tanh(xw + F.matmul(h, Wh))
+        return f(xw)
+    return f(xw + F.matmul(h, Wh))
 
 
 def lstm_step(xw, h, c, Wh):
@@ -85,12 +93,13 @@ def _given(name, array, shape, dtype, owner):
 
 class _Recurrent(Layer):
     """Wx (D, kH), Wh (H, kH), b (kH): built from given arrays or initialised
-    like the book (normal / sqrt(D), normal / sqrt(H), zeros). ``dtype=None``
-    (the default) keeps the given weights' dtype, else float32."""
+    like the book (normal / sqrt(D), normal / sqrt(H), zeros). With
+    ``bias=False`` there is no b (``self.b`` is None). ``dtype=None`` (the
+    default) keeps the given weights' dtype, else float32."""
 
     gates = 1  # k, the number of packed gates
 
-    def __init__(self, in_size=None, hidden_size=None, *, Wx=None, Wh=None, b=None,
+    def __init__(self, in_size=None, hidden_size=None, *, Wx=None, Wh=None, b=None, bias=True,
                  dtype=None, rng=None):
         super().__init__()
         owner, k = type(self).__name__, self.gates
@@ -112,31 +121,56 @@ class _Recurrent(Layer):
             Wh = (gen.standard_normal((H, k * H)) / np.sqrt(H)).astype(dtype)
         else:
             Wh = _given("Wh", Wh, (H, k * H), dtype, owner)
-        b = np.zeros(k * H, dtype=dtype) if b is None else _given("b", b, (k * H,), dtype, owner)
+        if not bias and b is not None:
+            raise ValueError(f"{owner}: b was given but bias=False")
         self.in_size, self.hidden_size = D, H
         self.Wx = Parameter(Wx, name="Wx")
         self.Wh = Parameter(Wh, name="Wh")
-        self.b = Parameter(b, name="b")
+        if bias:
+            b = np.zeros(k * H, dtype=dtype) if b is None else _given("b", b, (k * H,), dtype,
+                                                                      owner)
+            self.b = Parameter(b, name="b")
+        else:
+            self.b = None
+
+    def _repr_options(self):
+        return "" if self.b is not None else ", bias=False"
 
     def extra_repr(self):
-        return f"{self.in_size}, {self.hidden_size}"
+        return f"{self.in_size}, {self.hidden_size}{self._repr_options()}"
 
 
 # ---------------------------------------------------------------- the cells
-class RNNCell(_Recurrent):
-    """h' = tanh(x Wx + h Wh + b); Wx (D, H), Wh (H, H), b (H).
+class _SimpleRecurrent(_Recurrent):
+    """The simple RNN's weights plus its nonlinearity ("tanh", "sigmoid" or "relu")."""
+
+    gates = 1
+
+    def __init__(self, in_size=None, hidden_size=None, *, nonlinearity="tanh", **kwargs):
+        super().__init__(in_size, hidden_size, **kwargs)
+        self.nonlinearity = check_nonlinearity(nonlinearity, type(self).__name__)
+
+    def _repr_options(self):
+        f = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
+        return f + super()._repr_options()
+
+
+class RNNCell(_SimpleRecurrent):
+    """h' = f(x Wx + h Wh + b); Wx (D, H), Wh (H, H), b (H); f = tanh (the
+    book's, the default), sigmoid or relu (``nonlinearity=``); ``bias=False``
+    leaves b out.
 
     >>> import numpy as np
     >>> cell = RNNCell(3, 4, rng=0)
     >>> cell(np.ones((2, 3), dtype=np.float32)).shape
     (2, 4)
+    >>> RNNCell(2, 16, nonlinearity="sigmoid", bias=False, rng=0)
+    RNNCell(2, 16, nonlinearity='sigmoid', bias=False, dtype=float32)
     """
-
-    gates = 1
 
     def forward(self, x, h=None):
         """One step from h (None: zeros); returns h'."""
-        return rnn_step(F.linear(x, self.Wx, self.b), h, self.Wh)
+        return rnn_step(F.linear(x, self.Wx, self.b), h, self.Wh, self.nonlinearity)
 
 
 class LSTMCell(_Recurrent):

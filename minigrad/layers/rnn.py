@@ -1,5 +1,8 @@
 """Sequence layers RNN, LSTM and GRU: (N, T, D) in, (N, T, H) hidden states out.
 
+The RNN's nonlinearity is tanh (the book's), sigmoid (the course notes') or
+relu; ``bias=False`` leaves the bias out of any of the three.
+
 They run the cells' steps (``cells.py``) over time with the same packed weights.
 The input projection x Wx + b of all T steps is one matmul (a (N*T, D) by
 (D, kH) product is far cheaper than T small ones); per step only h Wh is left.
@@ -30,7 +33,7 @@ from .. import backend
 from .. import functions as F
 from ..core.config import name_scope
 from ..core.variable import Variable
-from .cells import _Recurrent, gru_step, lstm_step, rnn_step
+from .cells import _Recurrent, _SimpleRecurrent, gru_step, lstm_step, rnn_step
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
@@ -57,11 +60,14 @@ class _Sequence(_Recurrent):
     A subclass defines ``step(xw, h, c, weights)`` and may prepare the recurrent
     weights once per call in ``recurrent_weights()``."""
 
-    fused_op = None   # the whole-sequence operation (F.lstm, F.gru), if the cell has one
+    # The whole-sequence operation (F.rnn, F.lstm, F.gru), called as
+    # fused_op(xw, Wh, h0, c0, trace) -> (hs, c_T or None).
+    fused_op = None
 
     def __init__(self, in_size=None, hidden_size=None, *, stateful=False, trace_grads=False,
-                 fused=True, Wx=None, Wh=None, b=None, dtype=None, rng=None):
-        super().__init__(in_size, hidden_size, Wx=Wx, Wh=Wh, b=b, dtype=dtype, rng=rng)
+                 fused=True, **weights):
+        # weights: Wx, Wh, b, bias, dtype, rng (and the RNN's nonlinearity), see _Recurrent.
+        super().__init__(in_size, hidden_size, **weights)
         self.stateful = stateful
         self.trace_grads = trace_grads
         self.fused = fused and self.fused_op is not None
@@ -152,24 +158,30 @@ class _Sequence(_Recurrent):
         return hs
 
 
-class RNN(_Sequence):
-    """The book's TimeRNN: h_t = tanh(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1.
+class RNN(_Sequence, _SimpleRecurrent):
+    """The book's TimeRNN: h_t = f(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1,
+    with f = tanh (the book's, the default), sigmoid (the course notes') or
+    relu (``nonlinearity=``); ``bias=False`` leaves b out.
 
     >>> import numpy as np
     >>> rnn = RNN(3, 4, rng=0)
     >>> rnn(np.ones((2, 5, 3), dtype=np.float32)).shape
     (2, 5, 4)
+    >>> notes = RNN(2, 16, nonlinearity="sigmoid", bias=False, rng=0)
+    >>> [name for name, _ in notes.named_params()]
+    ['Wx', 'Wh']
     """
-
-    gates = 1
 
     def forward(self, xs, h0=None):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else
         from the carried state if stateful, else from zeros."""
         return self._run(xs, h0, None)
 
+    def fused_op(self, xw, Wh, h0, c0, trace):
+        return F.rnn(xw, Wh, h0, self.nonlinearity, trace), None
+
     def step(self, xw, h, c, Wh):
-        return rnn_step(xw, h, Wh), None
+        return rnn_step(xw, h, Wh, self.nonlinearity), None
 
 
 class LSTM(_Sequence):
