@@ -165,7 +165,9 @@ class RNNCell(_SimpleRecurrent):
     >>> cell(np.ones((2, 3), dtype=np.float32)).shape
     (2, 4)
     >>> RNNCell(2, 16, nonlinearity="sigmoid", bias=False, rng=0)
-    RNNCell(2, 16, nonlinearity='sigmoid', bias=False, dtype=float32)
+    RNNCell(2, 16, nonlinearity='sigmoid', bias=False): 288 parameters
+      Wx: (2, 16) float32
+      Wh: (16, 16) float32
     """
 
     def forward(self, x, h=None):
