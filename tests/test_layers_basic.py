@@ -514,6 +514,15 @@ def test_layers_and_weights_on_the_device(xp, tmp_path):
     for (_, a), (_, b) in zip(model.named_params(), other.named_params()):
         assert type(b.data) is type(a.data)
         np.testing.assert_array_equal(mg.to_cpu(a.data), mg.to_cpu(b.data))
+    # in memory: copies on the parameters' own device, loaded onto the other's
+    state = model.state_dict()
+    assert all(type(a) is type(x) for a in state.values())
+    on_cpu = MLP(rng=2).load_state_dict(state)
+    assert all(type(p.data) is np.ndarray for p in on_cpu.params())
+    np.testing.assert_array_equal(on_cpu.fc2.W.data, mg.to_cpu(model.fc2.W.data))
+    assert type(other.load_state_dict(on_cpu.state_dict()).fc1.W.data) is type(x)
+    # float64 data into the float32 model, on the device: computed in float32
+    assert model(xp.ones((2, 4))).dtype == np.float32
     emb = Embedding(5, 3, rng=0)
     if xp is not np:
         emb.to_gpu()

@@ -391,6 +391,8 @@ def gradcheck_params(f, params, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_d
     included). During the check each parameter holds a float64 copy of its
     values, so a float32 model is checked in float64 (the data it is given
     are cast to its dtype); afterwards every parameter gets its own array back.
+    The check runs on numpy: the float64 copies live on the CPU, so give
+    ``f`` numpy data.
     ``f`` must be a function of the parameters alone: reset a stateful
     layer's state inside it, and switch dropout off (``model.eval()``).
 
