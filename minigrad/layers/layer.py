@@ -79,15 +79,25 @@ class Layer:
         object.__delattr__(self, name)
 
     def __call__(self, *args, **kwargs):
-        dtype = None
-        for a in (*args, *kwargs.values()):
-            if _is_float(a):
+        # Runs at every layer call, so the usual case (data already in the
+        # layer's dtype) costs a dtype comparison per argument and nothing more.
+        for a in (*args, *kwargs.values()) if kwargs else args:
+            given = _float_dtype(a)
+            if given is not None and given != self._some_dtype():
                 dtype = self.dtype
+                if dtype is not None:
+                    args = [_cast(a, dtype) for a in args]
+                    kwargs = {k: _cast(a, dtype) for k, a in kwargs.items()}
                 break
-        if dtype is not None:
-            args = [_cast(a, dtype) for a in args]
-            kwargs = {k: _cast(a, dtype) for k, a in kwargs.items()}
         return self.forward(*args, **kwargs)
+
+    def _some_dtype(self):
+        """The dtype of one of the layer's parameters (its own first one when
+        it has one, which is quick to find), or None."""
+        for child in self._children.values():
+            if isinstance(child, Parameter):
+                return child.data.dtype
+        return self.dtype
 
     @property
     def dtype(self):
@@ -220,15 +230,18 @@ class Layer:
         return self
 
 
-def _is_float(a) -> bool:
-    """A floating-point array or Variable (what a layer casts to its dtype)."""
+def _float_dtype(a):
+    """The dtype of a floating-point array or Variable (what a layer casts to
+    its dtype), else None."""
     if isinstance(a, Variable):
-        return a.data.dtype.kind == "f"
-    return (isinstance(a, np.ndarray) or backend.is_cupy_array(a)) and a.dtype.kind == "f"
+        a = a.data
+    elif not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
+        return None
+    return a.dtype if a.dtype.kind == "f" else None
 
 
 def _cast(a, dtype):
-    if not _is_float(a) or a.dtype == dtype:
+    if _float_dtype(a) in (None, dtype):
         return a
     if isinstance(a, Variable):
         return F.astype(a, dtype)
