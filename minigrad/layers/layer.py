@@ -83,7 +83,10 @@ class Layer:
         # layer's dtype) costs a dtype comparison per argument and nothing more.
         for a in (*args, *kwargs.values()) if kwargs else args:
             given = _float_dtype(a)
-            if given is not None and given != self._some_dtype():
+            if given is None:
+                continue
+            some = self._some_dtype()
+            if some is not None and given != some:   # (a dtype == None would compare as float64)
                 dtype = self.dtype
                 if dtype is not None:
                     args = [_cast(a, dtype) for a in args]
@@ -241,7 +244,8 @@ def _float_dtype(a):
 
 
 def _cast(a, dtype):
-    if _float_dtype(a) in (None, dtype):
+    given = _float_dtype(a)
+    if given is None or given == dtype:   # not `in (None, dtype)`: np.dtype(None) is float64
         return a
     if isinstance(a, Variable):
         return F.astype(a, dtype)
