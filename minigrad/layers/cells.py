@@ -22,7 +22,7 @@ from .. import random as mg_random
 from ..core.variable import Variable
 from ..functions.recurrent import check_nonlinearity
 from .layer import Layer
-from .parameter import Parameter
+from .parameter import Parameter, layer_dtype
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "rnn_step", "lstm_step", "gru_step"]
 
@@ -94,12 +94,13 @@ def _given(name, array, shape, dtype, owner):
 class _Recurrent(Layer):
     """Wx (D, kH), Wh (H, kH), b (kH): built from given arrays or initialised
     like the book (normal / sqrt(D), normal / sqrt(H), zeros). With
-    ``bias=False`` there is no b (``self.b`` is None)."""
+    ``bias=False`` there is no b (``self.b`` is None). ``dtype=None`` (the
+    default) keeps the given weights' dtype, else float32."""
 
     gates = 1  # k, the number of packed gates
 
     def __init__(self, in_size=None, hidden_size=None, *, Wx=None, Wh=None, b=None, bias=True,
-                 dtype=np.float32, rng=None):
+                 dtype=None, rng=None):
         super().__init__()
         owner, k = type(self).__name__, self.gates
         # Sizes not given are read off the given arrays.
@@ -110,9 +111,7 @@ class _Recurrent(Layer):
         if in_size is None or hidden_size is None:
             raise ValueError(f"{owner}: give in_size and hidden_size, or the weights Wx and Wh")
         D, H = int(in_size), int(hidden_size)
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise ValueError(f"{owner}: dtype must be a floating-point type, got {dtype}")
+        dtype = layer_dtype(owner, dtype, Wx, Wh, b)
         gen = mg_random.generator(rng) if Wx is None or Wh is None else None
         if Wx is None:
             Wx = (gen.standard_normal((D, k * H)) / np.sqrt(D)).astype(dtype)
@@ -137,9 +136,8 @@ class _Recurrent(Layer):
     def _repr_options(self):
         return "" if self.b is not None else ", bias=False"
 
-    def __repr__(self):
-        return (f"{type(self).__name__}({self.in_size}, {self.hidden_size}"
-                f"{self._repr_options()}, dtype={self.Wx.dtype})")
+    def extra_repr(self):
+        return f"{self.in_size}, {self.hidden_size}{self._repr_options()}"
 
 
 # ---------------------------------------------------------------- the cells
@@ -167,7 +165,9 @@ class RNNCell(_SimpleRecurrent):
     >>> cell(np.ones((2, 3), dtype=np.float32)).shape
     (2, 4)
     >>> RNNCell(2, 16, nonlinearity="sigmoid", bias=False, rng=0)
-    RNNCell(2, 16, nonlinearity='sigmoid', bias=False, dtype=float32)
+    RNNCell(2, 16, nonlinearity='sigmoid', bias=False): 288 parameters
+      Wx: (2, 16) float32
+      Wh: (16, 16) float32
     """
 
     def forward(self, x, h=None):

@@ -29,5 +29,5 @@ class Dropout(Layer):
         # is an ndarray, not a Variable.
         return dropout(as_variable(x), self.ratio, training=self.training)
 
-    def __repr__(self):
-        return f"Dropout({self.ratio})"
+    def extra_repr(self):
+        return f"{self.ratio}"
