@@ -13,6 +13,12 @@ PTB is read from ``--data``, else ``$MINIGRAD_DATA``, else the user cache
     python -m models train better-rnnlm --cell gru --epochs 10
     python -m models train cbow --quick
     python -m models train two-layer-net
+    mpirun -n 2 python -m models train rnnlm --distributed --threads 1
+
+``--distributed`` (language models and word2vec) trains data-parallel on the
+ranks of an MPI job (``pip install 'minigrad[distributed]'``): each rank takes
+its share of every batch, only rank 0 prints and writes files, and a rank
+that fails ends the whole job.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ LM_DEFAULTS = {
     "better-rnnlm": dict(batch_size=20, time_size=35, hidden=650, lr=20.0, max_grad=0.25,
                          epochs=40),
 }
+DISTRIBUTED_MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram")
 W2V_DEFAULTS = dict(window=5, hidden=100, batch_size=100, lr=0.001, epochs=10)
 SIMPLE_RNNLM_WORDS = 1000     # the book trains SimpleRnnlm on PTB's first 1000 words
 QUERIES = ("you", "year", "car", "toyota")
@@ -75,6 +82,9 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of `mpirun -n N` (language models, "
+                        "word2vec); the batch size must divide by N")
     # The experiment's own module is imported only when it runs: importing it here
     # would load numpy before --threads could take effect.
     e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
@@ -125,6 +135,7 @@ def _print_outputs(paths):
 def run_lm(args, out_dir):
     import numpy as np
 
+    from minigrad.distributed import is_root
     from minigrad.layers import load_weights
     from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
     from models.train import train_rnnlm
@@ -165,16 +176,27 @@ def run_lm(args, out_dir):
     name = args.model if args.model != "better-rnnlm" else f"better-rnnlm-{args.cell}"
     print(f"{name}: {len(train)} training words, vocabulary {vocab}, batch {batch}, "
           f"time {time_size}, D = H = {hidden}, lr {lr}, clip {max_grad}, {epochs} epochs")
+    comm = args.comm
     history = train_rnnlm(model, train, valid, batch_size=batch, time_size=time_size, lr=lr,
                           max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
                           out_dir=out_dir, name=name, progress=not args.no_progress,
                           eval_interval=args.eval_interval, eval_batch_size=eval_batch,
-                          checkpoint_every=args.checkpoint_every, resume=args.resume)
+                          checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm)
     if test is not None:
         if history["checkpoint"]:
-            load_weights(model, history["checkpoint"])   # the best validation model
-        history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
-                                              time_size=time_size)
+            if is_root(comm):
+                load_weights(model, history["checkpoint"])   # the best validation model
+            if comm is not None:
+                comm.broadcast_params(model.params())        # rank 0 read the file
+        if comm is None:
+            history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
+                                                  time_size=time_size)
+        else:
+            from minigrad.distributed import perplexity
+            history["test_ppl"] = perplexity(model, test, comm, batch_size=eval_batch,
+                                             time_size=time_size)
+    if not is_root(comm):
+        return 0                                  # rank 0 writes and reports
     paths = _outputs(history, out_dir, name)
     _print_outputs(paths)
     print(f"final training perplexity: {history['train_ppl'][-1]:.2f}")
@@ -203,6 +225,7 @@ def run_word2vec(args, out_dir):
     import numpy as np
 
     from minigrad.data import analogy, create_contexts_target, most_similar
+    from minigrad.distributed import is_root
     from models.train import train_word2vec
     from models.word2vec import CBOW, SkipGram
 
@@ -221,7 +244,10 @@ def run_word2vec(args, out_dir):
           f"H {hidden}, batch {batch}, Adam lr {lr}, {epochs} epochs")
     history = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs, lr=lr,
                              out_dir=out_dir, name=args.model, progress=not args.no_progress,
-                             eval_interval=args.eval_interval)
+                             eval_interval=args.eval_interval, comm=args.comm,
+                             shuffle_seed=args.seed)
+    if not is_root(args.comm):
+        return 0                                  # rank 0 writes and reports
     vecs = model.word_vecs
     history["most_similar"] = {q: most_similar(q, word_to_id, id_to_word, vecs, top=5)
                                for q in QUERIES if q in word_to_id}
@@ -323,10 +349,27 @@ def main(argv=None):
     if (args.checkpoint_every or args.resume) and args.model not in LM_DEFAULTS:
         parser.error("--checkpoint-every and --resume are for the language models "
                      f"({', '.join(LM_DEFAULTS)})")
+    if args.distributed and args.model not in DISTRIBUTED_MODELS:
+        parser.error(f"--distributed is for {', '.join(DISTRIBUTED_MODELS)}")
     if args.threads:
         # Only effective before numpy's BLAS starts, hence the late imports below.
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
+    if not args.distributed:
+        args.comm = None
+        return _run(args)
+    from minigrad import distributed
+
+    # A rank that raises aborts the job: the others would wait for it forever.
+    with distributed.abort_on_error():
+        args.comm = distributed.create_communicator()
+        if not distributed.is_root(args.comm):
+            # Rank 0 speaks for the job; the others keep their errors (stderr).
+            sys.stdout = open(os.devnull, "w")
+        return _run(args)
+
+
+def _run(args):
     import minigrad.random
     from minigrad.data import DataError
     from minigrad.layers import CheckpointError
@@ -334,13 +377,18 @@ def main(argv=None):
     if args.seed is None and args.model != "two-layer-net":
         args.seed = 0
     if args.seed is not None:
-        minigrad.random.seed(args.seed)
+        if args.comm is None:
+            minigrad.random.seed(args.seed)
+        else:   # dropout masks and negative samples: each rank its own draws
+            from minigrad.distributed import seed
+            seed(args.seed, args.comm.rank)
     out_dir = args.out or os.path.join("runs", args.model)
     runner = {"cbow": run_word2vec, "skipgram": run_word2vec, "two-layer-net": run_two_layer_net,
               "binary-addition": run_binary_addition}.get(args.model, run_lm)
     try:
         return runner(args, out_dir)
     except (DataError, CheckpointError) as exc:
+        # Every rank meets these alike (the same data, the same resume file).
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
