@@ -172,7 +172,7 @@ def cbow_setup(job, data):
 
 def step(model, opt, batch, distributed):
     loss = model.loss(*batch)
-    model.cleargrads()
+    model.zero_grad()
     loss.backward()
     if distributed:
         return opt.update(loss=loss)

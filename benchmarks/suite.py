@@ -108,7 +108,7 @@ def minigrad_step(model, optimizer, loss_fn):
     The loss is a local: its graph is freed when the step returns."""
     def step():
         loss = loss_fn()
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         optimizer.update()
     return step
@@ -613,7 +613,7 @@ def run_bwd_fwd(quick):
         x_mg = mg.Variable(xs)   # the input needs a gradient in every contender, as in a model
 
         def mg_forward():
-            layer.cleargrads()
+            layer.zero_grad()
             x_mg.cleargrad()
             return layer(x_mg)
 

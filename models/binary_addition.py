@@ -255,7 +255,7 @@ def train_minibatch_adder(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size
         for start in range(0, len(xs), batch_size):
             idx = order[start:start + batch_size]
             loss = model.loss(xs[idx], ts[idx])
-            model.cleargrads()
+            model.zero_grad()
             loss.backward()
             opt.update()
         acc = accuracy(model, xs, ts)

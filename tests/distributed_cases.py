@@ -45,7 +45,7 @@ def _record(model, loss):
 
 
 def _step(model, opt, comm, loss, weight=None):
-    model.cleargrads()
+    model.zero_grad()
     loss.backward()
     if comm is None:
         opt.update()

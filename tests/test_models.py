@@ -240,7 +240,7 @@ def test_state_carried_across_two_loss_calls_and_reset(make, rng):
     # The second backward stops at the batch boundary: its gradients are those
     # of a model started from the carried state as a constant (a gradient that
     # leaked into the first batch would add terms).
-    model.cleargrads()
+    model.zero_grad()
     second.backward()
     restarted = make(f64).eval().load_arrays(model.to_weights())
     for layer, (h, c) in zip(restarted.recurrent_layers(), carried):
@@ -286,7 +286,7 @@ def test_lm_learns_a_stream_with_truncated_bptt(make):
         for it in range((len(corpus) - 1) // (B * steps)):
             idx = np.arange(B)[:, None] * jump + it * steps + np.arange(steps)
             loss = model.loss(corpus[idx % len(corpus)], corpus[(idx + 1) % len(corpus)])
-            model.cleargrads()
+            model.zero_grad()
             loss.backward()
             opt.update()
     after = eval_perplexity(model, corpus, B, steps)
@@ -498,7 +498,7 @@ def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
         else:
             loss = model.loss(xs, ts)
             twin_loss = twin.forward(xs, ts)
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         twin.backward()
         assert rel_err(loss.data, twin_loss) <= TWIN_RTOL, f"batch {batch}"

@@ -107,7 +107,7 @@ def _train(optimizer_cls, sparse, steps=4, hooks=(), **kw):
     batches = [np.array([[0, 2, 2]]), np.array([[5, 2, 1]]), np.array([[0, 0, 3]]),
                np.array([[4, 5, 5]])]
     for ids in batches[:steps]:
-        model.cleargrads()
+        model.zero_grad()
         model(ids).backward()
         opt.update()
     return model, opt

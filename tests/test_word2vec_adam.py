@@ -23,7 +23,7 @@ def _train(cls, rows, lazy, steps=40):
         contexts = rng.integers(0, V // 2, (20, 2 * WINDOW))
         target = rng.integers(0, V // 2, 20)
         loss = model.loss(contexts, target)
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         opt.update()
     return model.to_weights()

@@ -21,7 +21,7 @@ In the script::
                                   comm.rank, comm.size)     # the same order on every rank
     for x_rank, t_rank in batches:                  # this rank's 100 / size rows
         loss = model.loss(x_rank, t_rank)
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         opt.update(loss=loss)                       # returns the mean loss over the ranks
 

@@ -135,7 +135,7 @@ class TrainingLoop:
     def step(self, batch) -> float:
         """One optimizer step on one batch; returns the batch's loss."""
         loss = self.loss(*batch)
-        self.model.cleargrads()
+        self.model.zero_grad()
         loss.backward()
         if self.comm is not None:
             return self.optimizer.update(loss=loss)    # the mean over the ranks
