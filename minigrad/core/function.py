@@ -8,8 +8,9 @@ backward modes:
 
 * ordinary backward: ``self.xs``, ``self.y`` and the gradients are raw arrays,
   and the calls in ``backward`` are plain array arithmetic (fast);
-* ``backward(create_graph=True)``: they are Variables, so the gradient is itself
-  a recorded graph and can be differentiated again (higher-order gradients).
+* ``backward(create_graph=True)``: the engine calls ``backward_graph``, which
+  runs the same ``backward`` with Variables in ``self.xs`` and ``self.y``, so
+  the gradient is itself a recorded graph and can be differentiated again.
 
 Broadcasting needs no per-operation code: when ``backward`` returns a gradient
 of the broadcast shape, the engine sums it down to the input's shape.
@@ -92,6 +93,11 @@ class Function:
       when backward needs only shapes (Add, Reshape, ...), to keep less.
     * ``saves_output`` (default False): backward reads the output through
       ``self.y`` (Exp, Tanh, Sigmoid, ...).
+    * ``drawn``: the attributes a graph drawing shows under the operation's
+      name, e.g. ``("axis",)``; an entry ``(attribute, label)`` shows it
+      under another name.
+
+    Any other array backward reads is kept with :meth:`save`.
 
     Writing an operation:
 
@@ -111,15 +117,16 @@ class Function:
 
     saves_inputs = True
     saves_output = False
+    drawn = ()
 
     # Set when recorded; class-level defaults keep unrecorded calls cheap.
     inputs = None          # tuple of input Variables (the graph's edges)
     outputs = None         # tuple of weak references to the output Variables
     generation = 0
     scope = ()
-    _held = ()             # the arrays this node keeps read-only
+    _held = ()             # the leaf arrays this node keeps read-only (see saved.py)
+    _saved = ()            # the names of the attributes that hold saved arrays
     _released = False
-    _saved_xs = _saved_y = False    # set when xs / y are stored, so release needs no __dict__
     created_at = None      # "file:line in func" of the user code, recorded in anomaly mode only
 
     @property
@@ -133,32 +140,52 @@ class Function:
         raise NotImplementedError(
             f"{self.name}.backward is not defined: this operation cannot be differentiated")
 
+    def backward_graph(self, *gys):
+        """The backward of ``backward(create_graph=True)``: ``backward`` run on
+        Variables (the inputs in ``self.xs``, the output in ``self.y``), so
+        that its operations record the gradient's own graph.
+
+        Override it only when ``backward`` cannot run on Variables (a fused
+        operation whose backward is an array loop): return the same gradients,
+        computed by recorded operations."""
+        xs, y = self.__dict__.get("xs"), self.__dict__.get("y")
+        if xs is not None:
+            self.xs = self.inputs
+        if y is not None:
+            out = self.outputs[0]()
+            self.y = out if out is not None else Variable(y, requires_grad=False)
+        try:
+            return self.backward(*gys)
+        finally:
+            if xs is not None:
+                self.xs = xs
+            if y is not None:
+                self.y = y
+
     # ------------------------------------------------------------------ call
-    # __call__ runs once per operation: it is written for speed (one pass over
-    # the inputs, the single-output case inlined, no comprehensions).
     def __call__(self, *inputs):
         if state.raw_backward:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
             return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
-
         arrays = []
-        record = False
-        constants = wrapped = False
+        record = constants = False
         for x in inputs:
             if isinstance(x, Variable):
                 arrays.append(x.data)
                 if x.requires_grad:
                     record = True
-            elif type(x) is np.ndarray:
-                arrays.append(x)
-                wrapped = True
             else:
-                constants = True
                 arrays.append(x)
+                constants = True
         if constants:
             inputs, arrays = _wrap_constants(inputs, arrays)
-        elif wrapped:
-            inputs = tuple([x if type(x) is not np.ndarray else _make(x, False) for x in inputs])
+        if record and state.enable_backprop:
+            if self.inputs is not None:
+                raise GraphError(f"{self.name}: this Function instance already recorded a call; "
+                                 "create a new instance for each call, e.g. Mul()(a, b)")
+            self.inputs = inputs  # before forward: save() keeps arrays only for a recorded call
+        else:
+            record = False
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
@@ -166,90 +193,74 @@ class Function:
         if state.detect_anomaly:
             self.created_at = anomaly.creation_site()
             anomaly.check_forward(self, arrays, ys)
-
-        if not (record and state.enable_backprop):
+        if not record:
             if type(ys) is tuple:
                 return tuple([_make(backend.as_array(y), False) for y in ys])
-            return _make(ys if type(ys) is np.ndarray else backend.as_array(ys), False)
-        if self.inputs is not None:
-            raise GraphError(f"{self.name}: this Function instance already recorded a call; "
-                             "create a new instance for each call, e.g. Mul()(a, b)")
-        if type(ys) is tuple:
-            return self._record_outputs(inputs, arrays, ys)
+            return _make(backend.as_array(ys), False)
+        return self._record(arrays, ys)
 
-        if type(ys) is not np.ndarray:
-            ys = backend.as_array(ys)
-        gen = 0
-        for v in inputs:
-            if v.generation > gen:
-                gen = v.generation
-        out = Variable.__new__(Variable)
-        out.data = ys
-        out.name = None
-        out.grad = None
-        out.creator = self
-        out.generation = gen + 1
-        out.requires_grad = ys.dtype.kind in "fc"
-        out._retain = False
-        self.generation = gen
-        self.inputs = inputs
-        self.outputs = (weakref.ref(out),)
-        if state.scope:
-            self.scope = state.scope
-        # _save, inlined for the single-output case
-        if self.saves_inputs:
-            self.xs = tuple(arrays)  # a tuple of arrays drops out of the GC's walks; a list never does
-            self._saved_xs = True
-            held = saved.lock(inputs, arrays)
-            if held:
-                self._held = held
-        if self.saves_output:
-            self.y = ys
-            self._saved_y = True
-            if type(ys) is np.ndarray:
-                ys.setflags(False)
-        return out
-
-    def _record_outputs(self, inputs, arrays, ys):
-        """The recording path for operations with several outputs."""
-        ys = tuple([backend.as_array(y) for y in ys])
-        gen = max(v.generation for v in inputs)
+    def _record(self, arrays, ys):
+        """Make the output Variables, link them to this operation, and keep
+        what backward reads."""
+        single = type(ys) is not tuple
+        ys = (backend.as_array(ys),) if single else tuple([backend.as_array(y) for y in ys])
+        gen = max([v.generation for v in self.inputs])
         outputs = tuple([_make(y, y.dtype.kind in "fc") for y in ys])
-        for o in outputs:
-            o.creator = self
-            o.generation = gen + 1
+        for out in outputs:
+            out.creator = self
+            out.generation = gen + 1
         self.generation = gen
-        self.inputs = inputs
-        self.outputs = tuple([weakref.ref(o) for o in outputs])
-        # An unused output may be gone by backward time; its zero gradient is
-        # built from this.
-        self.output_specs = tuple([(y.shape, y.dtype) for y in ys])
+        self.outputs = tuple([weakref.ref(out) for out in outputs])
+        if not single:
+            # An unused output may be gone by backward time; its zero gradient
+            # is built from this.
+            self.output_specs = tuple([(y.shape, y.dtype) for y in ys])
         if state.scope:
             self.scope = state.scope
-        if self.saves_inputs or self.saves_output:
-            self._save(arrays, ys)
-        return outputs
-
-    def _save(self, arrays, ys):
-        """Keep what backward reads, read-only until released."""
         if self.saves_inputs:
-            self.xs = tuple(arrays)  # a tuple of arrays drops out of the GC's walks; a list never does
-            self._saved_xs = True
-            held = saved.lock(self.inputs, arrays)
-            if held:
-                self._held = held
+            # A tuple of arrays drops out of the GC's walks; a list never does.
+            self.xs = tuple(arrays)
+            self._saved += ("xs",)
+            self._held = saved.lock(self.inputs, arrays)
         if self.saves_output:
             self.y = ys[0]
-            self._saved_y = True
-            saved.freeze(ys)
+            self._saved += ("y",)
+            saved.freeze(ys[:1])
+        return outputs[0] if single else outputs
 
     # --------------------------------------------------- what backward reads
     # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance
-    # attributes holding arrays, the fastest thing backward can read; while a
-    # create_graph backward runs, the engine swaps in the Variables. When an
-    # operation saved nothing, these descriptors explain why instead.
+    # attributes holding arrays, the fastest thing backward can read; under
+    # create_graph, backward_graph swaps in the Variables. When an operation
+    # saved nothing, these descriptors explain why instead.
     xs = _Unsaved("saves_inputs")
     y = _Unsaved("saves_output")
+
+    def save(self, **arrays):
+        """Keep arrays that backward reads besides the inputs and the output
+        (a mask, a fused operation's buffers): each becomes ``self.<name>``,
+        read-only from now on, and ``release()`` drops it with the rest.
+
+        Call it from ``forward`` once the arrays are final. An unrecorded call
+        (under ``no_grad``, or on constants only) keeps nothing."""
+        if self.inputs is None:
+            return
+        for name, a in arrays.items():
+            setattr(self, name, a)
+        self._saved += tuple(arrays)
+        saved.freeze(arrays.values())
+
+    def take(self, name):
+        """Hand a saved array over to backward, writeable, for it to reuse as
+        its gradient's buffer; None if an earlier backward (retain_graph) took
+        it already."""
+        if name not in self._saved:
+            return None
+        a = self.__dict__.pop(name)
+        self._saved = tuple([n for n in self._saved if n != name])
+        if type(a) is np.ndarray:
+            a.setflags(write=True)  # a buffer forward made and no one else holds
+        return a
 
     @property
     def needs_input_grad(self) -> tuple:
@@ -270,10 +281,9 @@ class Function:
         if self._held:
             saved.unlock(self._held)
             self._held = ()
-        if self._saved_xs:
-            del self.xs
-        if self._saved_y:
-            del self.y
+        for name in self._saved:
+            delattr(self, name)
+        self._saved = ()
         self._released = True
 
     def __del__(self):

@@ -15,6 +15,7 @@ from .reduction import Max, Mean, Min, Sum, max, mean, min, sum
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat, Reshape, Split,
                     Stack, SumTo, Transpose, branch, broadcast_to, concat, get_item, repeat,
                     reshape, split, stack, sum_to, transpose)
+from . import operators  # noqa: F401  (binds +, *, @, [], .sum(), ... to Variable)
 
 __all__ = [
     # arithmetic

@@ -66,6 +66,8 @@ class Neg(Function):
 class Pow(Function):
     """y = x ** c for a constant exponent c."""
 
+    drawn = ("c",)
+
     def __init__(self, c):
         self.c = c
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from ..backend import get_array_module
+from ..core.engine_ops import AsType, astype  # noqa: F401
 from ..core.function import Function
+from ..core.variable import array_of
 
 
 class Exp(Function):
@@ -79,32 +81,35 @@ class Softplus(Function):
 
 
 class ReLU(Function):
-    """max(x, 0). At exactly 0 the gradient is 0 (the subgradient PyTorch uses too)."""
+    """max(x, 0). At exactly 0 the gradient is 0 (the subgradient PyTorch uses too).
+    The gradient passes where the output is positive: backward reads the
+    output, so forward makes no mask (nor under no_grad)."""
 
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x):
-        self.mask = x > 0
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return gy * self.mask
+        # The mask is a constant of the values, raw even under create_graph.
+        return gy * (array_of(self.y) > 0)
 
 
 class Clip(Function):
     """Clamp into [lo, hi]; the gradient passes where lo <= x <= hi."""
 
-    saves_inputs = False
+    drawn = ("lo", "hi")
 
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
-        self.mask = (x >= self.lo) & (x <= self.hi)
         return get_array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        return gy * self.mask
+        x = array_of(self.xs[0])
+        return gy * ((x >= self.lo) & (x <= self.hi))
 
 
 class Copy(Function):
@@ -115,20 +120,6 @@ class Copy(Function):
 
     def backward(self, gy):
         return gy
-
-
-class AsType(Function):
-    saves_inputs = False
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        return astype(gy, self.in_dtype)
 
 
 def exp(x):
@@ -174,8 +165,3 @@ def clip(x, lo, hi):
 def copy(x):
     """A copy that keeps the graph: the gradient passes through unchanged."""
     return Copy()(x)
-
-
-def astype(x, dtype):
-    """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
-    return AsType(dtype)(x)

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from .. import backend
 from .. import random as mg_random
-from ..core.config import state
 from ..core.function import Function
 from ..core.sparse import SparseRows
 from ..core.variable import array_of, as_variable
-from ..errors import GraphError
-from ..errors import DTypeError
+from ..errors import DTypeError, GraphError
 from .shape import get_item
 
 
@@ -49,10 +47,11 @@ class SparseEmbedding(Function):
         return W[self.ids]
 
     def backward(self, gy):
-        if state.create_graph:
-            raise GraphError("Embedding: sparse gradients cannot be differentiated again; "
-                             "use sparse=False for higher-order gradients")
         return SparseRows(self.ids, gy, self.shape)
+
+    def backward_graph(self, gy):
+        raise GraphError("Embedding: sparse gradients cannot be differentiated again; "
+                         "use sparse=False for higher-order gradients")
 
 
 def embedding(W, ids, sparse: bool = False):

@@ -8,22 +8,24 @@ backward loop keeps every step's pre-activation gradient in one (N, T, kH)
 buffer, so dWh is ONE matmul over all steps and dxw is that buffer itself.
 The book's hand-written TimeLSTM does the loop too, but sums T small dWh.
 
-The step math is exactly ``lstm_step`` / ``gru_step`` of
-``minigrad.layers.cells`` (the composed versions, which draw one cluster of
-nodes per step); tests check values and gradients of both against each other
-and against float64 central differences.
+The step math is exactly ``lstm_step`` / ``gru_step`` of ``steps.py`` (the
+composed versions, which draw one cluster of nodes per step); tests check
+values and gradients of both against each other and against float64 central
+differences.
 
-Higher order: ``backward(create_graph=True)`` replays the sequence with the
-composed steps on Variables and differentiates that, so second derivatives
-work; ordinary backward never pays for it.
+Higher order: ``backward_graph`` (the backward of ``create_graph=True``)
+replays the sequence with the composed steps on Variables and differentiates
+that, so second derivatives work; ordinary backward never pays for it.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backend import get_array_module
-from ..core.config import state
+from ..core.backward import grad
 from ..core.function import Function
+from .shape import reshape, split, stack
+from .steps import gru_step, lstm_step
 
 __all__ = ["LSTMSequence", "GRUSequence", "lstm", "gru"]
 
@@ -72,13 +74,11 @@ class _FusedSequence(Function):
                 self.trace[:] = [0.0] * T
             self.trace[t] = float(np.sqrt(np.sum(np.square(dh, dtype=np.float64))))
 
-    def _composed_backward(self, gys, replay):
+    def backward_graph(self, *gys):
         """Gradients as a recorded graph (create_graph=True): replay the steps
         with the composed operations on the input Variables and differentiate
         the replay."""
-        from ..core.backward import grad
-
-        return grad(replay(*self.inputs), list(self.inputs), grad_outputs=list(gys),
+        return grad(self._replay(*self.inputs), list(self.inputs), grad_outputs=list(gys),
                     create_graph=True)
 
 
@@ -118,12 +118,10 @@ class LSTMSequence(_FusedSequence):
             xp.multiply(o, tcs[t], out=h)
             hs[:, t] = h
             c = c_next
-        self.acts, self.cs, self.tcs, self.hprev = acts, cs, tcs, hprev
+        self.save(acts=acts, cs=cs, tcs=tcs, hprev=hprev)
         return hs, cs[-1].copy()
 
     def backward(self, ghs, gc):
-        if state.create_graph:
-            return self._composed_backward((ghs, gc), self._replay)
         xw, Wh = self.xs[:2]
         h0, c0 = self._states(self.xs[2:])
         acts, cs, tcs = self.acts, self.cs, self.tcs
@@ -161,9 +159,6 @@ class LSTMSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ()) + ((dc,) if self.has_c0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import lstm_step
-        from .shape import reshape, split, stack
-
         h, c = self._states(rest)
         N, T, G = xw.shape
         hs = []
@@ -171,10 +166,6 @@ class LSTMSequence(_FusedSequence):
             h, c = lstm_step(reshape(xw_t, (N, G)), h, c, Wh)
             hs.append(h)
         return stack(hs, axis=1), c
-
-    def release(self):
-        self.acts = self.cs = self.tcs = self.hprev = None
-        super().release()
 
 
 class GRUSequence(_FusedSequence):
@@ -215,12 +206,10 @@ class GRUSequence(_FusedSequence):
                 h_next *= s[:, :H]
                 h_next += h
             hs[:, t] = h = h_next
-        self.zr, self.hh, self.rh, self.hprev = zr, hh, rh, hprev
+        self.save(zr=zr, hh=hh, rh=rh, hprev=hprev)
         return hs
 
     def backward(self, ghs):
-        if state.create_graph:
-            return self._composed_backward((ghs,), self._replay)
         xw, Wh = self.xs[:2]
         h0, _ = self._states(self.xs[2:])
         zr, hh, rh, hprev = self.zr, self.hh, self.rh, self.hprev
@@ -259,9 +248,6 @@ class GRUSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import gru_step
-        from .shape import reshape, split, stack
-
         h, _ = self._states(rest)
         N, T, G = xw.shape
         Whzr, Whh = split(Wh, [2 * (G // 3)], axis=1)
@@ -270,10 +256,6 @@ class GRUSequence(_FusedSequence):
             h = gru_step(reshape(xw_t, (N, G)), h, Whzr, Whh)
             hs.append(h)
         return stack(hs, axis=1)
-
-    def release(self):
-        self.zr = self.hh = self.rh = self.hprev = None
-        super().release()
 
 
 def _previous_states(xp, N, T, H, dtype, h0):

@@ -20,6 +20,7 @@ class Sum(Function):
     to every summed element (a Repeat)."""
 
     saves_inputs = False
+    drawn = ("axis",)
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -51,6 +52,7 @@ class Max(Function):
 
     saves_output = True
     reduce = "max"
+    drawn = ("axis",)
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..core.engine_ops import BroadcastTo, SumTo, broadcast_to, sum_to  # noqa: F401
 from ..core.function import Function
 from ..core.variable import Variable
 
@@ -18,6 +19,7 @@ def _normalize_axis(axis, ndim, op):
 
 class Reshape(Function):
     saves_inputs = False
+    drawn = ("shape",)
 
     def __init__(self, shape):
         self.shape = shape
@@ -32,6 +34,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     saves_inputs = False
+    drawn = ("axes",)
 
     def __init__(self, axes=None):
         self.axes = None if axes is None else tuple(axes)
@@ -46,55 +49,13 @@ class Transpose(Function):
         return transpose(gy, inverse)
 
 
-class BroadcastTo(Function):
-    """Copy along broadcast axes; backward sums (see SumTo)."""
-
-    saves_inputs = False
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return backend.get_array_module(x).broadcast_to(x, self.shape)
-
-    def backward(self, gy):
-        return sum_to(gy, self.in_shape)
-
-
-class SumTo(Function):
-    """Sum down to ``shape`` (the inverse of broadcasting); backward broadcasts."""
-
-    saves_inputs = False
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        lead = x.ndim - len(self.shape)
-        if lead < 0:
-            raise ValueError(f"cannot sum shape {x.shape} down to the longer shape {self.shape}")
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1)
-        for i, n in enumerate(self.shape):
-            if n != 1 and x.shape[lead + i] != n:
-                raise ValueError(f"cannot sum shape {x.shape} down to {self.shape}")
-        y = x.sum(axis=axes, keepdims=True) if axes else x.view()
-        if lead:
-            y = y.reshape(self.shape)
-        return y
-
-    def backward(self, gy):
-        return broadcast_to(gy, self.in_shape)
-
-
 class Repeat(Function):
     """The book's Repeat node: copy ``repeats`` times along ``axis`` (numpy's
     ``repeat``). Backward sums the copies, which is why a bias added to every
     row of a batch gets the sum of the rows' gradients."""
 
     saves_inputs = False
+    drawn = ("repeats", "axis")
 
     def __init__(self, repeats, axis):
         self.repeats, self.axis = repeats, axis
@@ -179,6 +140,7 @@ class GetItemGrad(Function):
 
 class Concat(Function):
     saves_inputs = False
+    drawn = ("axis",)
 
     def __init__(self, axis):
         self.axis = axis
@@ -197,6 +159,7 @@ class Split(Function):
     outputs are views. Backward concatenates (zeros for unused pieces)."""
 
     saves_inputs = False
+    drawn = (("indices_or_sections", "sections"), "axis")
 
     def __init__(self, indices_or_sections, axis):
         self.indices_or_sections, self.axis = indices_or_sections, axis
@@ -211,6 +174,7 @@ class Split(Function):
 
 class Stack(Function):
     saves_inputs = False
+    drawn = ("axis",)
 
     def __init__(self, axis):
         self.axis = axis
@@ -234,26 +198,6 @@ def reshape(x, shape):
 
 def transpose(x, axes=None):
     return Transpose(axes)(x)
-
-
-def broadcast_to(x, shape):
-    shape = tuple(shape)
-    if getattr(x, "shape", None) == shape:
-        return x
-    return BroadcastTo(shape)(x)
-
-
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape``, the shape it was broadcast from.
-
-    >>> import numpy as np, minigrad as mg
-    >>> mg.functions.sum_to(np.ones((2, 3)), (1, 3))
-    variable([[2., 2., 2.]])
-    """
-    shape = tuple(shape)
-    if getattr(x, "shape", None) == shape:
-        return x
-    return SumTo(shape)(x)
 
 
 def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):
