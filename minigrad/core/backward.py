@@ -29,8 +29,8 @@ peak memory at one graph.
 """
 from __future__ import annotations
 
-import heapq
 import sys
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -163,18 +163,18 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
         f = y.creator
         if f is not None and f not in seen:
             seen.add(f)
-            heapq.heappush(heap, (-f.generation, order, f))
+            heappush(heap, (-f.generation, order, f))
             order += 1
 
-    saved_flags = (state.raw_backward, state.create_graph, state.enable_backprop)
+    saved_flags = (state.raw_backward, state.enable_backprop)
     state.raw_backward = not create_graph
-    state.create_graph = create_graph
     state.enable_backprop = create_graph
-    pop, push = heapq.heappop, heapq.heappush
     anomaly_mode = state.detect_anomaly   # read once: no switch can change it mid-pass
+    f = None          # the operation to run next when it need not wait in the heap
     try:
-        while heap:
-            f = pop(heap)[2]
+        while f is not None or heap:
+            if f is None:
+                f = heappop(heap)[2]
             if f._released:
                 raise GraphError(
                     f"backward: the graph through {f.name} was already freed by an earlier "
@@ -189,6 +189,7 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
             if len(gxs) != len(inputs):
                 raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
                                  f"{len(inputs)} inputs")
+            found = None  # the one creator this operation's inputs reached first, or _MANY
             for i, (x, gx) in enumerate(zip(inputs, gxs)):
                 if gx is None or not x.requires_grad:
                     continue
@@ -200,12 +201,28 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                 c = x.creator
                 if c is not None and c not in seen:
                     seen.add(c)
-                    push(heap, (-c.generation, order, c))
-                    order += 1
+                    if found is not None and found is not _MANY:
+                        heappush(heap, (-found.generation, order, found))
+                        order += 1
+                    if found is not None:
+                        heappush(heap, (-c.generation, order, c))
+                        order += 1
+                        found = _MANY
+                    else:
+                        found = c
             if not retain_graph:
                 f.release()
+            f = None
+            if found is not None and found is not _MANY:
+                # A chain: the creator found is newer than anything waiting, so the
+                # heap would hand it back at once; it runs next without the trip.
+                if not heap or found.generation > -heap[0][0]:
+                    f = found
+                else:
+                    heappush(heap, (-found.generation, order, found))
+                    order += 1
     finally:
-        state.raw_backward, state.create_graph, state.enable_backprop = saved_flags
+        state.raw_backward, state.enable_backprop = saved_flags
 
     # What is left in ``pending`` waits at leaves (no creator): finish it.
     if capture is not None:
@@ -298,6 +315,10 @@ def _raw(g):
     return g.data if isinstance(g, Variable) else g
 
 
+_MANY = object()   # more than one new creator found: they all wait in the heap
+_ndarray = np.ndarray
+
+
 def _output_grads(f, pending, owned, retained, capture, create_graph):
     """The gradients waiting for ``f``'s outputs, taken out of ``pending``
     (zeros for an output that got none, when there are several)."""
@@ -306,7 +327,8 @@ def _output_grads(f, pending, owned, retained, capture, create_graph):
         out = ref()
         g = None if out is None else pending.pop(out, None)
         if g is not None:
-            owned.pop(id(g), None)  # backward may hand it to several inputs: no longer ours
+            if owned:
+                owned.pop(id(g), None)  # backward may hand it to several inputs: not ours now
             if capture is None:
                 if out._retain:
                     retained.append((out, g))
@@ -335,7 +357,8 @@ def _fill_missing(f, gys, create_graph):
 def _fit(f, i, x, gx, create_graph):
     """Bring a gradient to its input's shape and dtype, or explain why not."""
     data = x.data
-    if type(gx) is np.ndarray and gx.shape == data.shape and gx.dtype == data.dtype:
+    if type(gx) is _ndarray and gx.shape == data.shape and (
+            gx.dtype is data.dtype or gx.dtype == data.dtype):
         return gx  # the common case, first
     if isinstance(gx, SparseRows):
         if gx.shape != x.data.shape:

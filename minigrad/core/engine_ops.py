@@ -77,7 +77,7 @@ def broadcast_to(x, shape):
     shape = tuple(shape)
     if getattr(x, "shape", None) == shape:
         return x
-    return BroadcastTo(shape)(x)
+    return BroadcastTo(shape).apply(x)
 
 
 def sum_to(x, shape):
@@ -90,9 +90,9 @@ def sum_to(x, shape):
     shape = tuple(shape)
     if getattr(x, "shape", None) == shape:
         return x
-    return SumTo(shape)(x)
+    return SumTo(shape).apply(x)
 
 
 def astype(x, dtype):
     """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
-    return AsType(dtype)(x)
+    return AsType(dtype).apply(x)

@@ -25,13 +25,27 @@ from __future__ import annotations
 import numpy as np
 
 # id(array) -> how many live operations hold it. Every holder keeps the array
-# itself in its ``_held`` tuple, so the id cannot be reused while counted.
+# itself in its Hold, so the id cannot be reused while counted.
 _holds: dict = {}
 
 
-def lock(variables, arrays) -> tuple:
-    """Guard the saved ``arrays`` (the data of ``variables``); return the leaf
-    arrays this call counted, which must later go to :func:`unlock` once.
+class Hold:
+    """The leaf arrays one operation holds read-only. Dropping the Hold gives
+    them back: when backward releases the operation, or when the operation is
+    freed with a graph that never ran backward."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __del__(self):
+        unlock(self.arrays)
+
+
+def lock(variables, arrays):
+    """Guard the saved ``arrays`` (the data of ``variables``): a Hold of the
+    leaf arrays this call counted, or None if it counted none.
     (setflags is called positionally: its keyword parsing costs as much again.)"""
     held = ()
     holds = _holds
@@ -51,14 +65,13 @@ def lock(variables, arrays) -> tuple:
         else:
             continue
         held += (a,)
-    return held
+    return Hold(held) if held else None
 
 
-def freeze(arrays) -> None:
-    """Make computed values read-only for good (see the module docstring)."""
-    for a in arrays:
-        if type(a) is np.ndarray:
-            a.setflags(False)
+def freeze(a) -> None:
+    """Make a computed value read-only for good (see the module docstring)."""
+    if type(a) is np.ndarray:
+        a.setflags(False)
 
 
 def unlock(held) -> None:

@@ -152,6 +152,32 @@ class Variable:
         return self
 
 
+class Constant(Variable):
+    """An array (or number) an operation was called with: a Variable without
+    creator that needs no gradient. Only ``data`` is stored per constant; the
+    other fields are fixed for the class (class attributes shadow Variable's
+    slots), so wrapping an operand costs one allocation and one store: an
+    operation is often called with one (``y * 2.0``, ``x + b_array``)."""
+
+    __slots__ = ()
+    grad = creator = name = None
+    generation = 0
+    requires_grad = _retain = False
+
+    def cleargrad(self):
+        pass
+
+    def unchain(self) -> "Variable":
+        return self
+
+
+def constant(data) -> Constant:
+    """``data`` (an array already) as a Constant."""
+    c = _new(Constant)
+    c.data = data
+    return c
+
+
 def as_variable(x, like=None) -> Variable:
     """``x`` if it is a Variable, else a constant Variable (requires_grad=False).
 
@@ -169,17 +195,20 @@ def array_of(x):
     return backend.as_array(x)
 
 
-def _make(data, requires_grad: bool) -> Variable:
-    """Fast constructor for operation outputs: data is already an ndarray."""
-    v = Variable.__new__(Variable)
+def _make(data, requires_grad: bool, creator=None, generation: int = 0) -> Variable:
+    """The constructor operations use: ``data`` is already an array, so none of
+    ``Variable.__init__``'s conversions and checks (it runs once per operation)."""
+    v = _new(Variable)
     v.data = data
-    v.name = None
-    v.grad = None
-    v.creator = None
-    v.generation = 0
+    v.grad = v.name = None
+    v.creator = creator
+    v.generation = generation
     v.requires_grad = requires_grad
     v._retain = False
     return v
+
+
+_new = object.__new__
 
 
 def get_array_module(*xs):

@@ -91,23 +91,23 @@ def add(a, b):
     >>> b.grad                     # summed over the broadcast axis
     variable([2., 2., 2.])
     """
-    return Add()(a, b)
+    return Add().apply(a, b)
 
 
 def sub(a, b):
-    return Sub()(a, b)
+    return Sub().apply(a, b)
 
 
 def mul(a, b):
-    return Mul()(a, b)
+    return Mul().apply(a, b)
 
 
 def div(a, b):
-    return Div()(a, b)
+    return Div().apply(a, b)
 
 
 def neg(x):
-    return Neg()(x)
+    return Neg().apply(x)
 
 
 def pow(x, c):
@@ -115,4 +115,4 @@ def pow(x, c):
     if not isinstance(c, (int, float)):
         raise TypeError(f"Pow: the exponent must be a Python number, got {type(c).__name__}; "
                         "for a variable exponent write exp(c * log(x))")
-    return Pow(c)(x)
+    return Pow(c).apply(x)

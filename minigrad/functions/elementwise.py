@@ -123,19 +123,19 @@ class Copy(Function):
 
 
 def exp(x):
-    return Exp()(x)
+    return Exp().apply(x)
 
 
 def log(x):
-    return Log()(x)
+    return Log().apply(x)
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt().apply(x)
 
 
 def tanh(x):
-    return Tanh()(x)
+    return Tanh().apply(x)
 
 
 def sigmoid(x):
@@ -145,23 +145,23 @@ def sigmoid(x):
     >>> mg.functions.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     variable([0. , 0.5, 1. ])
     """
-    return Sigmoid()(x)
+    return Sigmoid().apply(x)
 
 
 def softplus(x):
-    return Softplus()(x)
+    return Softplus().apply(x)
 
 
 def relu(x):
-    return ReLU()(x)
+    return ReLU().apply(x)
 
 
 def clip(x, lo, hi):
     if lo > hi:
         raise ValueError(f"Clip: lo={lo} is greater than hi={hi}")
-    return Clip(lo, hi)(x)
+    return Clip(lo, hi).apply(x)
 
 
 def copy(x):
     """A copy that keeps the graph: the gradient passes through unchanged."""
-    return Copy()(x)
+    return Copy().apply(x)

@@ -122,11 +122,11 @@ def softmax(x, axis=-1):
     >>> mg.functions.softmax(np.array([1000.0, 1000.0]))
     variable([0.5, 0.5])
     """
-    return Softmax(axis)(x)
+    return Softmax(axis).apply(x)
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(x)
+    return LogSoftmax(axis).apply(x)
 
 
 def softmax_cross_entropy(x, t, ignore_index=-1):
@@ -139,7 +139,7 @@ def softmax_cross_entropy(x, t, ignore_index=-1):
     >>> round(float(loss.data), 6) == round(float(np.log(4)), 6)
     True
     """
-    return SoftmaxCrossEntropy(ignore_index)(x, t)
+    return SoftmaxCrossEntropy(ignore_index).apply(x, t)
 
 
 def sigmoid_cross_entropy(x, t):

@@ -79,5 +79,5 @@ def embedding(W, ids, sparse: bool = False):
         raise IndexError(f"Embedding: id {bad} is out of range for a table of {V} rows "
                          f"(shape {tuple(W.shape)})")
     if sparse:
-        return SparseEmbedding(ids)(W)
+        return SparseEmbedding(ids).apply(W)
     return get_item(W, ids)

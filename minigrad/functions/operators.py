@@ -17,39 +17,39 @@ from .shape import get_item, reshape, transpose
 
 
 def _add(self, other):
-    return Add()(self, other)
+    return Add().apply(self, other)
 
 
 def _radd(self, other):
-    return Add()(other, self)
+    return Add().apply(other, self)
 
 
 def _sub(self, other):
-    return Sub()(self, other)
+    return Sub().apply(self, other)
 
 
 def _rsub(self, other):
-    return Sub()(other, self)
+    return Sub().apply(other, self)
 
 
 def _mul(self, other):
-    return Mul()(self, other)
+    return Mul().apply(self, other)
 
 
 def _rmul(self, other):
-    return Mul()(other, self)
+    return Mul().apply(other, self)
 
 
 def _truediv(self, other):
-    return Div()(self, other)
+    return Div().apply(self, other)
 
 
 def _rtruediv(self, other):
-    return Div()(other, self)
+    return Div().apply(other, self)
 
 
 def _neg(self):
-    return Neg()(self)
+    return Neg().apply(self)
 
 
 def _rmatmul(self, other):

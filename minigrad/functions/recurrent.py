@@ -283,7 +283,7 @@ def lstm(xw, Wh, h0=None, c0=None, trace=None):
     ((2, 5, 3), (2, 3), 'LSTMSequence')
     """
     states = [s for s in (h0, c0) if s is not None]
-    return LSTMSequence(h0 is not None, c0 is not None, trace)(xw, Wh, *states)
+    return LSTMSequence(h0 is not None, c0 is not None, trace).apply(xw, Wh, *states)
 
 
 def gru(xw, Wh, h0=None, trace=None):
@@ -291,4 +291,4 @@ def gru(xw, Wh, h0=None, trace=None):
     is x Wx + b (gates z, r, h~), ``Wh`` (H, 3H), ``h0`` (N, H) defaults to
     zeros. Returns all hidden states (N, T, H)."""
     states = [] if h0 is None else [h0]
-    return GRUSequence(h0 is not None, False, trace)(xw, Wh, *states)
+    return GRUSequence(h0 is not None, False, trace).apply(xw, Wh, *states)

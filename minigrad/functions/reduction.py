@@ -82,16 +82,16 @@ def sum(x, axis=None, keepdims=False):
     >>> mg.functions.sum(x, axis=0)
     variable([2., 2., 2.])
     """
-    return Sum(axis, keepdims)(x)
+    return Sum(axis, keepdims).apply(x)
 
 
 def mean(x, axis=None, keepdims=False):
-    return Mean(axis, keepdims)(x)
+    return Mean(axis, keepdims).apply(x)
 
 
 def max(x, axis=None, keepdims=False):
-    return Max(axis, keepdims)(x)
+    return Max(axis, keepdims).apply(x)
 
 
 def min(x, axis=None, keepdims=False):
-    return Min(axis, keepdims)(x)
+    return Min(axis, keepdims).apply(x)

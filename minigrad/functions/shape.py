@@ -113,7 +113,7 @@ class GetItem(Function):
         return x[self.index]
 
     def backward(self, gy):
-        return GetItemGrad(self.index, self.in_shape)(gy)
+        return GetItemGrad(self.index, self.in_shape).apply(gy)
 
 
 class GetItemGrad(Function):
@@ -193,11 +193,11 @@ def reshape(x, shape):
         shape = tuple(shape) if isinstance(shape, list) else (shape,)
     if getattr(x, "shape", None) == shape:
         return x
-    return Reshape(shape)(x)
+    return Reshape(shape).apply(x)
 
 
 def transpose(x, axes=None):
-    return Transpose(axes)(x)
+    return Transpose(axes).apply(x)
 
 
 def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):
@@ -223,7 +223,7 @@ def branch(x, n: int = 2):
     """Hand ``x`` to ``n`` consumers explicitly (the book's Branch node)."""
     if n < 1:
         raise ValueError(f"Branch: n must be at least 1, got {n}")
-    out = Branch(n)(x)
+    out = Branch(n).apply(x)
     return out if isinstance(out, tuple) else (out,)
 
 
@@ -234,14 +234,14 @@ def get_item(x, index):
         index = tuple(i.data if isinstance(i, Variable) else i for i in index)
     elif isinstance(index, list):
         index = backend.as_array(index)
-    return GetItem(index)(x)
+    return GetItem(index).apply(x)
 
 
 def concat(xs, axis: int = 0):
     xs = tuple(xs)
     if not xs:
         raise ValueError("Concat: needs at least one input")
-    return Concat(axis)(*xs)
+    return Concat(axis).apply(*xs)
 
 
 def split(x, indices_or_sections, axis: int = 0):
@@ -249,7 +249,7 @@ def split(x, indices_or_sections, axis: int = 0):
     a tuple of Variables."""
     if isinstance(indices_or_sections, (list, tuple)):
         indices_or_sections = list(indices_or_sections)
-    out = Split(indices_or_sections, axis)(x)
+    out = Split(indices_or_sections, axis).apply(x)
     return out if isinstance(out, tuple) else (out,)
 
 
@@ -257,4 +257,4 @@ def stack(xs, axis: int = 0):
     xs = tuple(xs)
     if not xs:
         raise ValueError("Stack: needs at least one input")
-    return Stack(axis)(*xs)
+    return Stack(axis).apply(*xs)
