@@ -80,13 +80,18 @@ def test_graph_frees_itself_without_the_garbage_collector():
         gc.enable()
 
 
-def test_outputs_are_held_weakly_by_their_creator():
+def test_an_operation_never_keeps_its_outputs_alive():
     x = var(np.ones(2))
     y = x * 3.0
-    f = y.creator
-    assert f.outputs[0]() is y
+    f, alive = y.creator, weakref.ref(y)
+    assert f.outputs is None                  # one output: no reference at all
     del y
-    assert f.outputs[0]() is None
+    assert alive() is None
+    parts = F.split(x, 2)                     # several: weak references
+    f, first = parts[0].creator, parts[0]
+    assert [ref() for ref in f.outputs] == list(parts)
+    del parts
+    assert [ref() for ref in f.outputs] == [first, None]
 
 
 # ---------------------------------------------------------------- accumulation

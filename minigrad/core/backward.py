@@ -163,24 +163,29 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
         f = y.creator
         if f is not None and f not in seen:
             seen.add(f)
-            heappush(heap, (-f.generation, order, f))
+            heappush(heap, (-f.generation, order, f, y))
             order += 1
 
     saved_flags = (state.raw_backward, state.enable_backprop)
     state.raw_backward = not create_graph
     state.enable_backprop = create_graph
     anomaly_mode = state.detect_anomaly   # read once: no switch can change it mid-pass
-    f = None          # the operation to run next when it need not wait in the heap
+    f = None          # the operation to run next when it need not wait in the heap,
+    out = None        # and the output it was reached through
     try:
         while f is not None or heap:
             if f is None:
-                f = heappop(heap)[2]
+                _, _, f, out = heappop(heap)
             if f._released:
                 raise GraphError(
                     f"backward: the graph through {f.name} was already freed by an earlier "
                     "backward; call that backward with retain_graph=True to backprop twice")
-            gys = _output_grads(f, pending, owned, retained, capture, create_graph)
-            gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
+            outs = (out,) if f.outputs is None else [ref() for ref in f.outputs]
+            gys = _output_grads(f, outs, pending, owned, retained, capture, create_graph)
+            if create_graph:
+                gxs = _graph_backward(f, outs, gys)
+            else:
+                gxs = f.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if anomaly_mode:
@@ -189,10 +194,11 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
             if len(gxs) != len(inputs):
                 raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
                                  f"{len(inputs)} inputs")
-            found = None  # the one creator this operation's inputs reached first, or _MANY
-            for i, (x, gx) in enumerate(zip(inputs, gxs)):
-                if gx is None or not x.requires_grad:
-                    continue
+            found = via = None  # the first new creator reached, through input `via`
+            for i in range(len(inputs)):
+                x, gx = inputs[i], gxs[i]
+                if gx is None or not isinstance(x, Variable) or not x.requires_grad:
+                    continue    # (a plain array is a constant)
                 gx = _fit(f, i, x, gx, create_graph)
                 if x in pending:
                     _accumulate(pending, owned, x, gx, create_graph)
@@ -201,25 +207,25 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
                 c = x.creator
                 if c is not None and c not in seen:
                     seen.add(c)
-                    if found is not None and found is not _MANY:
-                        heappush(heap, (-found.generation, order, found))
-                        order += 1
-                    if found is not None:
-                        heappush(heap, (-c.generation, order, c))
+                    if found is None:
+                        found, via = c, x
+                        continue
+                    if found is not _MANY:
+                        heappush(heap, (-found.generation, order, found, via))
                         order += 1
                         found = _MANY
-                    else:
-                        found = c
-            if not retain_graph:
+                    heappush(heap, (-c.generation, order, c, x))
+                    order += 1
+            if f._saved and not retain_graph:
                 f.release()
             f = None
             if found is not None and found is not _MANY:
-                # A chain: the creator found is newer than anything waiting, so the
-                # heap would hand it back at once; it runs next without the trip.
+                # A chain: the one creator found is newer than anything waiting,
+                # so the heap would hand it back at once; it runs next, no trip.
                 if not heap or found.generation > -heap[0][0]:
-                    f = found
+                    f, out = found, via
                 else:
-                    heappush(heap, (-found.generation, order, found))
+                    heappush(heap, (-found.generation, order, found, via))
                     order += 1
     finally:
         state.raw_backward, state.enable_backprop = saved_flags
@@ -315,16 +321,15 @@ def _raw(g):
     return g.data if isinstance(g, Variable) else g
 
 
-_MANY = object()   # more than one new creator found: they all wait in the heap
+_MANY = object()   # more than one new creator reached: they all wait in the heap
 _ndarray = np.ndarray
 
 
-def _output_grads(f, pending, owned, retained, capture, create_graph):
-    """The gradients waiting for ``f``'s outputs, taken out of ``pending``
-    (zeros for an output that got none, when there are several)."""
+def _output_grads(f, outs, pending, owned, retained, capture, create_graph):
+    """The gradients waiting for ``f``'s outputs ``outs``, taken out of
+    ``pending`` (zeros for an output that got none, when there are several)."""
     gys = []
-    for ref in f.outputs:
-        out = ref()
+    for out in outs:
         g = None if out is None else pending.pop(out, None)
         if g is not None:
             if owned:
@@ -338,6 +343,26 @@ def _output_grads(f, pending, owned, retained, capture, create_graph):
     if len(gys) > 1:
         gys = _fill_missing(f, gys, create_graph)
     return gys
+
+
+def _graph_backward(f, outs, gys):
+    """``f.backward_graph`` with the Variables in place of the saved arrays:
+    the inputs in ``f.xs``, the output in ``f.y``, so that what backward
+    computes from them is recorded, as the gradient's own graph."""
+    d = f.__dict__
+    xs, y = d.get("xs"), d.get("y")
+    if xs is not None:
+        f.xs = f.inputs
+    if y is not None:
+        out = outs[0]
+        f.y = out if out is not None else Variable(y, requires_grad=False)
+    try:
+        return f.backward_graph(*gys)
+    finally:
+        if xs is not None:
+            f.xs = xs
+        if y is not None:
+            f.y = y
 
 
 def _fill_missing(f, gys, create_graph):

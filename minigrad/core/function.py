@@ -25,7 +25,7 @@ from .. import backend
 from ..errors import DeviceError, GraphError, MinigradError, ShapeError, describe
 from . import anomaly, saved
 from .config import state
-from .variable import Variable, _make, constant
+from .variable import Variable, _make
 
 
 class _Unsaved:
@@ -78,14 +78,6 @@ def _as_arrays(arrays):
             backend.as_array(a, like) for a in arrays]
 
 
-def _as_variables(inputs, arrays):
-    """The inputs as Variables: plain operands become Constants."""
-    variables = []
-    for x, a in zip(inputs, arrays):
-        variables.append(x if isinstance(x, Variable) else constant(a))
-    return tuple(variables)
-
-
 _ndarray = np.ndarray
 _ref = weakref.ref
 
@@ -127,8 +119,11 @@ class Function:
     drawn = ()
 
     # Set when recorded; class-level defaults keep unrecorded calls cheap.
-    inputs = None          # tuple of input Variables (the graph's edges)
-    outputs = None         # tuple of weak references to the output Variables
+    inputs = None          # the inputs: Variables, and plain operands as arrays
+    # With several outputs, weak references to them (the backward pass gathers
+    # their gradients); one output needs none: the pass reaches an operation
+    # through its output.
+    outputs = None
     generation = 0
     scope = ()
     _held = None           # the leaf arrays this node keeps read-only (a saved.Hold)
@@ -148,26 +143,14 @@ class Function:
             f"{self.name}.backward is not defined: this operation cannot be differentiated")
 
     def backward_graph(self, *gys):
-        """The backward of ``backward(create_graph=True)``: ``backward`` run on
-        Variables (the inputs in ``self.xs``, the output in ``self.y``), so
-        that its operations record the gradient's own graph.
+        """The backward of ``backward(create_graph=True)``. The engine calls it
+        with Variables in ``self.xs`` (the inputs) and ``self.y`` (the output),
+        so that ``backward``, run here on them, records the gradient's own graph.
 
         Override it only when ``backward`` cannot run on Variables (a fused
         operation whose backward is an array loop): return the same gradients,
         computed by recorded operations."""
-        xs, y = self.__dict__.get("xs"), self.__dict__.get("y")
-        if xs is not None:
-            self.xs = self.inputs
-        if y is not None:
-            out = self.outputs[0]()
-            self.y = out if out is not None else Variable(y, requires_grad=False)
-        try:
-            return self.backward(*gys)
-        finally:
-            if xs is not None:
-                self.xs = xs
-            if y is not None:
-                self.y = y
+        return self.backward(*gys)
 
     # ------------------------------------------------------------------ call
     def apply(self, *inputs):
@@ -181,27 +164,28 @@ class Function:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
             return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
         arrays = []
-        record = plain = numbers = False
+        gen = -1        # the newest generation among inputs that want a gradient
+        numbers = False
         for x in inputs:
             if isinstance(x, Variable):
                 arrays.append(x.data)
-                if x.requires_grad:
-                    record = True
+                if x.requires_grad and x.generation > gen:
+                    gen = x.generation
             else:
                 arrays.append(x)
-                plain = True
                 if type(x) is not _ndarray:
                     numbers = True
         if numbers:
             arrays = _as_arrays(arrays)
-        if record and state.enable_backprop:
+            inputs = tuple([x if isinstance(x, Variable) else a for x, a in zip(inputs, arrays)])
+        record = gen >= 0 and state.enable_backprop
+        if record:
             if self.inputs is not None:
                 raise GraphError(f"{self.name}: this Function instance already recorded a call; "
                                  "create a new instance for each call, e.g. Mul()(a, b)")
-            # before forward: save() keeps arrays only for a recorded call
-            self.inputs = _as_variables(inputs, arrays) if plain else inputs
-        else:
-            record = False
+            # Before forward: save() keeps arrays only for a recorded call. A
+            # plain operand stays an array here: a constant needs no Variable.
+            self.inputs = inputs
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
@@ -210,20 +194,16 @@ class Function:
             self.created_at = anomaly.creation_site()
             anomaly.check_forward(self, arrays, ys)
         if record:
-            return self._record(arrays, ys)
+            return self._record(arrays, ys, gen)
         if type(ys) is tuple:
             return tuple([_make(backend.as_array(y), False) for y in ys])
         return _make(ys if type(ys) is _ndarray else backend.as_array(ys), False)
 
     __call__ = apply
 
-    def _record(self, arrays, ys):
+    def _record(self, arrays, ys, gen):
         """Make the output Variables, link them to this operation, and keep
         what backward reads."""
-        gen = 0
-        for v in self.inputs:
-            if v.generation > gen:
-                gen = v.generation
         self.generation = gen
         if type(ys) is tuple:
             ys = tuple([backend.as_array(y) for y in ys])
@@ -236,7 +216,6 @@ class Function:
         else:
             y = ys if type(ys) is _ndarray else backend.as_array(ys)
             outputs = _make(y, y.dtype.kind in "fc", self, gen + 1)
-            self.outputs = (_ref(outputs),)
         if state.scope:
             self.scope = state.scope
         kept = ()
@@ -291,7 +270,7 @@ class Function:
     @property
     def needs_input_grad(self) -> tuple:
         """Which inputs want a gradient; backward may skip the others' work."""
-        return tuple([v.requires_grad for v in self.inputs])
+        return tuple([isinstance(v, Variable) and v.requires_grad for v in self.inputs])
 
     def _missing(self, attr, flag):
         if self._released:

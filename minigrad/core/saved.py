@@ -43,16 +43,17 @@ class Hold:
         unlock(self.arrays)
 
 
-def lock(variables, arrays):
-    """Guard the saved ``arrays`` (the data of ``variables``): a Hold of the
-    leaf arrays this call counted, or None if it counted none.
+def lock(inputs, arrays):
+    """Guard the saved ``arrays`` (those of an operation's ``inputs``: Variables
+    or plain arrays): a Hold of the leaf arrays this call counted, or None if
+    it counted none.
     (setflags is called positionally: its keyword parsing costs as much again.)"""
     held = ()
     holds = _holds
-    for v, a in zip(variables, arrays):
+    for v, a in zip(inputs, arrays):
         if type(a) is not np.ndarray:
             continue
-        if v.creator is not None:
+        if v is not a and v.creator is not None:   # (a plain operand is its own array)
             a.setflags(False)  # computed value: read-only for good
             continue
         key = id(a)

@@ -127,7 +127,7 @@ class Variable:
                 continue
             seen.add(f)
             for x in f.inputs or ():
-                if x.creator is not None:
+                if isinstance(x, Variable) and x.creator is not None:
                     stack.append(x.creator)
                     x.unchain()
         return self.unchain()
@@ -150,32 +150,6 @@ class Variable:
         elif self.grad is not None:
             self.grad = None
         return self
-
-
-class Constant(Variable):
-    """An array (or number) an operation was called with: a Variable without
-    creator that needs no gradient. Only ``data`` is stored per constant; the
-    other fields are fixed for the class (class attributes shadow Variable's
-    slots), so wrapping an operand costs one allocation and one store: an
-    operation is often called with one (``y * 2.0``, ``x + b_array``)."""
-
-    __slots__ = ()
-    grad = creator = name = None
-    generation = 0
-    requires_grad = _retain = False
-
-    def cleargrad(self):
-        pass
-
-    def unchain(self) -> "Variable":
-        return self
-
-
-def constant(data) -> Constant:
-    """``data`` (an array already) as a Constant."""
-    c = _new(Constant)
-    c.data = data
-    return c
 
 
 def as_variable(x, like=None) -> Variable:

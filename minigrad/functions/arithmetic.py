@@ -39,8 +39,8 @@ class Mul(Function):
 
     def backward(self, gz):
         a, b = self.xs
-        va, vb = self.inputs
-        return (gz * b if va.requires_grad else None), (gz * a if vb.requires_grad else None)
+        need_a, need_b = self.needs_input_grad
+        return (gz * b if need_a else None), (gz * a if need_b else None)
 
 
 class Div(Function):
@@ -50,7 +50,7 @@ class Div(Function):
     def backward(self, gz):
         a, b = self.xs
         ga = gz / b
-        return ga, (-(ga * a) / b if self.inputs[1].requires_grad else None)
+        return ga, (-(ga * a) / b if self.needs_input_grad[1] else None)
 
 
 class Neg(Function):

@@ -24,6 +24,7 @@ import numpy as np
 from ..backend import get_array_module
 from ..core.backward import grad
 from ..core.function import Function
+from ..core.variable import Variable
 from .shape import reshape, split, stack
 from .steps import gru_step, lstm_step
 
@@ -77,9 +78,11 @@ class _FusedSequence(Function):
     def backward_graph(self, *gys):
         """Gradients as a recorded graph (create_graph=True): replay the steps
         with the composed operations on the input Variables and differentiate
-        the replay."""
-        return grad(self._replay(*self.inputs), list(self.inputs), grad_outputs=list(gys),
-                    create_graph=True)
+        the replay (a plain array input is a constant: no gradient)."""
+        wrt = [x for x in self.inputs if isinstance(x, Variable)]
+        found = dict(zip(wrt, grad(self._replay(*self.inputs), wrt, grad_outputs=list(gys),
+                                   create_graph=True)))
+        return tuple([found.get(x) if isinstance(x, Variable) else None for x in self.inputs])
 
 
 class LSTMSequence(_FusedSequence):
