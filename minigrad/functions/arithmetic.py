@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from ..core.function import Function
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["add", "sub", "mul", "div", "neg", "pow"]
+
 
 class Add(Function):
     """z = a + b. The book's add node: backward passes dz on to both inputs unchanged."""

@@ -6,6 +6,9 @@ from ..core.engine_ops import AsType, astype  # noqa: F401
 from ..core.function import Function
 from ..core.variable import array_of
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "relu", "clip", "copy", "astype"]
+
 
 class Exp(Function):
     saves_inputs = False

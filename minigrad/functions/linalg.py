@@ -4,6 +4,9 @@ from __future__ import annotations
 from ..core.function import Function
 from .shape import reshape, transpose
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["matmul", "linear"]
+
 
 def _swap_last(x):
     """x with its last two axes swapped (the matrix transpose of a batch)."""

@@ -8,6 +8,9 @@ from ..errors import DTypeError, ShapeError
 from .elementwise import exp, softplus
 from .reduction import mean
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy"]
+
 
 class Softmax(Function):
     saves_inputs = False

@@ -9,6 +9,9 @@ from ..core.variable import array_of, as_variable
 from ..errors import DTypeError, GraphError
 from .shape import get_item
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["dropout", "embedding"]
+
 
 def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
     """Inverted dropout: zero each element with probability ``ratio`` and scale

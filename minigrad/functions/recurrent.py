@@ -28,7 +28,8 @@ from ..core.variable import Variable
 from .shape import reshape, split, stack
 from .steps import gru_step, lstm_step
 
-__all__ = ["LSTMSequence", "GRUSequence", "lstm", "gru"]
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["lstm", "gru"]
 
 
 def _sigmoid(a, out):

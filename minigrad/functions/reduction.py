@@ -5,6 +5,9 @@ from ..core.function import Function
 from ..core.variable import array_of
 from .shape import broadcast_to, reshape
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["sum", "mean", "max", "min"]
+
 
 def _kept_shape(shape, axis):
     """``shape`` with the reduced axes kept as length 1."""

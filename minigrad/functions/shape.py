@@ -10,6 +10,10 @@ from ..core.engine_ops import BroadcastTo, SumTo, broadcast_to, sum_to  # noqa: 
 from ..core.function import Function
 from ..core.variable import Variable
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "repeat", "branch", "get_item",
+           "concat", "split", "stack"]
+
 
 def _normalize_axis(axis, ndim, op):
     if not -ndim <= axis < ndim:

@@ -56,7 +56,10 @@ class _Recurrent(Layer):
             Wh = (gen.standard_normal((H, k * H)) / np.sqrt(H)).astype(dtype)
         else:
             Wh = given_array(owner, "Wh", Wh, (H, k * H), dtype)
-        b = np.zeros(k * H, dtype=dtype) if b is None else given_array(owner, "b", b, (k * H,), dtype)
+        if b is None:
+            b = np.zeros(k * H, dtype=dtype)
+        else:
+            b = given_array(owner, "b", b, (k * H,), dtype)
         self.in_size, self.hidden_size = D, H
         self.Wx = Parameter(Wx, name="Wx")
         self.Wh = Parameter(Wh, name="Wh")
