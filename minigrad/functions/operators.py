@@ -9,47 +9,27 @@ on Variables because Variables have these methods.
 from __future__ import annotations
 
 from ..core.variable import Variable
-from .arithmetic import Add, Div, Mul, Neg, Sub, pow
+from .arithmetic import Add, Div, Mul, Sub, add, div, mul, neg, pow, sub
 from .elementwise import astype, copy
 from .linalg import matmul
 from .reduction import max, mean, min, sum
 from .shape import get_item, reshape, transpose
 
 
-def _add(self, other):
-    return Add().apply(self, other)
-
-
 def _radd(self, other):
     return Add().apply(other, self)
-
-
-def _sub(self, other):
-    return Sub().apply(self, other)
 
 
 def _rsub(self, other):
     return Sub().apply(other, self)
 
 
-def _mul(self, other):
-    return Mul().apply(self, other)
-
-
 def _rmul(self, other):
     return Mul().apply(other, self)
 
 
-def _truediv(self, other):
-    return Div().apply(self, other)
-
-
 def _rtruediv(self, other):
     return Div().apply(other, self)
-
-
-def _neg(self):
-    return Neg().apply(self)
 
 
 def _rmatmul(self, other):
@@ -86,11 +66,11 @@ def _min(self, axis=None, keepdims=False):
     return min(self, axis=axis, keepdims=keepdims)
 
 
-Variable.__add__, Variable.__radd__ = _add, _radd
-Variable.__sub__, Variable.__rsub__ = _sub, _rsub
-Variable.__mul__, Variable.__rmul__ = _mul, _rmul
-Variable.__truediv__, Variable.__rtruediv__ = _truediv, _rtruediv
-Variable.__neg__ = _neg
+Variable.__add__, Variable.__radd__ = add, _radd
+Variable.__sub__, Variable.__rsub__ = sub, _rsub
+Variable.__mul__, Variable.__rmul__ = mul, _rmul
+Variable.__truediv__, Variable.__rtruediv__ = div, _rtruediv
+Variable.__neg__ = neg
 Variable.__pow__ = pow
 Variable.__matmul__, Variable.__rmatmul__ = matmul, _rmatmul
 Variable.__getitem__ = get_item
