@@ -13,10 +13,14 @@ import numpy as np
 from .errors import DeviceError
 
 _cupy = None  # the cupy module once imported, False when it is not available
+_cupy_error = None  # why not: the exception importing cupy or asking it for a device raised
+
+INSTALL_CUPY = ("Install the extra with `pip install 'minigrad[gpu]'` (cupy-cuda12x) on a "
+                "machine with an NVIDIA GPU, or keep the data on the CPU.")
 
 
 def _load_cupy():
-    global _cupy
+    global _cupy, _cupy_error
     if _cupy is None:
         try:
             import cupy  # noqa: F401
@@ -24,8 +28,8 @@ def _load_cupy():
 
             cupy.cuda.runtime.getDeviceCount()
             _cupy = cupy
-        except Exception:  # ImportError, or cupy present but no usable device
-            _cupy = False
+        except Exception as e:  # ImportError, or cupy present but no usable device
+            _cupy, _cupy_error = False, e
     return _cupy
 
 
@@ -34,14 +38,24 @@ def gpu_available() -> bool:
     return bool(_load_cupy())
 
 
+def _not_installed(error) -> bool:
+    """True when cupy itself is absent, as opposed to present but failing to
+    load (a missing CUDA library, a driver too old, no device)."""
+    return isinstance(error, ModuleNotFoundError) and error.name in ("cupy", "cupyx")
+
+
 def _require_cupy():
     cp = _load_cupy()
     if not cp:
+        error = _cupy_error
+        if error is None or _not_installed(error):
+            raise DeviceError(f"to_gpu: cupy with a CUDA device is needed. {INSTALL_CUPY}") \
+                from error
         raise DeviceError(
-            "to_gpu: cupy with a CUDA device is needed. Install the extra with "
-            "`pip install 'minigrad[gpu]'` (cupy-cuda12x) on a machine with an NVIDIA GPU, "
-            "or keep the data on the CPU."
-        )
+            f"to_gpu: cupy is installed but could not be used: {type(error).__name__}: {error}. "
+            "Check that the cupy package matches the machine's CUDA version (cupy-cuda12x "
+            "for CUDA 12), that the NVIDIA driver is loaded and that a GPU is visible "
+            "(nvidia-smi); or keep the data on the CPU.") from error
     return cp
 
 

@@ -1,14 +1,24 @@
-"""Command line: ``python -m models train MODEL [options]`` (from the repository root).
+"""Command line: ``python -m models train MODEL [options]`` (from the repository root),
+and ``python -m models experiment binary-addition`` (the course notes' experiments).
 
-MODEL is one of simple-rnnlm, rnnlm, better-rnnlm, cbow, skipgram,
-binary-addition. Defaults are the book's hyper-parameters; ``--quick`` runs a
-tiny version (a few iterations on a slice of the data) for smoke tests.
+MODEL is one of two-layer-net (the book's chapter 1), simple-rnnlm, rnnlm,
+better-rnnlm, cbow, skipgram, binary-addition (the course notes' program;
+``--recipe minibatch`` for the faster minibatch one). Defaults are the book's
+(and the notes') hyper-parameters; ``--quick`` runs a tiny version (a few
+iterations on a slice of the data) for smoke tests.
 PTB is read from ``--data``, else ``$MINIGRAD_DATA``, else the user cache
 (downloaded there when missing and online).
 
     python -m models train rnnlm --data ../shared/data/ptb --out runs/rnnlm
     python -m models train better-rnnlm --cell gru --epochs 10
     python -m models train cbow --quick
+    python -m models train two-layer-net
+    mpirun -n 2 python -m models train rnnlm --distributed --threads 1
+
+``--distributed`` (language models and word2vec) trains data-parallel on the
+ranks of an MPI job (``pip install 'minigrad[distributed]'``): each rank takes
+its share of every batch, only rank 0 prints and writes files, and a rank
+that fails ends the whole job.
 """
 from __future__ import annotations
 
@@ -16,7 +26,8 @@ import argparse
 import os
 import sys
 
-MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram", "binary-addition")
+MODELS = ("two-layer-net", "simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram",
+          "binary-addition")
 
 # The book's settings: (batch, time, D = H, lr, clip, epochs).
 LM_DEFAULTS = {
@@ -25,6 +36,7 @@ LM_DEFAULTS = {
     "better-rnnlm": dict(batch_size=20, time_size=35, hidden=650, lr=20.0, max_grad=0.25,
                          epochs=40),
 }
+DISTRIBUTED_MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram")
 W2V_DEFAULTS = dict(window=5, hidden=100, batch_size=100, lr=0.001, epochs=10)
 SIMPLE_RNNLM_WORDS = 1000     # the book trains SimpleRnnlm on PTB's first 1000 words
 QUERIES = ("you", "year", "car", "toyota")
@@ -50,11 +62,17 @@ def build_parser():
                    help="better-rnnlm's recurrent cell")
     t.add_argument("--dropout", type=float, default=0.5, help="better-rnnlm's dropout ratio")
     t.add_argument("--window", type=int, help="word2vec window size (default 5)")
+    t.add_argument("--recipe", choices=("notes", "minibatch"), default="notes",
+                   help="binary-addition: the course notes' program (default) or the faster "
+                        "minibatch recipe")
+    t.add_argument("--iterations", type=int,
+                   help="binary-addition (notes): SGD steps, one pair each (default 10,000)")
     t.add_argument("--dense", action="store_true", help="word2vec: dense embedding gradients")
     t.add_argument("--sample", type=int, default=0, metavar="N",
                    help="language models: print N words generated from 'you' after training")
     t.add_argument("--eval-interval", type=int, default=20, help="batches per progress report")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="random seed (default 0; two-layer-net: the "
+                   "book's 1984)")
     t.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="language models: write the whole training state every N batches (and "
                         "at each epoch's end) to OUT/NAME_resume.npz")
@@ -64,7 +82,31 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of `mpirun -n N` (language models, "
+                        "word2vec); the batch size must divide by N")
+    # The experiment's own module is imported only when it runs: importing it here
+    # would load numpy before --threads could take effect.
+    e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
+                                          "with a verdict per claim, loss curves")
+    e.add_argument("name", choices=EXPERIMENTS)
+    e.add_argument("--seeds", type=int, default=5, help="runs per setting (seeds 0..N-1)")
+    e.add_argument("--iterations", type=int, default=10_000)
+    e.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes (default: 2, or 1 on a one-core machine)")
+    e.add_argument("--only", help="comma-separated settings (default: all; an unknown name "
+                                  "lists them)")
+    e.add_argument("--out", help="output directory (default: runs/experiments/NAME)")
     return parser
+
+
+# Each experiment lives in its own module; this file only dispatches to it.
+EXPERIMENTS = ("binary-addition",)
+
+
+def _experiment_module(name):
+    from models import binary_addition_experiments
+    return {"binary-addition": binary_addition_experiments}[name]
 
 
 def _pick(value, default):
@@ -85,13 +127,15 @@ def _outputs(history, out_dir, name):
 
 def _print_outputs(paths):
     print("outputs:")
-    for key in ("checkpoint", "plot", "metrics"):
-        print(f"  {key:<10} {paths.get(key) or '(none)'}")
+    for key in ("checkpoint", "plot", "metrics", "boundary"):
+        if key != "boundary" or key in paths:
+            print(f"  {key:<10} {paths.get(key) or '(none)'}")
 
 
 def run_lm(args, out_dir):
     import numpy as np
 
+    from minigrad.distributed import is_root
     from minigrad.layers import load_weights
     from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
     from models.train import train_rnnlm
@@ -132,16 +176,27 @@ def run_lm(args, out_dir):
     name = args.model if args.model != "better-rnnlm" else f"better-rnnlm-{args.cell}"
     print(f"{name}: {len(train)} training words, vocabulary {vocab}, batch {batch}, "
           f"time {time_size}, D = H = {hidden}, lr {lr}, clip {max_grad}, {epochs} epochs")
+    comm = args.comm
     history = train_rnnlm(model, train, valid, batch_size=batch, time_size=time_size, lr=lr,
                           max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
                           out_dir=out_dir, name=name, progress=not args.no_progress,
                           eval_interval=args.eval_interval, eval_batch_size=eval_batch,
-                          checkpoint_every=args.checkpoint_every, resume=args.resume)
+                          checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm)
     if test is not None:
         if history["checkpoint"]:
-            load_weights(model, history["checkpoint"])   # the best validation model
-        history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
-                                              time_size=time_size)
+            if is_root(comm):
+                load_weights(model, history["checkpoint"])   # the best validation model
+            if comm is not None:
+                comm.broadcast_params(model.params())        # rank 0 read the file
+        if comm is None:
+            history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
+                                                  time_size=time_size)
+        else:
+            from minigrad.distributed import perplexity
+            history["test_ppl"] = perplexity(model, test, comm, batch_size=eval_batch,
+                                             time_size=time_size)
+    if not is_root(comm):
+        return 0                                  # rank 0 writes and reports
     paths = _outputs(history, out_dir, name)
     _print_outputs(paths)
     print(f"final training perplexity: {history['train_ppl'][-1]:.2f}")
@@ -170,6 +225,7 @@ def run_word2vec(args, out_dir):
     import numpy as np
 
     from minigrad.data import analogy, create_contexts_target, most_similar
+    from minigrad.distributed import is_root
     from models.train import train_word2vec
     from models.word2vec import CBOW, SkipGram
 
@@ -188,7 +244,10 @@ def run_word2vec(args, out_dir):
           f"H {hidden}, batch {batch}, Adam lr {lr}, {epochs} epochs")
     history = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs, lr=lr,
                              out_dir=out_dir, name=args.model, progress=not args.no_progress,
-                             eval_interval=args.eval_interval)
+                             eval_interval=args.eval_interval, comm=args.comm,
+                             shuffle_seed=args.seed)
+    if not is_root(args.comm):
+        return 0                                  # rank 0 writes and reports
     vecs = model.word_vecs
     history["most_similar"] = {q: most_similar(q, word_to_id, id_to_word, vecs, top=5)
                                for q in QUERIES if q in word_to_id}
@@ -205,21 +264,78 @@ def run_word2vec(args, out_dir):
     return 0
 
 
-def run_binary_addition(args, out_dir):
-    from minigrad.layers import save_weights
-    from models.binary_addition import train_binary_addition
+def run_two_layer_net(args, out_dir):
+    """The book's ch01/train.py: hidden 10, SGD lr 1.0, batch 30, 300 epochs on
+    the spiral; the loss curve and the decision-boundary picture."""
+    from pathlib import Path
 
-    epochs = _pick(args.epochs, 1 if args.quick else 40)
-    kwargs = {"hidden_size": args.hidden} if args.hidden else {}
-    if args.batch_size:
-        kwargs["batch_size"] = args.batch_size
-    model, acc = train_binary_addition(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
-                                       verbose=not args.no_progress, **kwargs)
+    from minigrad.layers import save_weights
+    from models.two_layer_net import accuracy, plot_decision_boundary, train_two_layer_net
+
+    hidden, lr = _pick(args.hidden, 10), _pick(args.lr, 1.0)
+    batch, epochs = _pick(args.batch_size, 30), _pick(args.epochs, 10 if args.quick else 300)
+    print(f"two-layer-net: spiral 300 points, 3 classes, hidden {hidden}, SGD lr {lr}, "
+          f"batch {batch}, {epochs} epochs")
+    model, trainer, x, t = train_two_layer_net(hidden_size=hidden, lr=lr, batch_size=batch,
+                                               max_epoch=epochs, seed=_pick(args.seed, 1984),
+                                               progress=not args.no_progress,
+                                               eval_interval=args.eval_interval)
+    history = trainer.history
+    history["accuracy"] = accuracy(model, x, t)
+    history["final_loss"] = float(model.loss(x, t).data)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    history["checkpoint"] = str(Path(out_dir) / "two-layer-net.npz")
+    save_weights(model, history["checkpoint"])
+    paths = _outputs(history, out_dir, "two-layer-net")
+    paths["boundary"] = plot_decision_boundary(model, x, t,
+                                               Path(out_dir) / "two-layer-net_boundary.png")
+    _print_outputs(paths)
+    print(f"training accuracy: {history['accuracy']:.3f}, loss over all points: "
+          f"{history['final_loss']:.4f}")
+    return 0
+
+
+def run_binary_addition(args, out_dir):
+    """The course notes' program (SGD, one random pair per iteration, 10,000
+    iterations), or with ``--recipe minibatch`` the faster minibatch recipe."""
+    from minigrad.layers import save_weights
+
     os.makedirs(out_dir, exist_ok=True)
     checkpoint = os.path.join(out_dir, "binary-addition.npz")
+    if args.recipe == "minibatch":
+        from models.binary_addition import train_minibatch_adder
+
+        epochs = _pick(args.epochs, 1 if args.quick else 40)
+        kwargs = {"hidden_size": args.hidden} if args.hidden else {}
+        if args.batch_size:
+            kwargs["batch_size"] = args.batch_size
+        model, acc = train_minibatch_adder(epochs=epochs, lr=_pick(args.lr, 0.01),
+                                           seed=args.seed, verbose=not args.no_progress,
+                                           **kwargs)
+        history = {"model": "MinibatchAdder", "epochs": epochs, "accuracy": acc}
+    else:
+        import numpy as np
+
+        from models.binary_addition import train_notes_adder
+
+        iterations = _pick(args.iterations, 500 if args.quick else 10_000)
+        hidden, lr = _pick(args.hidden, 16), _pick(args.lr, 0.1)
+        print(f"binary-addition (the course notes' program): hidden {hidden}, SGD lr {lr}, "
+              f"one random pair per iteration, {iterations} iterations")
+        run = train_notes_adder(iterations=iterations, lr=lr, hidden_size=hidden, seed=args.seed,
+                                verbose=not args.no_progress)
+        model, acc = run.model, run.accuracy()
+        per = 100       # the curve: the mean loss over each 100 pairs
+        ends = np.arange(per, iterations + 1, per)
+        history = {"model": "NotesAdder", "iterations": iterations, "accuracy": acc,
+                   "converged_at": run.converged_at, "loss": run.losses,
+                   "train_iters": ends,
+                   "train_loss": [float(run.losses[e - per:e].mean()) for e in ends]}
+        print("every bit of the last 100 pairs right after "
+              + (f"{run.converged_at} iterations" if run.converged_at else
+                 f"(not within {iterations} iterations)"))
     save_weights(model, checkpoint)
-    history = {"model": "BinaryAdditionRNN", "epochs": epochs, "accuracy": acc,
-               "checkpoint": checkpoint}
+    history["checkpoint"] = checkpoint
     _print_outputs(_outputs(history, out_dir, "binary-addition"))
     print(f"accuracy over all 16,384 sums: {acc:.4f}")
     return 0
@@ -228,24 +344,51 @@ def run_binary_addition(args, out_dir):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "experiment":
+        return _experiment_module(args.name).main(args)
     if (args.checkpoint_every or args.resume) and args.model not in LM_DEFAULTS:
         parser.error("--checkpoint-every and --resume are for the language models "
                      f"({', '.join(LM_DEFAULTS)})")
+    if args.distributed and args.model not in DISTRIBUTED_MODELS:
+        parser.error(f"--distributed is for {', '.join(DISTRIBUTED_MODELS)}")
     if args.threads:
         # Only effective before numpy's BLAS starts, hence the late imports below.
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
+    if not args.distributed:
+        args.comm = None
+        return _run(args)
+    from minigrad import distributed
+
+    # A rank that raises aborts the job: the others would wait for it forever.
+    with distributed.abort_on_error():
+        args.comm = distributed.create_communicator()
+        if not distributed.is_root(args.comm):
+            # Rank 0 speaks for the job; the others keep their errors (stderr).
+            sys.stdout = open(os.devnull, "w")
+        return _run(args)
+
+
+def _run(args):
     import minigrad.random
     from minigrad.data import DataError
     from minigrad.layers import CheckpointError
 
-    minigrad.random.seed(args.seed)
+    if args.seed is None and args.model != "two-layer-net":
+        args.seed = 0
+    if args.seed is not None:
+        if args.comm is None:
+            minigrad.random.seed(args.seed)
+        else:   # dropout masks and negative samples: each rank its own draws
+            from minigrad.distributed import seed
+            seed(args.seed, args.comm.rank)
     out_dir = args.out or os.path.join("runs", args.model)
-    runner = {"cbow": run_word2vec, "skipgram": run_word2vec,
+    runner = {"cbow": run_word2vec, "skipgram": run_word2vec, "two-layer-net": run_two_layer_net,
               "binary-addition": run_binary_addition}.get(args.model, run_lm)
     try:
         return runner(args, out_dir)
     except (DataError, CheckpointError) as exc:
+        # Every rank meets these alike (the same data, the same resume file).
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

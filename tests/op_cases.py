@@ -60,6 +60,8 @@ CASES = {
     "lstm": (lambda xw, Wh, h0, c0: _lstm_outputs(*F.lstm(xw, Wh, h0, c0)),
              [(2, 3, 8), (2, 8), (2, 2), (2, 2)]),
     "gru": (lambda xw, Wh, h0: F.gru(xw, Wh * 0.5, h0), [(2, 3, 6), (2, 6), (2, 2)]),
+    "rnn": (lambda xw, Wh, h0: F.rnn(xw, Wh * 0.5, h0, nonlinearity="sigmoid")
+            + F.rnn(xw, Wh * 0.5, nonlinearity="tanh"), [(2, 3, 2), (2, 2), (2, 2)]),
     "reductions": (lambda a: F.sum(a, axis=1) + F.mean(a, axis=1) + F.max(a, axis=1)
                    + F.min(a, axis=1), [(3, 4)]),
     "shape": (lambda a: F.transpose(F.reshape(F.broadcast_to(a, (2, 3, 4)), (4, 3, 2)),
@@ -76,4 +78,5 @@ CASES = {
     "softmax_cross_entropy": (lambda a: F.softmax_cross_entropy(a, _like(a, TARGETS)), [(2, 3, 4)]),
     "sigmoid_cross_entropy": (lambda a: F.sigmoid_cross_entropy(
         a, _like(a, np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]))), [(2, 3)]),
+    "mean_squared_error": (lambda a, b: F.mean_squared_error(a, b, axis=1), [(2, 3), (2, 3)]),
 }

@@ -137,15 +137,15 @@ def test_resume_at_an_epoch_end_can_train_further(tmp_path):
 
 
 def test_checkpoints_are_written_every_n_steps(tmp_path, monkeypatch):
-    import models.train as T
+    import minigrad.training.checkpoint as C
 
     written = []
-    real = T._write_checkpoint
+    real = C.write_state
 
-    def spy(path, arrays):
+    def spy(path, arrays, meta):
         written.append(int(arrays["optim.steps"]))
-        real(path, arrays)
-    monkeypatch.setattr(T, "_write_checkpoint", spy)
+        real(path, arrays, meta)
+    monkeypatch.setattr(C, "write_state", spy)
     history, _, _ = run(checkpoint_every=EVERY, out_dir=tmp_path)
     # every EVERY steps, and at each epoch's end (after validation), once each
     assert written == [9, 14, 18, 27, 28, 36, 42]

@@ -169,18 +169,18 @@ def test_progress_with_tqdm_without_tqdm_and_off(corpus, capsys, monkeypatch):
 # --------------------------------------------------------------- outputs
 def test_missing_matplotlib_gives_a_note_and_still_writes_json(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    history = {"model": "X", "train_iters": [1, 2], "loss": [np.float32(2.0), 1.0],
+    history = {"model": "X", "train_iters": [1, 2], "train_loss": [np.float32(2.0), 1.0],
                "shape": np.arange(2)}
     paths = save_outputs(history, tmp_path / "new", "x")
     assert "pip install 'minigrad[plot]'" in capsys.readouterr().out
     assert paths["plot"] is None and not list((tmp_path / "new").glob("*.png"))
     assert json.loads(Path(paths["metrics"]).read_text()) == {
-        "model": "X", "train_iters": [1, 2], "loss": [2.0, 1.0], "shape": [0, 1]}
+        "model": "X", "train_iters": [1, 2], "train_loss": [2.0, 1.0], "shape": [0, 1]}
 
 
 def test_loss_curves_are_plotted(tmp_path):
     pytest.importorskip("matplotlib")
-    paths = save_outputs({"model": "CBOW", "train_iters": [1, 2, 3], "loss": [3, 2, 1]},
+    paths = save_outputs({"model": "CBOW", "train_iters": [1, 2, 3], "train_loss": [3, 2, 1]},
                          tmp_path, "w2v")
     assert Path(paths["plot"]).read_bytes()[:8] == PNG_MAGIC
 

@@ -1,17 +1,19 @@
 """Data sets and text helpers: PTB, a small shipped corpus, word2vec contexts,
-truncated-BPTT batches and the binary addition task.
+the book's spiral, shuffled and truncated-BPTT batches and the binary addition
+task.
 
 Nothing here touches the network except ``load_ptb`` when its files are missing.
 """
-from .batching import TBPTTBatcher, binary_addition_dataset
+from .batching import ShuffledBatches, TBPTTBatcher, binary_addition_dataset
 from .ptb import ChecksumError, DataError, DatasetNotFoundError, load_ptb
 from .small_corpus import load_small_corpus, small_corpus_text
+from .spiral import spiral
 from .text import (UnknownWordError, analogy, cos_similarity, create_contexts_target,
                    most_similar, preprocess)
 
 __all__ = [
     "load_ptb", "load_small_corpus", "small_corpus_text", "preprocess",
     "create_contexts_target", "cos_similarity", "most_similar", "analogy",
-    "TBPTTBatcher", "binary_addition_dataset",
+    "spiral", "ShuffledBatches", "TBPTTBatcher", "binary_addition_dataset",
     "DataError", "DatasetNotFoundError", "ChecksumError", "UnknownWordError",
 ]

@@ -1,5 +1,11 @@
-"""Minibatches for sequence models: truncated-BPTT streams over a corpus, and
-the binary addition task.
+"""Minibatches: shuffled minibatches of a data set (the book's ``Trainer``),
+truncated-BPTT streams over a corpus (its ``RnnlmTrainer``), and the binary
+addition task.
+
+Both batchers hand out one batch per ``next_batch()`` call and know by their
+own count where each epoch starts, so a training loop needs nothing else from
+them; ``state_dict()`` / ``load_state_dict()`` let a resumed run continue with
+exactly the batches an uninterrupted run would have seen.
 
 The truncated-BPTT scheme is the book's (``RnnlmTrainer.get_batch``): the
 corpus gives ``L = len(corpus) - 1`` (input, next word) pairs; row ``i`` of
@@ -24,17 +30,140 @@ array([[ 3,  4,  5],
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
+from .. import random as mg_random
 from ..errors import ShapeError
 
-__all__ = ["TBPTTBatcher", "binary_addition_dataset"]
+__all__ = ["ShuffledBatches", "TBPTTBatcher", "binary_addition_dataset"]
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _generator_state(rng) -> dict:
+    if isinstance(rng, np.random.RandomState):
+        state = rng.get_state(legacy=False)
+        state["state"] = {"key": state["state"]["key"].tolist(), "pos": state["state"]["pos"]}
+        return state
+    return rng.bit_generator.state
+
+
+def _generator_from(state):
+    """A generator in ``state`` (from _generator_state), of the same kind."""
+    if "has_gauss" in state:
+        rng = np.random.RandomState()
+        rng.set_state(dict(state, state={"key": np.asarray(state["state"]["key"], np.uint32),
+                                         "pos": state["state"]["pos"]}))
+        return rng
+    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    rng.bit_generator.state = state
+    return rng
 
 
 def _positive_int(name, value):
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+class ShuffledBatches:
+    """Minibatches of ``arrays`` (the same first axis), reshuffled every epoch,
+    as the book's ``Trainer.fit`` takes them.
+
+    An epoch is ``len(self)`` batches: ``len(arrays[0]) // batch_size`` (the
+    remainder is dropped, as in the book). The order of each epoch is a
+    permutation drawn from ``rng`` (default: minigrad.random's generator, so
+    ``minigrad.random.seed`` makes it repeatable) when its first batch is
+    asked for.
+
+    >>> import minigrad.random
+    >>> minigrad.random.seed(0)
+    >>> batches = ShuffledBatches(np.arange(10), np.arange(10) * 10, batch_size=4)
+    >>> len(batches)
+    2
+    >>> x, t = batches.next_batch()
+    >>> x.shape, bool(np.all(t == x * 10))
+    ((4,), True)
+    """
+
+    def __init__(self, *arrays, batch_size: int, rng=None):
+        if not arrays:
+            raise ValueError("ShuffledBatches needs at least one array")
+        arrays = tuple(np.asarray(a) for a in arrays)
+        sizes = [len(a) for a in arrays]
+        if len(set(sizes)) != 1:
+            raise ShapeError(f"ShuffledBatches: the arrays differ in length along the first "
+                             f"axis ({sizes}); they must hold one entry per example")
+        self.batch_size = _positive_int("batch_size", batch_size)
+        if sizes[0] < self.batch_size:
+            raise ValueError(f"ShuffledBatches: {sizes[0]} examples are fewer than one batch "
+                             f"of {self.batch_size}; use a smaller batch_size")
+        self.arrays = arrays
+        # An int seeds one generator for the whole run, not one per epoch. A
+        # legacy RandomState is kept as it is: with the one the data and the
+        # weights were drawn from, the shuffles are the book's own.
+        if rng is not None and not isinstance(rng, np.random.RandomState):
+            rng = mg_random.generator(rng)
+        self.rng = rng
+        self.iteration = 0      # batches handed out so far, over all epochs
+        self._order = None
+        self._order_state = None   # the generator's state before this epoch's draw
+
+    def __len__(self) -> int:
+        return len(self.arrays[0]) // self.batch_size
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next batch belongs to (0-based)."""
+        return self.iteration // len(self)
+
+    def next_batch(self) -> tuple:
+        """The next minibatch: one slice of every array, in this epoch's order."""
+        i = self.iteration % len(self)
+        if i == 0 or self._order is None:
+            rng = mg_random.generator(self.rng) if self.rng is None else self.rng
+            self._order_state = _generator_state(rng)
+            self._order = rng.permutation(len(self.arrays[0]))
+        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
+        self.iteration += 1
+        return tuple(a[idx] for a in self.arrays)
+
+    def __iter__(self):
+        remaining = len(self) - self.iteration % len(self)
+        for _ in range(remaining):
+            yield self.next_batch()
+
+    def digest(self) -> str:
+        """SHA-256 of the data, so a resumed run can tell it is the same."""
+        return _digest(*self.arrays)
+
+    def state_dict(self) -> dict:
+        """The count and the generator state this epoch's order was drawn from
+        (the order itself is drawn again on restore: no copy of it is kept)."""
+        return {"iteration": self.iteration, "batch_size": self.batch_size,
+                "examples": len(self.arrays[0]), "order_state": self._order_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        mine = self.state_dict()
+        for key in ("batch_size", "examples"):
+            if key in state and state[key] != mine[key]:
+                raise ValueError(f"state was saved with {key}={state[key]}, but these batches "
+                                 f"have {key}={mine[key]}; resuming would give different "
+                                 f"batches")
+        self.iteration = int(state["iteration"])
+        self._order = self._order_state = None
+        if state.get("order_state") is not None and self.iteration % len(self):
+            self._order_state = state["order_state"]
+            self._order = _generator_from(self._order_state).permutation(len(self.arrays[0]))
 
 
 class TBPTTBatcher:
@@ -95,6 +224,10 @@ class TBPTTBatcher:
         remaining = len(self) - self.iteration % len(self)
         for _ in range(remaining):
             yield self.next_batch()
+
+    def digest(self) -> str:
+        """SHA-256 of the corpus, so a resumed run can tell it is the same."""
+        return _digest(self.corpus)
 
     def state_dict(self) -> dict:
         return {"position": self.position, "batch_size": self.batch_size,

@@ -18,8 +18,8 @@ from .arithmetic import Add, Div, Mul, Neg, Pow, Sub  # noqa: F401
 from .elementwise import (AsType, Clip, Copy, Exp, Log, ReLU, Sigmoid, Softplus,  # noqa: F401
                           Sqrt, Tanh)
 from .linalg import Linear, MatMul  # noqa: F401
-from .loss import LogSoftmax, Softmax, SoftmaxCrossEntropy  # noqa: F401
-from .recurrent import GRUSequence, LSTMSequence  # noqa: F401
+from .loss import LogSoftmax, MeanSquaredError, Softmax, SoftmaxCrossEntropy  # noqa: F401
+from .recurrent import GRUSequence, LSTMSequence, RNNSequence  # noqa: F401
 from .reduction import Max, Mean, Min, Sum  # noqa: F401
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat,  # noqa: F401
                     Reshape, Split, Stack, SumTo, Transpose)

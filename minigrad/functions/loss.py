@@ -1,4 +1,4 @@
-"""Softmax, log-softmax and the two cross-entropy losses."""
+"""Softmax, log-softmax, the two cross-entropy losses and the mean squared error."""
 from __future__ import annotations
 
 from ..backend import get_array_module
@@ -6,10 +6,12 @@ from ..core.function import Function
 from ..core.variable import array_of
 from ..errors import DTypeError, ShapeError
 from .elementwise import exp, softplus
-from .reduction import mean
+from .reduction import _kept_shape, mean
+from .shape import broadcast_to, reshape
 
 # The operations this module exports (minigrad.functions re-exports them).
-__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy"]
+__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy",
+           "mean_squared_error"]
 
 
 class Softmax(Function):
@@ -118,6 +120,34 @@ class SoftmaxCrossEntropy(Function):
         return (softmax(x) - onehot.reshape(x.shape)) * (keep * (gy / max(self.n, 1))), None
 
 
+class MeanSquaredError(Function):
+    """mean((x - t)**2) over ``axis`` (every axis if None); x and t of one shape.
+    Backward: 2 (x - t) / n * dy for x (n: the elements averaged into each
+    output value) and its negative for t."""
+
+    drawn = ("axis",)
+
+    def __init__(self, axis=None):
+        self.axis = axis
+
+    def forward(self, x, t):
+        if x.shape != t.shape:
+            # No broadcasting: an (N, 1) output against (N,) targets would
+            # silently average an (N, N) table of differences.
+            raise ShapeError(f"the targets must have the shape of x: x is {x.shape}, t is "
+                             f"{t.shape}; reshape one of them")
+        d = x - t
+        y = get_array_module(d).mean(d * d, axis=self.axis)
+        self.scale = 2 * y.size / x.size if x.size else 0.0
+        return y
+
+    def backward(self, gy):
+        x, t = self.xs
+        g = broadcast_to(reshape(gy, _kept_shape(x.shape, self.axis)), x.shape) * (
+            (x - t) * self.scale)
+        return g, (-g if self.needs_input_grad[1] else None)
+
+
 def softmax(x, axis=-1):
     """Softmax along ``axis``, stable for large scores.
 
@@ -136,13 +166,38 @@ def softmax_cross_entropy(x, t, ignore_index=-1):
     """Cross-entropy of scores x (..., V) against integer targets t (...), the
     mean over targets that are not ``ignore_index``.
 
+    One-hot targets of the scores' shape (..., V) are accepted too, as the
+    book's SoftmaxWithLoss accepts them (its spiral data set of chapter 1 comes
+    one-hot): each row's 1 marks its class. A target of that shape that is not
+    one-hot (soft labels) is refused rather than silently rounded.
+
     >>> import numpy as np, minigrad as mg
     >>> x = mg.Variable(np.zeros((2, 4)))
     >>> loss = mg.functions.softmax_cross_entropy(x, np.array([1, 3]))
     >>> round(float(loss.data), 6) == round(float(np.log(4)), 6)
     True
+    >>> onehot = np.array([[0, 1, 0, 0], [0, 0, 0, 1]])
+    >>> float(mg.functions.softmax_cross_entropy(x, onehot).data) == float(loss.data)
+    True
     """
+    scores, target = array_of(x), array_of(t)
+    if target.ndim >= 1 and target.shape == scores.shape:
+        t = _class_of_one_hot(target)
     return SoftmaxCrossEntropy(ignore_index).apply(x, t)
+
+
+def _class_of_one_hot(t):
+    """The class index of each one-hot row of ``t`` (..., V)."""
+    xp = get_array_module(t)
+    if t.dtype.kind not in "biuf" or not bool(((t == 0) | (t == 1)).all()) \
+            or not bool((t.sum(axis=-1) == 1).all()):
+        raise ShapeError(
+            f"SoftmaxCrossEntropy: targets of shape {t.shape} ({t.dtype}) have the scores' "
+            "shape, so they are read as one-hot rows, but they are not one-hot (every row "
+            "needs exactly one 1 and zeros elsewhere); pass integer class labels of shape "
+            f"{t.shape[:-1]} instead, or t.argmax(axis=-1) if these are soft labels you "
+            "mean to round")
+    return xp.argmax(t, axis=-1)
 
 
 def sigmoid_cross_entropy(x, t):
@@ -164,3 +219,29 @@ def sigmoid_cross_entropy(x, t):
                          f"of shape {data.shape}")
     t = t.astype(data.dtype, copy=False)
     return mean(softplus(x) - x * t)
+
+
+def mean_squared_error(x, t, axis=None):
+    """The mean of (x - t)**2 over ``axis`` (an int, a tuple, or None for every
+    axis, as ``F.mean``), x and t of the same shape (no broadcasting). The
+    gradient of x is 2 (x - t) / n, n the number of elements averaged.
+
+    No factor 1/2, as the usual definition and PyTorch's ``MSELoss``. The
+    course notes' ``mean_squared_error`` is half of it,
+    ``np.mean(np.square(d - y)) / 2``, so that the gradient of one element
+    is ``y - d`` (their ``d_mean_squared_error``); their binary adder's loss,
+    the mean over the bits of each step summed over the steps and halved, is
+    ``F.sum(F.mean_squared_error(y, d, axis=0)) / 2`` for y, d of shape
+    (bits, steps):
+
+    >>> import numpy as np, minigrad as mg
+    >>> y = mg.Variable(np.array([[0.9, 0.2, 0.6]]))    # one bit at each of 3 steps
+    >>> d = np.array([[1.0, 0.0, 0.0]])
+    >>> mg.functions.mean_squared_error(y, d)           # (0.01 + 0.04 + 0.36) / 3
+    variable(0.13666667)
+    >>> loss = mg.functions.sum(mg.functions.mean_squared_error(y, d, axis=0)) / 2
+    >>> loss.backward()
+    >>> y.grad                                          # y - d
+    variable([[-0.1,  0.2,  0.6]])
+    """
+    return MeanSquaredError(axis).apply(x, t)

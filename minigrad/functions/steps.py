@@ -2,7 +2,7 @@
 
 Layouts are the book's (everything is x @ W, weights packed per gate):
 
-* RNN:  Wx (D, H),  Wh (H, H),  b (H)
+* RNN:  Wx (D, H),  Wh (H, H),  b (H); nonlinearity tanh (the book's), sigmoid or relu
 * LSTM: Wx (D, 4H), Wh (H, 4H), b (4H), gates in the order f, g, i, o
 * GRU:  Wx (D, 3H), Wh (H, 3H), b (3H), gates in the order z, r, h~
 
@@ -15,18 +15,23 @@ steps for higher-order gradients.
 """
 from __future__ import annotations
 
-from .elementwise import sigmoid, tanh
+from .elementwise import relu, sigmoid, tanh
 from .linalg import matmul
 from .shape import split
 
 __all__ = ["rnn_step", "lstm_step", "gru_step"]
 
 
-def rnn_step(xw, h, Wh):
-    """h' = tanh(x Wx + h Wh + b), given xw = x Wx + b."""
+_RNN_ACTIVATION = {"tanh": tanh, "sigmoid": sigmoid, "relu": relu}
+
+
+def rnn_step(xw, h, Wh, nonlinearity="tanh"):
+    """h' = f(x Wx + h Wh + b), given xw = x Wx + b; f is tanh (the book's),
+    sigmoid (the course notes') or relu."""
+    f = _RNN_ACTIVATION[nonlinearity]
     if h is None:
-        return tanh(xw)
-    return tanh(xw + matmul(h, Wh))
+        return f(xw)
+    return f(xw + matmul(h, Wh))
 
 
 def lstm_step(xw, h, c, Wh):

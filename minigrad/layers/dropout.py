@@ -26,5 +26,5 @@ class Dropout(Layer):
     def forward(self, x):
         return dropout(x, self.ratio, training=self.training)
 
-    def __repr__(self):
-        return f"Dropout({self.ratio})"
+    def extra_repr(self):
+        return f"{self.ratio}"

@@ -1,5 +1,8 @@
 """Sequence layers RNN, LSTM and GRU: (N, T, D) in, (N, T, H) hidden states out.
 
+The RNN's nonlinearity is tanh (the book's), sigmoid (the course notes') or
+relu; ``bias=False`` leaves the bias out of any of the three.
+
 Each is its cell (``cells.py``) run over time: it inherits the cell's packed
 weights, its gate count and its step.
 The input projection x Wx + b of all T steps is one matmul (a (N*T, D) by
@@ -54,15 +57,18 @@ def _carried(v):
 
 
 class _Sequence(_Recurrent):
-    """Common part of RNN, LSTM and GRU: the state between calls and the time
-    loop. A subclass also inherits its cell, whose ``step(xw, h, c, weights)``
-    runs at every time step with ``recurrent_weights()`` prepared once per call."""
+    """Common part of RNN, LSTM and GRU: the state between calls and the time loop.
+    A subclass also inherits its cell, whose ``step(xw, h, c, weights)`` runs
+    at every time step with ``recurrent_weights()`` prepared once per call."""
 
-    fused_op = None   # the whole-sequence operation (F.lstm, F.gru), if the cell has one
+    # The whole-sequence operation (F.rnn, F.lstm, F.gru), called as
+    # fused_op(xw, Wh, h0, c0, trace) -> (hs, c_T or None).
+    fused_op = None
 
     def __init__(self, in_size=None, hidden_size=None, *, stateful=False, trace_grads=False,
-                 fused=True, Wx=None, Wh=None, b=None, dtype=np.float32, rng=None):
-        super().__init__(in_size, hidden_size, Wx=Wx, Wh=Wh, b=b, dtype=dtype, rng=rng)
+                 fused=True, **weights):
+        # weights: Wx, Wh, b, bias, dtype, rng (and the RNN's nonlinearity), see _Recurrent.
+        super().__init__(in_size, hidden_size, **weights)
         self.stateful = stateful
         self.trace_grads = trace_grads
         self.fused = fused and self.fused_op is not None
@@ -151,18 +157,26 @@ class _Sequence(_Recurrent):
 
 
 class RNN(_Sequence, RNNCell):
-    """The book's TimeRNN: h_t = tanh(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1.
+    """The book's TimeRNN: h_t = f(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1,
+    with f = tanh (the book's, the default), sigmoid (the course notes') or
+    relu (``nonlinearity=``); ``bias=False`` leaves b out.
 
     >>> import numpy as np
     >>> rnn = RNN(3, 4, rng=0)
     >>> rnn(np.ones((2, 5, 3), dtype=np.float32)).shape
     (2, 5, 4)
+    >>> notes = RNN(2, 16, nonlinearity="sigmoid", bias=False, rng=0)
+    >>> [name for name, _ in notes.named_params()]
+    ['Wx', 'Wh']
     """
 
     def forward(self, xs, h0=None):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else
         from the carried state if stateful, else from zeros."""
         return self._run(xs, h0, None)
+
+    def fused_op(self, xw, Wh, h0, c0, trace):
+        return F.rnn(xw, Wh, h0, self.nonlinearity, trace), None
 
 
 class LSTM(_Sequence, LSTMCell):

@@ -1,0 +1,17 @@
+"""Training: the loop every trainer shares, the book's Trainer, the resume
+file, progress bars, and the outputs a run leaves (metrics JSON, curves PNG).
+
+* :class:`Trainer`: the book's chapter-1 trainer, ``fit(x, t, max_epoch,
+  batch_size, max_grad, eval_interval)`` on minibatches reshuffled each epoch.
+* :class:`TrainingLoop`: the loop underneath every trainer, language models
+  and word2vec included (``models/train.py``): batches from any batcher in
+  :mod:`minigrad.data`, reports, an end-of-epoch hook, exact resuming.
+* :func:`save_outputs`: the history as JSON and its curves as a PNG.
+"""
+from .loop import TrainingLoop
+from .outputs import plot_history, save_metrics, save_outputs, to_builtin
+from .progress import Progress
+from .trainer import Trainer
+
+__all__ = ["Trainer", "TrainingLoop", "Progress", "save_outputs", "save_metrics",
+           "plot_history", "to_builtin"]

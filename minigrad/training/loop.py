@@ -1,0 +1,298 @@
+"""The loop every trainer runs: epochs of minibatches, one optimizer step per
+batch, progress reports, an end-of-epoch hook, and a resume file.
+
+One step is the book's: the loss of a batch, gradients cleared, backward, the
+optimizer's update (its hooks, such as gradient clipping, run inside it).
+What differs between trainers is only around that step: where the batches
+come from (:class:`~minigrad.data.ShuffledBatches`,
+:class:`~minigrad.data.TBPTTBatcher`), what is reported (the mean loss, or its
+exponential, the perplexity, for language models) and what happens after each
+epoch (validation, a learning-rate schedule, keeping the best model), which
+the caller passes in as ``after_epoch``.
+
+>>> import numpy as np, minigrad as mg
+>>> from minigrad import layers as L
+>>> from minigrad.data import ShuffledBatches
+>>> from minigrad.optimizers import SGD
+>>> class Line(L.Layer):
+...     def __init__(self):
+...         super().__init__()
+...         self.fc = L.Linear(1, 1, rng=0)
+...     def loss(self, x, t):
+...         return mg.functions.mean((self.fc(x) - t) ** 2)
+>>> mg.random.seed(0)
+>>> x = np.linspace(-1, 1, 40, dtype=np.float32)[:, None]
+>>> model = Line()
+>>> loop = TrainingLoop(model, SGD(model, lr=0.5), ShuffledBatches(x, 3 * x + 1, batch_size=8),
+...                     max_epoch=30, progress=False)
+>>> history = loop.run()
+>>> len(history["loss"]), history["epoch_loss"][-1] < 1e-3
+(150, True)
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import random as mg_random
+from ..atomic import remove_stale_temporaries
+from ..layers import CheckpointError
+from . import checkpoint as ckpt
+from .progress import Progress, note
+
+__all__ = ["TrainingLoop"]
+
+# Batcher state that says where the stream is, not which stream it is.
+_POSITION_KEYS = ("position", "iteration", "order_state")
+
+
+def _positive_int_or_none(name, value):
+    if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    return value
+
+
+class TrainingLoop:
+    """Train ``model`` with ``optimizer`` on ``batches`` for ``max_epoch`` epochs.
+
+    * ``batches``: a batcher (``len()`` batches per epoch, ``next_batch()``,
+      ``state_dict()``, ``digest()``), e.g. :class:`~minigrad.data.ShuffledBatches`.
+    * ``loss(*batch)``: the loss of one batch, a scalar Variable (default:
+      ``model.loss``).
+    * ``report_every``: batches per report (the mean loss since the last
+      report, or its perplexity with ``perplexity=True``); the end of an epoch
+      always reports the rest.
+    * ``after_epoch(loop, epoch)``: called after each epoch (0-based), before
+      the epoch's resume file is written; it may record into ``loop.history``
+      and change ``loop.optimizer.lr``.
+    * ``recurrent=True``: the states of stateful recurrent layers are carried
+      in the resume file too.
+    * ``checkpoint_every=N``: the whole training state goes to
+      ``checkpoint_path`` every N batches and at the end of each epoch,
+      atomically; :meth:`run` with ``resume=path`` continues from such a file
+      and gives exactly the losses of the uninterrupted run.
+    * ``history``: entries to start the history with (the trainer's settings).
+    * ``comm``: a :class:`minigrad.distributed.Communicator` to train on
+      several ranks (data parallel): the optimizer is wrapped in a
+      DistributedOptimizer (the ranks start from rank 0's weights and average
+      their gradients), each rank takes its rows of every batch
+      (ShardedBatches), the losses recorded are the means over the ranks,
+      only rank 0 shows progress and writes the resume file, which holds
+      every rank's rows of the recurrent states and every rank's random
+      state, so a run resumed on as many ranks continues exactly.
+
+    :meth:`run` returns the history, plain Python numbers and lists: ``loss``
+    (every batch), ``train_iters`` with ``train_loss`` (and ``train_ppl``) at
+    each report, ``lr``, ``epoch_loss`` and ``epoch_time_s`` per epoch,
+    ``iters_per_epoch`` and ``resume_checkpoint``.
+    """
+
+    def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,
+                 perplexity=False, progress=True, after_epoch=None, recurrent=False,
+                 checkpoint_every=None, checkpoint_path=None, history=None, name="train",
+                 data_name="the training data", comm=None):
+        self.comm = comm
+        if comm is not None:
+            from ..distributed import DistributedOptimizer, ShardedBatches
+
+            if not isinstance(optimizer, DistributedOptimizer):
+                optimizer = DistributedOptimizer(optimizer, comm)
+            if not isinstance(batches, ShardedBatches):
+                batches = ShardedBatches(batches, comm.rank, comm.size)
+            progress = progress and comm.rank == 0
+        self.model, self.optimizer, self.batches = model, optimizer, batches
+        self.max_epoch = max_epoch
+        self.loss = loss if loss is not None else model.loss
+        self.report_every = _positive_int_or_none("report_every", report_every)
+        self.perplexity = perplexity
+        self.progress = progress
+        self.after_epoch = after_epoch
+        self.recurrent = recurrent
+        self.checkpoint_every = _positive_int_or_none("checkpoint_every", checkpoint_every)
+        if checkpoint_every is not None and checkpoint_path is None:
+            raise ValueError("checkpoint_every needs out_dir or checkpoint_path: where to "
+                             "write the training state")
+        self.checkpoint_path = checkpoint_path
+        self.name, self.data_name = name, data_name
+        self.history = dict(history or {})
+        self.history.update({"iters_per_epoch": len(batches), "loss": [], "train_iters": [],
+                             "train_loss": [], "lr": [], "epoch_loss": [], "epoch_time_s": [],
+                             "resume_checkpoint": None})
+        if perplexity:
+            self.history["train_ppl"] = []
+        # Where the run is: the next epoch, the batches done in it, and the sums
+        # behind the running means. All of it goes into the resume file.
+        self.iteration = 0
+        self.epoch = 0
+        self.done = 0
+        self.mid_epoch = False
+        self._total, self._count, self._epoch_total = 0.0, 0, 0.0
+
+    # ------------------------------------------------------------- one step
+    def step(self, batch) -> float:
+        """One optimizer step on one batch; returns the batch's loss."""
+        loss = self.loss(*batch)
+        self.model.cleargrads()
+        loss.backward()
+        if self.comm is not None:
+            return self.optimizer.update(loss=loss)    # the mean over the ranks
+        self.optimizer.update()
+        return float(loss.data)   # ``loss`` and its graph go when this returns
+
+    @property
+    def is_root(self) -> bool:
+        """True on the process that logs and writes (rank 0, or the only one)."""
+        from ..distributed import is_root
+
+        return is_root(self.comm)
+
+    # ------------------------------------------------------------- the loop
+    def run(self, resume=None) -> dict:
+        state = self._read(resume) if resume is not None else None
+        self.model.train()
+        if self.recurrent:
+            self.model.reset_state()
+        if state is not None:
+            self._restore(resume, *state)
+        if self.checkpoint_path is not None and self.is_root:
+            Path(self.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.checkpoint_path)
+        if self.checkpoint_path is not None:
+            self.history["resume_checkpoint"] = str(self.checkpoint_path)
+        history, n = self.history, len(self.batches)
+        while self.epoch < self.max_epoch:
+            start = time.perf_counter()
+            if not self.mid_epoch:          # a resumed epoch already has its lr and sums
+                history["lr"].append(float(self.optimizer.lr))
+                self.done, self._total, self._count, self._epoch_total = 0, 0.0, 0, 0.0
+            self.mid_epoch = False
+            bar = Progress(n, f"epoch {self.epoch + 1}/{self.max_epoch}", self.progress)
+            try:
+                for i in range(self.done, n):
+                    value = self.step(self.batches.next_batch())
+                    history["loss"].append(value)
+                    self._total += value
+                    self._count += 1
+                    self._epoch_total += value
+                    self.iteration += 1
+                    self.done = i + 1
+                    bar.step()
+                    if self._count == self.report_every or i == n - 1:
+                        bar.report(self._report())
+                    if self.checkpoint_every and self.iteration % self.checkpoint_every == 0 \
+                            and i < n - 1:
+                        self._checkpoint(mid_epoch=True)
+            finally:
+                bar.close()
+            history["epoch_loss"].append(self._epoch_total / n)
+            if self.after_epoch is not None:
+                self.after_epoch(self, self.epoch)
+            history["epoch_time_s"].append(time.perf_counter() - start)
+            self.epoch += 1
+            if self.checkpoint_every:
+                # The epoch is finished, its hook included: a resume starts the next.
+                self._checkpoint(mid_epoch=False)
+        if self.recurrent:
+            self.model.reset_state()
+        return history
+
+    def _report(self) -> str:
+        mean = self._total / self._count
+        history = self.history
+        history["train_iters"].append(self.iteration)
+        history["train_loss"].append(mean)
+        text = f"iter {self.iteration} | loss {mean:.4f}"
+        if self.perplexity:
+            history["train_ppl"].append(math.exp(mean))
+            text = f"iter {self.iteration} | perplexity {math.exp(mean):.2f}"
+        self._total, self._count = 0.0, 0
+        return f"{text} | lr {self.optimizer.lr:g}"
+
+    def note(self, text):
+        """A line for the log after an epoch (silent when progress is off)."""
+        note(text, self.progress)
+
+    # ------------------------------------------------------------- resuming
+    def _checkpoint(self, mid_epoch):
+        arrays = ckpt.weights_arrays(self.model, self.optimizer)
+        if self.recurrent:
+            arrays.update(self._gathered(ckpt.recurrent_arrays(self.model)))
+        meta = {"iteration": self.iteration, "epoch": self.epoch, "batches_done": self.done,
+                "mid_epoch": mid_epoch, "sums": [self._total, self._count, self._epoch_total],
+                "batches": self.batches.state_dict(), "data_sha256": self.batches.digest(),
+                "random": mg_random.get_state(), "history": self.history}
+        if self.comm is not None:
+            meta["random_ranks"] = self.comm.allgather_object(meta["random"])
+        if self.is_root:
+            ckpt.write_state(self.checkpoint_path, arrays, meta)
+
+    def _gathered(self, states):
+        """The recurrent states of the whole batch: every rank's rows, in rank order."""
+        if self.comm is None:
+            return states
+        everyone = self.comm.allgather_object(states)
+        return {key: np.concatenate([rank[key] for rank in everyone]) for key in states}
+
+    def _read(self, path):
+        """The resume file, read by rank 0 and handed to every rank (the other
+        machines need no copy); a file that cannot be read fails every rank."""
+        if self.comm is None:
+            return ckpt.read_state(path, self.name)
+        state = None
+        if self.is_root:
+            try:
+                state = ckpt.read_state(path, self.name)
+            except Exception as exc:  # noqa: BLE001 - raised below, on every rank
+                state = exc
+        state = self.comm.broadcast_object(state)
+        if isinstance(state, Exception):
+            raise state
+        return state
+
+    def _restore(self, path, arrays, meta):
+        """Check the file against this run, then load it; on a CheckpointError
+        nothing has changed."""
+        where = f"{self.name}: cannot resume from {path}"
+        problems = ckpt.check_weights(arrays, self.model)
+        mine, theirs = self.batches.state_dict(), meta["batches"]
+        for key, value in mine.items():
+            if key not in _POSITION_KEYS and theirs.get(key) != value:
+                problems.append(f"  {key}: the checkpoint has {theirs.get(key)}, this run has "
+                                f"{value}")
+        if not problems and meta["data_sha256"] != self.batches.digest():
+            problems.append(f"  {self.data_name}: the checkpoint was trained on other data "
+                            "(its SHA-256 differs)")
+        if self.recurrent:
+            problems += ckpt.check_recurrent(arrays, self.model, self.batches.batch_size)
+        if problems:
+            raise CheckpointError(f"{where}: it does not match this run "
+                                  f"({type(self.model).__name__}); nothing was changed:\n"
+                                  + "\n".join(problems))
+        ckpt.load_optimizer(arrays, self.optimizer, where)   # checks all before it changes
+        ckpt.load_weights_from(arrays, self.model)
+        if self.recurrent:
+            if self.comm is not None:      # this rank's rows of the whole batch's states
+                arrays = {k: a[self.batches.rows] if k.startswith("rnn.") else a
+                          for k, a in arrays.items()}
+            ckpt.load_recurrent(arrays, self.model)
+        self.batches.load_state_dict(theirs)
+        state = self._random_state(meta)
+        if state is not None:
+            mg_random.set_state(state)
+        self.history = meta["history"]
+        self.iteration, self.epoch = meta["iteration"], meta["epoch"]
+        self.done, self.mid_epoch = meta["batches_done"], meta["mid_epoch"]
+        self._total, self._count, self._epoch_total = meta["sums"]
+
+    def _random_state(self, meta):
+        """This rank's generator state from the file: its own when the file has
+        one per rank for as many ranks; else rank 0 takes the file's and the
+        others keep their own seeds (with another number of ranks their
+        dropout streams cannot continue exactly, but they stay independent)."""
+        ranks = meta.get("random_ranks")
+        if self.comm is not None and ranks is not None and len(ranks) == self.comm.size:
+            return ranks[self.comm.rank]
+        return meta["random"] if self.is_root else None

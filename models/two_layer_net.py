@@ -1,0 +1,140 @@
+"""The book's first trained network (chapter 1): TwoLayerNet on the spiral data.
+
+Affine (I, H) -> Sigmoid -> Affine (H, O), trained with softmax cross-entropy.
+The book's ``ch01/train.py`` fits it with SGD (lr 1.0) in batches of 30 for 300
+epochs through its ``Trainer``; :func:`train_two_layer_net` does the same
+with :class:`minigrad.training.Trainer`.
+
+Weights, in the book's layout (everything is x @ W):
+
+==========  ===========
+key         shape
+==========  ===========
+W1, b1      (I, H), (H,)
+W2, b2      (H, O), (O,)
+==========  ===========
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.functions as F
+import minigrad.layers as L
+
+from .rnnlm import WeightsMixin
+
+__all__ = ["TwoLayerNet", "train_two_layer_net", "accuracy"]
+
+
+class TwoLayerNet(L.Layer, WeightsMixin):
+    """The book's TwoLayerNet: ``forward(x)`` gives the class scores (N, O),
+    ``loss(x, t)`` their softmax cross-entropy against ``t`` (labels, or
+    one-hot rows as the book's spiral loader gives them).
+
+    Initialisation as the book: weights 0.01 * normal, zero biases.
+
+    >>> import numpy as np
+    >>> from minigrad.data import spiral
+    >>> x, t = spiral()
+    >>> model = TwoLayerNet(2, 10, 3, rng=0)
+    >>> model(x).shape, round(float(model.loss(x, t).data), 3)   # near log 3 at the start
+    ((300, 3), 1.099)
+    """
+
+    def __init__(self, input_size=2, hidden_size=10, output_size=3, dtype=np.float32, rng=None):
+        super().__init__()
+        if not isinstance(rng, np.random.RandomState):   # the book's global stream, if given
+            rng = mg.random.generator(rng)
+        I, H, O = input_size, hidden_size, output_size
+        self.affine1 = L.Linear(I, H, W=0.01 * rng.standard_normal((I, H)), b=np.zeros(H),
+                                dtype=dtype)
+        self.affine2 = L.Linear(H, O, W=0.01 * rng.standard_normal((H, O)), b=np.zeros(O),
+                                dtype=dtype)
+
+    def forward(self, x):
+        return self.affine2(F.sigmoid(self.affine1(self._cast(x))))
+
+    def _cast(self, x):
+        # The spiral's points are float64; the model computes in its own dtype.
+        if isinstance(x, np.ndarray) and x.dtype != self.affine1.W.dtype:
+            return x.astype(self.affine1.W.dtype)
+        return x
+
+    def loss(self, x, t):
+        return F.softmax_cross_entropy(self.forward(x), t)
+
+    def predict(self, x):
+        """Class scores as an array, without a graph."""
+        with mg.no_grad():
+            return self.forward(x).data
+
+    def slots(self):
+        return {"W1": [(self.affine1, "W")], "b1": [(self.affine1, "b")],
+                "W2": [(self.affine2, "W")], "b2": [(self.affine2, "b")]}
+
+    @classmethod
+    def from_weights(cls, weights: dict, dtype=np.float32):
+        I, H = np.shape(weights["W1"])
+        O = np.shape(weights["W2"])[1]
+        return cls(I, H, O, dtype=dtype, rng=0).load_arrays(weights)
+
+
+def accuracy(model, x, t) -> float:
+    """The fraction of points whose highest score is their class."""
+    t = np.asarray(t)
+    if t.ndim == 2:
+        t = t.argmax(axis=1)
+    return float((mg.to_cpu(model.predict(x)).argmax(axis=1) == t).mean())
+
+
+def train_two_layer_net(hidden_size=10, lr=1.0, batch_size=30, max_epoch=300, eval_interval=10,
+                        seed=1984, dtype=np.float64, progress=True, **fit_options):
+    """The book's ch01/train.py: returns ``(model, trainer, x, t)``.
+
+    One legacy ``RandomState(seed)`` gives, in the book's order, the spiral's
+    noise, the initial weights and every epoch's shuffle, as the book's
+    ``np.random.seed(1984)`` does; float64 like the book, so the run is the
+    book's own (to rounding)."""
+    from minigrad.data import ShuffledBatches, spiral
+    from minigrad.optimizers import SGD
+    from minigrad.training import Trainer
+
+    stream = np.random.RandomState(seed)
+    x, t = spiral(one_hot=True, rng=stream)
+    model = TwoLayerNet(2, hidden_size, 3, dtype=dtype, rng=stream)
+    trainer = Trainer(model, SGD(model, lr=lr), progress=progress)
+    trainer.fit(x, t, max_epoch=max_epoch, batch_size=batch_size, eval_interval=eval_interval,
+                batches=ShuffledBatches(x, t, batch_size=batch_size, rng=stream), **fit_options)
+    return model, trainer, x, t
+
+
+def plot_decision_boundary(model, x, t, path, step=0.005):
+    """The book's chapter-1 figure: the regions the model gives to each class,
+    with the spiral's points on top. Written as PNG at ``path`` (atomically);
+    returns the path, or None with a note when matplotlib is missing."""
+    from minigrad.training.outputs import new_figure, save_figure
+
+    fig = new_figure(size=(5, 5))
+    if fig is None:
+        return None
+    labels = np.asarray(t).argmax(axis=1) if np.ndim(t) == 2 else np.asarray(t)
+    lo, hi = x.min(axis=0) - 0.1, x.max(axis=0) + 0.1
+    xx, yy = np.meshgrid(np.arange(lo[0], hi[0], step), np.arange(lo[1], hi[1], step))
+    grid = np.c_[xx.ravel(), yy.ravel()]
+    regions = mg.to_cpu(model.predict(grid)).argmax(axis=1).reshape(xx.shape)
+    from matplotlib.colors import ListedColormap
+
+    classes = max(int(labels.max()), int(regions.max())) + 1
+    colors = [f"C{k}" for k in range(classes)]     # each region in its points' colour
+    ax = fig.add_subplot(1, 1, 1)
+    ax.contourf(xx, yy, regions, levels=np.arange(classes + 1) - 0.5, alpha=0.25,
+                cmap=ListedColormap(colors))
+    for k, marker in zip(range(classes), "ox^sv" * classes):
+        ax.scatter(*x[labels == k].T, s=20, marker=marker, color=colors[k], label=f"class {k}")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title(f"{type(model).__name__}: accuracy {accuracy(model, x, t):.3f}")
+    return save_figure(fig, path)
