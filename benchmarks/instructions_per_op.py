@@ -9,7 +9,8 @@ mul/add/tanh chain, forward + backward) and part 1b (the composed LSTM layer,
 per time step) runs in two child processes under callgrind, one doing K1 and
 one doing K2 repetitions after the same set-up and warm-up; the difference of
 the two totals over (K2 - K1) repetitions is the cost of one repetition, with
-interpreter start, imports and set-up cancelled out. Needs valgrind
+interpreter start, imports and set-up cancelled out. ``minimal engine`` is
+minimal_engine.py: the floor of an engine of this design in CPython. Needs valgrind
 (``apt-get install -y valgrind``). ``--write`` also writes
 results/instructions_per_op.{json,md}.
 """
@@ -32,13 +33,15 @@ import tempfile  # noqa: E402
 import _harness as H  # noqa: E402
 
 K1, K2 = 3, 13           # repetitions of the two runs; their difference is what counts
-CHAIN = ("numpy forward", "hand-written/const", "minigrad/const", "minigrad/wrapped",
-         "minigrad/param", "torch/const")
+CHAIN = ("numpy forward", "hand-written/const", "minimal engine", "minigrad/const",
+         "minigrad/wrapped", "minigrad/param", "torch/const")
 LSTM = ("minigrad composed", "minigrad fused", "torch composed")
 
 
 def child(name, k):
     """Set up ``name``, run it twice to warm up, then ``k`` times (under callgrind)."""
+    import numpy as np
+
     import engine_overhead as E
 
     if name.startswith("torch"):
@@ -62,6 +65,12 @@ def child(name, k):
             run = lambda: E.numpy_forward(x, steps)  # noqa: E731
         elif name == "hand-written/const":
             run = lambda: E.handwritten(x, steps, False)  # noqa: E731
+        elif name == "minimal engine":
+            import minimal_engine
+
+            g_ref, _ = E.handwritten(x, steps, False)
+            assert np.allclose(minimal_engine.chain(x, steps), g_ref, rtol=1e-5)
+            run = lambda: minimal_engine.chain(x, steps)  # noqa: E731
         elif name == "minigrad/const":
             run = lambda: E.minigrad_chain(x, steps)  # noqa: E731
         elif name == "minigrad/wrapped":
