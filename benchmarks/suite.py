@@ -331,14 +331,16 @@ def build_cbow(quick):
     reference, _, _ = twins.twin_cbow(w["W_in"], w["W_out"], contexts, target, negatives)
 
     contenders = []
-    for kind in ("dense", "sparse"):
-        model = CBOW.from_weights(w, CBOW_WINDOW, sample_size=k, sparse=kind == "sparse")
+    # (name, row gradients?, lazy Adam?, the torch contender it is compared with)
+    for name, rows, lazy, versus in (("minigrad", True, False, "torch dense"),
+                                     ("minigrad dense grads", False, False, "torch dense"),
+                                     ("minigrad --sparse", True, True, "torch sparse")):
+        model = CBOW.from_weights(w, CBOW_WINDOW, sample_size=k, sparse=rows)
         loss_fn = (lambda m: lambda: m.loss(contexts, target, negatives))(model)
-        checks.close(f"CBOW: minigrad {kind} loss vs twin_cbow", loss_fn().data, reference)
+        checks.close(f"CBOW: {name} loss vs twin_cbow", loss_fn().data, reference)
         contenders.append(Contender(
-            f"minigrad {kind}", minigrad_step(model, Adam(model, lr=CBOW_LR), loss_fn),
-            torch=f"torch {kind}", twin="twin",
-            target=Target(f"<= 1.0x torch {kind}", "vs_torch", 1.0)))
+            name, minigrad_step(model, Adam(model, lr=CBOW_LR, lazy=lazy), loss_fn),
+            torch=versus, twin="twin", target=Target(f"<= 1.0x {versus}", "vs_torch", 1.0)))
     book = BookCBOW(w["W_in"].copy(), w["W_out"].copy(), contexts, target, negatives)
     checks.close("CBOW: book-style CBOW loss vs twin_cbow", book.forward(), reference)
     contenders.append(Contender("twin", book_step(book.forward, book.backward, book.params,
@@ -358,8 +360,12 @@ def build_cbow(quick):
              f"words), batch {N}, {k} negatives, one Adam step (lr {CBOW_LR}). The negatives "
              "are drawn once and passed in (the sampler is benchmarked in "
              "negative_sampler.py), so every contender computes the same loss.",
-             "minigrad sparse: `CBOW(sparse=True)`, row gradients that Adam applies lazily "
-             "to the looked-up rows. torch sparse: both embeddings `sparse=True` with "
+             "minigrad: `python -m models train cbow`'s step: row gradients (`CBOW(sparse="
+             "True)`) and the book's Adam on every row (`Adam(lazy=False)`), the book's "
+             "numbers without a dense gradient. minigrad dense grads: `CBOW(sparse=False)`, "
+             "(V, H) gradient tables, the same Adam. minigrad --sparse: row gradients and "
+             "`Adam(lazy=True)`, only the looked-up rows move (another algorithm). torch "
+             "dense: `nn.Embedding` + Adam; torch sparse: both embeddings `sparse=True` with "
              "SparseAdam. twin: the book's layers kept across steps (see BookCBOW), dense "
              "gradients, the book's Adam."]
     return {"contenders": contenders, "checks": checks, "notes": notes + torch_missing_note(),
