@@ -1,5 +1,8 @@
 """numpy on the CPU, cupy on a GPU: the one place that knows about both.
 
+It handles arrays only (Variables are the engine's, one level up:
+``minigrad.get_array_module``, ``to_gpu`` and ``to_cpu`` also take them).
+
 cupy is imported lazily, on first use, so ``import minigrad`` never pays for it
 and machines without a GPU never need it.
 """
@@ -61,25 +64,16 @@ def is_cupy_array(a) -> bool:
 
 
 def get_array_module(*arrays):
-    """numpy, or cupy if any argument (array or Variable) lives on the GPU.
+    """numpy, or cupy if any argument is a cupy array.
 
     >>> import numpy as np
-    >>> get_array_module(np.zeros(2)).__name__
+    >>> get_array_module(np.zeros(2), 2.0).__name__
     'numpy'
     """
     for a in arrays:
-        if isinstance(a, (np.ndarray, np.generic)):
-            continue
-        if is_cupy_array(_unwrap(a)):
+        if not isinstance(a, (np.ndarray, np.generic)) and is_cupy_array(a):
             return _load_cupy()
     return np
-
-
-def _unwrap(a):
-    """A Variable's (or Parameter's) data; anything else as it is."""
-    from .core.variable import Variable  # late: core imports this module
-
-    return a.data if isinstance(a, Variable) else a
 
 
 def as_numpy(a):
@@ -95,17 +89,6 @@ def as_cupy(a):
     """The array on the current GPU (a no-op for cupy arrays)."""
     cp = _require_cupy()
     return cp.asarray(a)
-
-
-def to_gpu(a):
-    """An array or Variable's data moved to the GPU (``Variable.to_gpu()`` moves
-    a Variable in place)."""
-    return as_cupy(_unwrap(a))
-
-
-def to_cpu(a):
-    """An array or Variable's data moved to the CPU as a numpy array."""
-    return as_numpy(_unwrap(a))
 
 
 def as_array(x, like=None):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad.viz.graph import walk as graph_walk
 from minigrad import functions as F
 from minigrad.layers import GRU, LSTM, RNN, GRUCell, LSTMCell, Layer, RNNCell
 from minigrad.testing import gradcheck
@@ -68,15 +69,7 @@ def permute_gates(w, k, perm):
 
 def walk(*ys):
     """Every Function of the graph behind ys."""
-    seen, stack, out = set(), [y.creator for y in ys if y.creator is not None], []
-    while stack:
-        f = stack.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        out.append(f)
-        stack.extend(x.creator for x in f.inputs if x.creator is not None)
-    return out
+    return graph_walk(ys)
 
 
 N, D, H, T = 3, 4, 5, 6
@@ -467,9 +460,11 @@ def test_float32_stays_float32(cls, rng):
     layer(xs)
     ys = layer(xs)           # from a carried state too
     assert ys.dtype == np.float32
-    for f in walk(ys):
-        outs = [r() for r in f.outputs if r() is not None]
-        assert outs and all(y.dtype == np.float32 for y in outs), f.name
+    # Every value an operation made: what the next operations read, and ys.
+    made = [x for f in walk(ys) for x in f.inputs
+            if isinstance(x, mg.Variable) and x.creator is not None] + [ys]
+    assert len(made) >= 2 and all(v.dtype == np.float32 for v in made), \
+        sorted({v.creator.name for v in made if v.dtype != np.float32})
     (ys * ys).sum().backward()
     assert all(p.grad.dtype == np.float32 for p in layer.params())
 

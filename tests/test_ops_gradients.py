@@ -16,6 +16,7 @@ import minigrad as mg
 import minigrad.functions as F
 from minigrad.testing import gradcheck, gradgradcheck
 from minigrad.testing import strategies as mst
+from op_cases import CASES, UNARY
 
 
 def examples(n):
@@ -94,21 +95,6 @@ def test_arithmetic_with_constants_and_operators():
     check(lambda x: 1.0 / x + x / 3.0, x, second_order=True)
     check(lambda x: -x * c + (c - x), x, second_order=True)
     check(lambda x: F.div(c, x), x, second_order=True)
-
-
-UNARY = {
-    # name: (function, strategy of inputs where it is smooth)
-    "neg": (F.neg, mst.finite_arrays()),
-    "exp": (F.exp, mst.finite_arrays()),
-    "log": (F.log, mst.finite_arrays(min_value=0.2, max_value=3)),
-    "sqrt": (F.sqrt, mst.finite_arrays(min_value=0.2, max_value=3)),
-    "tanh": (F.tanh, mst.finite_arrays()),
-    "sigmoid": (F.sigmoid, mst.finite_arrays(min_value=-6, max_value=6)),
-    "softplus": (F.softplus, mst.finite_arrays(min_value=-6, max_value=6)),
-    "relu": (F.relu, mst.kink_free_arrays(kinks=(0.0,))),
-    "clip": (lambda x: F.clip(x, -1.0, 0.5), mst.kink_free_arrays(kinks=(-1.0, 0.5))),
-    "copy": (F.copy, mst.finite_arrays()),
-}
 
 
 @covers(*UNARY, second_order=True)
@@ -736,7 +722,9 @@ REQUIRED_SECOND_ORDER = {"mul", "div", "exp", "log", "tanh", "sigmoid", "matmul"
 
 
 def test_every_op_has_a_gradient_test():
-    missing = set(F.__all__) - set(REGISTRY)
+    # An entry of op_cases.CASES named after an operation is one too: every
+    # backend checks it against central differences in float64.
+    missing = set(F.__all__) - set(REGISTRY) - set(CASES)
     assert not missing, f"operations without a gradient test: {sorted(missing)}"
     unknown = set(REGISTRY) - set(F.__all__)
     assert not unknown, f"registry names that are not operations: {sorted(unknown)}"

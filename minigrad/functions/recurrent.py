@@ -15,23 +15,27 @@ recording and backpropagating each tiny node is most of the step; one node
 for the whole loop removes it.
 
 The step math is exactly ``rnn_step`` / ``lstm_step`` / ``gru_step`` of
-``minigrad.layers.cells`` (the composed versions, which draw one cluster of
+``steps.py`` (the composed versions, which draw one cluster of
 nodes per step); tests check values and gradients of both against each other
 and against float64 central differences.
 
-Higher order: ``backward(create_graph=True)`` replays the sequence with the
-composed steps on Variables and differentiates that, so second derivatives
-work; ordinary backward never pays for it.
+Higher order: ``backward_graph`` (the backward of ``create_graph=True``)
+replays the sequence with the composed steps on Variables and differentiates
+that, so second derivatives work; ordinary backward never pays for it.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backend import get_array_module
-from ..core.config import state
+from ..core.backward import grad
 from ..core.function import Function
+from ..core.variable import Variable
+from .shape import reshape, split, stack
+from .steps import gru_step, lstm_step, rnn_step
 
-__all__ = ["RNNSequence", "LSTMSequence", "GRUSequence", "rnn", "lstm", "gru"]
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["rnn", "lstm", "gru"]
 
 
 def _sigmoid(a, out):
@@ -105,14 +109,14 @@ class _FusedSequence(Function):
                 self.trace[:] = [0.0] * T
             self.trace[t] = float(np.sqrt(np.sum(np.square(dh, dtype=np.float64))))
 
-    def _composed_backward(self, gys, replay):
+    def backward_graph(self, *gys):
         """Gradients as a recorded graph (create_graph=True): replay the steps
         with the composed operations on the input Variables and differentiate
-        the replay."""
-        from ..core.backward import grad
-
-        return grad(replay(*self.inputs), list(self.inputs), grad_outputs=list(gys),
-                    create_graph=True)
+        the replay (a plain array input is a constant: no gradient)."""
+        wrt = [x for x in self.inputs if isinstance(x, Variable)]
+        found = dict(zip(wrt, grad(self._replay(*self.inputs), wrt, grad_outputs=list(gys),
+                                   create_graph=True)))
+        return tuple([found.get(x) if isinstance(x, Variable) else None for x in self.inputs])
 
 
 class RNNSequence(_FusedSequence):
@@ -141,14 +145,12 @@ class RNNSequence(_FusedSequence):
             if h is not None:
                 a += h @ Wh
             h = activate(a)
-        self.states = states
+        self.save(states=states)
         hs = xp.empty((N, T, H), dtype=dtype)
         hs[...] = states[1:].transpose(1, 0, 2)
         return hs
 
     def backward(self, ghs):
-        if state.create_graph:
-            return self._composed_backward((ghs,), self._replay)
         Wh = self.xs[1]
         states = self.states
         derivative = _RNN_ACTIVATIONS[self.nonlinearity][1]
@@ -175,9 +177,6 @@ class RNNSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import rnn_step
-        from .shape import reshape, split, stack
-
         h, _ = self._states(rest)
         N, T, H = xw.shape
         hs = []
@@ -185,10 +184,6 @@ class RNNSequence(_FusedSequence):
             h = rnn_step(reshape(xw_t, (N, H)), h, Wh, self.nonlinearity)
             hs.append(h)
         return stack(hs, axis=1)
-
-    def release(self):
-        self.states = None
-        super().release()
 
 
 class LSTMSequence(_FusedSequence):
@@ -227,12 +222,10 @@ class LSTMSequence(_FusedSequence):
             xp.multiply(o, tcs[t], out=h)
             hs[:, t] = h
             c = c_next
-        self.acts, self.cs, self.tcs, self.hprev = acts, cs, tcs, hprev
+        self.save(acts=acts, cs=cs, tcs=tcs, hprev=hprev)
         return hs, cs[-1].copy()
 
     def backward(self, ghs, gc):
-        if state.create_graph:
-            return self._composed_backward((ghs, gc), self._replay)
         xw, Wh = self.xs[:2]
         h0, c0 = self._states(self.xs[2:])
         acts, cs, tcs = self.acts, self.cs, self.tcs
@@ -270,9 +263,6 @@ class LSTMSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ()) + ((dc,) if self.has_c0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import lstm_step
-        from .shape import reshape, split, stack
-
         h, c = self._states(rest)
         N, T, G = xw.shape
         hs = []
@@ -280,10 +270,6 @@ class LSTMSequence(_FusedSequence):
             h, c = lstm_step(reshape(xw_t, (N, G)), h, c, Wh)
             hs.append(h)
         return stack(hs, axis=1), c
-
-    def release(self):
-        self.acts = self.cs = self.tcs = self.hprev = None
-        super().release()
 
 
 class GRUSequence(_FusedSequence):
@@ -324,12 +310,10 @@ class GRUSequence(_FusedSequence):
                 h_next *= s[:, :H]
                 h_next += h
             hs[:, t] = h = h_next
-        self.zr, self.hh, self.rh, self.hprev = zr, hh, rh, hprev
+        self.save(zr=zr, hh=hh, rh=rh, hprev=hprev)
         return hs
 
     def backward(self, ghs):
-        if state.create_graph:
-            return self._composed_backward((ghs,), self._replay)
         xw, Wh = self.xs[:2]
         h0, _ = self._states(self.xs[2:])
         zr, hh, rh, hprev = self.zr, self.hh, self.rh, self.hprev
@@ -368,9 +352,6 @@ class GRUSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import gru_step
-        from .shape import reshape, split, stack
-
         h, _ = self._states(rest)
         N, T, G = xw.shape
         Whzr, Whh = split(Wh, [2 * (G // 3)], axis=1)
@@ -379,10 +360,6 @@ class GRUSequence(_FusedSequence):
             h = gru_step(reshape(xw_t, (N, G)), h, Whzr, Whh)
             hs.append(h)
         return stack(hs, axis=1)
-
-    def release(self):
-        self.zr = self.hh = self.rh = self.hprev = None
-        super().release()
 
 
 def _previous_states(xp, N, T, H, dtype, h0):
@@ -408,7 +385,7 @@ def rnn(xw, Wh, h0=None, nonlinearity="tanh", trace=None):
     ((2, 5, 3), True, 0.5)
     """
     states = [] if h0 is None else [h0]
-    return RNNSequence(nonlinearity, h0 is not None, trace)(xw, Wh, *states)
+    return RNNSequence(nonlinearity, h0 is not None, trace).apply(xw, Wh, *states)
 
 
 def lstm(xw, Wh, h0=None, c0=None, trace=None):
@@ -426,7 +403,7 @@ def lstm(xw, Wh, h0=None, c0=None, trace=None):
     ((2, 5, 3), (2, 3), 'LSTMSequence')
     """
     states = [s for s in (h0, c0) if s is not None]
-    return LSTMSequence(h0 is not None, c0 is not None, trace)(xw, Wh, *states)
+    return LSTMSequence(h0 is not None, c0 is not None, trace).apply(xw, Wh, *states)
 
 
 def gru(xw, Wh, h0=None, trace=None):
@@ -434,4 +411,4 @@ def gru(xw, Wh, h0=None, trace=None):
     is x Wx + b (gates z, r, h~), ``Wh`` (H, 3H), ``h0`` (N, H) defaults to
     zeros. Returns all hidden states (N, T, H)."""
     states = [] if h0 is None else [h0]
-    return GRUSequence(h0 is not None, False, trace)(xw, Wh, *states)
+    return GRUSequence(h0 is not None, False, trace).apply(xw, Wh, *states)

@@ -6,8 +6,7 @@ import numpy as np
 from ..functions import embedding
 from .layer import Layer
 from .. import random as mg_random
-from .linear import given_array
-from .parameter import Parameter, layer_dtype
+from .parameter import Parameter, given_array, layer_dtype
 
 
 class Embedding(Layer):

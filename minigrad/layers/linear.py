@@ -9,18 +9,7 @@ from .. import random as mg_random
 from ..errors import ShapeError
 from ..functions import linear
 from .layer import Layer
-from .parameter import Parameter, layer_dtype
-
-
-def given_array(layer: str, what: str, a, shape, dtype):
-    """A copy of a user-supplied array, checked against the shape the layer needs.
-    Copied so that the caller's array and the layer's weight never alias."""
-    data = a.data if isinstance(a, Parameter) else a
-    xp = backend.get_array_module(data)
-    data = xp.array(data, dtype=dtype, copy=True)
-    if tuple(data.shape) != tuple(shape):
-        raise ShapeError(f"{layer}: {what} must have shape {tuple(shape)}, got {tuple(data.shape)}")
-    return data
+from .parameter import Parameter, given_array, layer_dtype
 
 
 class Linear(Layer):

@@ -16,8 +16,7 @@ from ..core.variable import array_of
 from ..errors import DTypeError, ShapeError
 from ..functions import embedding, reshape, sigmoid_cross_entropy
 from .layer import Layer
-from .linear import given_array
-from .parameter import Parameter, layer_dtype
+from .parameter import Parameter, given_array, layer_dtype
 
 # Rounds of vectorised redrawing before the rows still in conflict are finished
 # exactly from their renormalised distributions. Realistic vocabularies need 2-4

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.variable import Variable
-from ..errors import DTypeError
+from .. import backend
+from ..core.variable import Variable, array_of
+from ..errors import DTypeError, ShapeError
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 
@@ -73,3 +74,16 @@ def layer_dtype(owner: str, dtype, *given) -> np.dtype:
         if found is not None and np.dtype(found).kind == "f":
             return np.dtype(found)
     return DEFAULT_DTYPE
+
+
+def given_array(owner: str, what: str, a, shape, dtype):
+    """A copy of a user-supplied weight (an array or a Variable, on either
+    device), of ``dtype``, checked against the shape the layer needs. Copied
+    so that the caller's array and the layer's Parameter never alias: the
+    optimizers update Parameters in place."""
+    data = array_of(a)
+    data = backend.get_array_module(data).array(data, dtype=dtype, copy=True)
+    if tuple(data.shape) != tuple(shape):
+        raise ShapeError(f"{owner}: {what} must have shape {tuple(shape)}, got "
+                         f"{tuple(data.shape)} (the book's layout: y = x @ W)")
+    return data

@@ -3,7 +3,8 @@
 The RNN's nonlinearity is tanh (the book's), sigmoid (the course notes') or
 relu; ``bias=False`` leaves the bias out of any of the three.
 
-They run the cells' steps (``cells.py``) over time with the same packed weights.
+Each is its cell (``cells.py``) run over time: it inherits the cell's packed
+weights, its gate count and its step.
 The input projection x Wx + b of all T steps is one matmul (a (N*T, D) by
 (D, kH) product is far cheaper than T small ones); per step only h Wh is left.
 The projection is cut into steps with one Split along the time axis: its
@@ -33,7 +34,7 @@ from .. import backend
 from .. import functions as F
 from ..core.config import name_scope
 from ..core.variable import Variable
-from .cells import _Recurrent, _SimpleRecurrent, gru_step, lstm_step, rnn_step
+from .cells import GRUCell, LSTMCell, RNNCell, _Recurrent
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
@@ -57,8 +58,8 @@ def _carried(v):
 
 class _Sequence(_Recurrent):
     """Common part of RNN, LSTM and GRU: the state between calls and the time loop.
-    A subclass defines ``step(xw, h, c, weights)`` and may prepare the recurrent
-    weights once per call in ``recurrent_weights()``."""
+    A subclass also inherits its cell, whose ``step(xw, h, c, weights)`` runs
+    at every time step with ``recurrent_weights()`` prepared once per call."""
 
     # The whole-sequence operation (F.rnn, F.lstm, F.gru), called as
     # fused_op(xw, Wh, h0, c0, trace) -> (hs, c_T or None).
@@ -85,9 +86,6 @@ class _Sequence(_Recurrent):
         through it); an array becomes a constant."""
         self.h = _constant(h, self.Wx)
         self.c = _constant(c, self.Wx)
-
-    def recurrent_weights(self):
-        return self.Wh
 
     def grad_norms(self):
         """||dL/dh_t|| (L2 over batch and units) for t = 0..T-1 of the last
@@ -118,7 +116,7 @@ class _Sequence(_Recurrent):
                                        "yet; call backward on a loss computed from its output")
                 norms.append(0.0)   # this step did not reach the loss
                 continue
-            g = backend.to_cpu(h.grad.data)
+            g = backend.as_numpy(h.grad.data)
             norms.append(float(np.sqrt(np.sum(np.square(g, dtype=np.float64)))))
         return np.array(norms)
 
@@ -136,7 +134,7 @@ class _Sequence(_Recurrent):
             return self._run_fused(xw_all, h, c)
         step_shape = (N, self.Wx.shape[1])
         xw_steps = F.split(xw_all, T, axis=1)         # one node; its backward: one concat
-        W = self.recurrent_weights()
+        W = self.recurrent_weights()   # once per call (GRU: one Split for all steps)
         hs = []
         for t in range(T):
             with name_scope(f"t={t}"):
@@ -158,7 +156,7 @@ class _Sequence(_Recurrent):
         return hs
 
 
-class RNN(_Sequence, _SimpleRecurrent):
+class RNN(_Sequence, RNNCell):
     """The book's TimeRNN: h_t = f(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1,
     with f = tanh (the book's, the default), sigmoid (the course notes') or
     relu (``nonlinearity=``); ``bias=False`` leaves b out.
@@ -180,11 +178,8 @@ class RNN(_Sequence, _SimpleRecurrent):
     def fused_op(self, xw, Wh, h0, c0, trace):
         return F.rnn(xw, Wh, h0, self.nonlinearity, trace), None
 
-    def step(self, xw, h, c, Wh):
-        return rnn_step(xw, h, Wh, self.nonlinearity), None
 
-
-class LSTM(_Sequence):
+class LSTM(_Sequence, LSTMCell):
     """The book's TimeLSTM (gates f, g, i, o); ``self.c`` holds the cell state.
 
     >>> import numpy as np
@@ -193,7 +188,6 @@ class LSTM(_Sequence):
     ((2, 5, 4), (2, 4))
     """
 
-    gates = 4
     fused_op = staticmethod(F.lstm)
 
     def forward(self, xs, h0=None, c0=None):
@@ -201,11 +195,8 @@ class LSTM(_Sequence):
         else from the carried state if stateful, else from zeros."""
         return self._run(xs, h0, c0)
 
-    def step(self, xw, h, c, Wh):
-        return lstm_step(xw, h, c, Wh)
 
-
-class GRU(_Sequence):
+class GRU(_Sequence, GRUCell):
     """The book's TimeGRU (gates z, r, h~; reset applied before the matmul).
 
     >>> import numpy as np
@@ -213,19 +204,9 @@ class GRU(_Sequence):
     (2, 5, 4)
     """
 
-    gates = 3
     fused_op = staticmethod(lambda xw, Wh, h0, c0, trace: (F.gru(xw, Wh, h0, trace), None))
 
     def forward(self, xs, h0=None):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else
         from the carried state if stateful, else from zeros."""
         return self._run(xs, h0, None)
-
-    def recurrent_weights(self):
-        # Wh cut once per call, not per step: one Split whose backward
-        # concatenates the gradients of all steps.
-        return F.split(self.Wh, [2 * self.hidden_size], axis=1)
-
-    def step(self, xw, h, c, Wh_parts):
-        Whzr, Whh = Wh_parts
-        return gru_step(xw, h, Whzr, Whh), None

@@ -17,10 +17,11 @@ class OptimizerStateError(MinigradError, ValueError):
 class Optimizer:
     """Base of every optimizer.
 
-    ``params`` is a Layer or an iterable of Parameters. From a Layer the
-    parameters are read again at every :meth:`update` (so parameters a layer
-    creates on its first forward are included) and carry their dotted names
-    into :meth:`state_dict`. An iterable is read once, each Parameter kept once
+    ``params`` is a Layer (anything with a ``params()`` method) or an iterable
+    of Parameters. From a Layer the parameters are read again at every
+    :meth:`update` (so parameters a layer creates on its first forward are
+    included) and carry their dotted names (``named_params()``, when it has
+    one) into :meth:`state_dict`. An iterable is read once, each Parameter kept once
     (by identity) in the order given: a tied weight listed twice is still
     updated once.
 
@@ -50,9 +51,8 @@ class Optimizer:
     rows_only_is_exact = False
 
     def __init__(self, params, *, lazy: bool = False):
-        from ..layers.layer import Layer  # late: layers may one day import optimizers
-
-        self.target = params if isinstance(params, Layer) else None
+        # Anything with params() (a Layer, a whole model) is read again at each update.
+        self.target = params if callable(getattr(params, "params", None)) else None
         self._fixed = None if self.target is not None else _unique(params)
         self.lazy = bool(lazy)
         self.hooks = []
@@ -69,7 +69,8 @@ class Optimizer:
         return self.target.params()
 
     def _names(self):
-        return None if self.target is None else [n for n, _ in self.target.named_params()]
+        named = getattr(self.target, "named_params", None)
+        return None if named is None else [n for n, _ in named()]
 
     def zero_grad(self):
         """Drop every parameter's gradient (the next backward starts from zero)."""

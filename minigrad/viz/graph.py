@@ -8,6 +8,7 @@ iterated for output: what reaches the picture is in list order.
 """
 from __future__ import annotations
 
+from ..core.variable import Variable
 from ..functions.shape import Branch
 from .labels import is_constant
 
@@ -71,7 +72,7 @@ def walk(outputs) -> list:
             f, i = stack[-1]
             inputs = f.inputs or ()
             while i < len(inputs):
-                c = inputs[i].creator
+                c = inputs[i].creator if isinstance(inputs[i], Variable) else None
                 i += 1
                 if c is not None and c not in seen:
                     seen[c] = True
@@ -127,6 +128,10 @@ class Graph:
         self.outputs = outputs
         self.requested = dict.fromkeys(outputs, True)
         self.functions = walk(outputs)
+        # An operation keeps a plain operand as an array; drawn, each use is
+        # a constant node of its own.
+        self.inputs = {f: tuple([x if isinstance(x, Variable) else Variable(x, requires_grad=False)
+                                 for x in f.inputs]) for f in self.functions}
         self._clusters = clusters
         rule = _collapse_rule(collapse)
         self.box_of = {f: _box_path(f.scope, rule) for f in self.functions}
@@ -160,9 +165,12 @@ class Graph:
         # one per input slot (x * x uses x twice) but one per box.
         self.uses = {}
         self.internal = {}
+        self._made = {v.creator: v for v in self.outputs if v.creator is not None}
         for f in self.functions:
             t = self._target(f)
-            for x in f.inputs:
+            for x in self.inputs[f]:
+                if x.creator is not None:
+                    self._made[x.creator] = x
                 if self._internal(x, t):
                     self.internal[x] = True
                     continue
@@ -176,13 +184,16 @@ class Graph:
         return v in self.internal and v not in self.uses and v not in self.requested
 
     def drawn_outputs(self, f):
-        """The outputs of ``f`` that are drawn: alive and used or asked for."""
-        out = []
-        for ref in f.outputs or ():
-            v = ref()
-            if v is not None and (v in self.uses or v in self.requested) and not self.hidden(v):
-                out.append(v)
-        return out
+        """The outputs of ``f`` that are drawn: alive and used or asked for.
+        (An operation with one output keeps no reference to it: it is the
+        Variable made by ``f`` among those used or asked for.)"""
+        if f.outputs is None:
+            made = self._made.get(f)
+            candidates = () if made is None else (made,)
+        else:
+            candidates = [ref() for ref in f.outputs]
+        return [v for v in candidates if v is not None and (v in self.uses or v in self.requested)
+                and not self.hidden(v)]
 
     # ------------------------------------------------------------ numbering
     def _new(self, prefix, key, kind, obj, cluster, info=None):
@@ -224,7 +235,7 @@ class Graph:
             if box is not None:
                 sizes[box] = sizes.get(box, 0) + 1
         for f in self.functions:
-            for x in f.inputs:
+            for x in self.inputs[f]:
                 self._add_var(x)
             box = self.box_of[f]
             if box is None:
@@ -250,8 +261,8 @@ class Graph:
         for node in self.nodes:
             if node.kind == "var" and node.obj in owner:
                 node.info["grad_of"] = owner[node.obj]
-            elif node.kind == "op" and node.obj.outputs and len(node.obj.outputs) == 1:
-                out = node.obj.outputs[0]()
+            elif node.kind == "op" and node.obj.outputs is None:
+                out = self._made.get(node.obj)
                 if out is not None and out in owner:
                     node.info = {"grad_of": owner[out]}
 
@@ -260,7 +271,7 @@ class Graph:
         for f in self.functions:
             t = self._target(f)
             tid = self._ids[t]
-            for x in f.inputs:
+            for x in self.inputs[f]:
                 if not self._internal(x, t):
                     self._edge((self._ids[x], tid), isinstance(t, tuple), seen)
             for v in self.drawn_outputs(f):
@@ -284,7 +295,7 @@ class Graph:
             axes = ()
             if by_id[src].kind == "var" and by_id[dst].kind == "op" \
                     and f.name in BROADCASTING and not is_constant(x):
-                out = f.outputs[0]() if f.outputs else None
+                out = self._made.get(f) if f.outputs is None else f.outputs[0]()
                 if out is not None:
                     axes = repeated_axes(x.shape, out.shape)
             if not axes:

@@ -7,21 +7,6 @@ from __future__ import annotations
 
 from .. import backend
 
-# Attributes worth a second line on an operation node (those that are set);
-# (attribute, shown as) where the attribute's name is long.
-DETAILS = {
-    "Pow": ("c",),
-    "Repeat": ("repeats", "axis"),
-    "Sum": ("axis",), "Mean": ("axis",), "Max": ("axis",), "Min": ("axis",),
-    "Split": (("indices_or_sections", "sections"), "axis"),
-    "Concat": ("axis",), "Stack": ("axis",),
-    "Softmax": ("axis",), "LogSoftmax": ("axis",),
-    "Reshape": ("shape",), "Transpose": ("axes",),
-    "BroadcastTo": ("shape",),
-    "AsType": ("dtype",), "Clip": ("lo", "hi"),
-}
-
-
 def number(x) -> str:
     """A number in at most 4 significant digits.
 
@@ -136,7 +121,7 @@ def op_label(f, o, info=None) -> str:
     lines = [f.name]
     if o["details"]:
         parts = []
-        for attr in DETAILS.get(f.name, ()):
+        for attr in getattr(f, "drawn", ()):  # each operation names its own
             attr, shown = attr if isinstance(attr, tuple) else (attr, attr)
             value = getattr(f, attr, None)
             if value is not None:
