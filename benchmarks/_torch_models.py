@@ -161,6 +161,29 @@ class MLP(nn.Module):
         return TF.cross_entropy(self.fc2(torch.sigmoid(self.fc1(x))), t)
 
 
+class NotesAdder(nn.Module):
+    """The course notes' binary adder: z_t = sigmoid(x_t W_in + z_{t-1} W),
+    y_t = sigmoid(z_t W_out), no biases, loss = sum over the steps of the
+    halved squared error of the step's bit. The book's (in, out) layouts as they
+    are (x @ W); the input projection of all steps is one matmul, the steps a
+    Python loop (nn.RNN has no sigmoid units)."""
+
+    def __init__(self, W_in, W, W_out):
+        super().__init__()
+        self.W_in, self.W, self.W_out = (nn.Parameter(torch.from_numpy(a.copy()))
+                                         for a in (W_in, W, W_out))
+
+    def forward(self, x, d):
+        xw = x @ self.W_in                                     # (T, H)
+        z, zs = None, []
+        for t in range(xw.shape[0]):
+            u = xw[t:t + 1] if z is None else xw[t:t + 1] + z @ self.W
+            z = torch.sigmoid(u)
+            zs.append(z)
+        y = torch.sigmoid(torch.cat(zs) @ self.W_out)          # (T, 1)
+        return 0.5 * ((y[:, 0] - d) ** 2).sum()
+
+
 def train_step(model, optimizers, loss_fn, max_grad=None):
     """One training step as a torch user writes it: a function of no arguments."""
     params = [p for p in model.parameters()]

@@ -1,12 +1,15 @@
 """Engine overhead of minigrad: what each recorded operation costs on top of numpy.
 
-    python benchmarks/engine_overhead.py [--quick] [--threads N] [--profile]
+    python benchmarks/engine_overhead.py [--quick] [--threads N] [--profile] [--per-op R]
 
-Four measurements (see benchmarks/README.md for how to read them):
+Five measurements (see benchmarks/README.md for how to read them):
 
 1. per-op cost of forward+backward through a 1000-op chain on (8, 8) float32
    arrays, against plain numpy forward, a hand-written numpy forward+backward
-   of the same chain and PyTorch (when installed), timed round-robin;
+   of the same chain and PyTorch (when installed), timed round-robin; the
+   chain's constants as raw numpy arrays and wrapped once as Variables;
+1b. a composed (unfused) LSTM layer at H 100, N 20, T 35, forward+backward,
+   against the same composition written in PyTorch, per time step;
 2. backward of a 16,000-branch sum (the case that sorting the work list on
    every insert makes quadratic);
 3. a 10**6-op chain (10**5 with --quick): no RecursionError, time, peak RSS,
@@ -15,7 +18,8 @@ Four measurements (see benchmarks/README.md for how to read them):
 4. linearity: per-op backward time at chain lengths 10**3 ... 10**6.
 
 Results go to benchmarks/results/engine_overhead.{json,md}; the table is also
-printed. ``--profile`` instead runs the minigrad chain under cProfile and prints
+printed. ``--per-op R`` runs parts 1 and 1b only (R rounds), prints their
+tables and writes nothing: the quick check of one change. ``--profile`` instead runs the minigrad chain under cProfile and prints
 where the per-op time goes.
 """
 from __future__ import annotations
@@ -163,13 +167,14 @@ def _clear(steps, clear):
             clear(c)
 
 
-def check_chain(x, steps, mg_params, torch_consts, torch_params):
+def check_chain(x, steps, mg_wrapped, mg_params, torch_consts, torch_params):
     """Gradients of every contender against the hand-written ones, once, so the
     benchmark cannot silently time something wrong."""
     g_ref, _ = handwritten(x, steps, const_grads=False)
     g_ref_p, gc_ref = handwritten(x, steps, const_grads=True)
     assert np.abs(g_ref).max() > 1e-6, "the check would be vacuous: dL/dx vanished"
     np.testing.assert_allclose(minigrad_chain(x, steps), g_ref, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(minigrad_chain(x, mg_wrapped), g_ref, rtol=1e-5, atol=0)
     _clear(mg_params, mg.Variable.cleargrad)
     np.testing.assert_allclose(minigrad_chain(x, mg_params), g_ref_p, rtol=1e-5, atol=0)
     for (_, c), want in zip(mg_params, gc_ref):
@@ -189,11 +194,12 @@ def bench_chain(rounds):
     """Part 1: us per op of each contender, round-robin over the same inputs."""
     x, steps = make_chain(CHAIN_LEN, CHAIN_SHAPE)
     mg_params = _params(steps, lambda c: mg.Variable(c.copy(), requires_grad=True))
+    mg_wrapped = _params(steps, lambda c: mg.Variable(c, requires_grad=False))
     torch_consts = torch_params = None
     if torch is not None:
         torch_consts = _params(steps, torch.from_numpy)
         torch_params = _params(steps, lambda c: torch.from_numpy(c.copy()).requires_grad_())
-    check_chain(x, steps, mg_params, torch_consts, torch_params)
+    check_chain(x, steps, mg_wrapped, mg_params, torch_consts, torch_params)
 
     def mg_param_step():
         _clear(mg_params, mg.Variable.cleargrad)  # zero_grad, as a training step would
@@ -204,6 +210,7 @@ def bench_chain(rounds):
         "hand-written/const": lambda: handwritten(x, steps, False),
         "hand-written/param": lambda: handwritten(x, steps, True),
         "minigrad/const": lambda: minigrad_chain(x, steps),
+        "minigrad/wrapped": lambda: minigrad_chain(x, mg_wrapped),
         "minigrad/param": mg_param_step,
     }
     if torch is not None:
@@ -221,13 +228,90 @@ def bench_chain(rounds):
         s["cpu_median"] = H.median(times.cpu[name]) * per_op
         # Ratios paired within each round (both contenders ran back to back),
         # by CPU time, which other jobs' load disturbs least; wall-clock ones too.
-        variant = name.partition("/")[2]
+        variant = name.partition("/")[2].replace("wrapped", "const")
         for label, other in (("vs_numpy_forward", "numpy forward"),
+                             ("vs_wrapped", "minigrad/wrapped"),
                              ("vs_hand_written", f"hand-written/{variant}"),
                              ("vs_torch", f"torch/{variant}")):
             found = other in contenders
             s[label] = H.paired_ratio(times.cpu, name, other) if found else None
             s[label + "_wall"] = H.paired_ratio(times.wall, name, other) if found else None
+        result[name] = s
+    return result
+
+
+# ---------------------------------------------------------------- composed LSTM
+LSTM_N, LSTM_T, LSTM_D, LSTM_H = 20, 35, 100, 100
+
+
+def lstm_inputs(seed=3):
+    """Input (N, T, D), the book's packed weights (gates f, g, i, o) and a seed
+    gradient for the hidden states."""
+    rng = np.random.default_rng(seed)
+    N, T, D, H = LSTM_N, LSTM_T, LSTM_D, LSTM_H
+    f32 = np.float32
+    return {"xs": rng.standard_normal((N, T, D)).astype(f32),
+            "Wx": (rng.standard_normal((D, 4 * H)) / np.sqrt(D)).astype(f32),
+            "Wh": (rng.standard_normal((H, 4 * H)) / np.sqrt(H)).astype(f32),
+            "b": rng.uniform(-0.1, 0.1, 4 * H).astype(f32),
+            "gy": rng.standard_normal((N, T, H)).astype(f32)}
+
+
+def minigrad_lstm(layer, xs, gy):
+    """The layer's forward over all T steps, then backward; the weights'
+    gradients as arrays."""
+    layer.cleargrads()
+    layer(xs).backward(gy)
+    return [p.grad.data for p in (layer.Wx, layer.Wh, layer.b)]
+
+
+def torch_lstm(params, xs, gy):
+    """The same composition in PyTorch: one input projection, then per step
+    h Wh, a split into the book's gates f, g, i, o, sigmoid/tanh, the cell
+    update and h' = o tanh(c'); backward from the stacked hidden states."""
+    Wx, Wh, b = params
+    for p in params:
+        p.grad = None
+    xw = xs @ Wx + b
+    h = c = None
+    hs = []
+    for xw_t in xw.unbind(1):
+        a = xw_t if h is None else xw_t + h @ Wh
+        f, g, i, o = a.chunk(4, dim=1)
+        g, i, o = torch.tanh(g), torch.sigmoid(i), torch.sigmoid(o)
+        c = g * i if c is None else torch.sigmoid(f) * c + g * i
+        h = o * torch.tanh(c)
+        hs.append(h)
+    torch.stack(hs, 1).backward(gy)
+    return [p.grad.numpy() for p in params]
+
+
+def bench_lstm(rounds):
+    """Part 1b: one composed (unfused) LSTM layer, forward + backward, per step."""
+    from minigrad import layers as L
+
+    a = lstm_inputs()
+    composed = L.LSTM(LSTM_D, LSTM_H, fused=False, Wx=a["Wx"], Wh=a["Wh"], b=a["b"])
+    fused = L.LSTM(LSTM_D, LSTM_H, fused=True, Wx=a["Wx"], Wh=a["Wh"], b=a["b"])
+    want = minigrad_lstm(fused, a["xs"], a["gy"])
+    for got, ref in zip(minigrad_lstm(composed, a["xs"], a["gy"]), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    contenders = {"minigrad composed": lambda: minigrad_lstm(composed, a["xs"], a["gy"]),
+                  "minigrad fused": lambda: minigrad_lstm(fused, a["xs"], a["gy"])}
+    if torch is not None:
+        params = [torch.from_numpy(a[k].copy()).requires_grad_() for k in ("Wx", "Wh", "b")]
+        xs_t, gy_t = torch.from_numpy(a["xs"]), torch.from_numpy(a["gy"])
+        for got, ref in zip(torch_lstm(params, xs_t, gy_t), want):
+            np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+        contenders["torch composed"] = lambda: torch_lstm(params, xs_t, gy_t)
+    times = H.round_robin(contenders, rounds=rounds, warmup=3)
+    result = {}
+    for name in contenders:
+        s = {k: (v * 1e6 / LSTM_T if k != "n" else v)
+             for k, v in H.summarize(times.wall[name]).items()}
+        s["cpu_median"] = H.median(times.cpu[name]) * 1e6 / LSTM_T
+        s["vs_torch"] = (H.paired_ratio(times.cpu, name, "torch composed")
+                         if "torch composed" in contenders else None)
         result[name] = s
     return result
 
@@ -388,10 +472,22 @@ def chain_table(chain):
             name, f"**{s['median']:.2f}**", f"{s['p25']:.2f}-{s['p75']:.2f}", f"{s['min']:.2f}",
             f"{s['cpu_median']:.2f}",
             ratio(s["vs_numpy_forward"]), ratio(s["vs_hand_written"]), ratio(s["vs_torch"]),
+            ratio(s["vs_wrapped"]) if name.startswith("minigrad/") else "",
             _fmt(REFERENCE_US.get(name.partition("/")[0])),
         ])
     return H.md_table(["contender", "us/op (median)", "p25-p75", "min", "CPU us/op", "vs numpy fwd",
-                       "vs hand-written", "vs torch", "REFERENCE.md us/op"], rows)
+                       "vs hand-written", "vs torch", "vs minigrad/wrapped",
+                       "REFERENCE.md us/op"], rows)
+
+
+def lstm_table(lstm):
+    rows = []
+    for name, s in lstm.items():
+        rows.append([name, f"**{s['median']:.1f}**", f"{s['p25']:.1f}-{s['p75']:.1f}",
+                     f"{s['cpu_median']:.1f}",
+                     "" if s["vs_torch"] is None else f"**{s['vs_torch']:.2f}x**"])
+    return H.md_table(["contender", "us/step (median)", "p25-p75", "CPU us/step", "vs torch composed"],
+                      rows)
 
 
 def deep_table(rows):
@@ -422,7 +518,7 @@ def deep_table(rows):
                        "peak RSS MiB / graph MiB (per op)"], out)
 
 
-def report(env, quick, chain, fan, deep):
+def report(env, quick, chain, lstm, fan, deep):
     full_n = max(r["n"] for r in deep)
     lines = [
         f"# Engine overhead ({'quick' if quick else 'full'} mode)", "",
@@ -438,10 +534,23 @@ def report(env, quick, chain, fan, deep):
         "least). "
         "Ratios are medians of per-round CPU-time ratios (both contenders ran back to "
         "back); the JSON also has the wall-clock ratios. "
+        "`minigrad/wrapped`: the constants wrapped once as Variables that need no gradient "
+        "(`vs minigrad/wrapped` compares the raw-array chain with it). "
         "Gradients checked against the hand-written ones before timing. "
         f"(REFERENCE.md also gives DeZero: {REFERENCE_US['DeZero']} us/op.)", "",
         chain_table(chain), "",
-        "Target: minigrad <= 4 us/op.", "",
+        "Targets: minigrad/const <= 0.5x torch and <= 2.5x hand-written; raw-array "
+        "constants within 1.1x of constants wrapped once.", "",
+        f"## 1b. Composed LSTM, H {LSTM_H}, N {LSTM_N}, T {LSTM_T}, D {LSTM_D}, "
+        "forward + backward", "",
+        "`minigrad composed`: `layers.LSTM(fused=False)`, a dozen recorded operations per "
+        "step; `torch composed`: the same composition in PyTorch (one input projection, "
+        "then per step `h @ Wh`, a split into the gates, sigmoid/tanh, the cell update); "
+        "`minigrad fused`: the whole sequence as one operation, for scale. Microseconds "
+        "per time step; the ratio is the median of per-round CPU-time ratios. Weight "
+        "gradients of all three checked against each other first.", "",
+        lstm_table(lstm), "",
+        "Target: minigrad composed <= 0.6x torch composed.", "",
         f"## 2. Fan-in: backward of a sum of {fan['branches']:,} branches",
         "",
         f"`y = x*c_0 + x*c_1 + ...` with x of shape (8,): {fan['ops']:,} ops, median of "
@@ -511,6 +620,8 @@ def main():
                     help="fewer rounds, deep chain 10^5 instead of 10^6 (under ~2 minutes)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the minigrad chain and print the top functions")
+    ap.add_argument("--per-op", type=int, metavar="ROUNDS",
+                    help="parts 1 and 1b only, ROUNDS rounds; print, write nothing")
     ap.add_argument("--child-deep", nargs=2, type=int, metavar=("N", "REPEATS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -526,16 +637,22 @@ def main():
     env = H.environment(torch)
     if torch is None:
         print("torch not installed: the PyTorch contender is skipped", file=sys.stderr)
+    if args.per_op:
+        print(chain_table(bench_chain(rounds=args.per_op)))
+        print(lstm_table(bench_lstm(rounds=max(5, args.per_op // 5))))
+        return
     t_start = time.perf_counter()
     chain = bench_chain(rounds=40 if args.quick else 300)
+    lstm = bench_lstm(rounds=15 if args.quick else 60)
     fan = bench_fan_in(16_000, repeats=1 if args.quick else 3)
     lengths = [10**3, 10**4, 10**5] + ([] if args.quick else [10**6])
     deep = bench_deep(lengths, op_budget=10**5 if args.quick else 3 * 10**5,
                       min_repeats=1 if args.quick else 3)
-    markdown = report(env, args.quick, chain, fan, deep)
+    markdown = report(env, args.quick, chain, lstm, fan, deep)
     data = {"mode": "quick" if args.quick else "full", "environment": env,
             "chain": {"length": CHAIN_LEN, "shape": CHAIN_SHAPE, "mix": MIX_TEXT,
                       "us_per_op": chain, "reference_us_per_op": REFERENCE_US},
+            "lstm": {"N": LSTM_N, "T": LSTM_T, "D": LSTM_D, "H": LSTM_H, "us_per_step": lstm},
             "fan_in": fan, "deep": deep,
             "wall_s": time.perf_counter() - t_start}
     print(markdown)

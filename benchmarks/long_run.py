@@ -99,7 +99,7 @@ def train_steps(steps, rss_every, count_every, seed=0):
     for step in range(1, steps + 1):
         xs, ts = batcher.next_batch()
         loss = model.loss(xs, ts)
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         opt.update()
         value = float(loss.data)

@@ -108,7 +108,7 @@ def minigrad_step(model, optimizer, loss_fn):
     The loss is a local: its graph is freed when the step returns."""
     def step():
         loss = loss_fn()
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         optimizer.update()
     return step
@@ -331,14 +331,16 @@ def build_cbow(quick):
     reference, _, _ = twins.twin_cbow(w["W_in"], w["W_out"], contexts, target, negatives)
 
     contenders = []
-    for kind in ("dense", "sparse"):
-        model = CBOW.from_weights(w, CBOW_WINDOW, sample_size=k, sparse=kind == "sparse")
+    # (name, row gradients?, lazy Adam?, the torch contender it is compared with)
+    for name, rows, lazy, versus in (("minigrad", True, False, "torch dense"),
+                                     ("minigrad dense grads", False, False, "torch dense"),
+                                     ("minigrad --sparse", True, True, "torch sparse")):
+        model = CBOW.from_weights(w, CBOW_WINDOW, sample_size=k, sparse=rows)
         loss_fn = (lambda m: lambda: m.loss(contexts, target, negatives))(model)
-        checks.close(f"CBOW: minigrad {kind} loss vs twin_cbow", loss_fn().data, reference)
+        checks.close(f"CBOW: {name} loss vs twin_cbow", loss_fn().data, reference)
         contenders.append(Contender(
-            f"minigrad {kind}", minigrad_step(model, Adam(model, lr=CBOW_LR), loss_fn),
-            torch=f"torch {kind}", twin="twin",
-            target=Target(f"<= 1.0x torch {kind}", "vs_torch", 1.0)))
+            name, minigrad_step(model, Adam(model, lr=CBOW_LR, lazy=lazy), loss_fn),
+            torch=versus, twin="twin", target=Target(f"<= 1.0x {versus}", "vs_torch", 1.0)))
     book = BookCBOW(w["W_in"].copy(), w["W_out"].copy(), contexts, target, negatives)
     checks.close("CBOW: book-style CBOW loss vs twin_cbow", book.forward(), reference)
     contenders.append(Contender("twin", book_step(book.forward, book.backward, book.params,
@@ -358,8 +360,12 @@ def build_cbow(quick):
              f"words), batch {N}, {k} negatives, one Adam step (lr {CBOW_LR}). The negatives "
              "are drawn once and passed in (the sampler is benchmarked in "
              "negative_sampler.py), so every contender computes the same loss.",
-             "minigrad sparse: `CBOW(sparse=True)`, row gradients that Adam applies lazily "
-             "to the looked-up rows. torch sparse: both embeddings `sparse=True` with "
+             "minigrad: `python -m models train cbow`'s step: row gradients (`CBOW(sparse="
+             "True)`) and the book's Adam on every row (`Adam(lazy=False)`), the book's "
+             "numbers without a dense gradient. minigrad dense grads: `CBOW(sparse=False)`, "
+             "(V, H) gradient tables, the same Adam. minigrad --sparse: row gradients and "
+             "`Adam(lazy=True)`, only the looked-up rows move (another algorithm). torch "
+             "dense: `nn.Embedding` + Adam; torch sparse: both embeddings `sparse=True` with "
              "SparseAdam. twin: the book's layers kept across steps (see BookCBOW), dense "
              "gradients, the book's Adam."]
     return {"contenders": contenders, "checks": checks, "notes": notes + torch_missing_note(),
@@ -722,7 +728,7 @@ def run_bwd_fwd(quick):
         x_mg = mg.Variable(xs)   # the input needs a gradient in every contender, as in a model
 
         def mg_forward():
-            layer.cleargrads()
+            layer.zero_grad()
             x_mg.cleargrad()
             return layer(x_mg)
 
@@ -824,6 +830,126 @@ def run_memory(quick):
     return {"rows": rows, "notes": notes + torch_missing_note()}
 
 
+# ================================================================ 7. the course notes' binary adder
+ADDER_H, ADDER_LR = 16, 0.1      # the notes' settings
+ADDER_ITERS = 1000               # iterations per timed step: its ms read as us per iteration
+ADDER_PAIRS = 2000               # pre-drawn pairs, cycled
+
+
+class NotesAdderByStep(L.Layer):
+    """The notes' model as a reader first writes it on minigrad: every step's
+    operations spelled out (x_t W_in + z W, sigmoid, z W_out, sigmoid, the
+    step's squared error), about 70 recorded operations per pair; the same
+    numbers as NotesAdder."""
+
+    def __init__(self, W_in, W, W_out):
+        super().__init__()
+        self.W_in, self.W, self.W_out = (L.Parameter(a.copy()) for a in (W_in, W, W_out))
+
+    def loss(self, x, d):
+        z, loss = None, 0.0
+        for t in range(x.shape[0]):
+            u = x[t:t + 1] @ self.W_in if z is None else x[t:t + 1] @ self.W_in + z @ self.W
+            z = F.sigmoid(u)
+            y = F.sigmoid(z @ self.W_out)
+            loss = loss + F.mean_squared_error(y, d[t:t + 1, None]) / 2
+        return loss
+
+
+def _cycled(n):
+    """A counter that runs 0, 1, ..., n - 1, 0, ...: each contender walks the
+    same pairs in the same order."""
+    state = {"i": -1}
+
+    def next_index():
+        state["i"] = (state["i"] + 1) % n
+        return state["i"]
+    return next_index
+
+
+def _repeated(iteration, times):
+    def step():
+        for _ in range(times):
+            iteration()
+    return step
+
+
+def build_notes_adder(quick):
+    from models.binary_addition import NotesAdder, notes_loss, notes_weights, pair_sequences
+
+    W_in, W, W_out = notes_weights(ADDER_H, rng=10)
+    rng = np.random.default_rng(11)
+    xs, ds = pair_sequences(*rng.integers(0, 128, (2, ADDER_PAIRS)))
+    checks = Checks()
+
+    def minigrad_iteration(model, loss_fn):
+        params = model.params()
+        opt = SGD(params, lr=ADDER_LR)
+        nxt = _cycled(ADDER_PAIRS)
+
+        def iteration():
+            i = nxt()
+            loss = loss_fn(i)
+            opt.zero_grad()
+            loss.backward()
+            opt.update()
+        return iteration
+
+    fused, composed = (NotesAdder.from_weights(W_in, W, W_out, fused=f) for f in (True, False))
+    by_step = NotesAdderByStep(W_in, W, W_out)
+    loss_of = {
+        "minigrad": lambda i: notes_loss(fused(xs[i:i + 1]), ds[i:i + 1]),
+        "minigrad fused=False": lambda i: notes_loss(composed(xs[i:i + 1]), ds[i:i + 1]),
+        "minigrad step by step": lambda i: by_step.loss(xs[i], ds[i]),
+    }
+    twin = twins.BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy())
+    reference = twin.forward(xs[0], ds[0])
+    for name, fn in loss_of.items():
+        checks.close(f"notes' adder: {name} loss vs twin", fn(0).data, reference, rtol=1e-12)
+    contenders = [
+        Contender("minigrad", _repeated(minigrad_iteration(fused, loss_of["minigrad"]),
+                                        ADDER_ITERS), torch="torch", twin="twin",
+                  target=Target("<= 1.5x twin", "vs_twin", 1.5)),
+        Contender("minigrad fused=False", _repeated(minigrad_iteration(
+            composed, loss_of["minigrad fused=False"]), ADDER_ITERS), torch="torch", twin="twin"),
+        Contender("minigrad step by step", _repeated(minigrad_iteration(
+            by_step, loss_of["minigrad step by step"]), ADDER_ITERS), torch="torch", twin="twin"),
+    ]
+    nxt, sgd = _cycled(ADDER_PAIRS), BookSGD(ADDER_LR)
+
+    def twin_iteration():
+        i = nxt()
+        twin.forward(xs[i], ds[i])
+        sgd.update(twin.params, twin.backward())
+    contenders.append(Contender("twin", _repeated(twin_iteration, ADDER_ITERS), torch="torch"))
+    if torch is not None:
+        net = T_.NotesAdder(W_in, W, W_out)
+        xt, dt = T_.tensor(xs, np.float64), T_.tensor(ds, np.float64)
+        checks.close("notes' adder: torch loss vs twin", T_.loss_value(net, lambda: net(xt[0], dt[0])),
+                     reference, rtol=1e-12)
+        opt = torch.optim.SGD(net.parameters(), lr=ADDER_LR)
+        nxt_t = _cycled(ADDER_PAIRS)
+
+        def torch_loss():
+            i = nxt_t()
+            return net(xt[i], dt[i])
+        contenders.append(Contender("torch", _repeated(T_.train_step(net, [opt], torch_loss),
+                                                       ADDER_ITERS)))
+    notes = [f"The course notes' binary adder: RNN 2 -> {ADDER_H} -> 1, sigmoid units, no biases, "
+             f"float64, one pair (8 steps) per iteration, the notes' halved squared error, SGD "
+             f"lr {ADDER_LR}. One timed step is {ADDER_ITERS} training iterations, so its ms read "
+             "as microseconds per iteration. minigrad: models.binary_addition.NotesAdder (the "
+             "RNN layer: input projection as one matmul, then F.rnn, the fused sequence); "
+             "`fused=False`: the same layer recording every step's operations (about 40 per "
+             "pair); `step by step`: the model written out per step with its per-step loss, as "
+             "a reader first writes it (about 70 operations per pair). twin: "
+             "models.twins.BinaryAdderBPTT, the notes' hand-written BPTT. torch: the same "
+             "equations, input projection as one matmul, a Python loop over the steps "
+             "(nn.RNN has no sigmoid units)."]
+    return {"contenders": contenders, "checks": checks, "notes": notes + torch_missing_note(),
+            "rounds": 5 if quick else 20, "warmup": 1}
+
+
 # ================================================================ registry and report
 def standard(build):
     """A workload that is one round-robin over its contenders."""
@@ -835,7 +961,7 @@ def standard(build):
     return run
 
 
-BUILDERS = {"mlp": build_mlp, "cbow": build_cbow,
+BUILDERS = {"mlp": build_mlp, "cbow": build_cbow, "notes-adder": build_notes_adder,
             **{name: (lambda n: lambda quick: build_lm(n, quick))(name) for name in LM_SPECS},
             **{name: (lambda n: lambda quick: build_seq2seq(n, quick))(name)
                for name in SEQ2SEQ_SPECS}}
@@ -845,6 +971,8 @@ WORKLOADS = {
     "cbow": ("CBOW + negative sampling", standard(build_cbow)),
     **{name: (spec["title"], standard(BUILDERS[name])) for name, spec in LM_SPECS.items()},
     **{name: (spec["title"], standard(BUILDERS[name])) for name, spec in SEQ2SEQ_SPECS.items()},
+    "notes-adder": ("the course notes' binary adder (us per iteration)",
+                    standard(build_notes_adder)),
     "bwd-fwd": ("LSTM bwd/fwd over T", run_bwd_fwd),
     "memory": ("peak memory, BetterRnnlm LSTM step", run_memory),
 }

@@ -8,10 +8,10 @@
 variable(14.)
 """
 from . import backend, random
-from .backend import get_array_module, gpu_available, to_cpu, to_gpu
-from .core import (Function, Variable, as_variable, detect_anomaly, enable_grad, grad,
-                   is_anomaly_enabled, is_grad_enabled, name_scope, no_grad,
-                   set_detect_anomaly, using_config)
+from .backend import gpu_available
+from .core import (Function, Variable, as_variable, detect_anomaly, enable_grad,
+                   get_array_module, grad, is_anomaly_enabled, is_grad_enabled, name_scope,
+                   no_grad, set_detect_anomaly, to_cpu, to_gpu, using_config)
 from .core.sparse import SparseRows
 from .errors import AnomalyError, DeviceError, DTypeError, GraphError, MinigradError, ShapeError
 from . import functions

@@ -1,5 +1,8 @@
 """numpy on the CPU, cupy on a GPU: the one place that knows about both.
 
+It handles arrays only (Variables are the engine's, one level up:
+``minigrad.get_array_module``, ``to_gpu`` and ``to_cpu`` also take them).
+
 cupy is imported lazily, on first use, so ``import minigrad`` never pays for it
 and machines without a GPU never need it.
 """
@@ -10,10 +13,14 @@ import numpy as np
 from .errors import DeviceError
 
 _cupy = None  # the cupy module once imported, False when it is not available
+_cupy_error = None  # why not: the exception importing cupy or asking it for a device raised
+
+INSTALL_CUPY = ("Install the extra with `pip install 'minigrad[gpu]'` (cupy-cuda12x) on a "
+                "machine with an NVIDIA GPU, or keep the data on the CPU.")
 
 
 def _load_cupy():
-    global _cupy
+    global _cupy, _cupy_error
     if _cupy is None:
         try:
             import cupy  # noqa: F401
@@ -21,8 +28,8 @@ def _load_cupy():
 
             cupy.cuda.runtime.getDeviceCount()
             _cupy = cupy
-        except Exception:  # ImportError, or cupy present but no usable device
-            _cupy = False
+        except Exception as e:  # ImportError, or cupy present but no usable device
+            _cupy, _cupy_error = False, e
     return _cupy
 
 
@@ -31,14 +38,24 @@ def gpu_available() -> bool:
     return bool(_load_cupy())
 
 
+def _not_installed(error) -> bool:
+    """True when cupy itself is absent, as opposed to present but failing to
+    load (a missing CUDA library, a driver too old, no device)."""
+    return isinstance(error, ModuleNotFoundError) and error.name in ("cupy", "cupyx")
+
+
 def _require_cupy():
     cp = _load_cupy()
     if not cp:
+        error = _cupy_error
+        if error is None or _not_installed(error):
+            raise DeviceError(f"to_gpu: cupy with a CUDA device is needed. {INSTALL_CUPY}") \
+                from error
         raise DeviceError(
-            "to_gpu: cupy with a CUDA device is needed. Install the extra with "
-            "`pip install 'minigrad[gpu]'` (cupy-cuda12x) on a machine with an NVIDIA GPU, "
-            "or keep the data on the CPU."
-        )
+            f"to_gpu: cupy is installed but could not be used: {type(error).__name__}: {error}. "
+            "Check that the cupy package matches the machine's CUDA version (cupy-cuda12x "
+            "for CUDA 12), that the NVIDIA driver is loaded and that a GPU is visible "
+            "(nvidia-smi); or keep the data on the CPU.") from error
     return cp
 
 
@@ -47,25 +64,16 @@ def is_cupy_array(a) -> bool:
 
 
 def get_array_module(*arrays):
-    """numpy, or cupy if any argument (array or Variable) lives on the GPU.
+    """numpy, or cupy if any argument is a cupy array.
 
     >>> import numpy as np
-    >>> get_array_module(np.zeros(2)).__name__
+    >>> get_array_module(np.zeros(2), 2.0).__name__
     'numpy'
     """
     for a in arrays:
-        if isinstance(a, (np.ndarray, np.generic)):
-            continue
-        if is_cupy_array(_unwrap(a)):
+        if not isinstance(a, (np.ndarray, np.generic)) and is_cupy_array(a):
             return _load_cupy()
     return np
-
-
-def _unwrap(a):
-    """A Variable's (or Parameter's) data; anything else as it is."""
-    from .core.variable import Variable  # late: core imports this module
-
-    return a.data if isinstance(a, Variable) else a
 
 
 def as_numpy(a):
@@ -81,17 +89,6 @@ def as_cupy(a):
     """The array on the current GPU (a no-op for cupy arrays)."""
     cp = _require_cupy()
     return cp.asarray(a)
-
-
-def to_gpu(a):
-    """An array or Variable's data moved to the GPU (``Variable.to_gpu()`` moves
-    a Variable in place)."""
-    return as_cupy(_unwrap(a))
-
-
-def to_cpu(a):
-    """An array or Variable's data moved to the CPU as a numpy array."""
-    return as_numpy(_unwrap(a))
 
 
 def as_array(x, like=None):

@@ -18,7 +18,7 @@ def _walk(y):
             continue
         seen.add(f)
         found.append(f)
-        stack.extend(x.creator for x in f.inputs)
+        stack.extend(x.creator for x in f.inputs if isinstance(x, mg.Variable))
     return sorted(found, key=lambda f: f.generation)
 
 

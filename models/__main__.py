@@ -1,12 +1,15 @@
-"""Command line: ``python -m models train MODEL [options]`` (from the repository root).
+"""Command line: ``python -m models train MODEL [options]`` (from the repository root),
+and ``python -m models experiment binary-addition`` (the course notes' experiments).
 
 MODEL is one of two-layer-net (the book's chapter 1), simple-rnnlm, rnnlm,
-better-rnnlm, cbow, skipgram, binary-addition, seq2seq (chapter 7) and
-attention-seq2seq (chapter 8). Defaults are the book's hyper-parameters;
-``--quick`` runs a tiny version (a few iterations on a slice of the data) for
-smoke tests. PTB and the sequence data sets are read from ``--data``, else
-``$MINIGRAD_DATA``, else the user cache (downloaded there when missing and
-online).
+better-rnnlm, cbow, skipgram, binary-addition (the course notes' program;
+``--recipe minibatch`` for the faster minibatch one), seq2seq (the book's
+chapter 7) and attention-seq2seq (chapter 8). Defaults are the book's (and the
+notes') hyper-parameters; ``--quick`` runs a tiny version (a few iterations on
+a slice of the data) for smoke tests. PTB and the sequence data sets are read
+from ``--data``, else ``$MINIGRAD_DATA``, else the user cache (downloaded
+there when missing and online). ``python -m models evaluate
+cbow|skipgram CHECKPOINT`` prints the book's word2vec queries on saved vectors.
 
     python -m models train rnnlm --data ../shared/data/ptb --out runs/rnnlm
     python -m models train better-rnnlm --cell gru --epochs 10
@@ -15,6 +18,13 @@ online).
     python -m models train seq2seq --data ../shared/data/sequence --reverse --peeky
     python -m models train attention-seq2seq --data ../shared/data/sequence --bidirectional
     python -m models compare runs/seq2seq/seq2seq_metrics.json ... --out accuracy.png
+    python -m models evaluate cbow runs/cbow/cbow.npz
+    mpirun -n 2 python -m models train rnnlm --distributed --threads 1
+
+``--distributed`` (language models and word2vec) trains data-parallel on the
+ranks of an MPI job (``pip install 'minigrad[distributed]'``): each rank takes
+its share of every batch, only rank 0 prints and writes files, and a rank
+that fails ends the whole job.
 """
 from __future__ import annotations
 
@@ -33,9 +43,9 @@ LM_DEFAULTS = {
     "better-rnnlm": dict(batch_size=20, time_size=35, hidden=650, lr=20.0, max_grad=0.25,
                          epochs=40),
 }
+DISTRIBUTED_MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram")
 W2V_DEFAULTS = dict(window=5, hidden=100, batch_size=100, lr=0.001, epochs=10)
 SIMPLE_RNNLM_WORDS = 1000     # the book trains SimpleRnnlm on PTB's first 1000 words
-QUERIES = ("you", "year", "car", "toyota")
 
 
 def build_parser():
@@ -59,7 +69,15 @@ def build_parser():
                    help="better-rnnlm's recurrent cell")
     t.add_argument("--dropout", type=float, default=0.5, help="better-rnnlm's dropout ratio")
     t.add_argument("--window", type=int, help="word2vec window size (default 5)")
-    t.add_argument("--dense", action="store_true", help="word2vec: dense embedding gradients")
+    t.add_argument("--recipe", choices=("notes", "minibatch"), default="notes",
+                   help="binary-addition: the course notes' program (default) or the faster "
+                        "minibatch recipe")
+    t.add_argument("--iterations", type=int,
+                   help="binary-addition (notes): SGD steps, one pair each (default 10,000)")
+    t.add_argument("--sparse", action="store_true",
+                   help="word2vec: lazy Adam, only the looked-up rows and their moments move "
+                        "(PyTorch's SparseAdam; faster, other vectors). Default: the book's Adam, "
+                        "every row at every step")
     t.add_argument("--sample", type=int, default=0, metavar="N",
                    help="language models: print N words generated from 'you' after training")
     t.add_argument("--eval-interval", type=int, default=20, help="batches per progress report")
@@ -90,11 +108,39 @@ def build_parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of `mpirun -n N` (language models, "
+                        "word2vec); the batch size must divide by N")
+    v = sub.add_parser("evaluate", help="word2vec: the book's queries on a saved checkpoint")
+    v.add_argument("model", choices=("cbow", "skipgram"))
+    v.add_argument("checkpoint", help="the .npz that `train cbow` or `train skipgram` wrote")
+    v.add_argument("--data", help="PTB directory, for the vocabulary (default: as for train)")
+    # The experiment's own module is imported only when it runs: importing it here
+    # would load numpy before --threads could take effect.
+    e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
+                                          "with a verdict per claim, loss curves")
+    e.add_argument("name", choices=EXPERIMENTS)
+    e.add_argument("--seeds", type=int, default=5, help="runs per setting (seeds 0..N-1)")
+    e.add_argument("--iterations", type=int, default=10_000)
+    e.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes (default: 2, or 1 on a one-core machine)")
+    e.add_argument("--only", help="comma-separated settings (default: all; an unknown name "
+                                  "lists them)")
+    e.add_argument("--out", help="output directory (default: runs/experiments/NAME)")
     c = sub.add_parser("compare", help="test accuracy by epoch of seq2seq runs in one figure")
     c.add_argument("metrics", nargs="+", help="*_metrics.json files of seq2seq runs")
     c.add_argument("--out", required=True, help="the PNG to write")
     c.add_argument("--title", default="Test accuracy by epoch")
     return parser
+
+
+# Each experiment lives in its own module; this file only dispatches to it.
+EXPERIMENTS = ("binary-addition",)
+
+
+def _experiment_module(name):
+    from models import binary_addition_experiments
+    return {"binary-addition": binary_addition_experiments}[name]
 
 
 def _pick(value, default):
@@ -123,6 +169,7 @@ def _print_outputs(paths):
 def run_lm(args, out_dir):
     import numpy as np
 
+    from minigrad.distributed import is_root
     from minigrad.layers import load_weights
     from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
     from models.train import train_rnnlm
@@ -163,16 +210,27 @@ def run_lm(args, out_dir):
     name = args.model if args.model != "better-rnnlm" else f"better-rnnlm-{args.cell}"
     print(f"{name}: {len(train)} training words, vocabulary {vocab}, batch {batch}, "
           f"time {time_size}, D = H = {hidden}, lr {lr}, clip {max_grad}, {epochs} epochs")
+    comm = args.comm
     history = train_rnnlm(model, train, valid, batch_size=batch, time_size=time_size, lr=lr,
                           max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
                           out_dir=out_dir, name=name, progress=not args.no_progress,
                           eval_interval=args.eval_interval, eval_batch_size=eval_batch,
-                          checkpoint_every=args.checkpoint_every, resume=args.resume)
+                          checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm)
     if test is not None:
         if history["checkpoint"]:
-            load_weights(model, history["checkpoint"])   # the best validation model
-        history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
-                                              time_size=time_size)
+            if is_root(comm):
+                load_weights(model, history["checkpoint"])   # the best validation model
+            if comm is not None:
+                comm.broadcast_params(model.params())        # rank 0 read the file
+        if comm is None:
+            history["test_ppl"] = eval_perplexity(model, test, batch_size=eval_batch,
+                                                  time_size=time_size)
+        else:
+            from minigrad.distributed import perplexity
+            history["test_ppl"] = perplexity(model, test, comm, batch_size=eval_batch,
+                                             time_size=time_size)
+    if not is_root(comm):
+        return 0                                  # rank 0 writes and reports
     paths = _outputs(history, out_dir, name)
     _print_outputs(paths)
     print(f"final training perplexity: {history['train_ppl'][-1]:.2f}")
@@ -200,9 +258,12 @@ def _sample_text(model, length, seed, args):
 def run_word2vec(args, out_dir):
     import numpy as np
 
-    from minigrad.data import analogy, create_contexts_target, most_similar
+    from minigrad.data import create_contexts_target
+    from minigrad.distributed import is_root
+    from minigrad.optimizers import Adam
     from models.train import train_word2vec
     from models.word2vec import CBOW, SkipGram
+    from models.word2vec_eval import evaluate_vectors, format_report
 
     d = W2V_DEFAULTS
     window, hidden = _pick(args.window, d["window"]), _pick(args.hidden, d["hidden"])
@@ -213,26 +274,40 @@ def run_word2vec(args, out_dir):
         corpus = corpus[:batch * 30 + 2 * window]
     contexts, target = create_contexts_target(corpus, window)
     cls = CBOW if args.model == "cbow" else SkipGram
-    model = cls(len(word_to_id), hidden, window, corpus, sparse=not args.dense,
+    # Row gradients either way; the optimizer decides whether only those rows move.
+    model = cls(len(word_to_id), hidden, window, corpus, sparse=True,
                 rng=np.random.default_rng(args.seed))
+    adam = "lazy Adam (--sparse)" if args.sparse else "the book's Adam"
     print(f"{args.model}: {len(target)} pairs, vocabulary {len(word_to_id)}, window {window}, "
-          f"H {hidden}, batch {batch}, Adam lr {lr}, {epochs} epochs")
-    history = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs, lr=lr,
+          f"H {hidden}, batch {batch}, {adam} lr {lr}, {epochs} epochs, seed {args.seed}")
+    history = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs,
+                             optimizer=Adam(model, lr=lr, lazy=args.sparse),
                              out_dir=out_dir, name=args.model, progress=not args.no_progress,
-                             eval_interval=args.eval_interval)
-    vecs = model.word_vecs
-    history["most_similar"] = {q: most_similar(q, word_to_id, id_to_word, vecs, top=5)
-                               for q in QUERIES if q in word_to_id}
-    if all(w in word_to_id for w in ("king", "man", "queen")):
-        history["analogy"] = {"king:man=queen:?": analogy("king", "man", "queen", word_to_id,
-                                                          id_to_word, vecs, top=5)}
+                             eval_interval=args.eval_interval, comm=args.comm,
+                             shuffle_seed=args.seed)
+    if not is_root(args.comm):
+        return 0                                  # rank 0 writes and reports
+    history.update(adam="lazy" if args.sparse else "book", seed=args.seed)
+    # The vocabulary is PTB's whole one even with --quick: every query word is in it.
+    history["evaluation"] = evaluate_vectors(model.word_vecs, word_to_id, id_to_word)
     paths = _outputs(history, out_dir, args.model)
     _print_outputs(paths)
     print(f"final loss: {history['loss'][-1]:.4f}")
-    for q, near in history["most_similar"].items():
-        print(f"  {q:>8} -> " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
-    for q, near in history.get("analogy", {}).items():
-        print(f"  {q} " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
+    print(format_report(history["evaluation"]))
+    return 0
+
+
+def run_evaluate(args):
+    from minigrad.data import load_ptb
+    from models.word2vec import CBOW, SkipGram
+    from models.word2vec_eval import evaluate_vectors, format_report, load_model
+
+    _, word_to_id, id_to_word = load_ptb("train", data_dir=args.data)
+    cls = CBOW if args.model == "cbow" else SkipGram
+    model = load_model(args.checkpoint, cls, len(word_to_id))
+    print(f"{args.model} {args.checkpoint}: vocabulary {len(word_to_id)}, "
+          f"H {model.word_vecs.shape[1]}")
+    print(format_report(evaluate_vectors(model.word_vecs, word_to_id, id_to_word)))
     return 0
 
 
@@ -268,20 +343,46 @@ def run_two_layer_net(args, out_dir):
 
 
 def run_binary_addition(args, out_dir):
+    """The course notes' program (SGD, one random pair per iteration, 10,000
+    iterations), or with ``--recipe minibatch`` the faster minibatch recipe."""
     from minigrad.layers import save_weights
-    from models.binary_addition import train_binary_addition
 
-    epochs = _pick(args.epochs, 1 if args.quick else 40)
-    kwargs = {"hidden_size": args.hidden} if args.hidden else {}
-    if args.batch_size:
-        kwargs["batch_size"] = args.batch_size
-    model, acc = train_binary_addition(epochs=epochs, lr=_pick(args.lr, 0.01), seed=args.seed,
-                                       verbose=not args.no_progress, **kwargs)
     os.makedirs(out_dir, exist_ok=True)
     checkpoint = os.path.join(out_dir, "binary-addition.npz")
+    if args.recipe == "minibatch":
+        from models.binary_addition import train_minibatch_adder
+
+        epochs = _pick(args.epochs, 1 if args.quick else 40)
+        kwargs = {"hidden_size": args.hidden} if args.hidden else {}
+        if args.batch_size:
+            kwargs["batch_size"] = args.batch_size
+        model, acc = train_minibatch_adder(epochs=epochs, lr=_pick(args.lr, 0.01),
+                                           seed=args.seed, verbose=not args.no_progress,
+                                           **kwargs)
+        history = {"model": "MinibatchAdder", "epochs": epochs, "accuracy": acc}
+    else:
+        import numpy as np
+
+        from models.binary_addition import train_notes_adder
+
+        iterations = _pick(args.iterations, 500 if args.quick else 10_000)
+        hidden, lr = _pick(args.hidden, 16), _pick(args.lr, 0.1)
+        print(f"binary-addition (the course notes' program): hidden {hidden}, SGD lr {lr}, "
+              f"one random pair per iteration, {iterations} iterations")
+        run = train_notes_adder(iterations=iterations, lr=lr, hidden_size=hidden, seed=args.seed,
+                                verbose=not args.no_progress)
+        model, acc = run.model, run.accuracy()
+        per = 100       # the curve: the mean loss over each 100 pairs
+        ends = np.arange(per, iterations + 1, per)
+        history = {"model": "NotesAdder", "iterations": iterations, "accuracy": acc,
+                   "converged_at": run.converged_at, "loss": run.losses,
+                   "train_iters": ends,
+                   "train_loss": [float(run.losses[e - per:e].mean()) for e in ends]}
+        print("every bit of the last 100 pairs right after "
+              + (f"{run.converged_at} iterations" if run.converged_at else
+                 f"(not within {iterations} iterations)"))
     save_weights(model, checkpoint)
-    history = {"model": "BinaryAdditionRNN", "epochs": epochs, "accuracy": acc,
-               "checkpoint": checkpoint}
+    history["checkpoint"] = checkpoint
     _print_outputs(_outputs(history, out_dir, "binary-addition"))
     print(f"accuracy over all 16,384 sums: {acc:.4f}")
     return 0
@@ -394,6 +495,16 @@ def run_compare(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "experiment":
+        return _experiment_module(args.name).main(args)
+    if args.command == "evaluate":
+        from minigrad.data import DataError
+        from minigrad.layers import CheckpointError
+        try:
+            return run_evaluate(args)
+        except (DataError, CheckpointError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "compare":
         try:
             return run_compare(args)
@@ -404,10 +515,27 @@ def main(argv=None):
     if (args.checkpoint_every or args.resume) and args.model not in resumable:
         parser.error("--checkpoint-every and --resume are for the language and seq2seq models "
                      f"({', '.join(resumable)})")
+    if args.distributed and args.model not in DISTRIBUTED_MODELS:
+        parser.error(f"--distributed is for {', '.join(DISTRIBUTED_MODELS)}")
     if args.threads:
         # Only effective before numpy's BLAS starts, hence the late imports below.
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
+    if not args.distributed:
+        args.comm = None
+        return _run(args)
+    from minigrad import distributed
+
+    # A rank that raises aborts the job: the others would wait for it forever.
+    with distributed.abort_on_error():
+        args.comm = distributed.create_communicator()
+        if not distributed.is_root(args.comm):
+            # Rank 0 speaks for the job; the others keep their errors (stderr).
+            sys.stdout = open(os.devnull, "w")
+        return _run(args)
+
+
+def _run(args):
     import minigrad.random
     from minigrad.data import DataError
     from minigrad.layers import CheckpointError
@@ -415,7 +543,11 @@ def main(argv=None):
     if args.seed is None and args.model != "two-layer-net":
         args.seed = 0
     if args.seed is not None:
-        minigrad.random.seed(args.seed)
+        if args.comm is None:
+            minigrad.random.seed(args.seed)
+        else:   # dropout masks and negative samples: each rank its own draws
+            from minigrad.distributed import seed
+            seed(args.seed, args.comm.rank)
     out_dir = args.out or os.path.join("runs", args.model)
     runner = {"cbow": run_word2vec, "skipgram": run_word2vec, "two-layer-net": run_two_layer_net,
               "binary-addition": run_binary_addition, "seq2seq": run_seq2seq,
@@ -423,6 +555,7 @@ def main(argv=None):
     try:
         return runner(args, out_dir)
     except (DataError, CheckpointError) as exc:
+        # Every rank meets these alike (the same data, the same resume file).
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

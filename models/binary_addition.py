@@ -1,15 +1,27 @@
 """A simple RNN that learns binary addition, bit by bit, least significant first.
 
-At position t the RNN reads the two input bits (a_t, b_t) and predicts the
-sum bit s_t. The carry is not an input: the hidden state must learn to hold it::
+At step t the RNN reads the two input bits (a_t, b_t) of two 7-bit numbers
+and predicts bit t of their 8-bit sum. The carry is not an input: the hidden
+state must learn to hold it. Two recipes:
 
-    h_t = tanh([a_t, b_t] Wx + h_{t-1} Wh + b)
-    p_t = sigmoid(h_t Wo + bo)         loss = mean_t,n ce(p_t, s_t)
+1. **The course notes' program, exactly** (:class:`NotesAdder`,
+   :func:`train_notes_adder`)::
 
-Trained with BPTT over all 8 positions of all 128 x 128 sums of 7-bit numbers
-(an 8-bit result), the model gets every sum right.
+       u_t = x_t W_in + z_{t-1} W,   z_t = sigmoid(u_t),   y_t = sigmoid(z_t W_out)
+
+   no biases, hidden size 16, z_{-1} = 0, weights ``weight_init_std * randn``
+   (std 1); loss: the notes' mean squared error (halved) of each step's bit,
+   summed over the 8 steps; plain SGD, lr 0.1, one random pair (a, b < 128)
+   per iteration, 10,000 iterations; the predicted bit is round(y_t). Its
+   hand-written BPTT twin is ``models.twins.BinaryAdderBPTT``.
+2. **A faster minibatch recipe** (:class:`MinibatchAdder`,
+   :func:`train_minibatch_adder`): tanh units with biases, a logit per bit
+   with sigmoid cross-entropy, Adam on shuffled minibatches of all 128 x 128
+   sums; it gets every sum right in a few epochs.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,9 +29,16 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 from minigrad import data
-from minigrad.optimizers import Adam
+from minigrad.optimizers import SGD, Adam
 
-__all__ = ["BinaryAdditionRNN", "binary_addition_dataset", "train_binary_addition", "accuracy"]
+__all__ = ["NotesAdder", "train_notes_adder", "NotesRun", "notes_loss", "notes_weights",
+           "pair_sequences", "first_perfect_window", "INITS",
+           "MinibatchAdder", "train_minibatch_adder",
+           "binary_addition_dataset", "accuracy"]
+
+BITS = 8                 # of the sum; the operands are below 2**(BITS - 1) = 128
+OPERAND_LIMIT = 1 << (BITS - 1)
+INITS = ("std", "xavier", "he")
 
 
 def binary_addition_dataset(bits=7):
@@ -30,8 +49,176 @@ def binary_addition_dataset(bits=7):
     return xs, ts.astype(np.float32)
 
 
-class BinaryAdditionRNN(L.Layer):
-    """RNN (2 -> hidden_size) and a per-position logit of the sum bit."""
+def accuracy(model, xs, ts):
+    """The fraction of sums with every bit right."""
+    return float((model.predict_bits(xs) == ts).all(axis=1).mean())
+
+
+# ================================================================ 1. the course notes' program
+_BIT_TABLE = ((np.arange(1 << BITS)[:, None] >> np.arange(BITS)) & 1).astype(np.float64)
+
+
+def pair_sequences(a, b, dtype=np.float64):
+    """Inputs (n, 8, 2) and target bits (n, 8) of the sums a + b (arrays of
+    n operands below 128), least significant bit first.
+
+    >>> x, d = pair_sequences(np.array([5]), np.array([3]))
+    >>> x[0, :4].tolist(), d[0].tolist()            # 5 = 101, 3 = 011; 8 = 0001 0000
+    ([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]], [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    operands = np.concatenate([a.ravel(), b.ravel()])
+    if operands.size and (operands.min() < 0 or operands.max() >= OPERAND_LIMIT):
+        raise ValueError(f"pair_sequences: the operands must be in [0, {OPERAND_LIMIT}) so "
+                         f"that the sum fits in {BITS} bits")
+    x = np.stack([_BIT_TABLE[a], _BIT_TABLE[b]], axis=-1).astype(dtype, copy=False)
+    return x, _BIT_TABLE[a + b].astype(dtype, copy=False)
+
+
+def notes_weights(hidden_size=16, weight_init_std=1.0, init="std", rng=None, dtype=np.float64):
+    """W_in (2, H), W (H, H), W_out (H, 1), drawn as the notes draw them (in
+    the order W_in, W_out, W): ``init="std"`` is ``weight_init_std * randn``;
+    "xavier" is randn / sqrt(fan_in) and "he" randn * sqrt(2 / fan_in), fan_in
+    being each matrix's number of rows (``weight_init_std`` is then unused)."""
+    if init not in INITS:
+        raise ValueError(f"notes_weights: init must be one of {', '.join(INITS)}; got {init!r}")
+    gen = mg.random.generator(rng)
+    H = int(hidden_size)
+    drawn = {}
+    for name, shape in (("W_in", (2, H)), ("W_out", (H, 1)), ("W", (H, H))):
+        scale = {"std": weight_init_std, "xavier": 1 / np.sqrt(shape[0]),
+                 "he": np.sqrt(2 / shape[0])}[init]
+        drawn[name] = (scale * gen.standard_normal(shape)).astype(dtype)
+    return drawn["W_in"], drawn["W"], drawn["W_out"]
+
+
+def notes_loss(y, d):
+    """The notes' loss of outputs y and target bits d, both (N, T): at each
+    step the mean over its N bits of the squared error, halved as the notes'
+    mean_squared_error does (so its gradient is y - d), summed over the T steps."""
+    return F.sum(F.mean_squared_error(y, d, axis=0)) / 2
+
+
+class NotesAdder(L.Layer):
+    """The course notes' RNN: ``rnn`` = RNN(2, H, sigmoid, no bias) holding
+    W_in (``rnn.Wx``) and W (``rnn.Wh``), and ``out`` = Linear(H, 1, no bias)
+    holding W_out (``out.W``); the output y_t = sigmoid(z_t W_out).
+
+    ``nonlinearity`` ("sigmoid", "tanh", "relu") changes the hidden units
+    only, as the notes' variants do; ``init`` and ``weight_init_std`` choose
+    the draw (see :func:`notes_weights`). ``fused=False`` records each step's
+    operations instead of one fused RNN operation (same numbers).
+
+    >>> model = NotesAdder(rng=0)
+    >>> [(name, p.shape) for name, p in model.named_params()]
+    [('rnn.Wx', (2, 16)), ('rnn.Wh', (16, 16)), ('out.W', (16, 1))]
+    >>> x, d = pair_sequences(np.array([5]), np.array([3]))
+    >>> model(x).shape
+    (1, 8)
+    """
+
+    def __init__(self, hidden_size=16, weight_init_std=1.0, init="std", nonlinearity="sigmoid",
+                 dtype=np.float64, rng=None, fused=True, weights=None):
+        super().__init__()
+        W_in, W, W_out = weights if weights is not None else notes_weights(
+            hidden_size, weight_init_std, init, rng, dtype)
+        self.rnn = L.RNN(Wx=W_in, Wh=W, bias=False, nonlinearity=nonlinearity, dtype=dtype,
+                         fused=fused)
+        self.out = L.Linear(*np.shape(W_out), bias=False, W=W_out, dtype=dtype)
+
+    @classmethod
+    def from_weights(cls, W_in, W, W_out, **kwargs):
+        """A model holding copies of the given W_in (2, H), W (H, H), W_out (H, 1)."""
+        dtype = W.dtype if hasattr(W, "dtype") else np.asarray(W).dtype
+        return cls(weights=(W_in, W, W_out), dtype=dtype, **kwargs)
+
+    def forward(self, xs):
+        """y (N, T): the probability of each sum bit, from xs (N, T, 2)."""
+        y = F.sigmoid(self.out(self.rnn(xs)))                    # (N, T, 1)
+        return F.reshape(y, y.shape[:2])
+
+    def loss(self, xs, d):
+        return notes_loss(self.forward(xs), d)
+
+    def predict_bits(self, xs):
+        """round(y_t) for every step of xs (N, T, 2), without a graph."""
+        with mg.no_grad():
+            return np.round(self.forward(xs).data)
+
+
+@dataclass
+class NotesRun:
+    """One run of :func:`train_notes_adder`."""
+
+    model: NotesAdder
+    losses: np.ndarray       # the loss of every iteration
+    correct: np.ndarray      # whether every bit of that iteration's pair was right
+    converged_at: int | None  # iterations until the last `window` pairs were all right
+    window: int
+
+    def accuracy(self):
+        """The fraction of all 128 x 128 sums the trained model gets right."""
+        return accuracy(self.model, *binary_addition_dataset())
+
+
+def first_perfect_window(correct, window=100):
+    """The number of iterations after which the last ``window`` pairs were all
+    right for the first time, or None.
+
+    >>> first_perfect_window(np.array([0, 1, 1, 1, 0, 1, 1], dtype=bool), window=3)
+    4
+    """
+    if len(correct) < window:
+        return None
+    run = np.convolve(np.asarray(correct, dtype=np.int64), np.ones(window, dtype=np.int64),
+                      mode="valid")
+    hits = np.flatnonzero(run == window)
+    return int(hits[0]) + window if hits.size else None
+
+
+def train_notes_adder(iterations=10_000, lr=0.1, hidden_size=16, weight_init_std=1.0,
+                      init="std", nonlinearity="sigmoid", seed=0, window=100, fused=True,
+                      verbose=False):
+    """The notes' training loop: plain SGD, one random pair (a, b < 128) per
+    iteration. Returns a :class:`NotesRun`.
+
+    ``seed`` seeds two independent streams, one for the weights and one for
+    the pairs, so runs that differ only in lr (or nonlinearity) start from the
+    same weights and see the same pairs."""
+    init_seq, data_seq = np.random.SeedSequence(seed).spawn(2)
+    model = NotesAdder(hidden_size, weight_init_std, init, nonlinearity,
+                       rng=np.random.default_rng(init_seq), fused=fused)
+    # A fixed parameter list: the optimizer does not walk the model each step.
+    opt = SGD(model.params(), lr=lr)
+    xs, ds = pair_sequences(*np.random.default_rng(data_seq).integers(
+        0, OPERAND_LIMIT, size=(2, iterations)))
+    losses = np.empty(iterations)
+    correct = np.zeros(iterations, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):   # a diverging setting gives NaN, not noise
+        for i in range(iterations):
+            x, d = xs[i:i + 1], ds[i:i + 1]
+            y = model(x)
+            loss = notes_loss(y, d)
+            opt.zero_grad()
+            loss.backward()
+            opt.update()
+            losses[i] = loss.data
+            correct[i] = (np.round(y.data) == d).all()
+            if verbose and (i + 1) % 1000 == 0:
+                print(f"iteration {i + 1}: loss {losses[i - 99:i + 1].mean():.4f}, right "
+                      f"{int(correct[i - 99:i + 1].sum())} of the last 100 pairs")
+    return NotesRun(model, losses, correct, first_perfect_window(correct, window), window)
+
+
+# ================================================================ 2. the minibatch recipe
+class MinibatchAdder(L.Layer):
+    """A faster recipe than the notes': RNN (2 -> hidden_size, tanh, with
+    biases) and a per-position logit of the sum bit, trained with sigmoid
+    cross-entropy and Adam on minibatches of every sum::
+
+        h_t = tanh([a_t, b_t] Wx + h_{t-1} Wh + b)
+        p_t = sigmoid(h_t Wo + bo)         loss = mean_t,n ce(p_t, s_t)
+    """
 
     def __init__(self, hidden_size=16, dtype=np.float32, rng=None):
         super().__init__()
@@ -52,12 +239,7 @@ class BinaryAdditionRNN(L.Layer):
             return (self.forward(xs).data > 0).astype(np.float32)
 
 
-def accuracy(model, xs, ts):
-    """The fraction of sums with every bit right."""
-    return float((model.predict_bits(xs) == ts).all(axis=1).mean())
-
-
-def train_binary_addition(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size=256,
+def train_minibatch_adder(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size=256,
                           verbose=False):
     """Adam on shuffled minibatches of all 128 x 128 sums until every sum is
     right (checked after each epoch) or ``epochs`` run out. Returns (model,
@@ -65,7 +247,7 @@ def train_binary_addition(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size
     mg.random.seed(seed)
     rng = np.random.default_rng(seed)
     xs, ts = binary_addition_dataset()
-    model = BinaryAdditionRNN(hidden_size, rng=rng)
+    model = MinibatchAdder(hidden_size, rng=rng)
     opt = Adam(model.params(), lr=lr)
     acc = accuracy(model, xs, ts)
     for epoch in range(epochs):
@@ -73,7 +255,7 @@ def train_binary_addition(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size
         for start in range(0, len(xs), batch_size):
             idx = order[start:start + batch_size]
             loss = model.loss(xs[idx], ts[idx])
-            model.cleargrads()
+            model.zero_grad()
             loss.backward()
             opt.update()
         acc = accuracy(model, xs, ts)

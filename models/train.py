@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from minigrad.data import ShuffledBatches, TBPTTBatcher
+from minigrad.distributed import is_root
 from minigrad.layers import save_weights
 from minigrad.optimizers import SGD, Adam, ClipGradNorm, Optimizer
 from minigrad.training import TrainingLoop, save_outputs
@@ -52,7 +53,7 @@ def make_optimizer(model, optimizer, lr):
 def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size, lr, max_epoch,
                 max_grad=None, optimizer="sgd", lr_schedule=None, out_dir=None, name="rnnlm",
                 progress=True, eval_interval=20, eval_batch_size=10, evaluate=None,
-                checkpoint_every=None, checkpoint_path=None, resume=None):
+                checkpoint_every=None, checkpoint_path=None, resume=None, comm=None):
     """Train a stateful language model with truncated BPTT; returns the history.
 
     Each epoch is one pass of a :class:`~minigrad.data.TBPTTBatcher` over
@@ -88,6 +89,12 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     raised to train further. Timings (``epoch_time_s``) are the one thing that
     is measured afresh.
 
+    ``comm`` (a :class:`minigrad.distributed.Communicator`) trains on several
+    ranks: each takes its rows of every batch, the gradients are averaged
+    before the update (and clipped after), validation is sharded
+    (``minigrad.distributed.perplexity``), and only rank 0 reports and writes
+    files (see :class:`~minigrad.training.TrainingLoop`).
+
     History keys: ``loss`` (every batch's loss), ``train_iters``/``train_ppl``
     (global batch count at each report, perplexity), ``valid_ppl``, ``lr``
     (the lr used in each epoch), ``epoch_time_s``, ``best_valid_ppl``,
@@ -103,8 +110,14 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
         # Found now rather than after the first (maybe hour-long) epoch.
         raise ValueError(f"valid_corpus has {len(valid_corpus)} words, fewer than one "
                          f"evaluation batch of {eval_batch_size} x {time_size} + 1")
+    if evaluate is None and comm is not None:
+        from minigrad.distributed import perplexity
+
+        def evaluate(m, c):
+            return perplexity(m, c, comm, batch_size=eval_batch_size, time_size=time_size)
     evaluate = evaluate or (lambda m, c: eval_perplexity(m, c, batch_size=eval_batch_size,
                                                          time_size=time_size))
+    root = is_root(comm)
     batcher = TBPTTBatcher(train_corpus, batch_size, time_size)
     opt = make_optimizer(model, optimizer, lr)
     if max_grad is not None:
@@ -122,7 +135,8 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
             history["best_valid_ppl"], history["best_epoch"] = ppl, epoch + 1
             if out_dir is not None:
                 path = Path(out_dir) / f"{name}_best.npz"
-                save_weights(model, path)
+                if root:
+                    save_weights(model, path)
                 history["checkpoint"] = str(path)
         elif lr_schedule == "divide_by_4_when_worse":
             loop.optimizer.lr /= 4.0
@@ -132,24 +146,26 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
         model, opt, batcher, max_epoch=max_epoch, report_every=eval_interval, perplexity=True,
         progress=progress, after_epoch=validate if valid_corpus is not None else None,
         recurrent=True, checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
-        name="train_rnnlm", data_name="train_corpus",
+        name="train_rnnlm", data_name="train_corpus", comm=comm,
         history={"model": type(model).__name__, "batch_size": batch_size,
                  "time_size": time_size, "max_grad": max_grad, "lr_schedule": lr_schedule,
                  "valid_ppl": [], "best_valid_ppl": None, "best_epoch": None,
                  "checkpoint": None})
-    if out_dir is not None:
+    if out_dir is not None and root:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     history = loop.run(resume)
     if valid_corpus is None and out_dir is not None:
         path = Path(out_dir) / f"{name}.npz"
-        save_weights(model, path)
+        if root:
+            save_weights(model, path)
         history["checkpoint"] = str(path)
     return history
 
 
 # --------------------------------------------------------------- word2vec
 def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, optimizer="adam",
-                   out_dir=None, name="word2vec", progress=True, eval_interval=20):
+                   out_dir=None, name="word2vec", progress=True, eval_interval=20, comm=None,
+                   shuffle_seed=0):
     """Minibatch training of CBOW / SkipGram on (contexts, target) pairs.
 
     Each epoch shuffles the pairs (with minigrad.random's generator, so
@@ -160,6 +176,11 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
     History keys: ``loss`` (every batch), ``train_iters``/``train_loss`` (mean
     loss over each interval), ``epoch_loss`` (mean per epoch),
     ``epoch_time_s``, ``checkpoint``.
+
+    ``comm`` trains on several ranks (see ``train_rnnlm``); the shuffles then
+    come from a generator seeded with ``shuffle_seed`` on every rank (the
+    same order everywhere; minigrad.random differs per rank), each rank
+    taking its share of every batch.
     """
     contexts, target = np.asarray(contexts), np.asarray(target)
     if len(contexts) != len(target):
@@ -167,18 +188,22 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
     if len(target) < batch_size:
         raise ValueError(f"{len(target)} pairs are fewer than one batch of {batch_size}")
     opt = make_optimizer(model, optimizer, lr)
-    if out_dir is not None:
+    root = is_root(comm)
+    if out_dir is not None and root:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
 
     def save(loop, epoch):
         if out_dir is not None:
             path = Path(out_dir) / f"{name}.npz"
-            save_weights(model, path)
+            if root:
+                save_weights(model, path)
             loop.history["checkpoint"] = str(path)
 
-    loop = TrainingLoop(model, opt, ShuffledBatches(contexts, target, batch_size=batch_size),
+    shuffle = None if comm is None else shuffle_seed
+    loop = TrainingLoop(model, opt, ShuffledBatches(contexts, target, batch_size=batch_size,
+                                                    rng=shuffle),
                         max_epoch=max_epoch, report_every=eval_interval, progress=progress,
-                        after_epoch=save, name="train_word2vec",
+                        after_epoch=save, name="train_word2vec", comm=comm,
                         history={"model": type(model).__name__, "batch_size": batch_size,
                                  "checkpoint": None})
     return loop.run()

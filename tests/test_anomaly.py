@@ -176,14 +176,15 @@ def _twin_dh_norms(Wx, Wh, b, xs, dhs):
     return norms
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("scale", [0.5, 3.0])
-def test_grad_norms_match_the_hand_written_loop(scale):
+def test_grad_norms_match_the_hand_written_loop(scale, fused):
     rng = np.random.default_rng(1)
     D, H, N, T = 3, 5, 2, 12
     Wx, Wh, b = rng.normal(size=(D, H)), scale * rng.normal(size=(H, H)) / np.sqrt(H), \
         rng.normal(size=H) * 0.1
     xs, dhs = rng.normal(size=(N, T, D)), rng.normal(size=(N, T, H))
-    rnn = L.RNN(Wx=Wx, Wh=Wh, b=b, dtype=np.float64, trace_grads=True)
+    rnn = L.RNN(Wx=Wx, Wh=Wh, b=b, dtype=np.float64, trace_grads=True, fused=fused)
     hs = rnn(xs)
     F.sum(hs * dhs).backward()
     np.testing.assert_allclose(rnn.grad_norms(), _twin_dh_norms(Wx, Wh, b, xs, dhs),

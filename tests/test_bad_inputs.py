@@ -12,8 +12,10 @@ are side by side, so the list of what minigrad guards against is one file.
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import inspect
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -282,13 +284,60 @@ def test_mixing_numpy_and_cupy_arrays(op, name):
 
 
 def test_to_gpu_without_cupy(monkeypatch):
-    monkeypatch.setattr(mg.backend, "_cupy", False)     # as on a machine without a GPU
+    monkeypatch.setattr(mg.backend, "_cupy", None)
+    monkeypatch.setattr(mg.backend, "_cupy_error", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)       # as on a machine without cupy
     data = np.ones(3)
     x = mg.Variable(data)
     with pytest.raises(mg.DeviceError) as info:
         x.to_gpu()
     assert_mentions(str(info.value), "to_gpu", "cupy", "pip install")
     assert x.data is data and np.array_equal(data, np.ones(3))
+
+
+class _BrokenCupy(importlib.abc.MetaPathFinder):
+    """cupy installed, but its import fails the way a CUDA mismatch makes it fail."""
+
+    def find_spec(self, name, path, target=None):
+        if name == "cupy":
+            raise ImportError("libcudart.so.12: cannot open shared object file: No such file "
+                              "or directory")
+        return None
+
+
+def test_to_gpu_with_a_cupy_that_fails_to_load_shows_why(monkeypatch):
+    monkeypatch.setattr(mg.backend, "_cupy", None)
+    monkeypatch.setattr(mg.backend, "_cupy_error", None)
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenCupy()] + sys.meta_path)
+    x = mg.Variable(np.ones(3))
+    with pytest.raises(mg.DeviceError) as info:
+        x.to_gpu()
+    message = str(info.value)
+    assert_mentions(message, "to_gpu", "cupy is installed but could not be used",
+                    "ImportError: libcudart.so.12: cannot open shared object file", "CUDA")
+    assert "pip install" not in message
+    assert isinstance(info.value.__cause__, ImportError)            # chained, traceback kept
+    assert "libcudart" in str(info.value.__cause__)
+
+
+def test_to_gpu_with_cupy_but_no_device_shows_why(monkeypatch):
+    class NoDevice(RuntimeError):
+        pass
+
+    def count():
+        raise NoDevice("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=count))
+    monkeypatch.setattr(mg.backend, "_cupy", None)
+    monkeypatch.setattr(mg.backend, "_cupy_error", None)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
+    with pytest.raises(mg.DeviceError, match="NoDevice: cudaErrorNoDevice") as info:
+        mg.Variable(np.ones(3)).to_gpu()
+    assert isinstance(info.value.__cause__, NoDevice)
+    assert not mg.gpu_available()
 
 
 # ------------------------------------------------------------------ words and corpora

@@ -44,7 +44,7 @@ PYTHON = {"python", "py", "python3"}
 OUTPUT = "output"
 OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
 SKIP = re.compile(r"^\s*#\s*doctest:\s*skip\b", re.IGNORECASE)
-SWITCHES = ("enable_backprop", "raw_backward", "create_graph", "scope")
+SWITCHES = ("enable_backprop", "raw_backward", "scope")
 
 
 ATTRS = re.compile(r"\{([^}]*)\}")

@@ -70,6 +70,11 @@ def test_site_builds_in_strict_mode(tmp_path):
                  "minigrad.layers.Linear"):
         assert f'id="{name}"' in api, f"{name} is missing from the API reference"
     assert "<blockquote" not in api, "a doctest example rendered as a quotation"
+    # The test runner's markers stay out of what the reader sees.
+    for page, code in (("graph-nodes", "saves_inputs"), ("optimizers", "momentum")):
+        html = (site / page / "index.html").read_text(encoding="utf-8")
+        assert "doctest" not in html, f"{page}: a `# doctest:` marker is shown to the reader"
+        assert code in html                                   # the block itself is still there
     # The benchmark tables were included, not left as markers.
     bench = (site / "benchmarks" / "index.html").read_text(encoding="utf-8")
     assert "include:" not in bench and "<table>" in bench
@@ -106,6 +111,32 @@ def test_doctest_examples_become_code_blocks():
         "    ```",
     ]
     assert fence(fence(text)) == fence(text)
+
+
+def test_the_pages_code_blocks_lose_the_test_runners_markers():
+    pytest.importorskip("griffe", reason="the docs extra is not installed")
+    strip = _load("doctest_fences").strip_directives
+    page = "\n".join([
+        "Text about `# doctest: skip`, left alone outside code.",
+        "```python",
+        "# doctest: skip",
+        "x = 1  # doctest: +ELLIPSIS",
+        "````",
+        "```",
+        "y = 2",
+        "```",
+        "# doctest: skip (not in a block)",
+    ])
+    assert strip(page).split("\n") == [
+        "Text about `# doctest: skip`, left alone outside code.",
+        "```python",
+        "x = 1",
+        "````",
+        "```",
+        "y = 2",
+        "```",
+        "# doctest: skip (not in a block)",
+    ]
 
 
 def test_include_shifts_headings_and_fails_on_missing_files(tmp_path):

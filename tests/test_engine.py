@@ -9,6 +9,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functions as F
+from minigrad import layers as L
 from minigrad.core import saved
 
 
@@ -79,13 +80,18 @@ def test_graph_frees_itself_without_the_garbage_collector():
         gc.enable()
 
 
-def test_outputs_are_held_weakly_by_their_creator():
+def test_an_operation_never_keeps_its_outputs_alive():
     x = var(np.ones(2))
     y = x * 3.0
-    f = y.creator
-    assert f.outputs[0]() is y
+    f, alive = y.creator, weakref.ref(y)
+    assert f.outputs is None                  # one output: no reference at all
     del y
-    assert f.outputs[0]() is None
+    assert alive() is None
+    parts = F.split(x, 2)                     # several: weak references
+    f, first = parts[0].creator, parts[0]
+    assert [ref() for ref in f.outputs] == list(parts)
+    del parts
+    assert [ref() for ref in f.outputs] == [first, None]
 
 
 # ---------------------------------------------------------------- accumulation
@@ -251,6 +257,83 @@ def test_name_scope_is_recorded_and_nests():
             y = x * 2.0
     z = y + 1.0
     assert y.creator.scope == ("rnn", "t=0") and z.creator.scope == ()
+
+
+# ---------------------------------------------------------------- what backward keeps
+class Masked(mg.Function):
+    """x where x > 0, keeping its mask with save() (backward reads neither
+    the input nor the output)."""
+
+    saves_inputs = False
+
+    def forward(self, x):
+        mask = x > 0
+        self.save(mask=mask)
+        return x * mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+def test_saved_state_is_guarded_and_dropped_by_backward():
+    x = var([-1.0, 2.0, 3.0])
+    f = Masked()
+    y = f(x)
+    with pytest.raises(ValueError, match="read-only"):
+        f.mask[0] = True
+    mask = weakref.ref(f.mask)
+    y.backward(np.ones(3))
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 1.0])
+    assert mask() is None and "mask" not in vars(f)
+    with pytest.raises(mg.GraphError, match="retain_graph=True"):
+        y.backward(np.ones(3))
+
+
+def test_an_unrecorded_call_keeps_no_state():
+    x = var([-1.0, 2.0])
+    for f, call in ((Masked(), lambda f: f(x.detach())), (Masked(), lambda f: f(x))):
+        with mg.no_grad():
+            call(f)
+        assert "mask" not in vars(f)
+
+
+def test_retain_graph_keeps_saved_state_for_a_second_backward():
+    x = var([-1.0, 2.0])
+    y = Masked()(x)
+    y.backward(np.ones(2), retain_graph=True)
+    y.backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad.data, [0.0, 2.0])
+
+
+@pytest.mark.parametrize("make", [lambda: L.LSTM(8, 16, rng=0), lambda: L.GRU(8, 16, rng=0)],
+                         ids=["LSTM", "GRU"])
+def test_backward_frees_a_fused_sequences_buffers(make):
+    hs = make()(np.ones((2, 5, 8), np.float32))
+    f = hs.creator
+    buffers = {name: weakref.ref(getattr(f, name)) for name in f._saved
+               if name not in ("xs", "y")}
+    assert len(buffers) == 4, sorted(buffers)      # the activations of every step
+    hs.sum().backward()
+    assert [name for name, ref in buffers.items() if ref() is not None] == []
+    with pytest.raises(mg.GraphError, match="already freed"):
+        hs.sum().backward()
+
+
+def test_backward_calls_each_operations_release():
+    released = []
+
+    class Logged(Masked):
+        def release(self):
+            released.append(self)
+            super().release()
+
+    x = var([1.0, 2.0])
+    a, b = Logged(), Logged()
+    y = b(a(x))
+    y.backward(np.ones(2), retain_graph=True)
+    assert released == []
+    y.backward(np.ones(2))
+    assert released == [b, a]
 
 
 # ---------------------------------------------------------------- in-place safety

@@ -1,7 +1,6 @@
 """Linear, TiedLinear, Embedding, Dropout and weight files (save/load)."""
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -16,41 +15,18 @@ from minigrad.errors import MinigradError
 from minigrad.layers import (CheckpointError, Dropout, Embedding, Layer, Linear, Parameter,
                              TiedLinear, load_weights, save_weights)
 from minigrad.layers import serialization
-from minigrad.testing import gradcheck
+from minigrad.testing import gradcheck, gradcheck_params
 
 
 # ------------------------------------------------------------------ helpers
-@contextlib.contextmanager
-def substituted(layer, names, variables):
-    """Let ``layer`` compute with ``variables`` in place of its parameters
-    ``names`` (dotted), so gradcheck can differentiate with respect to them."""
-    saved = []
-    for name, v in zip(names, variables):
-        *path, attr = name.split(".")
-        owner = layer
-        for part in path:
-            owner = getattr(owner, part)
-        saved.append((owner, attr, getattr(owner, attr)))
-        object.__setattr__(owner, attr, v)  # bypass registration: temporary
-    try:
-        yield
-    finally:
-        for owner, attr, p in reversed(saved):
-            object.__setattr__(owner, attr, p)
-
-
 def check_layer(layer, *inputs, **kwargs):
-    """gradcheck of sum-reduced ``layer(*inputs)`` with respect to the float
-    inputs and every parameter of the layer (all float64)."""
-    names = [n for n, _ in layer.named_params()]
-    values = [p.data.copy() for _, p in layer.named_params()]
-    n_in = len(inputs)
-
-    def f(*args):
-        with substituted(layer, names, args[n_in:]):
-            return layer(*args[:n_in])
-
-    assert gradcheck(f, *inputs, *values, **kwargs)
+    """gradcheck of ``layer(*inputs)`` with respect to the float inputs and
+    every parameter of the layer, through the public gradcheck_params."""
+    xs = [mg.Variable(np.asarray(x, dtype=np.float64)) if np.asarray(x).dtype.kind == "f"
+          else x for x in inputs]
+    checked = {f"input {i}": x for i, x in enumerate(xs) if isinstance(x, mg.Variable)}
+    checked.update(layer.named_params())
+    assert gradcheck_params(lambda: layer(*xs), checked, **kwargs)
 
 
 def snapshot(layer):
@@ -504,10 +480,18 @@ def test_saved_file_has_ordinary_permissions(tmp_path):
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
 
 
-def test_save_writes_exactly_the_given_path(tmp_path):
-    save_weights(MLP(), tmp_path / "weights.bin")
-    assert os.listdir(tmp_path) == ["weights.bin"]
-    load_weights(MLP(), tmp_path / "weights.bin")
+def test_save_follows_numpy_and_appends_npz(tmp_path):
+    # np.savez("w") writes w.npz; so does save_weights, and load_weights finds it.
+    src, dst = MLP(rng=0), MLP(rng=5)
+    assert save_weights(src, tmp_path / "w") == tmp_path / "w.npz"
+    assert src.save_weights(str(tmp_path / "x.npz")) == tmp_path / "x.npz"
+    assert src.save_weights(tmp_path / "w.bin") == tmp_path / "w.bin.npz"
+    assert sorted(os.listdir(tmp_path)) == ["w.bin.npz", "w.npz", "x.npz"]
+    assert dst.load_weights(tmp_path / "w") is dst
+    np.testing.assert_array_equal(dst.fc2.W.data, src.fc2.W.data)
+    load_weights(MLP(), str(tmp_path / "w.npz"))
+    with pytest.raises(FileNotFoundError):
+        load_weights(MLP(), tmp_path / "nothing")
 
 
 # ------------------------------------------------------------------ devices
@@ -530,6 +514,15 @@ def test_layers_and_weights_on_the_device(xp, tmp_path):
     for (_, a), (_, b) in zip(model.named_params(), other.named_params()):
         assert type(b.data) is type(a.data)
         np.testing.assert_array_equal(mg.to_cpu(a.data), mg.to_cpu(b.data))
+    # in memory: copies on the parameters' own device, loaded onto the other's
+    state = model.state_dict()
+    assert all(type(a) is type(x) for a in state.values())
+    on_cpu = MLP(rng=2).load_state_dict(state)
+    assert all(type(p.data) is np.ndarray for p in on_cpu.params())
+    np.testing.assert_array_equal(on_cpu.fc2.W.data, mg.to_cpu(model.fc2.W.data))
+    assert type(other.load_state_dict(on_cpu.state_dict()).fc1.W.data) is type(x)
+    # float64 data into the float32 model, on the device: computed in float32
+    assert model(xp.ones((2, 4))).dtype == np.float32
     emb = Embedding(5, 3, rng=0)
     if xp is not np:
         emb.to_gpu()

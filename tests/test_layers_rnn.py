@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad.viz.graph import walk as graph_walk
 from minigrad import functions as F
 from minigrad.layers import GRU, LSTM, RNN, GRUCell, LSTMCell, Layer, RNNCell
 from minigrad.testing import gradcheck
@@ -68,15 +69,7 @@ def permute_gates(w, k, perm):
 
 def walk(*ys):
     """Every Function of the graph behind ys."""
-    seen, stack, out = set(), [y.creator for y in ys if y.creator is not None], []
-    while stack:
-        f = stack.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        out.append(f)
-        stack.extend(x.creator for x in f.inputs if x.creator is not None)
-    return out
+    return graph_walk(ys)
 
 
 N, D, H, T = 3, 4, 5, 6
@@ -240,6 +233,78 @@ def test_sequence_equals_cell_stepped_by_hand(cell_cls, from_zeros, fused, rng):
         np.testing.assert_array_equal(layer.h.data, h.data)
 
 
+# ---------------------------------------------------------------- the RNN's options
+NONLINEARITY = {"tanh": np.tanh, "sigmoid": sig, "relu": lambda a: np.maximum(a, 0)}
+
+
+@pytest.mark.parametrize("nonlinearity", sorted(NONLINEARITY))
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("fused", [True, False])
+def test_rnn_nonlinearity_and_bias_match_numpy_and_the_cell(nonlinearity, bias, fused, rng):
+    w = weights(1, D, H, seed=5)
+    if not bias:
+        del w["b"]
+    xs, h0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H))
+    f, h, want = NONLINEARITY[nonlinearity], h0, []
+    for t in range(T):
+        h = f(xs[:, t] @ w["Wx"] + h @ w["Wh"] + w.get("b", 0.0))
+        want.append(h)
+    layer = RNN(**w, nonlinearity=nonlinearity, bias=bias, dtype=f64, fused=fused)
+    assert layer.fused == fused and (layer.b is None) == (not bias)
+    ys = layer(xs, h0)
+    np.testing.assert_allclose(ys.data, np.stack(want, axis=1), rtol=1e-12, atol=1e-12)
+
+    seed_grad = rng.standard_normal((N, T, H))
+    ys.backward(seed_grad)
+    cell = RNNCell(**w, nonlinearity=nonlinearity, bias=bias, dtype=f64)
+    h, hs = h0, []
+    for t in range(T):
+        h = cell(xs[:, t], h)
+        hs.append(h)
+    F.stack(hs, axis=1).backward(seed_grad)
+    names = ["Wx", "Wh"] + (["b"] if bias else [])
+    assert [n for n, _ in layer.named_params()] == names
+    for name in names:
+        np.testing.assert_allclose(getattr(layer, name).grad.data, getattr(cell, name).grad.data,
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("nonlinearity", ["sigmoid", "relu"])
+def test_rnn_options_gradients(nonlinearity, rng):
+    w = weights(1, 2, 3, seed=3)
+    xs, h0 = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 3))
+
+    def f(xs, h0, Wx, Wh):
+        layer = RNN(2, 3, nonlinearity=nonlinearity, bias=False, dtype=f64)
+        layer.Wx, layer.Wh = Wx, Wh
+        return layer(xs, h0)
+
+    assert gradcheck(f, xs, h0, w["Wx"], w["Wh"])
+
+
+@pytest.mark.parametrize("cls", [RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU])
+def test_bias_false_has_no_b(cls, rng):
+    layer = cls(D, H, bias=False, dtype=f64, rng=0)
+    assert layer.b is None and [n for n, _ in layer.named_params()] == ["Wx", "Wh"]
+    assert "bias=False" in repr(layer)
+    if cls in (RNN, LSTM, GRU):
+        out = layer(rng.standard_normal((N, T, D)))
+    else:   # one step from a given state, so that Wh is used too
+        state = [rng.standard_normal((N, H)) for _ in range(2 if cls is LSTMCell else 1)]
+        out = layer(rng.standard_normal((N, D)), *state)
+    (out[0] if isinstance(out, tuple) else out).sum().backward()
+    assert all(p.grad is not None for p in layer.params())
+    with pytest.raises(ValueError, match=f"{cls.__name__}: b was given but bias=False"):
+        cls(D, H, bias=False, b=np.zeros(GATES[cls] * H))
+
+
+@pytest.mark.parametrize("cls", [RNNCell, RNN])
+def test_unknown_nonlinearity_is_refused(cls):
+    with pytest.raises(ValueError, match=f"{cls.__name__}: nonlinearity must be one of tanh, "
+                                         "sigmoid, relu; got 'softmax'"):
+        cls(D, H, nonlinearity="softmax")
+
+
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 def test_params_in_definition_order(cls):
     layer = cls(D, H, rng=0)
@@ -355,7 +420,7 @@ def test_one_name_scope_per_step(cls, rng):
 
 def test_scopes_nest_under_an_outer_scope(rng):
     with mg.name_scope("encoder"):
-        ys = RNN(D, H, rng=0)(rng.standard_normal((N, 2, D)).astype(np.float32))
+        ys = RNN(D, H, rng=0, fused=False)(rng.standard_normal((N, 2, D)).astype(np.float32))
     assert ys.creator.inputs[1].creator.scope == ("encoder", "t=1")
 
 
@@ -395,9 +460,11 @@ def test_float32_stays_float32(cls, rng):
     layer(xs)
     ys = layer(xs)           # from a carried state too
     assert ys.dtype == np.float32
-    for f in walk(ys):
-        outs = [r() for r in f.outputs if r() is not None]
-        assert outs and all(y.dtype == np.float32 for y in outs), f.name
+    # Every value an operation made: what the next operations read, and ys.
+    made = [x for f in walk(ys) for x in f.inputs
+            if isinstance(x, mg.Variable) and x.creator is not None] + [ys]
+    assert len(made) >= 2 and all(v.dtype == np.float32 for v in made), \
+        sorted({v.creator.name for v in made if v.dtype != np.float32})
     (ys * ys).sum().backward()
     assert all(p.grad.dtype == np.float32 for p in layer.params())
 

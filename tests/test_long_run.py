@@ -53,7 +53,7 @@ def test_training_steps_leave_only_parameters_gradients_and_state(baseline):
     for _ in range(60):
         xs, ts = batcher.next_batch()
         loss = model.loss(xs, ts)
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         opt.update()
         del loss

@@ -1,8 +1,8 @@
-"""The book's models (models/rnnlm.py, word2vec.py, binary_addition.py): shapes,
-float64 gradients against central differences, weight tying, stateful truncated
-BPTT, weight round trips, word2vec against the book's formula in numpy, binary
-addition learned to 100%, and equivalence with the hand-written twins
-(models/twins: book-style explicit backward passes)."""
+"""The book's models (models/rnnlm.py, word2vec.py): shapes, float64 gradients
+against central differences, weight tying, stateful truncated BPTT, weight
+round trips, word2vec against the book's formula in numpy, and equivalence
+with the hand-written twins (models/twins: book-style explicit backward
+passes). The binary adders are tested in test_binary_addition.py."""
 from __future__ import annotations
 
 
@@ -12,8 +12,6 @@ import pytest
 import minigrad as mg
 import minigrad.functions as F
 from minigrad.testing import gradcheck
-from models.binary_addition import (BinaryAdditionRNN, accuracy,
-                                    binary_addition_dataset, train_binary_addition)
 from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
 from models.word2vec import CBOW, SkipGram
 
@@ -242,7 +240,7 @@ def test_state_carried_across_two_loss_calls_and_reset(make, rng):
     # The second backward stops at the batch boundary: its gradients are those
     # of a model started from the carried state as a constant (a gradient that
     # leaked into the first batch would add terms).
-    model.cleargrads()
+    model.zero_grad()
     second.backward()
     restarted = make(f64).eval().load_arrays(model.to_weights())
     for layer, (h, c) in zip(restarted.recurrent_layers(), carried):
@@ -288,7 +286,7 @@ def test_lm_learns_a_stream_with_truncated_bptt(make):
         for it in range((len(corpus) - 1) // (B * steps)):
             idx = np.arange(B)[:, None] * jump + it * steps + np.arange(steps)
             loss = model.loss(corpus[idx % len(corpus)], corpus[(idx + 1) % len(corpus)])
-            model.cleargrads()
+            model.zero_grad()
             loss.backward()
             opt.update()
     after = eval_perplexity(model, corpus, B, steps)
@@ -452,40 +450,6 @@ def test_word2vec_shapes_sampler_and_word_vecs(cls, rng):
         model.loss(contexts[:, :2], target)
 
 
-# ---------------------------------------------------------------- binary addition
-def test_binary_addition_dataset_is_every_sum():
-    xs, ts = binary_addition_dataset()
-    assert xs.shape == (128 * 128, 8, 2) and ts.shape == (128 * 128, 8)
-    assert ts.dtype == np.float32  # sigmoid cross-entropy targets
-    weights = 2 ** np.arange(8)                    # least significant bit first
-    a, b, s = xs[..., 0] @ weights, xs[..., 1] @ weights, ts @ weights
-    np.testing.assert_array_equal(a + b, s)
-    assert len(set(zip(a.astype(int), b.astype(int)))) == 128 * 128
-
-
-def test_binary_addition_gradients(rng):
-    xs, ts = binary_addition_dataset(bits=3)
-    xs, ts = xs[::5].astype(f64), ts[::5].astype(f64)
-    model = BinaryAdditionRNN(3, dtype=f64, rng=0)
-    w = [0.7 * rng.standard_normal(p.shape) for p in model.params()]
-
-    def f(Wx, Wh, b, Wo, bo):
-        m = BinaryAdditionRNN(3, dtype=f64, rng=0)
-        m.rnn.Wx, m.rnn.Wh, m.rnn.b, m.out.W, m.out.b = Wx, Wh, b, Wo, bo
-        return m.loss(xs, ts)
-
-    assert gradcheck(f, *w)
-
-
-def test_binary_addition_trains_to_every_sum_right():
-    model, acc = train_binary_addition(seed=0)
-    assert acc == 1.0
-    xs, ts = binary_addition_dataset()
-    assert accuracy(model, xs, ts) == 1.0
-    # An untrained model does not get there by accident.
-    assert accuracy(BinaryAdditionRNN(16, rng=0), xs, ts) < 0.5
-
-
 # ---------------------------------------------------------------- equivalence with the twins
 # The twins (models/twins) are book-style layers with hand-written backward
 # passes; same weights and inputs must give the same loss and the same
@@ -534,7 +498,7 @@ def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
         else:
             loss = model.loss(xs, ts)
             twin_loss = twin.forward(xs, ts)
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         twin.backward()
         assert rel_err(loss.data, twin_loss) <= TWIN_RTOL, f"batch {batch}"

@@ -270,8 +270,8 @@ def test_extreme_scores_give_a_finite_loss_and_the_exact_gradient():
     np.testing.assert_allclose(hv.grad.data, (-W[0] + k * W[1]) / N * np.ones((N, 1)), rtol=1e-12)
     assert np.isfinite(layer.W.grad.data).all()
     np.testing.assert_allclose(layer.W.grad.data[0], -h.sum(0) / N, rtol=1e-12)
-    # And in the default float32, with every score right by 100: loss ~ 0, finite.
-    right = NegativeSamplingLoss(-W)
+    # And in float32, with every score right by 100: loss ~ 0, finite.
+    right = NegativeSamplingLoss(-W, dtype=np.float32)
     hv32 = mg.Variable(h.astype(np.float32))
     out = right(hv32, target, negatives=negatives)
     out.backward()

@@ -256,7 +256,7 @@ def test_attention_learns_to_reverse_a_short_string():
     for step in range(250):
         idx = rng.integers(0, 400, 32)
         loss = model.loss(xs[idx], ts[idx])
-        model.cleargrads()
+        model.zero_grad()
         loss.backward()
         opt.update()
     acc, _ = exact_match_accuracy(model, xs, ts)

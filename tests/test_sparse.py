@@ -1,12 +1,15 @@
 """Sparse embedding gradients: SparseRows through the engine, the layers and the
 optimizers, against the dense path."""
+import math
+
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import functions as F
 from minigrad.layers import Embedding, Layer, Parameter
-from minigrad.optimizers import SGD, Adam, ClipGradNorm, Momentum, WeightDecay
+from minigrad.optimizers import (SGD, AdaGrad, Adam, ClipGradNorm, Momentum, Nesterov, RMSprop,
+                                 WeightDecay)
 
 IDS = np.array([[3, 1, 3], [0, 3, 1]])  # repeated ids
 
@@ -104,7 +107,7 @@ def _train(optimizer_cls, sparse, steps=4, hooks=(), **kw):
     batches = [np.array([[0, 2, 2]]), np.array([[5, 2, 1]]), np.array([[0, 0, 3]]),
                np.array([[4, 5, 5]])]
     for ids in batches[:steps]:
-        model.cleargrads()
+        model.zero_grad()
         model(ids).backward()
         opt.update()
     return model, opt
@@ -125,8 +128,8 @@ def test_clipping_sees_the_dense_norm():
     np.testing.assert_allclose(sparse.emb.W.data, dense.emb.W.data, atol=1e-15)
 
 
-def test_weight_decay_on_a_sparse_gradient_is_lazy():
-    sparse, _ = _train(SGD, True, steps=1, hooks=(WeightDecay(0.1),), lr=0.5)
+def test_weight_decay_on_a_sparse_gradient_is_lazy_when_asked():
+    sparse, _ = _train(SGD, True, steps=1, hooks=(WeightDecay(0.1),), lr=0.5, lazy=True)
     dense, _ = _train(SGD, False, steps=1, hooks=(WeightDecay(0.1),), lr=0.5)
     touched, untouched = [0, 2], [1, 3, 4, 5]
     np.testing.assert_allclose(sparse.emb.W.data[touched], dense.emb.W.data[touched], atol=1e-15)
@@ -136,22 +139,93 @@ def test_weight_decay_on_a_sparse_gradient_is_lazy():
 
 
 def test_lazy_adam_matches_dense_on_first_touch_and_leaves_other_rows_alone():
-    sparse, opt = _train(Adam, True, steps=1, lr=0.1)
+    sparse, opt = _train(Adam, True, steps=1, lr=0.1, lazy=True)
     dense, _ = _train(Adam, False, steps=1, lr=0.1)
     # Step 1: rows without a gradient have zero moments in the dense rule too.
     np.testing.assert_allclose(sparse.emb.W.data, dense.emb.W.data, atol=1e-15)
-    sparse, opt = _train(Adam, True, steps=2, lr=0.1)
+    sparse, opt = _train(Adam, True, steps=2, lr=0.1, lazy=True)
     dense, _ = _train(Adam, False, steps=2, lr=0.1)
     # Step 2 looks up rows 5, 2, 1: row 0 (seen at step 1 only) keeps moving in the
     # dense rule (its moments are non-zero) but stays put in the lazy one.
-    after_one, _ = _train(Adam, True, steps=1, lr=0.1)
+    after_one, _ = _train(Adam, True, steps=1, lr=0.1, lazy=True)
     np.testing.assert_array_equal(sparse.emb.W.data[0], after_one.emb.W.data[0])
     assert not np.allclose(dense.emb.W.data[0], after_one.emb.W.data[0])
     m = opt.state_of(sparse.emb.W)["m"]
     assert np.all(m[[3, 4]] == 0) and np.any(m[[0, 1, 2, 5]] != 0)
 
 
-def test_momentum_state_is_updated_on_touched_rows_only():
-    model, opt = _train(Momentum, True, steps=2, lr=0.1)
+def test_lazy_momentum_state_is_updated_on_touched_rows_only():
+    model, opt = _train(Momentum, True, steps=2, lr=0.1, lazy=True)
     v = opt.state_of(model.emb.W)["v"]
     assert np.all(v[[3, 4]] == 0) and np.all(np.any(v[[0, 1, 2, 5]] != 0, axis=1))
+
+
+# ---------------------------------------------------------------- the dense rule on sparse rows
+ALL_RULES = [(SGD, {"lr": 0.5}), (Momentum, {"lr": 0.1}), (Nesterov, {"lr": 0.1}),
+             (AdaGrad, {"lr": 0.1}), (RMSprop, {"lr": 0.1}), (Adam, {"lr": 0.1})]
+
+
+@pytest.mark.parametrize("cls, kw", ALL_RULES, ids=[c.__name__ for c, _ in ALL_RULES])
+def test_every_rule_on_sparse_rows_gives_the_dense_numbers(cls, kw):
+    # Rows 1, 3 and 4 go untouched for steps: their state must decay (and their
+    # values move) exactly as with a dense gradient.
+    sparse, _ = _train(cls, True, **kw)
+    dense, _ = _train(cls, False, **kw)
+    np.testing.assert_array_equal(sparse.emb.W.data, dense.emb.W.data)
+    np.testing.assert_array_equal(sparse.w.data, dense.w.data)
+
+
+def test_weight_decay_on_a_sparse_gradient_decays_every_row_by_default():
+    sparse, _ = _train(Adam, True, hooks=(WeightDecay(0.1), ClipGradNorm(0.05)), lr=0.1)
+    dense, _ = _train(Adam, False, hooks=(WeightDecay(0.1), ClipGradNorm(0.05)), lr=0.1)
+    np.testing.assert_array_equal(sparse.emb.W.data, dense.emb.W.data)
+
+
+def _book_adam(p, m, v, g, t, lr, beta1=0.9, beta2=0.999):
+    """The book's Adam.update, for one parameter (common/optimizer.py)."""
+    lr_t = lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+    m += (1 - beta1) * (g - m)
+    v += (1 - beta2) * (g ** 2 - v)
+    p -= lr_t * m / (np.sqrt(v) + 1e-7)
+
+
+def test_adam_on_sparse_rows_is_the_books_adam_bit_for_bit_in_float32():
+    rng = np.random.default_rng(7)
+    V, D = 40, 6
+    start = (0.01 * rng.standard_normal((V, D))).astype(np.float32)
+    W = Parameter(start.copy())
+    opt = Adam([W], lr=0.01)
+    p, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    for t in range(1, 1001):
+        # Rows 0-9 are looked up often, rows 30-39 never after step 50: their
+        # moments decay for 950 steps, m into float32's subnormal range.
+        high = V if t <= 50 else 30
+        ids = rng.integers(0, high, 12) if t % 3 else rng.integers(0, 10, 12)
+        rows = rng.standard_normal((12, D)).astype(np.float32)
+        W.grad = mg.SparseRows(ids, rows, (V, D))
+        opt.update()
+        _book_adam(p, m, v, mg.SparseRows(ids, rows, (V, D)).to_dense(), t, lr=0.01)
+    assert np.array_equal(W.data, p)
+    assert np.array_equal(opt.state_of(W)["m"], m) and np.array_equal(opt.state_of(W)["v"], v)
+    # Decayed (the lazy rule would have left them as they were), down to subnormals.
+    assert np.all(np.abs(m[30:]) < np.finfo(np.float32).tiny)
+
+
+def test_adam_dense_gradient_is_the_books_adam_bit_for_bit_in_float32():
+    rng = np.random.default_rng(8)
+    start = rng.standard_normal((5, 4)).astype(np.float32)
+    W = Parameter(start.copy())
+    opt = Adam([W], lr=0.02)
+    p, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    for t in range(1, 30):
+        g = rng.standard_normal((5, 4)).astype(np.float32)
+        W.grad = mg.Variable(g.copy())
+        opt.update()
+        _book_adam(p, m, v, g, t, lr=0.02)
+    assert np.array_equal(W.data, p)
+
+
+def test_a_lazy_state_is_not_resumed_by_a_dense_rule():
+    model, opt = _train(Adam, True, steps=2, lr=0.1, lazy=True)
+    with pytest.raises(mg.MinigradError, match="lazy=True.*lazy=False"):
+        Adam(model, lr=0.1).load_state_dict(opt.state_dict())

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functions as F
-from minigrad.testing import GradcheckError, gradcheck, gradgradcheck
+import minigrad.layers  # noqa: F401 - mg.layers below
+from minigrad.testing import GradcheckError, gradcheck, gradcheck_params, gradgradcheck
 from minigrad.testing.gradcheck import direction
 from minigrad.testing import strategies as mst
 
@@ -92,6 +93,92 @@ def _values(message):
 
 
 X = np.linspace(-1.5, 2.0, 12).reshape(3, 4)
+
+
+# --------------------------------------------------------------- gradcheck_params
+class Squarer(mg.layers.Layer):
+    """y = W**2 * x with W's gradient wrong at element BAD (scaled by ``wrong``)."""
+
+    def __init__(self, wrong=3.0, seed=0):
+        super().__init__()
+        self.W = mg.layers.Parameter(np.random.default_rng(seed).uniform(0.5, 1.5, X.shape)
+                                     .astype(np.float32), name="W")
+        self.b = mg.layers.Parameter(np.ones(4, dtype=np.float32), name="b")
+        self.wrong = wrong
+
+    def forward(self, x):
+        class Wrong(mg.Function):
+            def forward(_, w):
+                return w * w
+
+            def backward(_, gy):
+                w, = _.xs
+                g = np.array(2 * w * gy)
+                g[BAD] *= self.wrong
+                return g
+
+        return Wrong()(self.W) * x + self.b
+
+
+def test_gradcheck_params_checks_a_float32_layer_in_float64_and_gives_it_back():
+    model = mg.layers.Sequential(mg.layers.Linear(4, 5, rng=0), mg.layers.Tanh(),
+                                 mg.layers.Linear(5, 3, rng=1))
+    before = {n: p.data for n, p in model.named_params()}
+    t = np.array([0, 2, 1])
+    seen = []
+
+    def loss():
+        out = F.softmax_cross_entropy(model(X), t)
+        seen.append(out.dtype)
+        return out
+
+    assert gradcheck_params(loss, model)
+    assert set(seen) == {np.dtype(np.float64)}          # params and the data, in float64
+    for n, p in model.named_params():
+        assert p.data is before[n] and p.dtype == np.float32 and p.grad is None
+    assert gradcheck_params(loss, model, mode="directional")
+    assert gradcheck_params(loss, [model[0].W, model[2].b])                 # a list
+    assert gradcheck_params(lambda: model(X), {"last W": model[2].W})       # non-scalar f
+
+
+def test_gradcheck_params_names_the_worst_element_of_all_parameters():
+    model = Squarer()
+    with pytest.raises(GradcheckError) as info:
+        gradcheck_params(lambda: model(X).sum(), model)
+    message = str(info.value)
+    assert message.startswith("gradcheck_params failed for parameter 'W' (shape (3, 4)) at "
+                              f"element {BAD}")
+    analytic, numeric = _values(message)
+    w = model.W.data.astype(np.float64)[BAD]
+    assert analytic == pytest.approx(3 * 2 * w * X[BAD]) and numeric == pytest.approx(
+        2 * w * X[BAD], rel=1e-6)
+    assert model.W.dtype == np.float32                   # given back after a failure too
+    assert not gradcheck_params(lambda: model(X).sum(), model, raise_exception=False)
+    # Two wrong parameters: the report names the worse one, not the first.
+    a, b = Squarer(wrong=1.5, seed=1), Squarer(wrong=4.0, seed=2)
+    with pytest.raises(GradcheckError, match="parameter 'second' .* at element"):
+        gradcheck_params(lambda: (a(X) + b(X)).sum(), {"first": a.W, "second": b.W})
+
+
+def test_gradcheck_params_checks_inputs_given_as_variables_and_sparse_gradients():
+    emb = mg.layers.Embedding(6, 3, rng=0, sparse=True)
+    ids = np.array([[1, 2], [1, 5]])                     # a repeated id: rows add up
+    x = mg.Variable(np.linspace(-1, 1, 6).reshape(2, 3), name="x")
+    assert gradcheck_params(lambda: F.sum(F.tanh(emb(ids) * x[:, None, :])), [emb.W, x])
+
+
+def test_gradcheck_params_refuses_what_it_cannot_check():
+    model = mg.layers.Sequential(mg.layers.Linear(4, 2, rng=0), mg.layers.Dropout(0.5))
+    with pytest.raises(GradcheckError, match="gave .* and then .* at the same parameters"):
+        gradcheck_params(lambda: model(X).sum(), model)  # a fresh dropout mask per call
+    assert gradcheck_params(lambda: model(X).sum(), model.eval())
+    with pytest.raises(TypeError, match="'x' is ndarray, not a Parameter"):
+        gradcheck_params(lambda: model(X).sum(), {"x": X})
+    with pytest.raises(ValueError, match="no parameters"):
+        gradcheck_params(lambda: F.sum(F.tanh(X)), mg.layers.Tanh())
+    W = model[0].W
+    with pytest.raises(ValueError, match="listed twice"):
+        gradcheck_params(lambda: model(X).sum(), [W, W])
 
 
 # --------------------------------------------------------------- gradcheck

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,11 +68,20 @@ def test_report_perplexity_fell(quick_run):
     assert last_valid < before / 2 and last_train < first_train
 
 
-def test_report_word2vec_queries_and_analogy(quick_run):
+def test_report_word2vec_queries_and_analogies(quick_run):
     result, _ = quick_run
-    for q in ("king", "cat", "monday"):
-        assert len(_line(result, rf"^\s+{q} -> ").split("->")[1].split(",")) == 5
-    assert "'woman' ranks" in _line(result, r"king : man = queen : \?")
+    kin = {"king": {"queen", "prince", "princess", "duke", "duchess", "emperor", "empress"},
+           "cat": {"dog", "rabbit", "hamster", "kitten", "puppy", "parrot", "goldfish"},
+           "monday": {"tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}}
+    for q, words in kin.items():
+        near = [w.split(" (")[0] for w in _line(result, rf"^\s+{q} -> ").split("-> ")[1].split(", ")]
+        assert len(near) == 5 and set(near) <= words, (q, near)
+    # word2vec working: the book's analogy comes out first, and its mirror image too
+    assert "-> woman (" in _line(result, r"king : man = queen : \? -> ")
+    assert "'woman' ranks 1 of" in _line(result, r"king : man = queen : \?")
+    assert "'queen' ranks 1 of" in _line(result, r"man : woman = king : \?")
+    assert result.results["word2vec"]["analogies"] == {
+        "king : man = queen : ?": ("woman", 1), "man : woman = king : ?": ("queen", 1)}
     losses = result.results["word2vec"]["losses"]
     assert losses[-1] < losses[0]
 
@@ -113,7 +123,7 @@ def test_a_failed_check_gives_a_non_zero_exit_code(tmp_path, monkeypatch, capsys
     import models.binary_addition as ba
 
     # A run that stops short of 100% must be reported as a failure.
-    monkeypatch.setattr(ba, "train_binary_addition", lambda **kw: (None, 0.5))
+    monkeypatch.setattr(ba, "train_minibatch_adder", lambda **kw: (None, 0.5))
     monkeypatch.setattr(tour, "_language_model", lambda *a: {"train_ppl": [2.0],
                                                               "valid_ppl": [3.0, 2.0]})
     monkeypatch.setattr(tour, "_word2vec", lambda *a: [1.0])
@@ -203,3 +213,29 @@ def test_data_option_without_the_command_says_what_to_run(tmp_path, monkeypatch)
     result = tour.run_tour(tmp_path, data="ptb-dir", echo=False)
     assert f"    python -m models train rnnlm --data ptb-dir --out {tmp_path / 'rnnlm'}" \
         in result.lines
+
+
+# ---------------------------------------------------------------- the README's first command
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _extras():
+    """pyproject.toml's optional dependencies: extra -> the requirement lines."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[project.optional-dependencies]")[1].split("\n[")[0]
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(\w+) = \[(.*?)\]", section,
+                                                         re.M | re.S)}
+
+
+def test_the_first_command_installs_what_the_tour_draws_with():
+    command = 'python -m pip install -e ".[viz,plot,progress]" && python -m models.tour'
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.findall(r"```bash\n(.*?)\n```", readme, re.S)[0] == command
+    assert command in (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    extras = _extras()
+    for extra, package in (("viz", "graphviz"), ("plot", "matplotlib"), ("progress", "tqdm")):
+        assert package in extras[extra], extra
+    # and where `dot` comes from, which pip cannot install, and what happens without it
+    for words in ("apt-get install\ngraphviz", "brew install graphviz", "conda install\ngraphviz",
+                  "Without `dot`", "DOT text"):
+        assert words.replace("\n", " ") in " ".join(readme.split()), words

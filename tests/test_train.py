@@ -273,5 +273,16 @@ def test_cli_subprocess_rnnlm_and_cbow_quick(tmp_path):
         if model == "rnnlm":
             assert "test perplexity" in proc.stdout and math.isfinite(metrics["test_ppl"])
         else:
-            assert "you ->" in proc.stdout and "king:man=queen:?" in proc.stdout
-            assert len(metrics["most_similar"]["toyota"]) == 5
+            assert "[query] you:" in proc.stdout and "[analogy] king:man=queen:?" in proc.stdout
+            assert "the book's answer woman: rank" in proc.stdout
+            found = metrics["evaluation"]
+            assert len(found["most_similar"]["toyota"]["top"]) == 5
+            assert 1 <= found["analogy"]["king:man=queen:?"]["rank"] <= 10000
+            assert metrics["adam"] == "book"
+            # The evaluate command reads the checkpoint back: the same report.
+            ev = subprocess.run([sys.executable, "-m", "models", "evaluate", "cbow",
+                                 str(out_dir / name), "--data", str(PTB)], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+            assert ev.returncode == 0, ev.stderr
+            report = ev.stdout.split("\n", 1)[1]
+            assert report.strip() and report in proc.stdout

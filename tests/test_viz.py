@@ -24,7 +24,7 @@ import pytest
 import minigrad as mg
 from minigrad import functions as F
 from minigrad.errors import MinigradError
-from minigrad.viz import GraphvizNotFoundError, examples, plot, to_dot
+from minigrad.viz import GraphvizNotFoundError, PictureFormatError, examples, plot, to_dot
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "viz"
@@ -122,7 +122,7 @@ def test_same_code_gives_the_same_text_twice():
 
 def test_ids_are_dense_numbers_in_drawing_order():
     nodes, edges = parse(draw("gru_cell"))
-    for prefix in "vfb":
+    for prefix in "vfbr":
         ids = [k for k in nodes if k[0] == prefix]
         assert ids == [f"{prefix}{i}" for i in range(len(ids))]
     assert set(nodes) >= {e for edge in edges for e in edge}, "an edge to an undeclared node"
@@ -174,14 +174,61 @@ def test_the_books_node_types_are_named(name, op):
     assert [label.split("\n")[0] for label in labels_of(nodes, "f")] == [op]
 
 
-def test_affine_from_nodes_shows_the_repeat_of_the_bias():
+def test_x_W_plus_b_shows_matmul_a_repeat_of_the_bias_and_add():
+    # What the README promises for plain numpy-style code, x @ W + b.
     nodes, edges = parse(draw("affine"))
-    ops = [label.split("\n")[0] for label in labels_of(nodes, "f")]
-    assert sorted(ops) == ["Add", "MatMul", "Repeat", "Reshape"]
-    repeat = next(k for k in nodes if nodes[k][0].startswith("Repeat"))
-    assert nodes[repeat][0] == "Repeat\nrepeats=10, axis=0"
-    out = next(dst for src, dst in edges if src == repeat)
-    assert nodes[out][0] == "(10, 4) float32"
+    assert [label for label in labels_of(nodes, "f")] == ["MatMul", "Add"]
+    assert labels_of(nodes, "r") == ["Repeat\nrepeats=10, axis=0"]
+    b = next(k for k in nodes if nodes[k][0].startswith("b\n"))
+    assert edges.count((b, "r0")) == 1 and ("r0", "f1") in edges   # b -> Repeat -> Add
+    assert (b, "f1") not in edges
+    assert "dashed" in nodes["r0"][1] and "added by the drawer" in nodes["r0"][1]
+    assert "broadcast (4,) to (10, 4)" in nodes["r0"][1]
+    # an explicit F.repeat is an operation of the graph, not a drawer's node
+    x, W, bias = (mg.Variable(np.ones(s), name=n) for s, n in (((3, 2), "x"), ((2, 4), "W"),
+                                                                 ((4,), "b")))
+    nodes, _ = parse(to_dot(x @ W + F.repeat(bias, 3, axis=0, new_axis=True)))
+    assert labels_of(nodes, "r") == [] and "Repeat\nrepeats=3, axis=0" in labels_of(nodes, "f")
+
+
+def test_repeat_nodes_follow_numpys_broadcasting():
+    w = mg.Variable(np.ones((3, 1)), name="w")
+    s = mg.Variable(np.array(2.0), name="s")
+    x = mg.Variable(np.ones((2, 3, 5)), name="x")
+    nodes, edges = parse(to_dot(x * w - s))
+    assert labels_of(nodes, "r") == ["Repeat\nrepeats=(2, 5), axes=(0, 2)",
+                                     "Repeat\nrepeats=(2, 3, 5), axes=(0, 1, 2)"]
+    assert [dst for src, dst in edges if src.startswith("r")] == ["f0", "f1"]  # Mul, Sub
+    # x itself is not broadcast, constants need no gradient, and the option turns it off
+    assert len(labels_of(parse(to_dot(x * 2.0 + np.ones(5)))[0], "r")) == 0
+    assert labels_of(parse(to_dot(x * w, repeats=False))[0], "r") == []
+    assert labels_of(parse(to_dot(x * w, details=False))[0], "r") == ["Repeat"]
+
+
+def test_a_broadcast_value_used_twice_goes_through_a_branch_then_repeats():
+    b = mg.Variable(np.ones(3), name="b")
+    x = mg.Variable(np.ones((2, 3)), name="x")
+    nodes, edges = parse(to_dot(x + b + b))
+    assert labels_of(nodes, "b") == ["Branch"] and len(labels_of(nodes, "r")) == 2
+    assert [dst for src, dst in edges if src == "b0"] == ["r0", "r1"]
+
+
+def test_the_gradient_graph_says_what_sum_to_and_copy_are():
+    x = np.ones((4, 3))
+    W = mg.Variable(np.full((3, 2), 0.1), name="W")
+    b = mg.Variable(np.zeros(2), name="b")
+    F.mean(F.tanh(x @ W + b) ** 2).backward(create_graph=True)
+    nodes, edges = parse(to_dot(b.grad))
+    ops = {label.split("\n")[0]: (label, attrs) for label, attrs, _ in
+           (nodes[k] for k in nodes if k.startswith("f"))}
+    assert ops["SumTo"][0] == "SumTo\nsums axis 0: (4, 2) to (2,)"
+    assert "backward of a broadcast" in ops["SumTo"][1]
+    assert ops["Copy"][0] == "Copy\nown array for b.grad"
+    assert "no two .grad arrays alias" in ops["Copy"][1]
+    out = next(k for k in nodes if "penwidth=2" in nodes[k][1])
+    assert nodes[out][0] == "b.grad\n(2,) float64"
+    # a user's own copy says nothing it cannot know
+    assert parse(to_dot(W.copy()))[0]["f0"][0] == "Copy"
 
 
 def test_a_variable_with_two_uses_goes_through_a_branch_node():
@@ -356,7 +403,7 @@ def test_compact_turns_unnamed_intermediates_into_labelled_arrows():
     text = to_dot(y, compact=True)
     nodes, edges = parse(text)
     assert sorted(label.split("\n")[0] for label in labels_of(nodes, "v")) == ["W", "b", "x", "y"]
-    assert 'f0 -> f3 [label="(10, 4) float32"];' in text  # MatMul -> Add carries xW
+    assert 'f0 -> f1 [label="(10, 4) float32"];' in text  # MatMul -> Add carries xW
     assert set(nodes) >= {e for edge in edges for e in edge}
 
 
@@ -372,8 +419,10 @@ def test_bad_arguments():
         to_dot(np.ones(2))
     with pytest.raises(ValueError, match="rankdir"):
         to_dot(mg.Variable(np.ones(2)), rankdir="sideways")
-    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
-        plot(mg.Variable(np.ones(2)), path="graph.jpg")
+    with pytest.raises(PictureFormatError, match="cannot tell the format"):
+        plot(mg.Variable(np.ones(2)) * 2, path="graph")
+    with pytest.raises(TypeError, match="given twice"):
+        plot(mg.Variable(np.ones(2)) * 2, "a.svg", path="b.svg")
 
 
 # ------------------------------------------------------------------ plot without Graphviz
@@ -394,6 +443,15 @@ def test_plot_without_the_package_saves_the_dot_file(tmp_path, monkeypatch):
     assert "graphviz Python package is not installed" in str(info.value)
     _assert_says_what_to_install(info.value, tmp_path / "pics" / "matmul.dot", y)
     assert not (tmp_path / "pics" / "matmul.png").exists()
+
+
+def test_plot_in_memory_without_the_package_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GraphvizNotFoundError) as info:
+        plot(*examples.matmul())
+    assert "pip install 'minigrad[viz]'" in str(info.value) and "to_dot()" in str(info.value)
+    assert info.value.dot_path is None and list(tmp_path.iterdir()) == []
 
 
 def test_plot_without_the_dot_program_saves_the_dot_file(tmp_path, monkeypatch):
@@ -434,12 +492,43 @@ def test_plot_png_svg_pdf(tmp_path):
     assert not (tmp_path / "affine.dot").exists()  # only the picture on success
 
 
+def test_plot_without_a_path_renders_in_memory_for_jupyter(tmp_path, monkeypatch):
+    _graphviz_or_skip()
+    monkeypatch.chdir(tmp_path)
+    picture = plot(*examples.affine())
+    assert list(tmp_path.iterdir()) == []                       # no file anywhere
+    assert picture.path is None and picture.format == "svg"
+    svg = picture._repr_svg_()
+    assert ET.fromstring(svg).tag.endswith("svg") and ">Repeat<" in svg
+    assert picture._repr_png_() is None and "in memory" in repr(picture)
+    png = plot(*examples.add(), format="png")
+    assert png._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" and png._repr_svg_() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_takes_a_positional_path_and_any_format_dot_writes(tmp_path):
+    _graphviz_or_skip()
+    y, = examples.add()
+    jpg = plot(y, tmp_path / "add.jpg")
+    assert jpg.path.read_bytes()[:3] == b"\xff\xd8\xff" and jpg.format == "jpg"
+    assert ET.fromstring(jpg._repr_svg_()).tag.endswith("svg")   # shown as SVG inline
+    plot(y, str(tmp_path / "add.gv"), values=True)
+    assert (tmp_path / "add.gv").read_text().startswith("digraph minigrad {")
+    assert plot(y, tmp_path / "add.out", format="svg").path.read_text().lstrip().startswith("<")
+    with pytest.raises(PictureFormatError, match="cannot write format 'xyz'"):
+        plot(y, tmp_path / "add.xyz")
+    assert isinstance(PictureFormatError("x"), ValueError)
+
+
 def test_the_picture_shows_itself_as_svg(tmp_path):
     _graphviz_or_skip()
-    picture = plot(*examples.add(), path=tmp_path / "add.png")
+    picture = plot(*examples.add(), path=tmp_path / "add.svg")
     svg = picture._repr_svg_()
     assert ET.fromstring(svg).tag.endswith("svg") and ">Add<" in svg
-    assert repr(picture) == f"Picture({str(tmp_path / 'add.png')!r})"
+    assert svg == (tmp_path / "add.svg").read_text(encoding="utf-8")
+    assert repr(picture) == f"Picture({str(tmp_path / 'add.svg')!r})"
+    png = plot(*examples.add(), path=tmp_path / "add.png")   # a PNG shows itself
+    assert png._repr_png_() == (tmp_path / "add.png").read_bytes()
 
 
 def test_every_golden_file_renders(tmp_path):

@@ -1,4 +1,9 @@
-"""A griffe extension for the API reference: doctest examples become code blocks.
+"""The test runner's markers, kept out of what the reader sees.
+
+Two parts: a griffe extension for the API reference, and an MkDocs hook for
+the pages (mkdocs.yml lists this file among its hooks too).
+
+The extension: doctest examples become code blocks.
 
 minigrad's docstrings are prose with ``>>>`` examples anywhere in them (they run
 under ``pytest --doctest-modules``). Markdown reads a line that starts with
@@ -17,6 +22,7 @@ import re
 import griffe
 
 _DIRECTIVE = re.compile(r"\s*#\s*doctest:.*$")
+_DIRECTIVE_LINE = re.compile(r"^\s*#\s*doctest:.*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|exc|obj):(`[^`]+`)")
 
@@ -63,3 +69,29 @@ class DoctestFences(griffe.Extension):
 
     def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:  # noqa: ARG002
         _rewrite(pkg)
+
+
+# ---------------------------------------------------------------- the pages
+def strip_directives(markdown: str) -> str:
+    """``markdown`` with the test runner's directives taken out of its code
+    blocks: a line that is only a directive (``# doctest: skip``, which
+    tests/test_docs_examples.py reads) is dropped, a trailing one is cut."""
+    out, fence = [], None
+    for line in markdown.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None:
+            if m:
+                fence = m.group(1)
+            out.append(line)
+            continue
+        if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
+                and not line.strip()[len(m.group(1)):].strip():
+            fence = None
+            out.append(line)
+        elif not _DIRECTIVE_LINE.match(line):
+            out.append(_DIRECTIVE.sub("", line))
+    return "\n".join(out)
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):  # noqa: ARG001
+    return strip_directives(markdown)

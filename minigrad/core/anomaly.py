@@ -60,8 +60,6 @@ def creation_site() -> str:
     """'train.py:42 in step' for the innermost frame outside minigrad; when
     minigrad's own code (a layer, a cell) made the call, its line follows, and
     when the call came from an operation's backward (create_graph), its name."""
-    from .function import Function
-
     frame = sys._getframe(1)
     inner = during = None
     while frame is not None:
@@ -74,13 +72,19 @@ def creation_site() -> str:
                 here += f", while computing {during}"
             return here
         if during is None and frame.f_code.co_name == "backward" and \
-                isinstance(frame.f_locals.get("self"), Function):
+                _is_operation(frame.f_locals.get("self")):
             during = f"{frame.f_locals['self'].name}.backward"
         # Lines in the engine and in the F.* wrappers say nothing; a layer's do.
         if inner is None and not path.startswith(_QUIET_DIRS):
             inner = f"minigrad/{os.path.relpath(path, _PACKAGE_DIR)}:{frame.f_lineno}"
         frame = frame.f_back
     return inner or "an unknown place"
+
+
+def _is_operation(obj) -> bool:
+    """An operation (a Function) by what it has: anomaly.py sits below
+    function.py, which calls it."""
+    return hasattr(obj, "backward_graph") and hasattr(obj, "forward")
 
 
 # ----------------------------------------------------------------- what

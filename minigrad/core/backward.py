@@ -29,8 +29,8 @@ peak memory at one graph.
 """
 from __future__ import annotations
 
-import heapq
 import sys
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -38,15 +38,28 @@ from .. import backend
 from ..errors import DTypeError, GraphError, ShapeError
 from .anomaly import check_backward
 from .config import state
-from .saved import unlock
+from .engine_ops import astype, sum_to
 from .sparse import SparseRows
 from .variable import Variable, _make
 
 
-def backward(outputs, seeds, retain_graph=False, create_graph=False):
-    """Backpropagate from ``outputs`` and accumulate into every reached leaf's
-    (and every retained Variable's) ``grad``."""
-    _run(outputs, seeds, retain_graph, create_graph, capture=None)
+def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
+    """Backpropagate from this Variable, accumulating into the leaves' ``grad``.
+
+    ``grad`` is the seed dL/dself; it may be omitted only for a single-element
+    output. ``create_graph=True`` records the backward computation itself, so
+    the gradients are differentiable (higher-order derivatives); it implies
+    ``retain_graph=True`` unless told otherwise, since the gradient's graph
+    reaches back into the forward graph.
+
+    (``Variable.backward``: it is defined here, beside the pass it starts.)
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    _run((self,), (grad,), retain_graph, create_graph, capture=None)
+
+
+Variable.backward = backward
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False):
@@ -150,88 +163,72 @@ def _run(outputs, seeds, retain_graph, create_graph, capture):
         f = y.creator
         if f is not None and f not in seen:
             seen.add(f)
-            heapq.heappush(heap, (-f.generation, order, f))
+            heappush(heap, (-f.generation, order, f, y))
             order += 1
 
-    saved_flags = (state.raw_backward, state.create_graph, state.enable_backprop)
+    saved_flags = (state.raw_backward, state.enable_backprop)
     state.raw_backward = not create_graph
-    state.create_graph = create_graph
     state.enable_backprop = create_graph
-    pop, push = heapq.heappop, heapq.heappush
     anomaly_mode = state.detect_anomaly   # read once: no switch can change it mid-pass
+    f = None          # the operation to run next when it need not wait in the heap,
+    out = None        # and the output it was reached through
     try:
-        while heap:
-            f = pop(heap)[2]
+        while f is not None or heap:
+            if f is None:
+                _, _, f, out = heappop(heap)
             if f._released:
                 raise GraphError(
                     f"backward: the graph through {f.name} was already freed by an earlier "
                     "backward; call that backward with retain_graph=True to backprop twice")
-            outs = f.outputs
-            if len(outs) == 1 and not create_graph:
-                out = outs[0]()
-                g = None if out is None else pending.pop(out, None)
-                if g is not None and (owned or out._retain or capture is not None):
-                    if owned:
-                        owned.pop(id(g), None)
-                    if out._retain and capture is None:
-                        retained.append((out, g))
-                    if capture is not None and out in capture:
-                        capture[out] = g
-                gxs = f.backward(g)
+            outs = (out,) if f.outputs is None else [ref() for ref in f.outputs]
+            gys = _output_grads(f, outs, pending, owned, retained, capture, create_graph)
+            if create_graph:
+                gxs = _graph_backward(f, outs, gys)
             else:
-                gys = []
-                for ref in f.outputs:
-                    out = ref()
-                    g = None if out is None else pending.pop(out, None)
-                    if g is not None:
-                        if owned:
-                            owned.pop(id(g), None)  # backward may hand it to several inputs
-                        if out._retain:
-                            if capture is None:
-                                retained.append((out, g))
-                        if capture is not None and out in capture:
-                            capture[out] = g
-                    gys.append(g)
-                if len(gys) > 1:
-                    gys = _fill_missing(f, gys, create_graph)
-                gxs = f.backward(*gys) if not create_graph else _differentiable_backward(f, gys)
-            inputs = f.inputs
+                gxs = f.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if anomaly_mode:
-                check_backward(f, gys if len(outs) > 1 or create_graph else (g,), gxs)
+                check_backward(f, gys, gxs)
+            inputs = f.inputs
             if len(gxs) != len(inputs):
                 raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
                                  f"{len(inputs)} inputs")
-            i = 0
-            for x, gx in zip(inputs, gxs):
-                if gx is not None and x.requires_grad:
-                    data = x.data
-                    # The common case, checked inline: an array of the right shape and dtype.
-                    if not (type(gx) is np.ndarray and gx.shape == data.shape
-                            and gx.dtype == data.dtype):
-                        gx = _fit(f, i, x, gx, create_graph)
-                    if x in pending:
-                        _accumulate(pending, owned, x, gx, create_graph)
-                    else:
-                        pending[x] = gx
-                    c = x.creator
-                    if c is not None and c not in seen:
-                        seen.add(c)
-                        push(heap, (-c.generation, order, c))
+            found = via = None  # the first new creator reached, through input `via`
+            for i in range(len(inputs)):
+                x, gx = inputs[i], gxs[i]
+                if gx is None or not isinstance(x, Variable) or not x.requires_grad:
+                    continue    # (a plain array is a constant)
+                gx = _fit(f, i, x, gx, create_graph)
+                if x in pending:
+                    _accumulate(pending, owned, x, gx, create_graph)
+                else:
+                    pending[x] = gx
+                c = x.creator
+                if c is not None and c not in seen:
+                    seen.add(c)
+                    if found is None:
+                        found, via = c, x
+                        continue
+                    if found is not _MANY:
+                        heappush(heap, (-found.generation, order, found, via))
                         order += 1
-                i += 1
-            if not retain_graph:
-                if f._held:  # f.release(), inlined: it runs once per operation
-                    unlock(f._held)
-                    f._held = ()
-                if f._saved_xs:
-                    del f.xs
-                if f._saved_y:
-                    del f.y
-                f._released = True
+                        found = _MANY
+                    heappush(heap, (-c.generation, order, c, x))
+                    order += 1
+            if f._saved and not retain_graph:
+                f.release()
+            f = None
+            if found is not None and found is not _MANY:
+                # A chain: the one creator found is newer than anything waiting,
+                # so the heap would hand it back at once; it runs next, no trip.
+                if not heap or found.generation > -heap[0][0]:
+                    f, out = found, via
+                else:
+                    heappush(heap, (-found.generation, order, found, via))
+                    order += 1
     finally:
-        state.raw_backward, state.create_graph, state.enable_backprop = saved_flags
+        state.raw_backward, state.enable_backprop = saved_flags
 
     # What is left in ``pending`` waits at leaves (no creator): finish it.
     if capture is not None:
@@ -324,18 +321,43 @@ def _raw(g):
     return g.data if isinstance(g, Variable) else g
 
 
-def _differentiable_backward(f, gys):
-    """Run f.backward with Variables in place of its saved arrays, so the
-    gradient it computes is itself a recorded graph."""
+_MANY = object()   # more than one new creator reached: they all wait in the heap
+_ndarray = np.ndarray
+
+
+def _output_grads(f, outs, pending, owned, retained, capture, create_graph):
+    """The gradients waiting for ``f``'s outputs ``outs``, taken out of
+    ``pending`` (zeros for an output that got none, when there are several)."""
+    gys = []
+    for out in outs:
+        g = None if out is None else pending.pop(out, None)
+        if g is not None:
+            if owned:
+                owned.pop(id(g), None)  # backward may hand it to several inputs: not ours now
+            if capture is None:
+                if out._retain:
+                    retained.append((out, g))
+            elif out in capture:
+                capture[out] = g
+        gys.append(g)
+    if len(gys) > 1:
+        gys = _fill_missing(f, gys, create_graph)
+    return gys
+
+
+def _graph_backward(f, outs, gys):
+    """``f.backward_graph`` with the Variables in place of the saved arrays:
+    the inputs in ``f.xs``, the output in ``f.y``, so that what backward
+    computes from them is recorded, as the gradient's own graph."""
     d = f.__dict__
     xs, y = d.get("xs"), d.get("y")
     if xs is not None:
         f.xs = f.inputs
     if y is not None:
-        out = f.outputs[0]()
+        out = outs[0]
         f.y = out if out is not None else Variable(y, requires_grad=False)
     try:
-        return f.backward(*gys)
+        return f.backward_graph(*gys)
     finally:
         if xs is not None:
             f.xs = xs
@@ -345,7 +367,8 @@ def _differentiable_backward(f, gys):
 
 def _fill_missing(f, gys, create_graph):
     """Zeros for the outputs of a multi-output operation that got no gradient."""
-    xp = backend.get_array_module(*[g for g in gys if g is not None])
+    xp = backend.get_array_module(*[g.data if isinstance(g, Variable) else g
+                                    for g in gys if g is not None])
     filled = []
     for (shape, dtype), g in zip(f.output_specs, gys):
         if g is None:
@@ -358,8 +381,10 @@ def _fill_missing(f, gys, create_graph):
 
 def _fit(f, i, x, gx, create_graph):
     """Bring a gradient to its input's shape and dtype, or explain why not."""
-    from .. import functions as F
-
+    data = x.data
+    if type(gx) is _ndarray and gx.shape == data.shape and (
+            gx.dtype is data.dtype or gx.dtype == data.dtype):
+        return gx  # the common case, first
     if isinstance(gx, SparseRows):
         if gx.shape != x.data.shape:
             raise ShapeError(f"{f.name}.backward returned sparse rows for a table of shape "
@@ -381,11 +406,11 @@ def _fit(f, i, x, gx, create_graph):
                 f"{f.name}.backward returned a gradient of shape {data.shape} for input {i} of "
                 f"shape {x.data.shape}; a gradient must have its input's shape (or a shape that "
                 "sums down to it)")
-        gx = F.sum_to(gx, x.data.shape)
+        gx = sum_to(gx, x.data.shape)
         data = gx.data if create_graph else gx
     if data.dtype != x.data.dtype:
         # A gradient keeps its Variable's dtype: float64 never creeps into float32 models.
-        gx = F.astype(gx, x.data.dtype)
+        gx = astype(gx, x.data.dtype)
     return gx
 
 

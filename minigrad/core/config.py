@@ -17,8 +17,6 @@ class _State:
         # True while a backward pass runs without create_graph: backward code then
         # sees raw arrays, and operations called on raw arrays return raw arrays.
         self.raw_backward = False
-        # True while a backward pass builds a differentiable graph (create_graph=True).
-        self.create_graph = False
         # The names of the enclosing name_scope blocks, outermost first.
         self.scope = ()
         # True in anomaly mode (anomaly.py): every result is checked for NaN/Inf.

@@ -8,8 +8,9 @@ backward modes:
 
 * ordinary backward: ``self.xs``, ``self.y`` and the gradients are raw arrays,
   and the calls in ``backward`` are plain array arithmetic (fast);
-* ``backward(create_graph=True)``: they are Variables, so the gradient is itself
-  a recorded graph and can be differentiated again (higher-order gradients).
+* ``backward(create_graph=True)``: the engine calls ``backward_graph``, which
+  runs the same ``backward`` with Variables in ``self.xs`` and ``self.y``, so
+  the gradient is itself a recorded graph and can be differentiated again.
 
 Broadcasting needs no per-operation code: when ``backward`` returns a gradient
 of the broadcast shape, the engine sums it down to the input's shape.
@@ -24,7 +25,7 @@ from .. import backend
 from ..errors import DeviceError, GraphError, MinigradError, ShapeError, describe
 from . import anomaly, saved
 from .config import state
-from .variable import Variable, _make, as_variable
+from .variable import Variable, _make
 
 
 class _Unsaved:
@@ -63,23 +64,22 @@ def _number_array(value, like):
     return a
 
 
-def _wrap_constants(inputs, arrays):
-    """Wrap plain arrays and numbers as constant Variables; numbers take the
-    dtype of the first array input, so float32 stays float32."""
+def _as_arrays(arrays):
+    """Plain operands as arrays: Python numbers take the dtype of the first
+    array operand, so float32 stays float32; anything else goes through
+    ``backend.as_array``."""
     like = None
     for a in arrays:
         if hasattr(a, "dtype") and not isinstance(a, np.generic):
             like = a
             break
-    variables = []
-    for x in inputs:
-        if isinstance(x, Variable):
-            variables.append(x)
-        elif like is not None and type(x) in (int, float):
-            variables.append(_make(_number_array(x, like), False))
-        else:
-            variables.append(as_variable(x, like))
-    return tuple(variables), [v.data for v in variables]
+    return [a if type(a) is _ndarray else
+            _number_array(a, like) if like is not None and type(a) in (int, float) else
+            backend.as_array(a, like) for a in arrays]
+
+
+_ndarray = np.ndarray
+_ref = weakref.ref
 
 
 class Function:
@@ -92,6 +92,11 @@ class Function:
       when backward needs only shapes (Add, Reshape, ...), to keep less.
     * ``saves_output`` (default False): backward reads the output through
       ``self.y`` (Exp, Tanh, Sigmoid, ...).
+    * ``drawn``: the attributes a graph drawing shows under the operation's
+      name, e.g. ``("axis",)``; an entry ``(attribute, label)`` shows it
+      under another name.
+
+    Any other array backward reads is kept with :meth:`save`.
 
     Writing an operation:
 
@@ -111,15 +116,19 @@ class Function:
 
     saves_inputs = True
     saves_output = False
+    drawn = ()
 
     # Set when recorded; class-level defaults keep unrecorded calls cheap.
-    inputs = None          # tuple of input Variables (the graph's edges)
-    outputs = None         # tuple of weak references to the output Variables
+    inputs = None          # the inputs: Variables, and plain operands as arrays
+    # With several outputs, weak references to them (the backward pass gathers
+    # their gradients); one output needs none: the pass reaches an operation
+    # through its output.
+    outputs = None
     generation = 0
     scope = ()
-    _held = ()             # the arrays this node keeps read-only
+    _held = None           # the leaf arrays this node keeps read-only (a saved.Hold)
+    _saved = ()            # the names of the attributes holding saved arrays
     _released = False
-    _saved_xs = _saved_y = False    # set when xs / y are stored, so release needs no __dict__
     created_at = None      # "file:line in func" of the user code, recorded in anomaly mode only
 
     @property
@@ -133,32 +142,50 @@ class Function:
         raise NotImplementedError(
             f"{self.name}.backward is not defined: this operation cannot be differentiated")
 
+    def backward_graph(self, *gys):
+        """The backward of ``backward(create_graph=True)``. The engine calls it
+        with Variables in ``self.xs`` (the inputs) and ``self.y`` (the output),
+        so that ``backward``, run here on them, records the gradient's own graph.
+
+        Override it only when ``backward`` cannot run on Variables (a fused
+        operation whose backward is an array loop): return the same gradients,
+        computed by recorded operations."""
+        return self.backward(*gys)
+
     # ------------------------------------------------------------------ call
-    # __call__ runs once per operation: it is written for speed (one pass over
-    # the inputs, the single-output case inlined, no comprehensions).
-    def __call__(self, *inputs):
+    def apply(self, *inputs):
+        """Run the operation on ``inputs`` (Variables, arrays or numbers) and,
+        if some input requires a gradient and recording is on, record it.
+
+        ``f(x)`` is ``f.apply(x)``. The operations of minigrad call ``apply``:
+        Python dispatches a call through ``__call__`` more slowly, by about 500
+        machine instructions, a tenth of an operation's bookkeeping."""
         if state.raw_backward:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
             return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
-
         arrays = []
-        record = False
-        constants = wrapped = False
+        gen = -1        # the newest generation among inputs that want a gradient
+        numbers = False
         for x in inputs:
             if isinstance(x, Variable):
                 arrays.append(x.data)
-                if x.requires_grad:
-                    record = True
-            elif type(x) is np.ndarray:
-                arrays.append(x)
-                wrapped = True
+                if x.requires_grad and x.generation > gen:
+                    gen = x.generation
             else:
-                constants = True
                 arrays.append(x)
-        if constants:
-            inputs, arrays = _wrap_constants(inputs, arrays)
-        elif wrapped:
-            inputs = tuple([x if type(x) is not np.ndarray else _make(x, False) for x in inputs])
+                if type(x) is not _ndarray:
+                    numbers = True
+        if numbers:
+            arrays = _as_arrays(arrays)
+            inputs = tuple([x if isinstance(x, Variable) else a for x, a in zip(inputs, arrays)])
+        record = gen >= 0 and state.enable_backprop
+        if record:
+            if self.inputs is not None:
+                raise GraphError(f"{self.name}: this Function instance already recorded a call; "
+                                 "create a new instance for each call, e.g. Mul()(a, b)")
+            # Before forward: save() keeps arrays only for a recorded call. A
+            # plain operand stays an array here: a constant needs no Variable.
+            self.inputs = inputs
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
@@ -166,95 +193,84 @@ class Function:
         if state.detect_anomaly:
             self.created_at = anomaly.creation_site()
             anomaly.check_forward(self, arrays, ys)
-
-        if not (record and state.enable_backprop):
-            if type(ys) is tuple:
-                return tuple([_make(backend.as_array(y), False) for y in ys])
-            return _make(ys if type(ys) is np.ndarray else backend.as_array(ys), False)
-        if self.inputs is not None:
-            raise GraphError(f"{self.name}: this Function instance already recorded a call; "
-                             "create a new instance for each call, e.g. Mul()(a, b)")
+        if record:
+            return self._record(arrays, ys, gen)
         if type(ys) is tuple:
-            return self._record_outputs(inputs, arrays, ys)
+            return tuple([_make(backend.as_array(y), False) for y in ys])
+        return _make(ys if type(ys) is _ndarray else backend.as_array(ys), False)
 
-        if type(ys) is not np.ndarray:
-            ys = backend.as_array(ys)
-        gen = 0
-        for v in inputs:
-            if v.generation > gen:
-                gen = v.generation
-        out = Variable.__new__(Variable)
-        out.data = ys
-        out.name = None
-        out.grad = None
-        out.creator = self
-        out.generation = gen + 1
-        out.requires_grad = ys.dtype.kind in "fc"
-        out._retain = False
+    __call__ = apply
+
+    def _record(self, arrays, ys, gen):
+        """Make the output Variables, link them to this operation, and keep
+        what backward reads."""
         self.generation = gen
-        self.inputs = inputs
-        self.outputs = (weakref.ref(out),)
+        if type(ys) is tuple:
+            ys = tuple([backend.as_array(y) for y in ys])
+            outputs = tuple([_make(y, y.dtype.kind in "fc", self, gen + 1) for y in ys])
+            self.outputs = tuple([_ref(out) for out in outputs])
+            # An unused output may be gone by backward time; its zero gradient
+            # is built from this.
+            self.output_specs = tuple([(y.shape, y.dtype) for y in ys])
+            y = ys[0]
+        else:
+            y = ys if type(ys) is _ndarray else backend.as_array(ys)
+            outputs = _make(y, y.dtype.kind in "fc", self, gen + 1)
         if state.scope:
             self.scope = state.scope
-        # _save, inlined for the single-output case
+        kept = ()
         if self.saves_inputs:
-            self.xs = tuple(arrays)  # a tuple of arrays drops out of the GC's walks; a list never does
-            self._saved_xs = True
-            held = saved.lock(inputs, arrays)
-            if held:
-                self._held = held
+            # A tuple of arrays drops out of the GC's walks; a list never does.
+            self.xs = tuple(arrays)
+            self._held = saved.lock(self.inputs, arrays)
+            kept = ("xs",)
         if self.saves_output:
-            self.y = ys
-            self._saved_y = True
-            if type(ys) is np.ndarray:
-                ys.setflags(False)
-        return out
-
-    def _record_outputs(self, inputs, arrays, ys):
-        """The recording path for operations with several outputs."""
-        ys = tuple([backend.as_array(y) for y in ys])
-        gen = max(v.generation for v in inputs)
-        outputs = tuple([_make(y, y.dtype.kind in "fc") for y in ys])
-        for o in outputs:
-            o.creator = self
-            o.generation = gen + 1
-        self.generation = gen
-        self.inputs = inputs
-        self.outputs = tuple([weakref.ref(o) for o in outputs])
-        # An unused output may be gone by backward time; its zero gradient is
-        # built from this.
-        self.output_specs = tuple([(y.shape, y.dtype) for y in ys])
-        if state.scope:
-            self.scope = state.scope
-        if self.saves_inputs or self.saves_output:
-            self._save(arrays, ys)
+            self.y = y
+            saved.freeze(y)
+            kept += ("y",)
+        if kept:
+            self._saved = kept + self._saved   # after what forward kept with save()
         return outputs
-
-    def _save(self, arrays, ys):
-        """Keep what backward reads, read-only until released."""
-        if self.saves_inputs:
-            self.xs = tuple(arrays)  # a tuple of arrays drops out of the GC's walks; a list never does
-            self._saved_xs = True
-            held = saved.lock(self.inputs, arrays)
-            if held:
-                self._held = held
-        if self.saves_output:
-            self.y = ys[0]
-            self._saved_y = True
-            saved.freeze(ys)
 
     # --------------------------------------------------- what backward reads
     # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance
-    # attributes holding arrays, the fastest thing backward can read; while a
-    # create_graph backward runs, the engine swaps in the Variables. When an
-    # operation saved nothing, these descriptors explain why instead.
+    # attributes holding arrays, the fastest thing backward can read; under
+    # create_graph, backward_graph swaps in the Variables. When an operation
+    # saved nothing, these descriptors explain why instead.
     xs = _Unsaved("saves_inputs")
     y = _Unsaved("saves_output")
+
+    def save(self, **arrays):
+        """Keep arrays that backward reads besides the inputs and the output
+        (a mask, a fused operation's buffers): each becomes ``self.<name>``,
+        read-only from now on, and ``release()`` drops it with the rest.
+
+        Call it from ``forward`` once the arrays are final. An unrecorded call
+        (under ``no_grad``, or on constants only) keeps nothing."""
+        if self.inputs is None:
+            return
+        for name, a in arrays.items():
+            setattr(self, name, a)
+        self._saved += tuple(arrays)
+        for a in arrays.values():
+            saved.freeze(a)
+
+    def take(self, name):
+        """Hand a saved array over to backward, writeable, for it to reuse as
+        its gradient's buffer; None if an earlier backward (retain_graph) took
+        it already."""
+        if name not in self._saved:
+            return None
+        a = self.__dict__.pop(name)
+        self._saved = tuple([n for n in self._saved if n != name])
+        if type(a) is np.ndarray:
+            a.setflags(write=True)  # a buffer forward made and no one else holds
+        return a
 
     @property
     def needs_input_grad(self) -> tuple:
         """Which inputs want a gradient; backward may skip the others' work."""
-        return tuple([v.requires_grad for v in self.inputs])
+        return tuple([isinstance(v, Variable) and v.requires_grad for v in self.inputs])
 
     def _missing(self, attr, flag):
         if self._released:
@@ -267,19 +283,11 @@ class Function:
     def release(self):
         """Drop the saved arrays (and their read-only guard) after backward; the
         graph's structure stays so it can still be drawn."""
-        if self._held:
-            saved.unlock(self._held)
-            self._held = ()
-        if self._saved_xs:
-            del self.xs
-        if self._saved_y:
-            del self.y
+        self._held = None        # gives the leaf arrays back (saved.Hold)
+        for name in self._saved:
+            delattr(self, name)
+        self._saved = ()
         self._released = True
-
-    def __del__(self):
-        # A graph dropped without backward still gives its arrays back.
-        if self._held:
-            saved.unlock(self._held)
 
     # --------------------------------------------------------------- errors
     def _explain(self, error, arrays):

@@ -25,20 +25,35 @@ from __future__ import annotations
 import numpy as np
 
 # id(array) -> how many live operations hold it. Every holder keeps the array
-# itself in its ``_held`` tuple, so the id cannot be reused while counted.
+# itself in its Hold, so the id cannot be reused while counted.
 _holds: dict = {}
 
 
-def lock(variables, arrays) -> tuple:
-    """Guard the saved ``arrays`` (the data of ``variables``); return the leaf
-    arrays this call counted, which must later go to :func:`unlock` once.
+class Hold:
+    """The leaf arrays one operation holds read-only. Dropping the Hold gives
+    them back: when backward releases the operation, or when the operation is
+    freed with a graph that never ran backward."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __del__(self):
+        unlock(self.arrays)
+
+
+def lock(inputs, arrays):
+    """Guard the saved ``arrays`` (those of an operation's ``inputs``: Variables
+    or plain arrays): a Hold of the leaf arrays this call counted, or None if
+    it counted none.
     (setflags is called positionally: its keyword parsing costs as much again.)"""
     held = ()
     holds = _holds
-    for v, a in zip(variables, arrays):
+    for v, a in zip(inputs, arrays):
         if type(a) is not np.ndarray:
             continue
-        if v.creator is not None:
+        if v is not a and v.creator is not None:   # (a plain operand is its own array)
             a.setflags(False)  # computed value: read-only for good
             continue
         key = id(a)
@@ -51,14 +66,13 @@ def lock(variables, arrays) -> tuple:
         else:
             continue
         held += (a,)
-    return held
+    return Hold(held) if held else None
 
 
-def freeze(arrays) -> None:
-    """Make computed values read-only for good (see the module docstring)."""
-    for a in arrays:
-        if type(a) is np.ndarray:
-            a.setflags(False)
+def freeze(a) -> None:
+    """Make a computed value read-only for good (see the module docstring)."""
+    if type(a) is np.ndarray:
+        a.setflags(False)
 
 
 def unlock(held) -> None:

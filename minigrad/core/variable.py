@@ -86,20 +86,10 @@ class Variable:
         return backend.as_numpy(self.data)
 
     # ----------------------------------------------------------- the graph
-    def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
-        """Backpropagate from this Variable, accumulating into the leaves' ``grad``.
-
-        ``grad`` is the seed dL/dself; it may be omitted only for a single-element
-        output. ``create_graph=True`` records the backward computation itself, so
-        the gradients are differentiable (higher-order derivatives); it implies
-        ``retain_graph=True`` unless told otherwise, since the gradient's graph
-        reaches back into the forward graph.
-        """
-        if retain_graph is None:
-            retain_graph = create_graph
-        from .backward import backward
-
-        backward((self,), (grad,), retain_graph=retain_graph, create_graph=create_graph)
+    # backward() is added to this class by core/backward.py (the backward pass
+    # uses operations, and operations are built on Variable), and Python's
+    # operators (+, *, @, [], .reshape(), .sum(), ...) by minigrad.functions,
+    # which defines the operations they stand for.
 
     def retain_grad(self):
         """Keep this intermediate Variable's gradient after backward (leaves keep
@@ -137,7 +127,7 @@ class Variable:
                 continue
             seen.add(f)
             for x in f.inputs or ():
-                if x.creator is not None:
+                if isinstance(x, Variable) and x.creator is not None:
                     stack.append(x.creator)
                     x.unchain()
         return self.unchain()
@@ -161,81 +151,6 @@ class Variable:
             self.grad = None
         return self
 
-    # ----------------------------------------------------------- operators
-    def __add__(self, other):
-        return F.Add()(self, other)
-
-    def __radd__(self, other):
-        return F.Add()(other, self)
-
-    def __sub__(self, other):
-        return F.Sub()(self, other)
-
-    def __rsub__(self, other):
-        return F.Sub()(other, self)
-
-    def __mul__(self, other):
-        return F.Mul()(self, other)
-
-    def __rmul__(self, other):
-        return F.Mul()(other, self)
-
-    def __truediv__(self, other):
-        return F.Div()(self, other)
-
-    def __rtruediv__(self, other):
-        return F.Div()(other, self)
-
-    def __neg__(self):
-        return F.Neg()(self)
-
-    def __pow__(self, exponent):
-        return F.pow(self, exponent)
-
-    def __matmul__(self, other):
-        return F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return F.matmul(other, self)
-
-    def __getitem__(self, index):
-        return F.get_item(self, index)
-
-    # ndarray-like methods, so backward code reads the same on arrays and Variables
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = shape[0]
-        return F.reshape(self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 0:
-            axes = None
-        elif len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = axes[0]
-        return F.transpose(self, axes)
-
-    @property
-    def T(self):
-        return F.transpose(self)
-
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return F.min(self, axis=axis, keepdims=keepdims)
-
-    def astype(self, dtype):
-        return F.astype(self, dtype)
-
-    def copy(self):
-        return F.copy(self)
-
 
 def as_variable(x, like=None) -> Variable:
     """``x`` if it is a Variable, else a constant Variable (requires_grad=False).
@@ -254,18 +169,38 @@ def array_of(x):
     return backend.as_array(x)
 
 
-def _make(data, requires_grad: bool) -> Variable:
-    """Fast constructor for operation outputs: data is already an ndarray."""
-    v = Variable.__new__(Variable)
+def _make(data, requires_grad: bool, creator=None, generation: int = 0) -> Variable:
+    """The constructor operations use: ``data`` is already an array, so none of
+    ``Variable.__init__``'s conversions and checks (it runs once per operation)."""
+    v = _new(Variable)
     v.data = data
-    v.name = None
-    v.grad = None
-    v.creator = None
-    v.generation = 0
+    v.grad = v.name = None
+    v.creator = creator
+    v.generation = generation
     v.requires_grad = requires_grad
     v._retain = False
     return v
 
 
-# Bound late: the operations themselves are built on Variable.
-from .. import functions as F  # noqa: E402
+_new = object.__new__
+
+
+def get_array_module(*xs):
+    """numpy, or cupy if any argument (an array or a Variable) lives on the GPU.
+
+    >>> import numpy as np
+    >>> get_array_module(Variable(np.zeros(2)), 2.0).__name__
+    'numpy'
+    """
+    return backend.get_array_module(*[x.data if isinstance(x, Variable) else x for x in xs])
+
+
+def to_gpu(x):
+    """An array's (or a Variable's data's) copy on the GPU; ``Variable.to_gpu()``
+    moves a Variable in place."""
+    return backend.as_cupy(x.data if isinstance(x, Variable) else x)
+
+
+def to_cpu(x):
+    """An array's (or a Variable's data's) numpy version, copied from the GPU if needed."""
+    return backend.as_numpy(x.data if isinstance(x, Variable) else x)

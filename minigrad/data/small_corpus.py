@@ -3,16 +3,20 @@
 Made for the tour and the tests: a few thousand tokens over a few hundred
 words, with relations a word2vec model (or a count-based one) can find in
 seconds: words of one kind share their sentence frames (``cat``/``dog``,
-``monday``/``tuesday``, ``red``/``blue``), royals differ from commoners by
-their frames (``king``/``queen`` vs ``man``/``woman``) and men from women by
-their pronouns, so ``king : man = queen : woman`` has something to find.
+``monday``/``tuesday``, ``red``/``blue``). People carry three relations, each
+within two words of the person, where a window of 2 sees it: royals differ
+from commoners by their frames (``the king wears his golden crown``), men from
+women by their pronouns (``the queen said she``), and the two of a pair share
+a home (``the duke of york``, ``the duchess of york``, ``at dover the man
+said``, ``at dover the woman said``). So ``king : man = queen : woman`` and
+``man : woman = king : queen`` have something to find.
 
 The generator uses its own integer PRNG, not numpy's, so the text is the same
 on every platform and numpy version.
 
 >>> corpus, word_to_id, id_to_word = load_small_corpus()
->>> " ".join(id_to_word[int(i)] for i in corpus[:8])
-'the prince said that he was sad .'
+>>> " ".join(id_to_word[int(i)] for i in corpus[:11])
+'the people bow when the king enters the royal hall .'
 """
 from __future__ import annotations
 
@@ -20,12 +24,14 @@ from .text import preprocess
 
 __all__ = ["load_small_corpus", "small_corpus_text"]
 
-# (male, female) pairs: the gender direction is the pronoun each one takes.
-ROYALS = [("king", "queen"), ("prince", "princess"), ("duke", "duchess"),
-          ("emperor", "empress"), ("lord", "lady")]
-COMMONERS = [("man", "woman"), ("boy", "girl"), ("father", "mother"), ("son", "daughter"),
-             ("brother", "sister"), ("uncle", "aunt"), ("husband", "wife"),
-             ("nephew", "niece"), ("grandfather", "grandmother"), ("waiter", "waitress")]
+# (male, female, home) triples: the gender direction is the pronoun each one
+# takes, the pair's identity its home. Few pairs, so that each person word is
+# seen often enough in a corpus of a few thousand sentences for word2vec to
+# find all three relations.
+ROYALS = [("king", "queen", "avalon"), ("prince", "princess", "camelot"),
+          ("duke", "duchess", "york"), ("emperor", "empress", "byzantium")]
+COMMONERS = [("man", "woman", "dover"), ("boy", "girl", "leeds"), ("father", "mother", "bath"),
+             ("son", "daughter", "derby"), ("brother", "sister", "ely")]
 PETS = ["cat", "dog", "rabbit", "hamster", "kitten", "puppy", "parrot", "goldfish"]
 WILD = ["lion", "tiger", "wolf", "bear", "fox", "eagle", "deer", "elephant"]
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -45,20 +51,25 @@ VERBS = [("go", "went"), ("take", "took"), ("see", "saw"), ("eat", "ate"), ("com
 MOODS = ["happy", "tired", "hungry", "busy", "sad", "calm"]
 
 _PERSON_FRAMES = [
-    "the {p} said that {he} was {mood} .",
-    "{his} {pet} sleeps next to the {p} .",
-    "the {p} drinks {drink} in the morning and {he} reads a book .",
-    "yesterday the {p} {past} to {city} with {his} family .",
-    "the {p} will {verb} the {thing} on {day} .",
+    "the {p} said {he} was {mood} .",
+    "the {p} and {his} {pet} sleep in the garden .",
+    "the {p} {himself} {past} to {city} .",
+    "yesterday the {p} and {his} family {past} to {city} .",
+    "in the morning the {p} drinks {drink} and reads .",
+    "{he} said the {p} will {verb} the {thing} on {day} .",
+    "the {p} of {home} {past} to {city} .",
+    "the {p} of {home} is {mood} today .",
+    "in {home} the {p} {himself} {past} to {city} .",
+    "at {home} the {p} said {he} was {mood} .",
 ]
 _ROYAL_FRAMES = [
-    "the {p} rules the kingdom from the palace .",
-    "the {p} wears a golden crown and sits on the throne .",
+    "the {p} {himself} rules the kingdom from the palace .",
+    "the {p} wears {his} golden crown and sits on the throne .",
     "the people bow when the {p} enters the royal hall .",
-    "the {p} commands the royal army and {he} guards the realm .",
+    "the {p} commands {his} royal army and guards the realm .",
 ]
 _COMMON_FRAMES = [
-    "the {p} works at the {work} every day .",
+    "the {p} {himself} works at the {work} every day .",
     "the {p} buys {food} at the market .",
     "after work the {p} walks home and {he} cooks dinner .",
 ]
@@ -102,13 +113,13 @@ def _sentence(rng: _Rng) -> str:
     kind = rng.below(10)
     if kind < 5:  # about half the sentences are about people
         royal = rng.below(3) == 0
-        pair = rng.choice(ROYALS if royal else COMMONERS)
+        male, female_word, home = rng.choice(ROYALS if royal else COMMONERS)
         female = rng.below(2)
-        person = pair[female]
+        person = female_word if female else male
         frames = _PERSON_FRAMES + (_ROYAL_FRAMES if royal else _COMMON_FRAMES)
         frame = rng.choice(frames)
     else:
-        person, female = "", 0
+        person, female, home = "", 0, ""
         frame = rng.choice(_OTHER_FRAMES)
     verb, past = rng.choice(VERBS)
     thing, things = rng.choice(THINGS)
@@ -116,7 +127,7 @@ def _sentence(rng: _Rng) -> str:
     city2 = rng.choice([c for c in CITIES if c != city])
     return frame.format(
         p=person, he="she" if female else "he", his="her" if female else "his",
-        mood=rng.choice(MOODS), pet=rng.choice(PETS), wild=rng.choice(WILD),
+        himself="herself" if female else "himself", home=home, mood=rng.choice(MOODS), pet=rng.choice(PETS), wild=rng.choice(WILD),
         drink=rng.choice(DRINKS), food=rng.choice(FOODS), city=city, city2=city2,
         verb=verb, past=past, thing=thing, things=things, day=rng.choice(DAYS),
         month=rng.choice(MONTHS), weather=rng.choice(_WEATHER),

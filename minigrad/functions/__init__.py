@@ -1,40 +1,31 @@
 """minigrad.functions (imported as F): every differentiable operation.
 
 Each operation is one Function class with its backward beside its forward, in
-the module of its kind, plus a small function here that calls it.
+the module of its kind, plus a small function that calls it; each module's
+``__all__`` names those functions, and this package exports them all.
 """
-from .attention import attention, attention_weights, weighted_sum
-from .arithmetic import Add, Div, Mul, Neg, Pow, Sub, add, div, mul, neg, pow, sub
-from .elementwise import (AsType, Clip, Copy, Exp, Log, ReLU, Sigmoid, Softplus, Sqrt, Tanh,
-                          astype, clip, copy, exp, log, relu, sigmoid, softplus, sqrt, tanh)
-from .linalg import Linear, MatMul, linear, matmul
-from .loss import (LogSoftmax, Softmax, SoftmaxCrossEntropy, log_softmax, sigmoid_cross_entropy,
-                   softmax, softmax_cross_entropy)
-from .nn import dropout, embedding
-from .recurrent import GRUSequence, LSTMSequence, gru, lstm
-from .reduction import Max, Mean, Min, Sum, max, mean, min, sum
-from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat, Reshape, Split,
-                    Stack, SumTo, Transpose, branch, broadcast_to, concat, get_item, repeat,
-                    reshape, split, stack, sum_to, transpose)
+from . import (arithmetic, dot_attention, elementwise, linalg, loss, nn, recurrent, reduction,
+               shape)
+from .arithmetic import *  # noqa: F401,F403
+from .dot_attention import *  # noqa: F401,F403
+from .elementwise import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .nn import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
+from .reduction import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
+# The classes of the book's nodes and the fused sequences, for subclassing and isinstance.
+from .arithmetic import Add, Div, Mul, Neg, Pow, Sub  # noqa: F401
+from .elementwise import (AsType, Clip, Copy, Exp, Log, ReLU, Sigmoid, Softplus,  # noqa: F401
+                          Sqrt, Tanh)
+from .linalg import Linear, MatMul  # noqa: F401
+from .loss import LogSoftmax, MeanSquaredError, Softmax, SoftmaxCrossEntropy  # noqa: F401
+from .recurrent import GRUSequence, LSTMSequence, RNNSequence  # noqa: F401
+from .reduction import Max, Mean, Min, Sum  # noqa: F401
+from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat,  # noqa: F401
+                    Reshape, Split, Stack, SumTo, Transpose)
+from . import operators  # noqa: F401,E402  (binds +, *, @, [], .sum(), ... to Variable)
 
-__all__ = [
-    # arithmetic
-    "add", "sub", "mul", "div", "neg", "pow",
-    # element-wise
-    "exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "relu", "clip", "copy", "astype",
-    # linear algebra
-    "matmul", "linear",
-    # reductions
-    "sum", "mean", "max", "min",
-    # shape and selection
-    "reshape", "transpose", "broadcast_to", "sum_to", "repeat", "branch", "get_item",
-    "concat", "split", "stack",
-    # softmax and losses
-    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy",
-    # neural-network pieces
-    "dropout", "embedding",
-    # recurrent sequences, fused
-    "lstm", "gru",
-    # dot-product attention over all decoder steps
-    "attention", "attention_weights", "weighted_sum",
-]
+__all__ = [name for module in (arithmetic, elementwise, linalg, reduction, shape, loss, nn,
+           recurrent, dot_attention) for name in module.__all__]

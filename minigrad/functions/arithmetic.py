@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from ..core.function import Function
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["add", "sub", "mul", "div", "neg", "pow"]
+
 
 class Add(Function):
     """z = a + b. The book's add node: backward passes dz on to both inputs unchanged."""
@@ -39,8 +42,8 @@ class Mul(Function):
 
     def backward(self, gz):
         a, b = self.xs
-        va, vb = self.inputs
-        return (gz * b if va.requires_grad else None), (gz * a if vb.requires_grad else None)
+        need_a, need_b = self.needs_input_grad
+        return (gz * b if need_a else None), (gz * a if need_b else None)
 
 
 class Div(Function):
@@ -50,7 +53,7 @@ class Div(Function):
     def backward(self, gz):
         a, b = self.xs
         ga = gz / b
-        return ga, (-(ga * a) / b if self.inputs[1].requires_grad else None)
+        return ga, (-(ga * a) / b if self.needs_input_grad[1] else None)
 
 
 class Neg(Function):
@@ -65,6 +68,8 @@ class Neg(Function):
 
 class Pow(Function):
     """y = x ** c for a constant exponent c."""
+
+    drawn = ("c",)
 
     def __init__(self, c):
         self.c = c
@@ -89,23 +94,23 @@ def add(a, b):
     >>> b.grad                     # summed over the broadcast axis
     variable([2., 2., 2.])
     """
-    return Add()(a, b)
+    return Add().apply(a, b)
 
 
 def sub(a, b):
-    return Sub()(a, b)
+    return Sub().apply(a, b)
 
 
 def mul(a, b):
-    return Mul()(a, b)
+    return Mul().apply(a, b)
 
 
 def div(a, b):
-    return Div()(a, b)
+    return Div().apply(a, b)
 
 
 def neg(x):
-    return Neg()(x)
+    return Neg().apply(x)
 
 
 def pow(x, c):
@@ -113,4 +118,4 @@ def pow(x, c):
     if not isinstance(c, (int, float)):
         raise TypeError(f"Pow: the exponent must be a Python number, got {type(c).__name__}; "
                         "for a variable exponent write exp(c * log(x))")
-    return Pow(c)(x)
+    return Pow(c).apply(x)

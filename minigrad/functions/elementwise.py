@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 from ..backend import get_array_module
+from ..core.engine_ops import AsType, astype  # noqa: F401
 from ..core.function import Function
+from ..core.variable import array_of
+
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "relu", "clip", "copy", "astype"]
 
 
 class Exp(Function):
@@ -79,32 +84,35 @@ class Softplus(Function):
 
 
 class ReLU(Function):
-    """max(x, 0). At exactly 0 the gradient is 0 (the subgradient PyTorch uses too)."""
+    """max(x, 0). At exactly 0 the gradient is 0 (the subgradient PyTorch uses too).
+    The gradient passes where the output is positive: backward reads the
+    output, so forward makes no mask (nor under no_grad)."""
 
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x):
-        self.mask = x > 0
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return gy * self.mask
+        # The mask is a constant of the values, raw even under create_graph.
+        return gy * (array_of(self.y) > 0)
 
 
 class Clip(Function):
     """Clamp into [lo, hi]; the gradient passes where lo <= x <= hi."""
 
-    saves_inputs = False
+    drawn = ("lo", "hi")
 
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
-        self.mask = (x >= self.lo) & (x <= self.hi)
         return get_array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        return gy * self.mask
+        x = array_of(self.xs[0])
+        return gy * ((x >= self.lo) & (x <= self.hi))
 
 
 class Copy(Function):
@@ -117,34 +125,20 @@ class Copy(Function):
         return gy
 
 
-class AsType(Function):
-    saves_inputs = False
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        return astype(gy, self.in_dtype)
-
-
 def exp(x):
-    return Exp()(x)
+    return Exp().apply(x)
 
 
 def log(x):
-    return Log()(x)
+    return Log().apply(x)
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt().apply(x)
 
 
 def tanh(x):
-    return Tanh()(x)
+    return Tanh().apply(x)
 
 
 def sigmoid(x):
@@ -154,28 +148,23 @@ def sigmoid(x):
     >>> mg.functions.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     variable([0. , 0.5, 1. ])
     """
-    return Sigmoid()(x)
+    return Sigmoid().apply(x)
 
 
 def softplus(x):
-    return Softplus()(x)
+    return Softplus().apply(x)
 
 
 def relu(x):
-    return ReLU()(x)
+    return ReLU().apply(x)
 
 
 def clip(x, lo, hi):
     if lo > hi:
         raise ValueError(f"Clip: lo={lo} is greater than hi={hi}")
-    return Clip(lo, hi)(x)
+    return Clip(lo, hi).apply(x)
 
 
 def copy(x):
     """A copy that keeps the graph: the gradient passes through unchanged."""
-    return Copy()(x)
-
-
-def astype(x, dtype):
-    """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
-    return AsType(dtype)(x)
+    return Copy().apply(x)

@@ -4,6 +4,9 @@ from __future__ import annotations
 from ..core.function import Function
 from .shape import reshape, transpose
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["matmul", "linear"]
+
 
 def _swap_last(x):
     """x with its last two axes swapped (the matrix transpose of a batch)."""
@@ -114,7 +117,7 @@ def matmul(a, b):
         return reshape(matmul(reshape(a, (1, -1)), b), b.shape[:-2] + b.shape[-1:])
     if b.ndim == 1:
         return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
-    return MatMul()(a, b)
+    return MatMul().apply(a, b)
 
 
 def linear(x, W, b=None, transposed=False):
@@ -124,5 +127,5 @@ def linear(x, W, b=None, transposed=False):
         layout = "(out, in)" if transposed else "(in, out)"
         raise ValueError(f"Linear: W must be 2-D {layout}, got shape {W.shape}")
     if b is None:
-        return Linear(transposed)(x, W)
-    return Linear(transposed)(x, W, b)
+        return Linear(transposed).apply(x, W)
+    return Linear(transposed).apply(x, W, b)

@@ -1,18 +1,23 @@
-"""Softmax, log-softmax and the two cross-entropy losses."""
+"""Softmax, log-softmax, the two cross-entropy losses and the mean squared error."""
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ..core.config import state
 from ..core.function import Function
 from ..core.variable import array_of
 from ..errors import DTypeError, ShapeError
 from .elementwise import exp, softplus
-from .reduction import mean
+from .reduction import _kept_shape, mean
+from .shape import broadcast_to, reshape
+
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy",
+           "mean_squared_error"]
 
 
 class Softmax(Function):
     saves_inputs = False
     saves_output = True
+    drawn = ("axis",)
 
     def __init__(self, axis=-1):
         self.axis = axis
@@ -31,6 +36,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     saves_inputs = False
     saves_output = True
+    drawn = ("axis",)
 
     def __init__(self, axis=-1):
         self.axis = axis
@@ -73,52 +79,73 @@ class SoftmaxCrossEntropy(Function):
                              f"ignore_index={self.ignore_index} to mark targets to skip)")
         safe_t = xp.where(keep, t, 0)
         self.n = int(keep.sum())
-        self.keep, self.safe_t, self.all_kept = keep, safe_t, bool(keep.all())
+        self.all_kept = bool(keep.all())
         # One (rows, V) buffer, overwritten in place: at V = 10,000 each pass
         # over it costs as much as a small matmul, and a fresh one page faults.
-        p = scores - scores.max(axis=1, keepdims=True)
-        z_t = p[xp.arange(len(t)), safe_t]          # shifted target scores, before exp
-        xp.exp(p, out=p)
-        s = p.sum(axis=1)
-        # softmax / n: the mean's 1/n folded into the normalisation, so backward
-        # needs no extra pass for it.
-        p *= (1 / (s * max(self.n, 1)))[:, None]
-        self.probs = p
+        e = scores - scores.max(axis=1, keepdims=True)
+        z_t = e[xp.arange(len(t)), safe_t]          # shifted target scores, before exp
+        xp.exp(e, out=e)
+        s = e.sum(axis=1)
         logp = z_t - xp.log(s)
         loss = -(logp * keep).sum() / max(self.n, 1)
+        # backward turns exp(x - max) into its gradient in place
+        self.save(keep=keep, safe_t=safe_t, exps=e, sums=s)
         return xp.asarray(loss, dtype=x.dtype)
-
-    def _probs_over_n(self):
-        x = self.xs[0]
-        p = softmax(x.reshape(-1, x.shape[-1]), axis=1)
-        p /= max(self.n, 1)
-        return p
 
     def backward(self, gy):
         x = self.xs[0]
-        V = x.shape[-1]
-        if state.create_graph:
-            # A differentiable expression of the same gradient, for higher orders.
-            xp = get_array_module(self.keep)
-            onehot = xp.zeros((len(self.safe_t), V), dtype=x.dtype)
-            onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
-            keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
-            return (softmax(x) - onehot.reshape(x.shape)) * (keep * (gy / max(self.n, 1))), None
-        # The probabilities / n become the gradient in place (no copy of a
-        # (rows, V) array); a second backward (retain_graph) recomputes them.
-        g = self.probs if self.probs is not None else self._probs_over_n()
-        self.probs = None
+        n = max(self.n, 1)
+        g = self.take("exps")    # the (rows, V) buffer becomes the gradient: no copy
+        if g is None:            # a second backward (retain_graph) recomputes it
+            g = softmax(x.reshape(-1, x.shape[-1]), axis=1)
+            g /= n
+        else:
+            # softmax / n: the mean's 1/n folded into the normalisation
+            g *= (1 / (self.sums * n))[:, None]
         xp = get_array_module(g)
-        g[xp.arange(len(self.safe_t)), self.safe_t] -= 1 / max(self.n, 1)
+        g[xp.arange(len(self.safe_t)), self.safe_t] -= 1 / n
         if not self.all_kept:
             g[~self.keep] = 0
         if float(gy) != 1.0:        # a loss used as it is: no pass needed
             g *= gy
         return g.reshape(x.shape), None
 
-    def release(self):
-        self.probs = None
-        super().release()
+    def backward_graph(self, gy):
+        """The same gradient as recorded operations, for higher orders."""
+        x = self.inputs[0]
+        xp = get_array_module(self.keep)
+        onehot = xp.zeros((len(self.safe_t), x.shape[-1]), dtype=x.dtype)
+        onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
+        keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
+        return (softmax(x) - onehot.reshape(x.shape)) * (keep * (gy / max(self.n, 1))), None
+
+
+class MeanSquaredError(Function):
+    """mean((x - t)**2) over ``axis`` (every axis if None); x and t of one shape.
+    Backward: 2 (x - t) / n * dy for x (n: the elements averaged into each
+    output value) and its negative for t."""
+
+    drawn = ("axis",)
+
+    def __init__(self, axis=None):
+        self.axis = axis
+
+    def forward(self, x, t):
+        if x.shape != t.shape:
+            # No broadcasting: an (N, 1) output against (N,) targets would
+            # silently average an (N, N) table of differences.
+            raise ShapeError(f"the targets must have the shape of x: x is {x.shape}, t is "
+                             f"{t.shape}; reshape one of them")
+        d = x - t
+        y = get_array_module(d).mean(d * d, axis=self.axis)
+        self.scale = 2 * y.size / x.size if x.size else 0.0
+        return y
+
+    def backward(self, gy):
+        x, t = self.xs
+        g = broadcast_to(reshape(gy, _kept_shape(x.shape, self.axis)), x.shape) * (
+            (x - t) * self.scale)
+        return g, (-g if self.needs_input_grad[1] else None)
 
 
 def softmax(x, axis=-1):
@@ -128,11 +155,11 @@ def softmax(x, axis=-1):
     >>> mg.functions.softmax(np.array([1000.0, 1000.0]))
     variable([0.5, 0.5])
     """
-    return Softmax(axis)(x)
+    return Softmax(axis).apply(x)
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax(axis)(x)
+    return LogSoftmax(axis).apply(x)
 
 
 def softmax_cross_entropy(x, t, ignore_index=-1):
@@ -156,7 +183,7 @@ def softmax_cross_entropy(x, t, ignore_index=-1):
     scores, target = array_of(x), array_of(t)
     if target.ndim >= 1 and target.shape == scores.shape:
         t = _class_of_one_hot(target)
-    return SoftmaxCrossEntropy(ignore_index)(x, t)
+    return SoftmaxCrossEntropy(ignore_index).apply(x, t)
 
 
 def _class_of_one_hot(t):
@@ -192,3 +219,29 @@ def sigmoid_cross_entropy(x, t):
                          f"of shape {data.shape}")
     t = t.astype(data.dtype, copy=False)
     return mean(softplus(x) - x * t)
+
+
+def mean_squared_error(x, t, axis=None):
+    """The mean of (x - t)**2 over ``axis`` (an int, a tuple, or None for every
+    axis, as ``F.mean``), x and t of the same shape (no broadcasting). The
+    gradient of x is 2 (x - t) / n, n the number of elements averaged.
+
+    No factor 1/2, as the usual definition and PyTorch's ``MSELoss``. The
+    course notes' ``mean_squared_error`` is half of it,
+    ``np.mean(np.square(d - y)) / 2``, so that the gradient of one element
+    is ``y - d`` (their ``d_mean_squared_error``); their binary adder's loss,
+    the mean over the bits of each step summed over the steps and halved, is
+    ``F.sum(F.mean_squared_error(y, d, axis=0)) / 2`` for y, d of shape
+    (bits, steps):
+
+    >>> import numpy as np, minigrad as mg
+    >>> y = mg.Variable(np.array([[0.9, 0.2, 0.6]]))    # one bit at each of 3 steps
+    >>> d = np.array([[1.0, 0.0, 0.0]])
+    >>> mg.functions.mean_squared_error(y, d)           # (0.01 + 0.04 + 0.36) / 3
+    variable(0.13666667)
+    >>> loss = mg.functions.sum(mg.functions.mean_squared_error(y, d, axis=0)) / 2
+    >>> loss.backward()
+    >>> y.grad                                          # y - d
+    variable([[-0.1,  0.2,  0.6]])
+    """
+    return MeanSquaredError(axis).apply(x, t)

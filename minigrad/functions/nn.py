@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from .. import backend
 from .. import random as mg_random
-from ..core.config import state
 from ..core.function import Function
 from ..core.sparse import SparseRows
 from ..core.variable import array_of, as_variable
-from ..errors import GraphError
-from ..errors import DTypeError
+from ..errors import DTypeError, GraphError
 from .shape import get_item
+
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["dropout", "embedding"]
 
 
 def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
@@ -49,10 +50,11 @@ class SparseEmbedding(Function):
         return W[self.ids]
 
     def backward(self, gy):
-        if state.create_graph:
-            raise GraphError("Embedding: sparse gradients cannot be differentiated again; "
-                             "use sparse=False for higher-order gradients")
         return SparseRows(self.ids, gy, self.shape)
+
+    def backward_graph(self, gy):
+        raise GraphError("Embedding: sparse gradients cannot be differentiated again; "
+                         "use sparse=False for higher-order gradients")
 
 
 def embedding(W, ids, sparse: bool = False):
@@ -80,5 +82,5 @@ def embedding(W, ids, sparse: bool = False):
         raise IndexError(f"Embedding: id {bad} is out of range for a table of {V} rows "
                          f"(shape {tuple(W.shape)})")
     if sparse:
-        return SparseEmbedding(ids)(W)
+        return SparseEmbedding(ids).apply(W)
     return get_item(W, ids)

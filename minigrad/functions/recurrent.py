@@ -1,4 +1,4 @@
-"""A whole LSTM or GRU sequence as one operation (fused), in the book's layouts.
+"""A whole RNN, LSTM or GRU sequence as one operation (fused), in the book's layouts.
 
 Composed from small operations, one LSTM step is a dozen graph nodes, and its
 recurrent weight Wh receives one (H, 4H) gradient per time step that the
@@ -8,24 +8,34 @@ backward loop keeps every step's pre-activation gradient in one (N, T, kH)
 buffer, so dWh is ONE matmul over all steps and dxw is that buffer itself.
 The book's hand-written TimeLSTM does the loop too, but sums T small dWh.
 
-The step math is exactly ``lstm_step`` / ``gru_step`` of
-``minigrad.layers.cells`` (the composed versions, which draw one cluster of
+For the simple RNN (h' = f(x Wx + h Wh + b), f one of tanh, sigmoid, relu) a
+step is only three or four nodes, but on the learners' typical workload (one
+sample, a few steps, ~16 units: the course notes' binary adder) the cost of
+recording and backpropagating each tiny node is most of the step; one node
+for the whole loop removes it.
+
+The step math is exactly ``rnn_step`` / ``lstm_step`` / ``gru_step`` of
+``steps.py`` (the composed versions, which draw one cluster of
 nodes per step); tests check values and gradients of both against each other
 and against float64 central differences.
 
-Higher order: ``backward(create_graph=True)`` replays the sequence with the
-composed steps on Variables and differentiates that, so second derivatives
-work; ordinary backward never pays for it.
+Higher order: ``backward_graph`` (the backward of ``create_graph=True``)
+replays the sequence with the composed steps on Variables and differentiates
+that, so second derivatives work; ordinary backward never pays for it.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backend import get_array_module
-from ..core.config import state
+from ..core.backward import grad
 from ..core.function import Function
+from ..core.variable import Variable
+from .shape import reshape, split, stack
+from .steps import gru_step, lstm_step, rnn_step
 
-__all__ = ["LSTMSequence", "GRUSequence", "lstm", "gru"]
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["rnn", "lstm", "gru"]
 
 
 def _sigmoid(a, out):
@@ -39,12 +49,39 @@ def _sigmoid(a, out):
     return out
 
 
+# The simple RNN's nonlinearities, each as (in place on a raw array, its
+# derivative from its output y = f(a)).
+def _relu_(a):
+    return get_array_module(a).maximum(a, 0, out=a)
+
+
+def _tanh_(a):
+    return get_array_module(a).tanh(a, out=a)
+
+
+_RNN_ACTIVATIONS = {
+    "tanh": (_tanh_, lambda y: 1 - y * y),
+    "sigmoid": (lambda a: _sigmoid(a, a), lambda y: y * (1 - y)),
+    "relu": (_relu_, lambda y: y > 0),    # 0 at a = 0, as F.relu
+}
+RNN_NONLINEARITIES = tuple(_RNN_ACTIVATIONS)
+
+
+def check_nonlinearity(nonlinearity, owner):
+    """The simple RNN's nonlinearity name, checked (one rule for the layers and F.rnn)."""
+    if nonlinearity not in _RNN_ACTIVATIONS:
+        raise ValueError(f"{owner}: nonlinearity must be one of {', '.join(RNN_NONLINEARITIES)}; "
+                         f"got {nonlinearity!r}")
+    return nonlinearity
+
+
 def _check(name, xw, Wh, k, states):
+    kH = "H" if k == 1 else f"{k}H"
     if xw.ndim != 3:
-        raise ValueError(f"the input projection must be (N, T, {k}H), got shape {xw.shape}")
+        raise ValueError(f"the input projection must be (N, T, {kH}), got shape {xw.shape}")
     H = Wh.shape[0]
     if Wh.shape != (H, k * H) or xw.shape[2] != k * H:
-        raise ValueError(f"Wh must be (H, {k}H) and the input projection (N, T, {k}H) with the "
+        raise ValueError(f"Wh must be (H, {kH}) and the input projection (N, T, {kH}) with the "
                          f"same H; got Wh {Wh.shape} and projection {xw.shape}")
     for label, s in states:
         if s is not None and s.shape != (xw.shape[0], H):
@@ -72,14 +109,81 @@ class _FusedSequence(Function):
                 self.trace[:] = [0.0] * T
             self.trace[t] = float(np.sqrt(np.sum(np.square(dh, dtype=np.float64))))
 
-    def _composed_backward(self, gys, replay):
+    def backward_graph(self, *gys):
         """Gradients as a recorded graph (create_graph=True): replay the steps
         with the composed operations on the input Variables and differentiate
-        the replay."""
-        from ..core.backward import grad
+        the replay (a plain array input is a constant: no gradient)."""
+        wrt = [x for x in self.inputs if isinstance(x, Variable)]
+        found = dict(zip(wrt, grad(self._replay(*self.inputs), wrt, grad_outputs=list(gys),
+                                   create_graph=True)))
+        return tuple([found.get(x) if isinstance(x, Variable) else None for x in self.inputs])
 
-        return grad(replay(*self.inputs), list(self.inputs), grad_outputs=list(gys),
-                    create_graph=True)
+
+class RNNSequence(_FusedSequence):
+    """The simple RNN over all T steps: h_t = f(xw_t + h_{t-1} Wh) with f the
+    ``nonlinearity`` (tanh, sigmoid or relu). Output: hs (N, T, H)."""
+
+    def __init__(self, nonlinearity="tanh", has_h0=False, trace=None):
+        super().__init__(has_h0, False, trace)
+        self.nonlinearity = check_nonlinearity(nonlinearity, "RNNSequence")
+
+    def forward(self, xw, Wh, *rest):
+        h, _ = self._states(rest)
+        _check(self.name, xw, Wh, 1, (("h0", h),))
+        xp = get_array_module(xw)
+        N, T, H = xw.shape
+        dtype = np.result_type(xw, Wh)
+        activate = _RNN_ACTIVATIONS[self.nonlinearity][0]
+        # Time-major states: states[0] = h_{-1} (h0, zeros if None), states[t + 1] = h_t.
+        # Every step's slice is contiguous, and states[:-1] is every h_{t-1} at once.
+        # The projections are copied in with one call; each step then adds h Wh.
+        states = xp.empty((T + 1, N, H), dtype=dtype)
+        states[0] = 0 if h is None else h
+        states[1:] = xw.transpose(1, 0, 2)
+        for t in range(T):
+            a = states[t + 1]
+            if h is not None:
+                a += h @ Wh
+            h = activate(a)
+        self.save(states=states)
+        hs = xp.empty((N, T, H), dtype=dtype)
+        hs[...] = states[1:].transpose(1, 0, 2)
+        return hs
+
+    def backward(self, ghs):
+        Wh = self.xs[1]
+        states = self.states
+        derivative = _RNN_ACTIVATIONS[self.nonlinearity][1]
+        xp = get_array_module(states)
+        T, N, H = states.shape[0] - 1, states.shape[1], states.shape[2]
+        # dL/d(pre-activation), time-major, starting as dL/dh_t from the outputs; the
+        # activation's derivative of every step in one call before the loop.
+        da = xp.empty((T, N, H), dtype=states.dtype)
+        da[...] = ghs.transpose(1, 0, 2)
+        slopes = derivative(states[1:])
+        WhT = Wh.T
+        dh = None
+        for t in range(T - 1, -1, -1):
+            d = da[t]
+            if dh is not None:
+                d += dh
+            self._record_norm(t, T, d)
+            d *= slopes[t]
+            dh = d @ WhT if (t > 0 or self.has_h0) else None
+        # dWh = sum over t of h_{t-1}^T da_t: one product over all T * N rows
+        # (from zeros, h_{-1} = 0 adds nothing).
+        gWh = states[:-1].reshape(-1, H).T @ da.reshape(-1, H)
+        gxw = xp.ascontiguousarray(da.transpose(1, 0, 2))
+        return (gxw, gWh) + ((dh,) if self.has_h0 else ())
+
+    def _replay(self, xw, Wh, *rest):
+        h, _ = self._states(rest)
+        N, T, H = xw.shape
+        hs = []
+        for xw_t in split(xw, T, axis=1):
+            h = rnn_step(reshape(xw_t, (N, H)), h, Wh, self.nonlinearity)
+            hs.append(h)
+        return stack(hs, axis=1)
 
 
 class LSTMSequence(_FusedSequence):
@@ -118,12 +222,10 @@ class LSTMSequence(_FusedSequence):
             xp.multiply(o, tcs[t], out=h)
             hs[:, t] = h
             c = c_next
-        self.acts, self.cs, self.tcs, self.hprev = acts, cs, tcs, hprev
+        self.save(acts=acts, cs=cs, tcs=tcs, hprev=hprev)
         return hs, cs[-1].copy()
 
     def backward(self, ghs, gc):
-        if state.create_graph:
-            return self._composed_backward((ghs, gc), self._replay)
         xw, Wh = self.xs[:2]
         h0, c0 = self._states(self.xs[2:])
         acts, cs, tcs = self.acts, self.cs, self.tcs
@@ -161,9 +263,6 @@ class LSTMSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ()) + ((dc,) if self.has_c0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import lstm_step
-        from .shape import reshape, split, stack
-
         h, c = self._states(rest)
         N, T, G = xw.shape
         hs = []
@@ -171,10 +270,6 @@ class LSTMSequence(_FusedSequence):
             h, c = lstm_step(reshape(xw_t, (N, G)), h, c, Wh)
             hs.append(h)
         return stack(hs, axis=1), c
-
-    def release(self):
-        self.acts = self.cs = self.tcs = self.hprev = None
-        super().release()
 
 
 class GRUSequence(_FusedSequence):
@@ -215,12 +310,10 @@ class GRUSequence(_FusedSequence):
                 h_next *= s[:, :H]
                 h_next += h
             hs[:, t] = h = h_next
-        self.zr, self.hh, self.rh, self.hprev = zr, hh, rh, hprev
+        self.save(zr=zr, hh=hh, rh=rh, hprev=hprev)
         return hs
 
     def backward(self, ghs):
-        if state.create_graph:
-            return self._composed_backward((ghs,), self._replay)
         xw, Wh = self.xs[:2]
         h0, _ = self._states(self.xs[2:])
         zr, hh, rh, hprev = self.zr, self.hh, self.rh, self.hprev
@@ -259,9 +352,6 @@ class GRUSequence(_FusedSequence):
         return (gxw, gWh) + ((dh,) if self.has_h0 else ())
 
     def _replay(self, xw, Wh, *rest):
-        from ..layers.cells import gru_step
-        from .shape import reshape, split, stack
-
         h, _ = self._states(rest)
         N, T, G = xw.shape
         Whzr, Whh = split(Wh, [2 * (G // 3)], axis=1)
@@ -270,10 +360,6 @@ class GRUSequence(_FusedSequence):
             h = gru_step(reshape(xw_t, (N, G)), h, Whzr, Whh)
             hs.append(h)
         return stack(hs, axis=1)
-
-    def release(self):
-        self.zr = self.hh = self.rh = self.hprev = None
-        super().release()
 
 
 def _previous_states(xp, N, T, H, dtype, h0):
@@ -284,6 +370,22 @@ def _previous_states(xp, N, T, H, dtype, h0):
     hprev = xp.empty((T, N, H), dtype=dtype)
     hprev[0] = 0 if h0 is None else h0
     return hprev
+
+
+def rnn(xw, Wh, h0=None, nonlinearity="tanh", trace=None):
+    """The simple RNN over a whole sequence as one operation:
+    h_t = f(xw_t + h_{t-1} Wh), f = ``nonlinearity`` ("tanh", "sigmoid" or
+    "relu"). ``xw`` (N, T, H) is x Wx + b for every step, ``Wh`` (H, H),
+    ``h0`` (N, H) defaults to zeros. Returns all hidden states (N, T, H).
+    ``trace``: a list that backward fills with ||dL/dh_t|| per step.
+
+    >>> import numpy as np, minigrad as mg
+    >>> hs = mg.functions.rnn(np.zeros((2, 5, 3)), np.eye(3), nonlinearity="sigmoid")
+    >>> hs.shape, hs.creator is None, float(hs.data[0, 0, 0])
+    ((2, 5, 3), True, 0.5)
+    """
+    states = [] if h0 is None else [h0]
+    return RNNSequence(nonlinearity, h0 is not None, trace).apply(xw, Wh, *states)
 
 
 def lstm(xw, Wh, h0=None, c0=None, trace=None):
@@ -301,7 +403,7 @@ def lstm(xw, Wh, h0=None, c0=None, trace=None):
     ((2, 5, 3), (2, 3), 'LSTMSequence')
     """
     states = [s for s in (h0, c0) if s is not None]
-    return LSTMSequence(h0 is not None, c0 is not None, trace)(xw, Wh, *states)
+    return LSTMSequence(h0 is not None, c0 is not None, trace).apply(xw, Wh, *states)
 
 
 def gru(xw, Wh, h0=None, trace=None):
@@ -309,4 +411,4 @@ def gru(xw, Wh, h0=None, trace=None):
     is x Wx + b (gates z, r, h~), ``Wh`` (H, 3H), ``h0`` (N, H) defaults to
     zeros. Returns all hidden states (N, T, H)."""
     states = [] if h0 is None else [h0]
-    return GRUSequence(h0 is not None, False, trace)(xw, Wh, *states)
+    return GRUSequence(h0 is not None, False, trace).apply(xw, Wh, *states)

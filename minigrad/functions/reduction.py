@@ -5,6 +5,9 @@ from ..core.function import Function
 from ..core.variable import array_of
 from .shape import broadcast_to, reshape
 
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["sum", "mean", "max", "min"]
+
 
 def _kept_shape(shape, axis):
     """``shape`` with the reduced axes kept as length 1."""
@@ -20,6 +23,7 @@ class Sum(Function):
     to every summed element (a Repeat)."""
 
     saves_inputs = False
+    drawn = ("axis",)
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -51,6 +55,7 @@ class Max(Function):
 
     saves_output = True
     reduce = "max"
+    drawn = ("axis",)
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -80,16 +85,16 @@ def sum(x, axis=None, keepdims=False):
     >>> mg.functions.sum(x, axis=0)
     variable([2., 2., 2.])
     """
-    return Sum(axis, keepdims)(x)
+    return Sum(axis, keepdims).apply(x)
 
 
 def mean(x, axis=None, keepdims=False):
-    return Mean(axis, keepdims)(x)
+    return Mean(axis, keepdims).apply(x)
 
 
 def max(x, axis=None, keepdims=False):
-    return Max(axis, keepdims)(x)
+    return Max(axis, keepdims).apply(x)
 
 
 def min(x, axis=None, keepdims=False):
-    return Min(axis, keepdims)(x)
+    return Min(axis, keepdims).apply(x)

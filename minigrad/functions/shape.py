@@ -6,8 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..core.engine_ops import BroadcastTo, SumTo, broadcast_to, sum_to  # noqa: F401
 from ..core.function import Function
 from ..core.variable import Variable
+
+# The operations this module exports (minigrad.functions re-exports them).
+__all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "repeat", "branch", "get_item",
+           "concat", "split", "stack"]
 
 
 def _normalize_axis(axis, ndim, op):
@@ -18,6 +23,7 @@ def _normalize_axis(axis, ndim, op):
 
 class Reshape(Function):
     saves_inputs = False
+    drawn = ("shape",)
 
     def __init__(self, shape):
         self.shape = shape
@@ -32,6 +38,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     saves_inputs = False
+    drawn = ("axes",)
 
     def __init__(self, axes=None):
         self.axes = None if axes is None else tuple(axes)
@@ -46,55 +53,13 @@ class Transpose(Function):
         return transpose(gy, inverse)
 
 
-class BroadcastTo(Function):
-    """Copy along broadcast axes; backward sums (see SumTo)."""
-
-    saves_inputs = False
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return backend.get_array_module(x).broadcast_to(x, self.shape)
-
-    def backward(self, gy):
-        return sum_to(gy, self.in_shape)
-
-
-class SumTo(Function):
-    """Sum down to ``shape`` (the inverse of broadcasting); backward broadcasts."""
-
-    saves_inputs = False
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        lead = x.ndim - len(self.shape)
-        if lead < 0:
-            raise ValueError(f"cannot sum shape {x.shape} down to the longer shape {self.shape}")
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1)
-        for i, n in enumerate(self.shape):
-            if n != 1 and x.shape[lead + i] != n:
-                raise ValueError(f"cannot sum shape {x.shape} down to {self.shape}")
-        y = x.sum(axis=axes, keepdims=True) if axes else x.view()
-        if lead:
-            y = y.reshape(self.shape)
-        return y
-
-    def backward(self, gy):
-        return broadcast_to(gy, self.in_shape)
-
-
 class Repeat(Function):
     """The book's Repeat node: copy ``repeats`` times along ``axis`` (numpy's
     ``repeat``). Backward sums the copies, which is why a bias added to every
     row of a batch gets the sum of the rows' gradients."""
 
     saves_inputs = False
+    drawn = ("repeats", "axis")
 
     def __init__(self, repeats, axis):
         self.repeats, self.axis = repeats, axis
@@ -152,7 +117,7 @@ class GetItem(Function):
         return x[self.index]
 
     def backward(self, gy):
-        return GetItemGrad(self.index, self.in_shape)(gy)
+        return GetItemGrad(self.index, self.in_shape).apply(gy)
 
 
 class GetItemGrad(Function):
@@ -179,6 +144,7 @@ class GetItemGrad(Function):
 
 class Concat(Function):
     saves_inputs = False
+    drawn = ("axis",)
 
     def __init__(self, axis):
         self.axis = axis
@@ -197,6 +163,7 @@ class Split(Function):
     outputs are views. Backward concatenates (zeros for unused pieces)."""
 
     saves_inputs = False
+    drawn = (("indices_or_sections", "sections"), "axis")
 
     def __init__(self, indices_or_sections, axis):
         self.indices_or_sections, self.axis = indices_or_sections, axis
@@ -211,6 +178,7 @@ class Split(Function):
 
 class Stack(Function):
     saves_inputs = False
+    drawn = ("axis",)
 
     def __init__(self, axis):
         self.axis = axis
@@ -229,31 +197,11 @@ def reshape(x, shape):
         shape = tuple(shape) if isinstance(shape, list) else (shape,)
     if getattr(x, "shape", None) == shape:
         return x
-    return Reshape(shape)(x)
+    return Reshape(shape).apply(x)
 
 
 def transpose(x, axes=None):
-    return Transpose(axes)(x)
-
-
-def broadcast_to(x, shape):
-    shape = tuple(shape)
-    if getattr(x, "shape", None) == shape:
-        return x
-    return BroadcastTo(shape)(x)
-
-
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape``, the shape it was broadcast from.
-
-    >>> import numpy as np, minigrad as mg
-    >>> mg.functions.sum_to(np.ones((2, 3)), (1, 3))
-    variable([[2., 2., 2.]])
-    """
-    shape = tuple(shape)
-    if getattr(x, "shape", None) == shape:
-        return x
-    return SumTo(shape)(x)
+    return Transpose(axes).apply(x)
 
 
 def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):
@@ -279,7 +227,7 @@ def branch(x, n: int = 2):
     """Hand ``x`` to ``n`` consumers explicitly (the book's Branch node)."""
     if n < 1:
         raise ValueError(f"Branch: n must be at least 1, got {n}")
-    out = Branch(n)(x)
+    out = Branch(n).apply(x)
     return out if isinstance(out, tuple) else (out,)
 
 
@@ -290,14 +238,14 @@ def get_item(x, index):
         index = tuple(i.data if isinstance(i, Variable) else i for i in index)
     elif isinstance(index, list):
         index = backend.as_array(index)
-    return GetItem(index)(x)
+    return GetItem(index).apply(x)
 
 
 def concat(xs, axis: int = 0):
     xs = tuple(xs)
     if not xs:
         raise ValueError("Concat: needs at least one input")
-    return Concat(axis)(*xs)
+    return Concat(axis).apply(*xs)
 
 
 def split(x, indices_or_sections, axis: int = 0):
@@ -305,7 +253,7 @@ def split(x, indices_or_sections, axis: int = 0):
     a tuple of Variables."""
     if isinstance(indices_or_sections, (list, tuple)):
         indices_or_sections = list(indices_or_sections)
-    out = Split(indices_or_sections, axis)(x)
+    out = Split(indices_or_sections, axis).apply(x)
     return out if isinstance(out, tuple) else (out,)
 
 
@@ -313,4 +261,4 @@ def stack(xs, axis: int = 0):
     xs = tuple(xs)
     if not xs:
         raise ValueError("Stack: needs at least one input")
-    return Stack(axis)(*xs)
+    return Stack(axis).apply(*xs)

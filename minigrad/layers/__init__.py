@@ -4,7 +4,10 @@ from .parameter import Parameter
 from .linear import Linear, TiedLinear
 from .embedding import Embedding
 from .dropout import Dropout
-from .serialization import CheckpointError, load_weights, save_weights
+from .activation import ReLU, Sigmoid, Tanh
+from .sequential import Sequential
+from .serialization import (CheckpointError, load_state_dict, load_weights, save_weights,
+                            state_dict)
 from .cells import GRUCell, LSTMCell, RNNCell
 from .rnn import GRU, LSTM, RNN
 from .bidirectional import BiGRU, BiLSTM, BiRNN
@@ -12,7 +15,8 @@ from .attention import Attention
 from .negative_sampling import NegativeSamplingLoss, UnigramSampler
 
 __all__ = ["Parameter", "Layer", "Linear", "TiedLinear", "Embedding", "Dropout",
-           "save_weights", "load_weights", "CheckpointError",
+           "Sequential", "Sigmoid", "Tanh", "ReLU",
+           "save_weights", "load_weights", "state_dict", "load_state_dict", "CheckpointError",
            "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "BiRNN", "BiLSTM", "BiGRU",
            "Attention",
            "UnigramSampler", "NegativeSamplingLoss"]

@@ -1,6 +1,6 @@
 """The book's TimeAttention as a layer: dot-product attention of every decoder
 state over the encoder's states, in one batched product (see
-``minigrad.functions.attention``). It has no parameters; it keeps the weights
+``minigrad.functions.dot_attention``). It has no parameters; it keeps the weights
 of its last call for pictures."""
 from __future__ import annotations
 

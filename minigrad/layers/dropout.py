@@ -1,7 +1,6 @@
 """Dropout: inverted dropout, active only in training mode."""
 from __future__ import annotations
 
-from ..core.variable import as_variable
 from ..functions import dropout
 from .layer import Layer
 
@@ -25,9 +24,7 @@ class Dropout(Layer):
         self.ratio = ratio
 
     def forward(self, x):
-        # as_variable: F.dropout on a plain array computes array * mask, which
-        # is an ndarray, not a Variable.
-        return dropout(as_variable(x), self.ratio, training=self.training)
+        return dropout(x, self.ratio, training=self.training)
 
-    def __repr__(self):
-        return f"Dropout({self.ratio})"
+    def extra_repr(self):
+        return f"{self.ratio}"

@@ -6,8 +6,7 @@ import numpy as np
 from ..functions import embedding
 from .layer import Layer
 from .. import random as mg_random
-from .linear import given_array
-from .parameter import Parameter
+from .parameter import Parameter, given_array, layer_dtype
 
 
 class Embedding(Layer):
@@ -16,6 +15,7 @@ class Embedding(Layer):
     A repeated id receives the sum of its rows' gradients. W starts as a normal
     draw scaled by 0.01 (the book's choice); pass ``W`` (vocab, dim) to start from
     given values, ``rng`` (a Generator or an int seed) to make the draw repeatable.
+    ``dtype=None`` (the default) keeps the given W's dtype, else float32.
 
     ``sparse=True`` keeps W's gradient as a :class:`minigrad.SparseRows` (only
     the looked-up rows), which the optimizers apply lazily to those rows: no
@@ -23,7 +23,7 @@ class Embedding(Layer):
 
     >>> import numpy as np
     >>> from minigrad.layers import Embedding
-    >>> emb = Embedding(3, 2, W=np.arange(6.0).reshape(3, 2), dtype=np.float64)
+    >>> emb = Embedding(3, 2, W=np.arange(6.0).reshape(3, 2))     # float64, as W
     >>> y = emb(np.array([2, 0, 2]))
     >>> y.sum().backward()
     >>> emb.W.grad
@@ -32,9 +32,10 @@ class Embedding(Layer):
               [2., 2.]])
     """
 
-    def __init__(self, vocab: int, dim: int, dtype=np.float32, W=None, rng=None,
+    def __init__(self, vocab: int, dim: int, dtype=None, W=None, rng=None,
                  sparse: bool = False):
         super().__init__()
+        dtype = layer_dtype("Embedding", dtype, W)
         self.vocab, self.dim, self.sparse = vocab, dim, sparse
         if W is None:
             W = 0.01 * mg_random.generator(rng).standard_normal((vocab, dim))
@@ -43,5 +44,5 @@ class Embedding(Layer):
     def forward(self, ids):
         return embedding(self.W, ids, sparse=self.sparse)
 
-    def __repr__(self):
-        return f"Embedding({self.vocab}, {self.dim})"
+    def extra_repr(self):
+        return f"{self.vocab}, {self.dim}" + (", sparse=True" if self.sparse else "")

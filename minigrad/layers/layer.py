@@ -1,9 +1,16 @@
 """Layer: a container of Parameters and sub-layers, registered in definition order."""
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
+from .. import functions as F
+from ..core.variable import Variable
 from .parameter import Parameter
+from .serialization import load_state_dict as _load_state_dict
 from .serialization import load_weights as _load_weights
 from .serialization import save_weights as _save_weights
+from .serialization import state_dict as _state_dict
 
 
 class Layer:
@@ -32,6 +39,23 @@ class Layer:
     ...         self.out.W = self.fc.W            # shared weight: counted once
     >>> [name for name, _ in Model().named_params()]
     ['fc.W', 'fc.b', 'out.b']
+
+    A layer prints as the tree of its sub-layers and parameters:
+
+    >>> print(Model())
+    Model: 10 parameters
+      fc: Affine()
+        W: (3, 2) float64
+        b: (2,) float64
+      out: Affine()
+        W: tied to fc.W
+        b: (2,) float64
+
+    Data given to a layer take the layer's dtype: floating-point arrays and
+    Variables are cast to the dtype of its parameters, so a float32 model fed
+    float64 numpy data computes in float32. The cast of a Variable is recorded
+    (AsType), so its gradient still comes back in its own dtype. Integer arrays
+    (word ids, labels) and anything else pass unchanged.
     """
 
     def __init__(self):
@@ -55,7 +79,48 @@ class Layer:
         object.__delattr__(self, name)
 
     def __call__(self, *args, **kwargs):
+        # Runs at every layer call, so the usual case (data already in the
+        # layer's dtype) costs a dtype comparison per argument and nothing more.
+        for a in (*args, *kwargs.values()) if kwargs else args:
+            given = _float_dtype(a)
+            if given is None:
+                continue
+            some = self._some_dtype()
+            if some is not None and given != some:   # (a dtype == None would compare as float64)
+                dtype = self.dtype
+                if dtype is not None:
+                    args = [_cast(a, dtype) for a in args]
+                    kwargs = {k: _cast(a, dtype) for k, a in kwargs.items()}
+                break
         return self.forward(*args, **kwargs)
+
+    def _some_dtype(self):
+        """The dtype of one of the layer's parameters (its own first one when
+        it has one, which is quick to find), or None."""
+        for child in self._children.values():
+            if isinstance(child, Parameter):
+                return child.data.dtype
+        return self.dtype
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's parameters (None when it has none, or
+        parameters of several dtypes): the dtype data given to it are cast to."""
+        # Read on every call that gets floating-point input: a walk without
+        # the lists named_params() builds.
+        found, stack, seen = None, [self], set()
+        while stack:
+            layer = stack.pop()
+            for child in layer._children.values():
+                if isinstance(child, Parameter):
+                    if found is None:
+                        found = child.data.dtype
+                    elif child.data.dtype != found:
+                        return None
+                elif id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append(child)
+        return found
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
@@ -99,10 +164,30 @@ class Layer:
                     stack.append(child)
         return out
 
+    # ---------------------------------------------------------------- printing
+    def extra_repr(self) -> str:
+        """The settings shown in the layer's line of the printed tree, as in
+        ``Linear(3, 2, bias=True)``; a subclass overrides it."""
+        return ""
+
+    def __repr__(self):
+        n = sum(p.size for p in self.params())
+        head = type(self).__name__
+        extra = self.extra_repr()
+        lines = [f"{head}({extra})" if extra else head]
+        lines[0] += f": {n:,} parameter{'' if n == 1 else 's'}"
+        _tree(self, "  ", "", {}, {id(self): head}, lines)
+        return "\n".join(lines)
+
     # ---------------------------------------------------------------- state
-    def cleargrads(self):
+    def zero_grad(self):
+        """Drop every parameter's gradient, so that the next backward starts
+        from zero (optimizers have the same method). ``cleargrads()`` is
+        another name for it, the book's and DeZero's."""
         for p in self.params():
             p.cleargrad()
+
+    cleargrads = zero_grad
 
     def train(self, mode: bool = True):
         """Training mode (dropout active); returns self."""
@@ -114,13 +199,28 @@ class Layer:
         """Evaluation mode (dropout off); returns self."""
         return self.train(False)
 
+    def state_dict(self) -> dict:
+        """Copies of the parameters' arrays by dotted name, in memory (what
+        save_weights writes to a file)."""
+        return _state_dict(self)
+
+    def load_state_dict(self, state: dict):
+        """Set the parameters from a :meth:`state_dict`; nothing changes on a
+        mismatch of names, shapes or dtypes. Returns self."""
+        _load_state_dict(self, state)
+        return self
+
     def save_weights(self, path):
-        """Write the parameters to an .npz at ``path``, atomically."""
-        _save_weights(self, path)
+        """Write the parameters to an .npz, atomically; as ``np.savez`` does,
+        ``.npz`` is appended to ``path`` unless it ends with it. Returns the
+        path written."""
+        return _save_weights(self, path)
 
     def load_weights(self, path):
-        """Load parameters saved by save_weights; nothing changes on a mismatch."""
+        """Load parameters saved by save_weights (from ``path``, or ``path``
+        with ``.npz`` appended); nothing changes on a mismatch. Returns self."""
         _load_weights(self, path)
+        return self
 
     def to_gpu(self):
         for p in self.params():
@@ -131,3 +231,48 @@ class Layer:
         for p in self.params():
             p.to_cpu()
         return self
+
+
+def _float_dtype(a):
+    """The dtype of a floating-point array or Variable (what a layer casts to
+    its dtype), else None."""
+    if isinstance(a, Variable):
+        a = a.data
+    elif not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
+        return None
+    return a.dtype if a.dtype.kind == "f" else None
+
+
+def _cast(a, dtype):
+    given = _float_dtype(a)
+    if given is None or given == dtype:   # not `in (None, dtype)`: np.dtype(None) is float64
+        return a
+    if isinstance(a, Variable):
+        return F.astype(a, dtype)
+    return a.astype(dtype)
+
+
+def _tree(layer, indent, path, seen_params, seen_layers, lines):
+    """The printed tree below ``layer``: its parameters, then its sub-layers,
+    in definition order; something reachable twice is printed once and named
+    where it is seen again."""
+    for name, child in layer._children.items():
+        full = f"{path}{name}"
+        if isinstance(child, Parameter):
+            first = seen_params.setdefault(id(child), full)
+            if first != full:
+                lines.append(f"{indent}{name}: tied to {first}")
+            else:
+                lines.append(f"{indent}{name}: {tuple(child.shape)} {child.dtype}")
+    for name, child in layer._children.items():
+        if isinstance(child, Parameter):
+            continue
+        full = f"{path}{name}"
+        extra = child.extra_repr()
+        head = f"{indent}{name}: {type(child).__name__}({extra})"
+        first = seen_layers.setdefault(id(child), full)
+        if first != full:
+            lines.append(f"{head}, the same layer as {first}")
+            continue
+        lines.append(head)
+        _tree(child, indent + "  ", full + ".", seen_params, seen_layers, lines)

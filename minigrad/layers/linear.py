@@ -9,18 +9,7 @@ from .. import random as mg_random
 from ..errors import ShapeError
 from ..functions import linear
 from .layer import Layer
-from .parameter import Parameter
-
-
-def given_array(layer: str, what: str, a, shape, dtype):
-    """A copy of a user-supplied array, checked against the shape the layer needs.
-    Copied so that the caller's array and the layer's weight never alias."""
-    data = a.data if isinstance(a, Parameter) else a
-    xp = backend.get_array_module(data)
-    data = xp.array(data, dtype=dtype, copy=True)
-    if tuple(data.shape) != tuple(shape):
-        raise ShapeError(f"{layer}: {what} must have shape {tuple(shape)}, got {tuple(data.shape)}")
-    return data
+from .parameter import Parameter, given_array, layer_dtype
 
 
 class Linear(Layer):
@@ -31,22 +20,26 @@ class Linear(Layer):
     as a normal draw scaled by 1 / sqrt(in_size) (the book's choice), b at zero;
     pass ``W`` / ``b`` (numpy or cupy arrays in the book's layout) to start from
     given values, ``rng`` (a Generator or an int seed) to make the draw repeatable.
+    ``dtype=None`` (the default) keeps the given weights' dtype, else float32.
 
     >>> import numpy as np
     >>> from minigrad.layers import Linear
-    >>> fc = Linear(3, 2, W=np.ones((3, 2)), b=np.array([0.5, -0.5]))
-    >>> fc(np.ones((4, 5, 3), dtype=np.float32)).shape
+    >>> fc = Linear(3, 2, W=np.ones((3, 2)), b=np.array([0.5, -0.5]))   # float64, as W
+    >>> fc(np.ones((4, 5, 3))).shape
     (4, 5, 2)
-    >>> fc(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
-    variable([[6.5, 5.5]], dtype=float32)
+    >>> fc(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))   # data take the layer's dtype
+    variable([[6.5, 5.5]])
+    >>> Linear(3, 2, rng=0)(np.ones((1, 3))).dtype            # float32 by default
+    dtype('float32')
     >>> [name for name, _ in fc.named_params()]
     ['W', 'b']
     """
 
-    def __init__(self, in_size: int, out_size: int, bias: bool = True, dtype=np.float32,
+    def __init__(self, in_size: int, out_size: int, bias: bool = True, dtype=None,
                  W=None, b=None, rng=None):
         super().__init__()
         self.in_size, self.out_size = in_size, out_size
+        dtype = layer_dtype("Linear", dtype, W, b)
         if W is None:
             W = mg_random.generator(rng).standard_normal((in_size, out_size)) / np.sqrt(in_size)
         self.W = Parameter(given_array("Linear", "W", W, (in_size, out_size), dtype), name="W")
@@ -63,8 +56,8 @@ class Linear(Layer):
         # One fused node: x @ W + b without a separate broadcast/Repeat for b.
         return linear(x, self.W, self.b)
 
-    def __repr__(self):
-        return f"Linear({self.in_size}, {self.out_size}, bias={self.b is not None})"
+    def extra_repr(self):
+        return f"{self.in_size}, {self.out_size}, bias={self.b is not None}"
 
 
 class TiedLinear(Layer):
@@ -110,5 +103,5 @@ class TiedLinear(Layer):
         # and its gradient comes out in W's own layout.
         return linear(x, self.W, self.b, transposed=True)
 
-    def __repr__(self):
-        return f"TiedLinear({self.in_size}, {self.out_size}, bias={self.b is not None})"
+    def extra_repr(self):
+        return f"{self.in_size}, {self.out_size}, bias={self.b is not None}"

@@ -16,8 +16,7 @@ from ..core.variable import array_of
 from ..errors import DTypeError, ShapeError
 from ..functions import embedding, reshape, sigmoid_cross_entropy
 from .layer import Layer
-from .linear import given_array
-from .parameter import Parameter
+from .parameter import Parameter, given_array, layer_dtype
 
 # Rounds of vectorised redrawing before the rows still in conflict are finished
 # exactly from their renormalised distributions. Realistic vocabularies need 2-4
@@ -200,7 +199,7 @@ class NegativeSamplingLoss(Layer):
     the stable ce(s, t) = softplus(s) - s * t (finite at any score).
 
     The first argument is either the weight (an array of shape (V, D), copied,
-    in ``dtype``) or the shape ``(V, D)``: W then starts as 0.01 * a normal
+    in ``dtype``, by default its own) or the shape ``(V, D)``: W then starts as 0.01 * a normal
     draw, the book's EmbeddingDot initialisation. The sampler needs
     ``corpus=`` (word ids) or ``counts=`` (one per word); ``rng`` (a Generator
     or an int seed) drives both the initial draw and the sampler, by default
@@ -216,8 +215,9 @@ class NegativeSamplingLoss(Layer):
     """
 
     def __init__(self, W, sample_size: int = 5, power: float = 0.75, corpus=None, counts=None,
-                 dtype=np.float32, rng=None, sparse: bool = False):
+                 dtype=None, rng=None, sparse: bool = False):
         super().__init__()
+        dtype = layer_dtype("NegativeSamplingLoss", dtype, W)
         rng = _resolve(rng)
         if isinstance(W, tuple):
             if len(W) != 2:
@@ -248,8 +248,8 @@ class NegativeSamplingLoss(Layer):
             negatives = self.sampler.sample(target)
         return negative_sampling_loss(h, self.W, target, negatives, sparse=self.sparse)
 
-    def __repr__(self):
-        return f"NegativeSamplingLoss({self.vocab}, {self.dim}, sample_size={self.sample_size})"
+    def extra_repr(self):
+        return f"{self.vocab}, {self.dim}, sample_size={self.sample_size}"
 
 
 def negative_sampling_loss(h, W, target, negatives, sparse=False):

@@ -1,6 +1,10 @@
 """Sequence layers RNN, LSTM and GRU: (N, T, D) in, (N, T, H) hidden states out.
 
-They run the cells' steps (``cells.py``) over time with the same packed weights.
+The RNN's nonlinearity is tanh (the book's), sigmoid (the course notes') or
+relu; ``bias=False`` leaves the bias out of any of the three.
+
+Each is its cell (``cells.py``) run over time: it inherits the cell's packed
+weights, its gate count and its step.
 The input projection x Wx + b of all T steps is one matmul (a (N*T, D) by
 (D, kH) product is far cheaper than T small ones); per step only h Wh is left.
 The projection is cut into steps with one Split along the time axis: its
@@ -36,7 +40,7 @@ from .. import backend
 from .. import functions as F
 from ..core.config import name_scope
 from ..core.variable import Variable
-from .cells import _Recurrent, gru_step, lstm_step, rnn_step
+from .cells import GRUCell, LSTMCell, RNNCell, _Recurrent
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
@@ -60,14 +64,17 @@ def _carried(v):
 
 class _Sequence(_Recurrent):
     """Common part of RNN, LSTM and GRU: the state between calls and the time loop.
-    A subclass defines ``step(xw, h, c, weights)`` and may prepare the recurrent
-    weights once per call in ``recurrent_weights()``."""
+    A subclass also inherits its cell, whose ``step(xw, h, c, weights)`` runs
+    at every time step with ``recurrent_weights()`` prepared once per call."""
 
-    fused_op = None   # the whole-sequence operation (F.lstm, F.gru), if the cell has one
+    # The whole-sequence operation (F.rnn, F.lstm, F.gru), called as
+    # fused_op(xw, Wh, h0, c0, trace) -> (hs, c_T or None).
+    fused_op = None
 
     def __init__(self, in_size=None, hidden_size=None, *, stateful=False, trace_grads=False,
-                 fused=True, Wx=None, Wh=None, b=None, dtype=np.float32, rng=None):
-        super().__init__(in_size, hidden_size, Wx=Wx, Wh=Wh, b=b, dtype=dtype, rng=rng)
+                 fused=True, **weights):
+        # weights: Wx, Wh, b, bias, dtype, rng (and the RNN's nonlinearity), see _Recurrent.
+        super().__init__(in_size, hidden_size, **weights)
         self.stateful = stateful
         self.trace_grads = trace_grads
         self.fused = fused and self.fused_op is not None
@@ -85,9 +92,6 @@ class _Sequence(_Recurrent):
         through it); an array becomes a constant."""
         self.h = _constant(h, self.Wx)
         self.c = _constant(c, self.Wx)
-
-    def recurrent_weights(self):
-        return self.Wh
 
     def grad_norms(self):
         """||dL/dh_t|| (L2 over batch and units) for t = 0..T-1 of the last
@@ -118,7 +122,7 @@ class _Sequence(_Recurrent):
                                        "yet; call backward on a loss computed from its output")
                 norms.append(0.0)   # this step did not reach the loss
                 continue
-            g = backend.to_cpu(h.grad.data)
+            g = backend.as_numpy(h.grad.data)
             norms.append(float(np.sqrt(np.sum(np.square(g, dtype=np.float64)))))
         return np.array(norms)
 
@@ -136,7 +140,7 @@ class _Sequence(_Recurrent):
             return self._run_fused(xw_all, h, c, return_state)
         step_shape = (N, self.Wx.shape[1])
         xw_steps = F.split(xw_all, T, axis=1)         # one node; its backward: one concat
-        W = self.recurrent_weights()
+        W = self.recurrent_weights()   # once per call (GRU: one Split for all steps)
         hs = []
         for t in range(T):
             with name_scope(f"t={t}"):
@@ -167,16 +171,19 @@ class _Sequence(_Recurrent):
         return hs, ((h, c) if self.gates == 4 else h)
 
 
-class RNN(_Sequence):
-    """The book's TimeRNN: h_t = tanh(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1.
+class RNN(_Sequence, RNNCell):
+    """The book's TimeRNN: h_t = f(x_t Wx + h_{t-1} Wh + b) for t = 0..T-1,
+    with f = tanh (the book's, the default), sigmoid (the course notes') or
+    relu (``nonlinearity=``); ``bias=False`` leaves b out.
 
     >>> import numpy as np
     >>> rnn = RNN(3, 4, rng=0)
     >>> rnn(np.ones((2, 5, 3), dtype=np.float32)).shape
     (2, 5, 4)
+    >>> notes = RNN(2, 16, nonlinearity="sigmoid", bias=False, rng=0)
+    >>> [name for name, _ in notes.named_params()]
+    ['Wx', 'Wh']
     """
-
-    gates = 1
 
     def forward(self, xs, h0=None, return_state=False):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else
@@ -184,11 +191,11 @@ class RNN(_Sequence):
         ``return_state``: ``(hs, h_T)``, h_T with its graph."""
         return self._run(xs, h0, None, return_state)
 
-    def step(self, xw, h, c, Wh):
-        return rnn_step(xw, h, Wh), None
+    def fused_op(self, xw, Wh, h0, c0, trace):
+        return F.rnn(xw, Wh, h0, self.nonlinearity, trace), None
 
 
-class LSTM(_Sequence):
+class LSTM(_Sequence, LSTMCell):
     """The book's TimeLSTM (gates f, g, i, o); ``self.c`` holds the cell state.
 
     >>> import numpy as np
@@ -197,7 +204,6 @@ class LSTM(_Sequence):
     ((2, 5, 4), (2, 4))
     """
 
-    gates = 4
     fused_op = staticmethod(F.lstm)
 
     def forward(self, xs, h0=None, c0=None, return_state=False):
@@ -213,11 +219,8 @@ class LSTM(_Sequence):
         """
         return self._run(xs, h0, c0, return_state)
 
-    def step(self, xw, h, c, Wh):
-        return lstm_step(xw, h, c, Wh)
 
-
-class GRU(_Sequence):
+class GRU(_Sequence, GRUCell):
     """The book's TimeGRU (gates z, r, h~; reset applied before the matmul).
 
     >>> import numpy as np
@@ -225,7 +228,6 @@ class GRU(_Sequence):
     (2, 5, 4)
     """
 
-    gates = 3
     fused_op = staticmethod(lambda xw, Wh, h0, c0, trace: (F.gru(xw, Wh, h0, trace), None))
 
     def forward(self, xs, h0=None, return_state=False):
@@ -233,12 +235,3 @@ class GRU(_Sequence):
         from the carried state if stateful, else from zeros. With
         ``return_state``: ``(hs, h_T)``, h_T with its graph."""
         return self._run(xs, h0, None, return_state)
-
-    def recurrent_weights(self):
-        # Wh cut once per call, not per step: one Split whose backward
-        # concatenates the gradients of all steps.
-        return F.split(self.Wh, [2 * self.hidden_size], axis=1)
-
-    def step(self, xw, h, c, Wh_parts):
-        Whzr, Whh = Wh_parts
-        return gru_step(xw, h, Whzr, Whh), None

@@ -1,7 +1,9 @@
-"""Saving and loading a layer's parameters as an .npz file keyed by the dotted
-``named_params()`` names ("encoder.embed.W").
+"""A layer's parameters by their dotted ``named_params()`` names
+("encoder.embed.W"): in memory (:func:`state_dict`, :func:`load_state_dict`)
+or in an .npz file (:func:`save_weights`, :func:`load_weights`).
 
-Saving is atomic: the file is written under a temporary name in the same
+As ``np.savez`` does, ``save_weights("w")`` writes ``w.npz``, and
+``load_weights("w")`` reads it back. Saving is atomic: the file is written under a temporary name in the same
 directory, flushed to disk and then renamed over the target, so a crash or an
 error mid-write leaves the previous file intact. Loading checks the whole file
 against the model before it changes anything: on any mismatch it raises
@@ -9,8 +11,9 @@ against the model before it changes anything: on any mismatch it raises
 
 >>> import os, tempfile, numpy as np
 >>> from minigrad.layers import Linear, save_weights, load_weights
->>> path = os.path.join(tempfile.mkdtemp(), "fc.npz")
->>> save_weights(Linear(3, 2, rng=0), path)
+>>> path = os.path.join(tempfile.mkdtemp(), "fc")
+>>> save_weights(Linear(3, 2, rng=0), path).name
+'fc.npz'
 >>> fc = Linear(3, 2, rng=1)
 >>> load_weights(fc, path)
 >>> bool(np.array_equal(fc.W.data, Linear(3, 2, rng=0).W.data))
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +37,7 @@ from .. import backend
 from ..atomic import atomic_write
 from ..errors import MinigradError
 
-__all__ = ["CheckpointError", "save_weights", "load_weights"]
+__all__ = ["CheckpointError", "save_weights", "load_weights", "state_dict", "load_state_dict"]
 
 
 class CheckpointError(MinigradError, ValueError):
@@ -45,11 +49,27 @@ def _spec(a) -> str:
     return f"{tuple(a.shape)} {a.dtype}"
 
 
-def save_weights(layer, path) -> None:
-    """Write every parameter of ``layer`` to ``path`` (an .npz, exactly at that
-    path), atomically. GPU parameters are saved as numpy arrays."""
+def npz_path(path) -> Path:
+    """``path`` as ``np.savez`` names the file it writes: ``.npz`` appended
+    unless the name already ends with it."""
+    path = Path(os.fspath(path))
+    return path if path.name.endswith(".npz") else path.with_name(path.name + ".npz")
+
+
+def state_dict(layer) -> dict:
+    """Copies of every parameter's array (numpy or cupy, as the parameter's),
+    keyed by dotted name, in ``named_params()`` order."""
+    return {name: p.data.copy() for name, p in layer.named_params()}
+
+
+def save_weights(layer, path) -> Path:
+    """Write every parameter of ``layer`` to an .npz, atomically, and return
+    its path: ``path``, with ``.npz`` appended unless it ends with it (as
+    ``np.savez`` does). GPU parameters are saved as numpy arrays."""
+    path = npz_path(path)
     arrays = {name: backend.as_numpy(p.data) for name, p in layer.named_params()}
     atomic_write(path, lambda f: np.savez(f, **arrays))
+    return path
 
 
 def _read(path) -> dict:
@@ -73,38 +93,33 @@ def _read(path) -> dict:
                               f"or corrupt?): {type(e).__name__}: {e}") from e
 
 
-def _differences(params: dict, found: dict) -> list:
+def _differences(params: dict, found: dict, where: str = "the file") -> list:
     lines = []
     for name, p in params.items():
         if name not in found:
-            lines.append(f"  {name}: missing from the file (the model has {_spec(p.data)})")
+            lines.append(f"  {name}: missing from {where} (the model has {_spec(p.data)})")
             continue
         a = found[name]
         if tuple(a.shape) != tuple(p.shape):
             lines.append(f"  {name}: shape differs: the model has {tuple(p.shape)}, "
-                         f"the file has {tuple(a.shape)}")
+                         f"{where} has {tuple(a.shape)}")
         if a.dtype != p.dtype:
-            lines.append(f"  {name}: dtype differs: the model has {p.dtype}, the file has {a.dtype}")
+            lines.append(f"  {name}: dtype differs: the model has {p.dtype}, {where} has {a.dtype}")
     for name in found:
         if name not in params:
-            lines.append(f"  {name}: unexpected in the file ({_spec(found[name])}), "
+            lines.append(f"  {name}: unexpected in {where} ({_spec(found[name])}), "
                          "the model has no such parameter")
     return lines
 
 
-def load_weights(layer, path) -> None:
-    """Set every parameter of ``layer`` from the npz at ``path``.
-
-    Names, shapes and dtypes must match exactly; otherwise a
-    :class:`CheckpointError` lists every difference and nothing is loaded. Each
-    parameter gets a fresh array on its own device (numpy or cupy), so a graph
-    still holding the old values is not disturbed."""
-    path = os.fspath(path)
-    found = _read(path)
+def _assign(layer, found: dict, op: str, where: str, source: str, fresh: bool) -> None:
+    """Check ``found`` against every parameter, then set them all, or none.
+    ``fresh``: the arrays are the caller's own (just read from a file), so
+    they need no copy on the CPU."""
     params = dict(layer.named_params())
-    problems = _differences(params, found)
+    problems = _differences(params, found, where)
     if problems:
-        raise CheckpointError(f"load_weights: {path} does not match the model "
+        raise CheckpointError(f"{op}: {source} does not match the model "
                               f"({type(layer).__name__}); nothing was loaded:\n"
                               + "\n".join(problems))
     # Build every new array first, so a failure (e.g. out of GPU memory) still
@@ -112,6 +127,34 @@ def load_weights(layer, path) -> None:
     new = {}
     for name, p in params.items():
         a = found[name]
-        new[name] = a if isinstance(p.data, np.ndarray) else backend.as_cupy(a)
+        if not isinstance(p.data, np.ndarray):
+            new[name] = backend.as_cupy(a).copy()
+        else:
+            new[name] = a if fresh else np.array(backend.as_numpy(a), copy=True)
     for name, p in params.items():
         p.data = new[name]
+
+
+def load_state_dict(layer, state: dict) -> None:
+    """Set every parameter of ``layer`` from ``state`` (dotted name -> array),
+    as :func:`state_dict` gives it.
+
+    Names, shapes and dtypes must match exactly; otherwise a
+    :class:`CheckpointError` lists every difference and nothing is loaded.
+    Each parameter gets a fresh copy on its own device (numpy or cupy), so
+    neither ``state`` nor a graph still holding the old values is disturbed."""
+    _assign(layer, state, "load_state_dict", "the state dict", "the state dict", fresh=False)
+
+
+def load_weights(layer, path) -> None:
+    """Set every parameter of ``layer`` from the npz at ``path`` (or at
+    ``path`` + ``.npz``, the file ``save_weights(layer, path)`` writes).
+
+    Names, shapes and dtypes must match exactly; otherwise a
+    :class:`CheckpointError` lists every difference and nothing is loaded. Each
+    parameter gets a fresh array on its own device (numpy or cupy), so a graph
+    still holding the old values is not disturbed."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(npz_path(path)):
+        path = os.fspath(npz_path(path))
+    _assign(layer, _read(path), "load_weights", "the file", path, fresh=True)

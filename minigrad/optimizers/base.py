@@ -17,15 +17,25 @@ class OptimizerStateError(MinigradError, ValueError):
 class Optimizer:
     """Base of every optimizer.
 
-    ``params`` is a Layer or an iterable of Parameters. From a Layer the
-    parameters are read again at every :meth:`update` (so parameters a layer
-    creates on its first forward are included) and carry their dotted names
-    into :meth:`state_dict`. An iterable is read once, each Parameter kept once
+    ``params`` is a Layer (anything with a ``params()`` method) or an iterable
+    of Parameters. From a Layer the parameters are read again at every
+    :meth:`update` (so parameters a layer creates on its first forward are
+    included) and carry their dotted names (``named_params()``, when it has
+    one) into :meth:`state_dict`. An iterable is read once, each Parameter kept once
     (by identity) in the order given: a tied weight listed twice is still
     updated once.
 
     :meth:`update` runs the hooks on the gradients, in the order they were
     added, then updates in place every parameter whose ``grad`` is not None.
+
+    Sparse gradients (:class:`~minigrad.SparseRows`, from
+    ``Embedding(sparse=True)``) are a way of storing a gradient, not another
+    rule: by default (``lazy=False``) every optimizer applies its rule to every
+    row, the rows without a gradient taking the step of a zero gradient, so
+    the result is the dense rule's. ``lazy=True`` updates only the rows the
+    gradient holds, their state included (PyTorch's ``SparseAdam``): faster,
+    and for rules with state (Momentum, RMSprop, Adam) a different
+    algorithm, since the other rows' moments neither decay nor move them.
 
     A subclass names its hyper-parameters (``hyperparams``, Python floats so
     that a float32 parameter stays float32) and its per-parameter state arrays
@@ -35,16 +45,21 @@ class Optimizer:
 
     hyperparams: tuple = ()
     slots: tuple = ()
+    # True where a zero gradient changes neither the parameter nor its state
+    # (SGD, AdaGrad): updating only the rows a sparse gradient holds is then
+    # the dense rule itself, lazy or not.
+    rows_only_is_exact = False
 
-    def __init__(self, params):
-        from ..layers.layer import Layer  # late: layers may one day import optimizers
-
-        self.target = params if isinstance(params, Layer) else None
+    def __init__(self, params, *, lazy: bool = False):
+        # Anything with params() (a Layer, a whole model) is read again at each update.
+        self.target = params if callable(getattr(params, "params", None)) else None
         self._fixed = None if self.target is not None else _unique(params)
+        self.lazy = bool(lazy)
         self.hooks = []
         self.steps = 0          # update() calls so far (Adam's t)
         self._state = {}        # id(param) -> (param, {slot: array}); the param is
         #                         held so that its id cannot be reused by another object
+        self._scratch = {}      # (shape, dtype, array type) -> work arrays reused every step
 
     # ------------------------------------------------------------ parameters
     def params(self) -> list:
@@ -54,7 +69,8 @@ class Optimizer:
         return self.target.params()
 
     def _names(self):
-        return None if self.target is None else [n for n, _ in self.target.named_params()]
+        named = getattr(self.target, "named_params", None)
+        return None if named is None else [n for n, _ in named()]
 
     def zero_grad(self):
         """Drop every parameter's gradient (the next backward starts from zero)."""
@@ -66,7 +82,12 @@ class Optimizer:
     # ------------------------------------------------------------ hooks
     def add_hook(self, hook):
         """Run ``hook(params)`` on the parameters that have a gradient, before each
-        update, after the hooks added earlier. Returns the hook."""
+        update, after the hooks added earlier. Returns the hook.
+
+        With ``lazy=False`` a sparse gradient reaches the hooks as a dense
+        array, so that a hook acts on every row as it would in the dense rule,
+        unless the hook says (``exact_on_rows = True``, as ClipGradNorm does)
+        that acting on the rows alone gives the same result."""
         self.hooks.append(hook)
         return hook
 
@@ -74,35 +95,64 @@ class Optimizer:
     def update(self):
         """One optimization step: hooks, then each parameter with a gradient."""
         live = [p for p in self.params() if p.grad is not None]
+        densify = not self.lazy and any(not getattr(h, "exact_on_rows", False)
+                                        for h in self.hooks)
         for p in live:
             if isinstance(p.grad, SparseRows):
                 # Each row once, so hooks see true row gradients (norms, decay).
-                p.grad = p.grad.coalesced()
+                p.grad = (Variable(p.grad.to_dense(), requires_grad=False) if densify
+                          else p.grad.coalesced())
         for hook in self.hooks:
             hook(live)
         self.steps += 1
         for p in live:
-            if isinstance(p.grad, SparseRows):
+            if not isinstance(p.grad, SparseRows):
+                self.update_one(p, p.grad.data)
+            elif self.lazy or self.rows_only_is_exact:
                 self._update_rows(p, p.grad)
             else:
-                self.update_one(p, p.grad.data)
+                self.update_every_row(p, p.grad)
 
-    def _update_rows(self, param, grad):
-        """Lazy update of a sparse gradient: the same rule, applied only to the
-        touched rows of the parameter and of its state. For SGD this equals the
-        dense update; for rules with state (momentum, Adam's moments) rows never
-        looked up keep their state unchanged instead of decaying, as in
-        PyTorch's SparseAdam: close to, not identical to, the dense rule."""
-        rows = _Rows(param.data[grad.indices],
-                     {k: a[grad.indices] for k, a in self.state_of(param).items()})
+    def update_every_row(self, param, grad):
+        """The dense rule for a (coalesced) SparseRows gradient: the rows it
+        holds take their step, every other row the step of a zero gradient.
+        This one makes the dense gradient; a rule that can take the
+        zero-gradient step without one (Adam) overrides it."""
+        self.update_one(param, grad.to_dense())
+
+    def _update_rows(self, param, grad, zero_step=None):
+        """Update the rows ``grad`` holds, in the parameter and in its state,
+        with the same rule (``update_one`` on the gathered rows). Alone this is
+        the lazy update. ``zero_step(param)``, when given, first takes the
+        zero-gradient step on the whole table; the rows were read before it,
+        so they take their own step from their old values: the dense rule."""
+        idx = grad.indices
+        state = self.state_of(param)
+        rows = _Rows(param.data[idx], {k: a[idx] for k, a in state.items()})
+        if zero_step is not None:
+            zero_step(param)
         self.update_one(rows, grad.rows)
-        param.data[grad.indices] = rows.data
-        for k, a in self.state_of(param).items():
-            a[grad.indices] = rows.state[k]
+        param.data[idx] = rows.data
+        for k, a in state.items():
+            a[idx] = rows.state[k]
 
     def update_one(self, param, grad):
         """Update ``param.data`` in place from ``grad``, a dense array of its shape."""
         raise NotImplementedError(f"{type(self).__name__}.update_one is not defined")
+
+    def scratch(self, param, n: int) -> list:
+        """``n`` work arrays shaped like ``param.data``. For a whole parameter
+        they are kept and shared by every parameter of that shape and dtype, so
+        a step allocates nothing; for the rows of a sparse update (a
+        different count each step) they are made afresh."""
+        xp = backend.get_array_module(param.data)
+        if type(param) is _Rows:
+            return [xp.empty_like(param.data) for _ in range(n)]
+        key = (tuple(param.data.shape), str(param.data.dtype), type(param.data))
+        arrays = self._scratch.setdefault(key, [])
+        while len(arrays) < n:
+            arrays.append(xp.empty_like(param.data))
+        return arrays[:n]
 
     def state_of(self, param) -> dict:
         """``param``'s state arrays by slot name, made as zeros on first use."""
@@ -120,14 +170,15 @@ class Optimizer:
         """Everything needed to resume exactly, as a flat dict of numbers,
         strings and numpy arrays (copies), so ``np.savez(f, **state)`` can save it.
 
-        Keys: ``optimizer`` (class name), ``steps``, ``hyper.<name>``,
+        Keys: ``optimizer`` (class name), ``steps``, ``lazy``, ``hyper.<name>``,
         ``params`` (count), ``param.<i>.shape`` / ``.dtype`` (/ ``.name`` when
         built from a Layer) and ``state.<i>.<slot>`` for each parameter that has
         state, ``i`` being the parameter's position. Hooks are not included:
         like the model's layers they are code, rebuilt by the script.
         """
         params, names = self.params(), self._names()
-        out = {"optimizer": type(self).__name__, "steps": self.steps, "params": len(params)}
+        out = {"optimizer": type(self).__name__, "steps": self.steps, "params": len(params),
+               "lazy": self.lazy}
         for h in self.hyperparams:
             out[f"hyper.{h}"] = getattr(self, h)
         for i, p in enumerate(params):
@@ -155,7 +206,14 @@ class Optimizer:
         if count is None or int(count) != len(params):
             raise OptimizerStateError(f"load_state_dict: the state holds {count} parameters, "
                                       f"this {type(self).__name__} has {len(params)}")
-        known = {"optimizer", "steps", "params"} | {f"hyper.{h}" for h in self.hyperparams}
+        if "lazy" in state and bool(state["lazy"]) != self.lazy:
+            # Two different rules for sparse gradients: resuming one as the
+            # other would continue another algorithm without a word.
+            raise OptimizerStateError(f"load_state_dict: the state is of a {kind} with "
+                                      f"lazy={bool(state['lazy'])}, this one has "
+                                      f"lazy={self.lazy}; build it with the same lazy=")
+        known = {"optimizer", "steps", "params", "lazy"} | \
+            {f"hyper.{h}" for h in self.hyperparams}
         hyper = {}
         for h in self.hyperparams:
             if f"hyper.{h}" not in state:

@@ -1,6 +1,8 @@
 """Gradient hooks: ``optimizer.add_hook(hook)`` runs ``hook(params)`` on the
 parameters that have a gradient, before each update. Sparse gradients
-(SparseRows) arrive coalesced: each row once.
+(SparseRows) arrive coalesced (each row once); where the optimizer applies the
+dense rule (``lazy=False``) they arrive as dense arrays, unless the hook says
+``exact_on_rows = True``.
 
 They change gradients in place. That is safe because the engine never lets two
 parameters share one gradient array and never leaves a read-only one, and an
@@ -31,6 +33,10 @@ class ClipGradNorm:
     The norm before clipping is kept in ``last_norm`` (handy for logging).
     """
 
+    # A coalesced sparse gradient's rows have the dense gradient's norm, and
+    # scaling them scales it: no dense array needed (see Optimizer.add_hook).
+    exact_on_rows = True
+
     def __init__(self, max_norm: float):
         self.max_norm = float(max_norm)
         self.last_norm = None
@@ -51,7 +57,10 @@ class ClipGradNorm:
 
 
 class WeightDecay:
-    """L2 weight decay added to the gradient: ``g += rate * p``."""
+    """L2 weight decay added to the gradient: ``g += rate * p``.
+
+    Every row of a sparse gradient's table decays, as in the dense rule,
+    unless the optimizer is lazy: then only the rows looked up this step."""
 
     def __init__(self, rate: float):
         self.rate = float(rate)

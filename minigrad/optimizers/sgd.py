@@ -18,9 +18,10 @@ class SGD(Optimizer):
     """
 
     hyperparams = ("lr",)
+    rows_only_is_exact = True    # a zero gradient moves nothing
 
-    def __init__(self, params, lr: float = 0.01):
-        super().__init__(params)
+    def __init__(self, params, lr: float = 0.01, *, lazy: bool = False):
+        super().__init__(params, lazy=lazy)
         self.lr = float(lr)
 
     def update_one(self, param, grad):
@@ -37,8 +38,8 @@ class Momentum(Optimizer):
     hyperparams = ("lr", "momentum")
     slots = ("v",)
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9):
-        super().__init__(params)
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, *, lazy: bool = False):
+        super().__init__(params, lazy=lazy)
         self.lr, self.momentum = float(lr), float(momentum)
 
     def update_one(self, param, grad):

@@ -2,6 +2,8 @@
 
 * :func:`gradcheck` and :func:`gradgradcheck` compare minigrad's first and
   second derivatives with central differences in float64;
+* :func:`gradcheck_params` does the same for every parameter of a Layer (or
+  any Parameters a function reads), a float32 model included;
 * :mod:`minigrad.testing.strategies` has hypothesis strategies for inputs that
   make such checks meaningful (no ties for max, no kinks for relu, ...). It
   needs hypothesis (``pip install 'minigrad[testing]'``) and is imported only
@@ -14,9 +16,9 @@ True
 """
 import importlib
 
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .gradcheck import GradcheckError, gradcheck, gradcheck_params, gradgradcheck
 
-__all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "strategies"]
+__all__ = ["gradcheck", "gradgradcheck", "gradcheck_params", "GradcheckError", "strategies"]
 
 
 def __getattr__(name):

@@ -22,7 +22,7 @@ from .. import backend
 from ..core import Variable, grad
 from ..errors import describe
 
-__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "gradcheck_params", "GradcheckError"]
 
 
 class GradcheckError(AssertionError):
@@ -131,6 +131,9 @@ class _Check:
             grads.append(g)
         return grads
 
+    def where(self, k) -> str:
+        return f"input {self.positions[k]} (shape {self.arrays[k].shape})"
+
     def _constants(self):
         return [np.array(backend.as_numpy(x.data if isinstance(x, Variable) else x))
                 for i, x in enumerate(self.inputs) if i not in self.positions]
@@ -159,6 +162,8 @@ def _report(label, where, a, n, atol, rtol):
 
 
 def _full(check, grads, eps, atol, rtol):
+    """Every element of every input; a failure names the worst element of all."""
+    worst = None   # (excess, k, element, numeric value)
     for k, x in enumerate(check.arrays):
         numeric = np.empty_like(x)
         for j in range(x.size):
@@ -170,11 +175,13 @@ def _full(check, grads, eps, atol, rtol):
             numeric.flat[j] = (plus - minus) / (2 * eps)
         excess = _excess(grads[k], numeric, atol, rtol)
         if excess.size and excess.max() > 0:
-            j = np.unravel_index(int(np.argmax(excess)), x.shape)
-            j = tuple(int(i) for i in j)
-            where = f"input {check.positions[k]} (shape {x.shape}) at element {j}"
-            raise GradcheckError(_report(check.label, where, float(grads[k][j]),
-                                         float(numeric[j]), atol, rtol))
+            j = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), x.shape))
+            if worst is None or excess[j] > worst[0]:
+                worst = (excess[j], k, j, float(numeric[j]))
+    if worst is not None:
+        _, k, j, n = worst
+        raise GradcheckError(_report(check.label, f"{check.where(k)} at element {j}",
+                                     float(grads[k][j]), n, atol, rtol))
 
 
 def direction(shape, seed) -> np.ndarray:
@@ -197,16 +204,20 @@ def _directional(check, grads, eps, atol, rtol, n_directions):
             n = (plus - minus) / (2 * eps)
             a = float(np.sum(grads[k] * v))
             if _excess(np.array(a), np.array(n), atol, rtol) > 0:
-                where = (f"input {check.positions[k]} (shape {x.shape}) along direction {d} "
+                where = (f"{check.where(k)} along direction {d} "
                          f"(direction seed {dir_seed}; the vector is direction({x.shape}, "
                          f"{dir_seed}) from minigrad.testing.gradcheck)")
                 raise GradcheckError(_report(check.label, where, a, n, atol, rtol))
 
 
 def _run(f, inputs, eps, atol, rtol, mode, n_directions, seed, raise_exception, label):
+    return _verify(_Check(f, inputs, seed, label), eps, atol, rtol, mode, n_directions,
+                   raise_exception)
+
+
+def _verify(check, eps, atol, rtol, mode, n_directions, raise_exception):
     if mode not in ("full", "directional"):
-        raise ValueError(f"{label}: mode must be 'full' or 'directional', got {mode!r}")
-    check = _Check(f, inputs, seed, label)
+        raise ValueError(f"{check.label}: mode must be 'full' or 'directional', got {mode!r}")
     try:
         grads = check.analytic()
         if mode == "full":
@@ -281,3 +292,128 @@ def gradgradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_dir
 
     return _run(first_gradients, inputs, eps, atol, rtol, mode, n_directions, outer_seed,
                 raise_exception, "gradgradcheck")
+
+
+# ---------------------------------------------------------------- parameters
+def _named_variables(params, label):
+    """(names, Variables) from a Layer, a dict of name -> Variable, or an
+    iterable of Variables (named by their names, else their positions)."""
+    if hasattr(params, "named_params"):          # a Layer, without importing layers
+        items = list(params.named_params())
+    elif isinstance(params, dict):
+        items = list(params.items())
+    elif isinstance(params, Variable):
+        items = [(params.name or "0", params)]
+    else:
+        items = [(v.name or str(i), v) if isinstance(v, Variable) else (str(i), v)
+                 for i, v in enumerate(params)]
+    for name, v in items:
+        if not isinstance(v, Variable) or not v.requires_grad:
+            raise TypeError(f"{label}: {name!r} is {type(v).__name__}, not a Parameter (or a "
+                            "Variable that requires grad); pass a Layer, a dict of them or a "
+                            "list of them")
+    if not items:
+        raise ValueError(f"{label}: no parameters to check (the Layer or list is empty)")
+    if len({id(v) for _, v in items}) != len(items):
+        raise ValueError(f"{label}: a parameter is listed twice")
+    return [n for n, _ in items], [v for _, v in items]
+
+
+class _ParamCheck:
+    """One gradcheck of ``f()`` with respect to Parameters it reads: their
+    arrays are swapped for float64 copies (restored by :meth:`restore`)."""
+
+    def __init__(self, f, params, seed, label):
+        self.f, self.seed, self.label = f, seed, label
+        self.names, self.variables = _named_variables(params, label)
+        self.originals = [v.data for v in self.variables]
+        self.arrays = [np.array(backend.as_numpy(a), dtype=np.float64, copy=True)
+                       for a in self.originals]
+        self.weights = None
+
+    def where(self, k) -> str:
+        return f"parameter {self.names[k]!r} (shape {self.arrays[k].shape})"
+
+    def _outputs_at(self, arrays):
+        for v, a in zip(self.variables, arrays):
+            v.data = a.copy()   # a copy: the graph f records may freeze it read-only
+        return _outputs(self.f())
+
+    def _reduce(self, outs) -> float:
+        if len(outs) != len(self.weights):
+            raise GradcheckError(f"{self.label}: f returned {len(outs)} outputs on one call and "
+                                 f"{len(self.weights)} on another")
+        return float(sum(np.sum(w * _as_float64(y)) for w, y in zip(self.weights, outs)))
+
+    def loss(self, arrays) -> float:
+        return self._reduce(self._outputs_at(arrays))
+
+    def analytic(self):
+        outs = self._outputs_at(self.arrays)
+        self.weights = _weights(outs, np.random.default_rng(self.seed))
+        at_start = self._reduce(outs)
+        live = [(y, w) for y, w in zip(outs, self.weights)
+                if isinstance(y, Variable) and y.requires_grad]
+        gs = (grad([y for y, _ in live], self.variables,
+                   grad_outputs=[np.asarray(w, dtype=y.dtype) for y, w in live])
+              if live else (None,) * len(self.variables))
+        # f must be a function of the parameters alone: a stateful RNN or a
+        # fresh dropout mask per call would make the differences meaningless.
+        again = self.loss(self.arrays)
+        if not abs(again - at_start) <= 1e-12 * max(1.0, abs(at_start)):
+            raise GradcheckError(
+                f"{self.label}: f() gave {at_start!r} and then {again!r} at the same parameters; "
+                "it must depend on the parameters alone (reset a stateful layer's state inside "
+                "f, and fix dropout masks or call model.eval())")
+        grads = []
+        for k, g in enumerate(gs):
+            if g is None:
+                grads.append(np.zeros_like(self.arrays[k]))
+                continue
+            g = g.to_dense() if hasattr(g, "to_dense") else g.data   # sparse row gradients
+            grads.append(np.asarray(backend.as_numpy(g), dtype=np.float64))
+        return grads
+
+    def restore(self):
+        for v, a in zip(self.variables, self.originals):
+            v.data = a
+
+
+def gradcheck_params(f, params, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_directions=3,
+                     seed=0, raise_exception=True) -> bool:
+    """Check the gradient of ``f()`` with respect to every parameter in
+    ``params`` against central differences, in float64.
+
+    ``f`` takes no arguments and returns the output (a loss, or any Variables,
+    reduced with fixed weights as in :func:`gradcheck`); ``params`` is a Layer
+    (all its parameters, by their dotted names), a dict of name -> Parameter,
+    or a list of Parameters (any Variables that require grad, inputs
+    included). During the check each parameter holds a float64 copy of its
+    values, so a float32 model is checked in float64 (the data it is given
+    are cast to its dtype); afterwards every parameter gets its own array back.
+    The check runs on numpy: the float64 copies live on the CPU, so give
+    ``f`` numpy data.
+    ``f`` must be a function of the parameters alone: reset a stateful
+    layer's state inside it, and switch dropout off (``model.eval()``).
+
+    ``mode="full"`` checks every element of every parameter; a failure raises
+    :class:`GradcheckError` naming the worst element of all, with both values
+    and the errors. ``mode="directional"`` checks ``n_directions`` random
+    directions per parameter instead (for large layers). With
+    ``raise_exception=False`` it returns False instead of raising.
+
+    >>> import numpy as np, minigrad.functions as F
+    >>> from minigrad.layers import Linear
+    >>> from minigrad.testing import gradcheck_params
+    >>> fc = Linear(3, 2, rng=0)                          # float32, checked in float64
+    >>> x, t = np.random.default_rng(0).standard_normal((4, 3)), np.array([0, 1, 1, 0])
+    >>> gradcheck_params(lambda: F.softmax_cross_entropy(fc(x), t), fc)
+    True
+    >>> fc.W.dtype                                        # the layer is given back as it was
+    dtype('float32')
+    """
+    check = _ParamCheck(f, params, seed, "gradcheck_params")
+    try:
+        return _verify(check, eps, atol, rtol, mode, n_directions, raise_exception)
+    finally:
+        check.restore()

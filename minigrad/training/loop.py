@@ -35,6 +35,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .. import random as mg_random
 from ..atomic import remove_stale_temporaries
 from ..layers import CheckpointError
@@ -73,6 +75,14 @@ class TrainingLoop:
       atomically; :meth:`run` with ``resume=path`` continues from such a file
       and gives exactly the losses of the uninterrupted run.
     * ``history``: entries to start the history with (the trainer's settings).
+    * ``comm``: a :class:`minigrad.distributed.Communicator` to train on
+      several ranks (data parallel): the optimizer is wrapped in a
+      DistributedOptimizer (the ranks start from rank 0's weights and average
+      their gradients), each rank takes its rows of every batch
+      (ShardedBatches), the losses recorded are the means over the ranks,
+      only rank 0 shows progress and writes the resume file, which holds
+      every rank's rows of the recurrent states and every rank's random
+      state, so a run resumed on as many ranks continues exactly.
 
     :meth:`run` returns the history, plain Python numbers and lists: ``loss``
     (every batch), ``train_iters`` with ``train_loss`` (and ``train_ppl``) at
@@ -83,7 +93,16 @@ class TrainingLoop:
     def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,
                  perplexity=False, progress=True, after_epoch=None, recurrent=False,
                  checkpoint_every=None, checkpoint_path=None, history=None, name="train",
-                 data_name="the training data"):
+                 data_name="the training data", comm=None):
+        self.comm = comm
+        if comm is not None:
+            from ..distributed import DistributedOptimizer, ShardedBatches
+
+            if not isinstance(optimizer, DistributedOptimizer):
+                optimizer = DistributedOptimizer(optimizer, comm)
+            if not isinstance(batches, ShardedBatches):
+                batches = ShardedBatches(batches, comm.rank, comm.size)
+            progress = progress and comm.rank == 0
         self.model, self.optimizer, self.batches = model, optimizer, batches
         self.max_epoch = max_epoch
         self.loss = loss if loss is not None else model.loss
@@ -116,22 +135,32 @@ class TrainingLoop:
     def step(self, batch) -> float:
         """One optimizer step on one batch; returns the batch's loss."""
         loss = self.loss(*batch)
-        self.model.cleargrads()
+        self.model.zero_grad()
         loss.backward()
+        if self.comm is not None:
+            return self.optimizer.update(loss=loss)    # the mean over the ranks
         self.optimizer.update()
         return float(loss.data)   # ``loss`` and its graph go when this returns
 
+    @property
+    def is_root(self) -> bool:
+        """True on the process that logs and writes (rank 0, or the only one)."""
+        from ..distributed import is_root
+
+        return is_root(self.comm)
+
     # ------------------------------------------------------------- the loop
     def run(self, resume=None) -> dict:
-        state = ckpt.read_state(resume, self.name) if resume is not None else None
+        state = self._read(resume) if resume is not None else None
         self.model.train()
         if self.recurrent:
             self.model.reset_state()
         if state is not None:
             self._restore(resume, *state)
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and self.is_root:
             Path(self.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.checkpoint_path)
+        if self.checkpoint_path is not None:
             self.history["resume_checkpoint"] = str(self.checkpoint_path)
         history, n = self.history, len(self.batches)
         while self.epoch < self.max_epoch:
@@ -190,12 +219,38 @@ class TrainingLoop:
     def _checkpoint(self, mid_epoch):
         arrays = ckpt.weights_arrays(self.model, self.optimizer)
         if self.recurrent:
-            arrays.update(ckpt.recurrent_arrays(self.model))
+            arrays.update(self._gathered(ckpt.recurrent_arrays(self.model)))
         meta = {"iteration": self.iteration, "epoch": self.epoch, "batches_done": self.done,
                 "mid_epoch": mid_epoch, "sums": [self._total, self._count, self._epoch_total],
                 "batches": self.batches.state_dict(), "data_sha256": self.batches.digest(),
                 "random": mg_random.get_state(), "history": self.history}
-        ckpt.write_state(self.checkpoint_path, arrays, meta)
+        if self.comm is not None:
+            meta["random_ranks"] = self.comm.allgather_object(meta["random"])
+        if self.is_root:
+            ckpt.write_state(self.checkpoint_path, arrays, meta)
+
+    def _gathered(self, states):
+        """The recurrent states of the whole batch: every rank's rows, in rank order."""
+        if self.comm is None:
+            return states
+        everyone = self.comm.allgather_object(states)
+        return {key: np.concatenate([rank[key] for rank in everyone]) for key in states}
+
+    def _read(self, path):
+        """The resume file, read by rank 0 and handed to every rank (the other
+        machines need no copy); a file that cannot be read fails every rank."""
+        if self.comm is None:
+            return ckpt.read_state(path, self.name)
+        state = None
+        if self.is_root:
+            try:
+                state = ckpt.read_state(path, self.name)
+            except Exception as exc:  # noqa: BLE001 - raised below, on every rank
+                state = exc
+        state = self.comm.broadcast_object(state)
+        if isinstance(state, Exception):
+            raise state
+        return state
 
     def _restore(self, path, arrays, meta):
         """Check the file against this run, then load it; on a CheckpointError
@@ -219,10 +274,25 @@ class TrainingLoop:
         ckpt.load_optimizer(arrays, self.optimizer, where)   # checks all before it changes
         ckpt.load_weights_from(arrays, self.model)
         if self.recurrent:
+            if self.comm is not None:      # this rank's rows of the whole batch's states
+                arrays = {k: a[self.batches.rows] if k.startswith("rnn.") else a
+                          for k, a in arrays.items()}
             ckpt.load_recurrent(arrays, self.model)
         self.batches.load_state_dict(theirs)
-        mg_random.set_state(meta["random"])
+        state = self._random_state(meta)
+        if state is not None:
+            mg_random.set_state(state)
         self.history = meta["history"]
         self.iteration, self.epoch = meta["iteration"], meta["epoch"]
         self.done, self.mid_epoch = meta["batches_done"], meta["mid_epoch"]
         self._total, self._count, self._epoch_total = meta["sums"]
+
+    def _random_state(self, meta):
+        """This rank's generator state from the file: its own when the file has
+        one per rank for as many ranks; else rank 0 takes the file's and the
+        others keep their own seeds (with another number of ranks their
+        dropout streams cannot continue exactly, but they stay independent)."""
+        ranks = meta.get("random_ranks")
+        if self.comm is not None and ranks is not None and len(ranks) == self.comm.size:
+            return ranks[self.comm.rank]
+        return meta["random"] if self.is_root else None

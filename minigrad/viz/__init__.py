@@ -1,5 +1,6 @@
-"""Drawing the recorded graph: :func:`to_dot` (DOT text) and :func:`plot` (PNG,
-SVG or PDF through Graphviz).
+"""Drawing the recorded graph: :func:`to_dot` (DOT text) and :func:`plot` (a
+picture through Graphviz: shown inline in Jupyter, or written to SVG, PNG, PDF
+or any format Graphviz writes).
 
 Variables are ellipses, operations boxes labelled with their names (Add, Mul,
 MatMul, Repeat, Sum, ...). A Variable used more than once is drawn through a
@@ -32,18 +33,21 @@ digraph minigrad {
 """
 from __future__ import annotations
 
+import os
+
 from ..core.variable import Variable
 from . import dot
 from .graph import Graph
 from .grad_norms import plot_grad_norms
-from .render import FORMATS, GraphvizNotFoundError, Picture, plot_source
+from .render import GraphvizNotFoundError, Picture, PictureFormatError, plot_source
 
-__all__ = ["to_dot", "plot", "plot_grad_norms", "Picture", "GraphvizNotFoundError", "FORMATS"]
+__all__ = ["to_dot", "plot", "plot_grad_norms", "Picture", "GraphvizNotFoundError",
+           "PictureFormatError"]
 
 
 def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=False,
-           preview=6, generations=False, details=True, branches=True, clusters=True,
-           collapse=None, compact=False, rankdir="LR") -> str:
+           preview=6, generations=False, details=True, branches=True, repeats=True,
+           clusters=True, collapse=None, compact=False, rankdir="LR") -> str:
     """DOT source for the graph that produced ``outputs`` (Variables).
 
     Labels: ``names`` (set by the user), ``shapes`` and ``dtypes`` on variable
@@ -53,7 +57,11 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
     ``details`` adds an operation's settings (``axis=0``, ``c=3``, ...).
 
     Structure: ``branches`` draws a Branch node where a Variable has two or
-    more uses; ``clusters`` groups the operations of each ``name_scope``;
+    more uses; ``repeats`` draws a Repeat node where an elementwise operation
+    (Add, Sub, Mul, Div) broadcast an input that needs a gradient, such as the
+    bias of ``x @ W + b`` (both added by the drawer, drawn dashed: the engine
+    sums the gradients of the uses, and of the copies, exactly as the book's
+    Branch and Repeat nodes do); ``clusters`` groups the operations of each ``name_scope``;
     ``collapse`` draws scopes as single boxes: True (every outermost scope), a
     scope name, a collection of names, or a predicate on names such as
     ``lambda s: s != "t=9"``. ``compact`` draws unnamed intermediate
@@ -79,21 +87,32 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
         raise ValueError(f"to_dot: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
     if not isinstance(preview, int) or preview < 0:
         raise ValueError(f"to_dot: preview must be a non-negative int, got {preview!r}")
-    graph = Graph(outputs, branches=branches, collapse=collapse, clusters=clusters,
-                  compact=compact)
+    graph = Graph(outputs, branches=branches, repeats=repeats, collapse=collapse,
+                  clusters=clusters, compact=compact)
     options = dict(shapes=shapes, dtypes=dtypes, names=names, values=values, grads=grads,
                    preview=preview, generations=generations, details=details, rankdir=rankdir)
     return dot.write(graph, options)
 
 
-def plot(*outputs, path, **options) -> Picture:
-    """Draw the graph of ``outputs`` into ``path`` (.png, .svg or .pdf) with
-    Graphviz; ``options`` are those of :func:`to_dot`. Returns a
-    :class:`Picture`, which Jupyter shows inline.
+def plot(*outputs, path=None, format=None, **options) -> Picture:
+    """Draw the graph of ``outputs`` with Graphviz; ``options`` are those of
+    :func:`to_dot`. Returns a :class:`Picture`, which Jupyter shows inline.
+
+    Without a path the picture is rendered in memory (SVG unless ``format``
+    says otherwise) and no file is written: ``plot(loss)`` as the last line of
+    a notebook cell shows the graph. With a path, given by keyword or as the
+    last positional argument (``plot(loss, "graph.png")``), the picture is
+    also written there, atomically, in the format its ending names (or
+    ``format``): svg, png, pdf or any other format ``dot`` writes.
 
     Needs the ``graphviz`` package (``pip install 'minigrad[viz]'``) and the
-    ``dot`` program (``apt-get install graphviz``). Without either it raises
-    :class:`GraphvizNotFoundError` after writing the DOT source next to
-    ``path`` (``graph.png`` -> ``graph.dot``).
+    ``dot`` program (``apt-get install graphviz``, ``brew install graphviz`` or
+    ``conda install graphviz``). Without either it raises
+    :class:`GraphvizNotFoundError`, after writing the DOT source next to
+    ``path`` when one was given (``graph.png`` -> ``graph.dot``).
     """
-    return plot_source(to_dot(*outputs, **options), path)
+    if outputs and isinstance(outputs[-1], (str, os.PathLike)):
+        if path is not None:
+            raise TypeError("plot: the path was given twice, as the last argument and as path=")
+        outputs, path = outputs[:-1], outputs[-1]
+    return plot_source(to_dot(*outputs, **options), path, format)

@@ -2,7 +2,8 @@
 
 Variables are orange ellipses (constants grey and dashed, the outputs asked
 for with a heavy border), operations blue rounded boxes, Branch nodes small
-circles (dashed where the drawer added them), collapsed scopes 3-D boxes.
+circles (dashed where the drawer added them), the Repeat nodes the drawer adds
+for broadcasts dashed boxes, collapsed scopes 3-D boxes.
 Nodes are declared inside their clusters first and every edge comes after,
 because Graphviz puts a node in the subgraph where it is first mentioned.
 """
@@ -15,6 +16,8 @@ STYLE = {
     "var": 'shape=ellipse, style=filled, fillcolor="#fde3bf", color="#b7791f"',
     "const": 'shape=ellipse, style="filled,dashed", fillcolor="#f2f2f2", color="#8c8c8c"',
     "op": 'shape=box, style="rounded,filled", fillcolor="#d6e9f8", color="#3f73a8"',
+    # The book's Repeat where numpy broadcast an input: dashed, added by the drawer.
+    "repeat": 'shape=box, style="rounded,filled,dashed", fillcolor="#d6e9f8", color="#3f73a8"',
     # The book's Branch: a small node; dashed where the drawer added it.
     "branch": 'shape=circle, style="filled,dashed", fillcolor="#d6e9f8", color="#3f73a8", '
               'fontsize=8, width=0.5',
@@ -87,11 +90,19 @@ def node_attributes(node, o) -> str:
         v = node.obj
         style = STYLE["const" if labels.is_constant(v) else "var"]
         extra = ", penwidth=2" if node.info["output"] else ""
-        return f"label={quote(labels.variable_label(v, o))}, {style}{extra}"
+        return f"label={quote(labels.variable_label(v, o, node.info))}, {style}{extra}"
     if node.kind == "op":
         f = node.obj
         style = STYLE["branch_op" if isinstance(f, Branch) else "op"]
-        return f"label={quote(labels.op_label(f, o))}, {style}"
+        label = labels.op_label(f, o, node.info)
+        tooltip = labels.op_tooltip(f, node.info)
+        extra = "" if tooltip is None else f", tooltip={quote(tooltip)}"
+        return f"label={quote(label)}, {style}{extra}"
+    if node.kind == "repeat":
+        i = node.info
+        why = (f"added by the drawer: {i['op']} broadcast {i['from']} to {i['to']}; "
+               "backward sums the copies")
+        return f"label={quote(labels.repeat_label(i, o))}, {STYLE['repeat']}, tooltip={quote(why)}"
     if node.kind == "branch":
         n = node.info["n"]
         return (f'label="Branch", {STYLE["branch"]}, '

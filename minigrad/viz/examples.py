@@ -68,9 +68,10 @@ def matmul(N=10, D=2, H=4):
 
 
 def affine(N=10, D=2, H=4):
-    """The book's Affine layer from its nodes: y = xW + b, b through a Repeat node."""
+    """The book's Affine layer from its nodes: y = xW + b, written as numpy
+    code is; the drawer shows the broadcast of b as the book's Repeat node."""
     x, W, b = _leaf("x", N, D), _leaf("W", D, H), _leaf("b", H)
-    return (_named(F.matmul(x, W) + F.repeat(b, N, axis=0, new_axis=True), "y"),)
+    return (_named(x @ W + b, "y"),)
 
 
 def linear(N=10, D=2, H=4):

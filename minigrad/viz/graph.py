@@ -8,13 +8,35 @@ iterated for output: what reaches the picture is in list order.
 """
 from __future__ import annotations
 
+from ..core.variable import Variable
 from ..functions.shape import Branch
+from .labels import is_constant
+
+# The operations that combine their inputs element by element with numpy's
+# broadcasting (their backward leaves the summing to the engine). Where one of
+# them broadcast an input, the drawer draws the book's Repeat node.
+BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div"})
+
+
+def repeated_axes(small, big) -> tuple:
+    """The (axis, times) pairs by which numpy broadcasts shape ``small`` to
+    ``big``: the new leading axes, then the axes of length 1 that grow.
+
+    >>> repeated_axes((4,), (10, 4)), repeated_axes((3, 1), (2, 3, 5)), repeated_axes((2,), (2,))
+    (((0, 10),), ((0, 2), (2, 5)), ())
+    """
+    lead = len(big) - len(small)
+    axes = [(i, big[i]) for i in range(lead)]
+    axes += [(lead + i, big[lead + i]) for i, n in enumerate(small)
+             if n == 1 and big[lead + i] != 1]
+    return tuple(axes)
 
 
 class Node:
-    """One drawn node. ``kind`` is "var", "op", "branch" (synthesized by the
-    drawer) or "box" (a collapsed scope); ``obj`` the Variable or Function, or
-    for a box its scope path; ``cluster`` the scope path it is drawn inside."""
+    """One drawn node. ``kind`` is "var", "op", "branch" or "repeat" (both
+    synthesized by the drawer) or "box" (a collapsed scope); ``obj`` the
+    Variable or Function, or for a box its scope path; ``cluster`` the scope
+    path it is drawn inside."""
 
     __slots__ = ("id", "kind", "obj", "cluster", "info")
 
@@ -50,7 +72,7 @@ def walk(outputs) -> list:
             f, i = stack[-1]
             inputs = f.inputs or ()
             while i < len(inputs):
-                c = inputs[i].creator
+                c = inputs[i].creator if isinstance(inputs[i], Variable) else None
                 i += 1
                 if c is not None and c not in seen:
                     seen[c] = True
@@ -94,14 +116,22 @@ class Graph:
     Where a Variable feeds two or more drawn uses, a Branch node is inserted
     (the book's Branch: its backward sums the incoming gradients, which is what
     the engine does for any Variable used twice), unless the Variable already
-    feeds an explicit ``Branch`` operation.
+    feeds an explicit ``Branch`` operation. Where an elementwise operation
+    broadcast an input that needs a gradient (the bias of ``x @ W + b``), a
+    Repeat node is inserted on that edge (the book's Repeat: its backward sums
+    the copies, which is what the engine does for a broadcast input).
     """
 
-    def __init__(self, outputs, branches=True, collapse=None, clusters=True, compact=False):
+    def __init__(self, outputs, branches=True, collapse=None, clusters=True, compact=False,
+                 repeats=True):
         outputs = list(dict.fromkeys(outputs))  # drop repeats, keep order
         self.outputs = outputs
         self.requested = dict.fromkeys(outputs, True)
         self.functions = walk(outputs)
+        # An operation keeps a plain operand as an array; drawn, each use is
+        # a constant node of its own.
+        self.inputs = {f: tuple([x if isinstance(x, Variable) else Variable(x, requires_grad=False)
+                                 for x in f.inputs]) for f in self.functions}
         self._clusters = clusters
         rule = _collapse_rule(collapse)
         self.box_of = {f: _box_path(f.scope, rule) for f in self.functions}
@@ -110,7 +140,10 @@ class Graph:
         self._ids = {}       # Variable, Function or box path -> node id
         self._counts = {}    # id prefix -> next number
         self._number()
+        self._note_gradients()
         self._connect()
+        if repeats:
+            self._insert_repeats()
         if branches:
             self._insert_branches()
         if compact:
@@ -132,9 +165,12 @@ class Graph:
         # one per input slot (x * x uses x twice) but one per box.
         self.uses = {}
         self.internal = {}
+        self._made = {v.creator: v for v in self.outputs if v.creator is not None}
         for f in self.functions:
             t = self._target(f)
-            for x in f.inputs:
+            for x in self.inputs[f]:
+                if x.creator is not None:
+                    self._made[x.creator] = x
                 if self._internal(x, t):
                     self.internal[x] = True
                     continue
@@ -148,13 +184,16 @@ class Graph:
         return v in self.internal and v not in self.uses and v not in self.requested
 
     def drawn_outputs(self, f):
-        """The outputs of ``f`` that are drawn: alive and used or asked for."""
-        out = []
-        for ref in f.outputs or ():
-            v = ref()
-            if v is not None and (v in self.uses or v in self.requested) and not self.hidden(v):
-                out.append(v)
-        return out
+        """The outputs of ``f`` that are drawn: alive and used or asked for.
+        (An operation with one output keeps no reference to it: it is the
+        Variable made by ``f`` among those used or asked for.)"""
+        if f.outputs is None:
+            made = self._made.get(f)
+            candidates = () if made is None else (made,)
+        else:
+            candidates = [ref() for ref in f.outputs]
+        return [v for v in candidates if v is not None and (v in self.uses or v in self.requested)
+                and not self.hidden(v)]
 
     # ------------------------------------------------------------ numbering
     def _new(self, prefix, key, kind, obj, cluster, info=None):
@@ -196,7 +235,7 @@ class Graph:
             if box is not None:
                 sizes[box] = sizes.get(box, 0) + 1
         for f in self.functions:
-            for x in f.inputs:
+            for x in self.inputs[f]:
                 self._add_var(x)
             box = self.box_of[f]
             if box is None:
@@ -208,12 +247,31 @@ class Graph:
         for y in self.outputs:
             self._add_var(y)
 
+    def _note_gradients(self):
+        """Mark the drawn Variables that are a drawn leaf's ``.grad`` (after
+        ``backward(create_graph=True)``), and the operations that made them, so
+        that their labels can say so."""
+        owner = {}
+        for node in self.nodes:
+            v = node.obj
+            if node.kind == "var" and v.creator is None and v.grad is not None:
+                owner.setdefault(v.grad, v)
+        if not owner:
+            return
+        for node in self.nodes:
+            if node.kind == "var" and node.obj in owner:
+                node.info["grad_of"] = owner[node.obj]
+            elif node.kind == "op" and node.obj.outputs is None:
+                out = self._made.get(node.obj)
+                if out is not None and out in owner:
+                    node.info = {"grad_of": owner[out]}
+
     def _connect(self):
         seen = {}  # edges touching a box are drawn once
         for f in self.functions:
             t = self._target(f)
             tid = self._ids[t]
-            for x in f.inputs:
+            for x in self.inputs[f]:
                 if not self._internal(x, t):
                     self._edge((self._ids[x], tid), isinstance(t, tuple), seen)
             for v in self.drawn_outputs(f):
@@ -225,6 +283,35 @@ class Graph:
                 return
             seen[edge] = True
         self.edges.append(edge + (None,))
+
+    # ------------------------------------------------------------ repeats
+    def _insert_repeats(self):
+        """A Repeat node on each edge where an operation broadcast its input."""
+        by_id = {node.id: node for node in self.nodes}
+        before = {}  # op node id -> the Repeat nodes drawn just before it
+        edges = []
+        for src, dst, var in self.edges:
+            x, f = by_id[src].obj, by_id[dst].obj
+            axes = ()
+            if by_id[src].kind == "var" and by_id[dst].kind == "op" \
+                    and f.name in BROADCASTING and not is_constant(x):
+                out = self._made.get(f) if f.outputs is None else f.outputs[0]()
+                if out is not None:
+                    axes = repeated_axes(x.shape, out.shape)
+            if not axes:
+                edges.append((src, dst, var))
+                continue
+            n = self._counts.get("r", 0)
+            self._counts["r"] = n + 1
+            r = Node(f"r{n}", "repeat", None, by_id[dst].cluster,
+                     {"axes": axes, "op": f.name, "from": x.shape, "to": out.shape})
+            before.setdefault(dst, []).append(r)
+            edges += [(src, r.id, var), (r.id, dst, None)]
+        nodes = []
+        for node in self.nodes:
+            nodes += before.get(node.id, [])
+            nodes.append(node)
+        self.nodes, self.edges = nodes, edges
 
     # ------------------------------------------------------------ branches
     def _insert_branches(self):

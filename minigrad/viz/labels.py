@@ -7,21 +7,6 @@ from __future__ import annotations
 
 from .. import backend
 
-# Attributes worth a second line on an operation node (those that are set);
-# (attribute, shown as) where the attribute's name is long.
-DETAILS = {
-    "Pow": ("c",),
-    "Repeat": ("repeats", "axis"),
-    "Sum": ("axis",), "Mean": ("axis",), "Max": ("axis",), "Min": ("axis",),
-    "Split": (("indices_or_sections", "sections"), "axis"),
-    "Concat": ("axis",), "Stack": ("axis",),
-    "Softmax": ("axis",), "LogSoftmax": ("axis",),
-    "Reshape": ("shape",), "Transpose": ("axes",),
-    "BroadcastTo": ("shape",), "SumTo": ("shape",),
-    "AsType": ("dtype",), "Clip": ("lo", "hi"),
-}
-
-
 def number(x) -> str:
     """A number in at most 4 significant digits.
 
@@ -66,12 +51,21 @@ def shape_dtype(data, shapes: bool, dtypes: bool) -> str:
     return " ".join(parts)
 
 
-def variable_label(v, o) -> str:
-    """The lines of a Variable's label under options ``o`` (a dict)."""
+def _called(v) -> str:
+    """How a label refers to ``v``: its name, else its shape."""
+    return v.name or ("scalar" if v.ndim == 0 else str(tuple(v.shape)))
+
+
+def variable_label(v, o, info=None) -> str:
+    """The lines of a Variable's label under options ``o`` (a dict); ``info``
+    is the drawn node's, which says whether ``v`` is a drawn leaf's ``.grad``."""
     lines = []
     literal = is_constant(v) and v.data.size == 1 and not (o["names"] and v.name)
+    owner = (info or {}).get("grad_of")
     if o["names"] and v.name:
         lines.append(v.name)
+    elif o["names"] and owner is not None:
+        lines.append(f"{_called(owner)}.grad")
     elif literal:
         lines.append(number(v.data.reshape(()).item()))  # a literal such as the 1 of 1 - z
     facts = shape_dtype(v.data, o["shapes"], o["dtypes"])
@@ -86,19 +80,74 @@ def variable_label(v, o) -> str:
     return "\n".join(lines)
 
 
-def op_label(f, o) -> str:
+def _axes_text(axes) -> str:
+    return f"axis {axes[0]}" if len(axes) == 1 else f"axes {tuple(axes)}"
+
+
+def _sum_to_note(f, info):
+    """SumTo is the backward of a broadcast (the book's Repeat): which axes it sums."""
+    big = getattr(f, "in_shape", None)
+    if big is None:
+        return f"to {f.shape}"
+    lead = len(big) - len(f.shape)
+    axes = list(range(lead)) + [lead + i for i, n in enumerate(f.shape)
+                                if n == 1 and big[lead + i] != 1]
+    return f"sums {_axes_text(axes)}: {big} to {f.shape}" if axes else f"to {f.shape}"
+
+
+def _copy_note(f, info):
+    owner = (info or {}).get("grad_of")
+    return None if owner is None else f"own array for {_called(owner)}.grad"
+
+
+# Operations whose second line is a sentence rather than their settings.
+NOTES = {"SumTo": _sum_to_note, "Copy": _copy_note}
+
+
+def op_tooltip(f, info=None):
+    """The longer explanation shown when the mouse rests on an operation (SVG),
+    for the operations of a gradient's graph that a reader did not write."""
+    if f.name == "SumTo":
+        return ("the backward of a broadcast (the book's Repeat): sums the gradients of the "
+                "copies down to the input's shape")
+    if f.name == "Copy" and _copy_note(f, info):
+        return ("the engine copies a gradient that shares memory with another array before "
+                "storing it in .grad, so that no two .grad arrays alias")
+    return None
+
+
+def op_label(f, o, info=None) -> str:
+    """The lines of an operation's label; ``info`` is the drawn node's."""
     lines = [f.name]
     if o["details"]:
         parts = []
-        for attr in DETAILS.get(f.name, ()):
+        for attr in getattr(f, "drawn", ()):  # each operation names its own
             attr, shown = attr if isinstance(attr, tuple) else (attr, attr)
             value = getattr(f, attr, None)
             if value is not None:
                 parts.append(f"{shown}={_short(value)}")
+        note = NOTES.get(f.name)
+        if note is not None:
+            parts = [text for text in [note(f, info)] if text]
         if parts:
             lines.append(", ".join(parts))
     if o["generations"]:
         lines.append(f"gen {f.generation}")
+    return "\n".join(lines)
+
+
+def repeat_label(info, o) -> str:
+    """The label of a Repeat node the drawer added: the axes numpy broadcast
+    along, written as the Repeat operation writes its own settings."""
+    lines = ["Repeat"]
+    if o["details"]:
+        axes = info["axes"]
+        if len(axes) == 1:
+            (axis, times), = axes
+            lines.append(f"repeats={times}, axis={axis}")
+        else:
+            lines.append(f"repeats={tuple(t for _, t in axes)}, "
+                         f"axes={tuple(a for a, _ in axes)}")
     return "\n".join(lines)
 
 

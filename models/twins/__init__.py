@@ -21,8 +21,9 @@ __all__ = ["MatMul", "Affine", "Sigmoid", "SoftmaxWithLoss", "SigmoidWithLoss", 
            "Encoder", "Decoder", "PeekyDecoder", "AttentionEncoder", "AttentionDecoder",
            "TwinSeq2seq",
            "sigmoid", "softmax", "log_softmax", "softmax_cross_entropy", "TwinLM",
-           "twin_cbow", "twin_skipgram", "TwinTwoLayerNet"]
+           "twin_cbow", "twin_skipgram", "TwinTwoLayerNet", "BinaryAdderBPTT"]
 
+from .binary_addition import BinaryAdderBPTT  # noqa: E402
 from .language_models import TwinLM  # noqa: E402
 from .two_layer_net import TwinTwoLayerNet  # noqa: E402
 from .word2vec import twin_cbow, twin_skipgram  # noqa: E402
