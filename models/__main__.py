@@ -500,17 +500,9 @@ def main(argv=None):
     if args.command == "evaluate":
         from minigrad.data import DataError
         from minigrad.layers import CheckpointError
-        try:
-            return run_evaluate(args)
-        except (DataError, CheckpointError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        return _reporting(run_evaluate, (DataError, CheckpointError), args)
     if args.command == "compare":
-        try:
-            return run_compare(args)
-        except (OSError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        return _reporting(run_compare, (OSError, ValueError), args)
     resumable = tuple(LM_DEFAULTS) + SEQ2SEQ_MODELS
     if (args.checkpoint_every or args.resume) and args.model not in resumable:
         parser.error("--checkpoint-every and --resume are for the language and seq2seq models "
@@ -552,10 +544,16 @@ def _run(args):
     runner = {"cbow": run_word2vec, "skipgram": run_word2vec, "two-layer-net": run_two_layer_net,
               "binary-addition": run_binary_addition, "seq2seq": run_seq2seq,
               "attention-seq2seq": run_seq2seq}.get(args.model, run_lm)
+    # Every rank meets these alike (the same data, the same resume file).
+    return _reporting(runner, (DataError, CheckpointError), args, out_dir)
+
+
+def _reporting(run, expected, *args):
+    """``run(*args)``; an ``expected`` failure (missing data, a checkpoint that
+    does not fit, ...) is one line on stderr and exit status 2, not a traceback."""
     try:
-        return runner(args, out_dir)
-    except (DataError, CheckpointError) as exc:
-        # Every rank meets these alike (the same data, the same resume file).
+        return run(*args)
+    except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
