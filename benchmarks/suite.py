@@ -1,4 +1,4 @@
-"""The benchmark suite: every workload of issue 6 in one command, one table.
+"""The benchmark suite: every workload in one command, one table.
 
     python benchmarks/suite.py [--quick] [--threads N] [--only NAME,...] [--no-torch]
     python benchmarks/suite.py --profile NAME [--threads N]
@@ -184,12 +184,12 @@ def torch_missing_note():
 
 
 # ================================================================ 1. per-op overhead
-HAND_WRITTEN_US = 1.08   # the issue's figure for the hand-written chain
+HAND_WRITTEN_US = 1.08   # the hand-written chain on a quiet machine
 def run_chain(quick):
     """engine_overhead's 1000-op chain and its contenders, run by its own code."""
     engine_overhead.torch = torch
     chain = engine_overhead.bench_chain(rounds=40 if quick else 300)
-    # The issue's 4 us/op was measured on a quiet machine where the hand-written
+    # The 4 us/op goal was set on a quiet machine where the hand-written
     # chain took 1.08 us/op; other jobs' load inflates absolute times here by up
     # to 3x, so the target is judged as that ratio to the twin of the same run.
     target = Target(f"<= 4 us/op (~{4 / HAND_WRITTEN_US:.1f}x twin)", "vs_twin",
@@ -211,7 +211,7 @@ def run_chain(quick):
              "ms per chain = us per op. `const`: only dL/dx; `param`: every constant is a "
              "leaf needing a gradient. The twin is the hand-written numpy forward+backward. "
              f"The target is judged as a ratio to the twin ({HAND_WRITTEN_US} us/op in the "
-             "issue's quiet-machine figures), which other jobs' load does not move."]
+             "figures of a quiet machine), which other jobs' load does not move."]
     return {"rows": rows, "notes": notes + torch_missing_note()}
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from models.twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
 
 f64 = np.float64
-TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
+TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
 LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
 
 __all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
