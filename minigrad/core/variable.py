@@ -28,8 +28,10 @@ class Variable:
 
     __slots__ = ("data", "grad", "creator", "generation", "name", "requires_grad",
                  "_retain", "__weakref__")
-    # numpy defers to our reflected operators: ``ndarray * Variable`` is a Variable.
-    __array_ufunc__ = None
+    # numpy's functions and operators on a Variable run minigrad's operations:
+    # core/numpy_protocol.py adds __array_ufunc__, __array_function__ and
+    # __array__ to this class. cupy's operators defer by priority instead, to
+    # our reflected operators: ``cupy_array * Variable`` is a Variable.
     __array_priority__ = 200
 
     def __init__(self, data, name: str | None = None, requires_grad: bool | None = None):

@@ -24,6 +24,7 @@ from .reduction import LogSumExp, Max, Mean, Min, Sum  # noqa: F401
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat,  # noqa: F401
                     Reshape, Split, Stack, SumTo, Transpose)
 from . import operators  # noqa: F401,E402  (binds +, *, @, [], .sum(), ... to Variable)
+from . import numpy_calls  # noqa: F401,E402  (np.tanh(v) is tanh(v), ...)
 
 __all__ = [name for module in (arithmetic, elementwise, linalg, reduction, shape, loss, nn,
            recurrent) for name in module.__all__]
