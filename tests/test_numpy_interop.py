@@ -190,3 +190,19 @@ def test_the_table_names_operations_of_minigrad_functions():
         assert name.startswith("F.") or name == "x ** 2", name
         public = getattr(F, name[2:], None) if name.startswith("F.") else None
         assert public is operation or operation.__module__ == numpy_calls.__name__, name
+
+
+def test_on_each_backend(xp):
+    v = mg.Variable(xp.asarray([0.5, -1.0, 2.0]))
+    y = np.maximum(np.tanh(v), 0.0)                  # F.tanh, F.maximum on v's device
+    y.sum().backward()
+    assert mg.get_array_module(y.data) is xp and mg.get_array_module(v.grad.data) is xp
+    mask = v > 0
+    assert type(mask) is type(v.data) and mask.tolist() == [True, False, True]
+    assert f"{v[2] * 1.0:.1f}" == "2.0" and int(v.argmax()) == 2
+    c = mg.Variable(xp.asarray([1.0, 2.0]), requires_grad=False)
+    if xp is np:
+        assert np.asarray(c) is c.data
+    else:
+        with pytest.raises(mg.DeviceError, match=r"v\.numpy\(\)"):
+            np.asarray(c)
