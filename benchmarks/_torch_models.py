@@ -90,6 +90,41 @@ class LanguageModel(nn.Module):
         return TF.cross_entropy(scores.reshape(-1, self.vocab), ts.reshape(-1))
 
 
+class Seq2seq(nn.Module):
+    """The book's Seq2seq (``attention=False``: the encoder's last state starts
+    the decoder) or AttentionSeq2seq (``attention=True``: the decoder's Linear
+    reads [context, LSTM output], the context being dot-product attention over
+    the encoder's states, all decoder steps in one batched product), from a
+    weight dict of models.seq2seq's layout. The loss: cross-entropy of the
+    decoder fed ts[:, :-1] against ts[:, 1:]."""
+
+    def __init__(self, weights, attention=False):
+        super().__init__()
+        V, D = weights["encoder.embed.W"].shape
+        H = weights["encoder.lstm.Wh"].shape[0]
+        self.vocab, self.attention = V, attention
+        for side in ("encoder", "decoder"):
+            embed, rnn = nn.Embedding(V, D), nn.LSTM(D, H, batch_first=True)
+            _assign(embed.weight, weights[f"{side}.embed.W"])
+            load_rnn_layer(rnn, 0, weights[f"{side}.lstm.Wx"], weights[f"{side}.lstm.Wh"],
+                           weights[f"{side}.lstm.b"], "lstm")
+            setattr(self, f"{side}_embed", embed)
+            setattr(self, f"{side}_lstm", rnn)
+        self.affine = nn.Linear(*weights["decoder.affine.W"].shape)
+        _assign(self.affine.weight, weights["decoder.affine.W"].T)
+        _assign(self.affine.bias, weights["decoder.affine.b"])
+
+    def forward(self, xs, ts):
+        hs_enc, _ = self.encoder_lstm(self.encoder_embed(xs))
+        h0 = hs_enc[:, -1].unsqueeze(0).contiguous()
+        hs, _ = self.decoder_lstm(self.decoder_embed(ts[:, :-1]), (h0, torch.zeros_like(h0)))
+        if self.attention:
+            a = torch.softmax(hs @ hs_enc.transpose(1, 2), dim=-1)
+            hs = torch.cat([a @ hs_enc, hs], dim=-1)
+        scores = self.affine(hs)
+        return TF.cross_entropy(scores.reshape(-1, self.vocab), ts[:, 1:].reshape(-1))
+
+
 class CBOW(nn.Module):
     """The book's CBOW with negative sampling: h = mean of the contexts' input
     vectors, loss = sum over the positive and the k negatives of each term's

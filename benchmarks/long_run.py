@@ -1,4 +1,4 @@
-"""Long runs (issue 7): memory stays flat and nothing recurses.
+"""Long runs: memory stays flat and nothing recurses.
 
     python benchmarks/long_run.py [--quick] [--threads N]
 

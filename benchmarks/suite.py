@@ -1,4 +1,4 @@
-"""The benchmark suite: every workload of issue 6 in one command, one table.
+"""The benchmark suite: every workload in one command, one table.
 
     python benchmarks/suite.py [--quick] [--threads N] [--only NAME,...] [--no-torch]
     python benchmarks/suite.py --profile NAME [--threads N]
@@ -184,12 +184,12 @@ def torch_missing_note():
 
 
 # ================================================================ 1. per-op overhead
-HAND_WRITTEN_US = 1.08   # the issue's figure for the hand-written chain
+HAND_WRITTEN_US = 1.08   # the hand-written chain on a quiet machine
 def run_chain(quick):
     """engine_overhead's 1000-op chain and its contenders, run by its own code."""
     engine_overhead.torch = torch
     chain = engine_overhead.bench_chain(rounds=40 if quick else 300)
-    # The issue's 4 us/op was measured on a quiet machine where the hand-written
+    # The 4 us/op goal was set on a quiet machine where the hand-written
     # chain took 1.08 us/op; other jobs' load inflates absolute times here by up
     # to 3x, so the target is judged as that ratio to the twin of the same run.
     target = Target(f"<= 4 us/op (~{4 / HAND_WRITTEN_US:.1f}x twin)", "vs_twin",
@@ -211,7 +211,7 @@ def run_chain(quick):
              "ms per chain = us per op. `const`: only dL/dx; `param`: every constant is a "
              "leaf needing a gradient. The twin is the hand-written numpy forward+backward. "
              f"The target is judged as a ratio to the twin ({HAND_WRITTEN_US} us/op in the "
-             "issue's quiet-machine figures), which other jobs' load does not move."]
+             "figures of a quiet machine), which other jobs' load does not move."]
     return {"rows": rows, "notes": notes + torch_missing_note()}
 
 
@@ -588,6 +588,121 @@ def build_lm(name, quick):
             "matmul_plan": plan}
 
 
+# ================================================================ 4b. encoder-decoder models
+# The book's chapters 7 and 8 at its own sizes, one Adam step (lr 1e-3) with
+# global-norm clipping 5 on a batch of 128 questions of the data set's shape.
+SEQ2SEQ_SPECS = {
+    "seq2seq-addition": {"title": "Seq2seq on addition (H 128)", "kind": "seq2seq", "V": 13,
+                         "D": 16, "H": 128, "Te": 7, "Ta": 5, "target": 0.7},
+    "attention-date": {"title": "AttentionSeq2seq on date (H 256)", "kind": "attention",
+                       "V": 59, "D": 16, "H": 256, "Te": 29, "Ta": 11, "target": 0.3},
+}
+SEQ2SEQ_N, SEQ2SEQ_LR, SEQ2SEQ_MAX_GRAD = 128, 1e-3, 5.0
+
+
+def seq2seq_data(spec):
+    """The model's own float32 initialisation and one batch of random ids of
+    the data set's shapes (the answers start with the same start symbol)."""
+    from models.seq2seq import AttentionSeq2seq, Seq2seq
+
+    cls = AttentionSeq2seq if spec["kind"] == "attention" else Seq2seq
+    w = cls(spec["V"], spec["D"], spec["H"], rng=0).to_weights()
+    rng = np.random.default_rng(10)
+    xs = rng.integers(0, spec["V"], (SEQ2SEQ_N, spec["Te"]))
+    ts = rng.integers(0, spec["V"], (SEQ2SEQ_N, spec["Ta"]))
+    ts[:, 0] = 0
+    return w, xs, ts
+
+
+def seq2seq_matmul_plan(spec):
+    """Every matrix product of one training step, as (a shape, b shape, count):
+    the embeddings' projections over all rows at once and their two backward
+    products, one h @ Wh and one dh @ Wh^T per step that has a previous state
+    (the encoder's first step starts from zeros), dWh as one product over all
+    steps, the output layer, and (attention) the four batched products over
+    all decoder steps."""
+    N, D, H, V, Te, Td = (SEQ2SEQ_N, spec["D"], spec["H"], spec["V"], spec["Te"],
+                          spec["Ta"] - 1)
+    G = 4 * H
+    plan = []
+    for T, recurrent_steps in ((Te, Te - 1), (Td, Td)):     # encoder, decoder
+        plan += [((N * T, D), (D, G), 1), ((D, N * T), (N * T, G), 1),
+                 ((N * T, G), (G, D), 1)]
+        plan += [((N, H), (H, G), recurrent_steps), ((N, G), (G, H), recurrent_steps),
+                 ((H, N * recurrent_steps), (N * recurrent_steps, G), 1)]
+    out_in = 2 * H if spec["kind"] == "attention" else H
+    plan += [((N * Td, out_in), (out_in, V), 1), ((out_in, N * Td), (N * Td, V), 1),
+             ((N * Td, V), (V, out_in), 1)]
+    if spec["kind"] == "attention":
+        plan += [((N, Td, H), (N, H, Te), 1), ((N, Td, Te), (N, Te, H), 1),   # scores, context
+                 ((N, Td, Te), (N, Te, H), 1), ((N, Td, H), (N, H, Te), 1),   # their four
+                 # gradients: the same FLOPs in each, whichever operand is transposed
+                 ((N, Te, Td), (N, Td, H), 2)]
+    return plan
+
+
+def build_seq2seq_matmul_bound(spec):
+    rng = np.random.default_rng(11)
+    ops = []
+    for a_shape, b_shape, count in seq2seq_matmul_plan(spec):
+        a, b = (rng.standard_normal(s).astype(f32) for s in (a_shape, b_shape))
+        ops.append((a, b, np.empty(np.matmul(a, b).shape, f32), count))
+
+    def step():
+        for a, b, out, count in ops:
+            for _ in range(count):
+                np.matmul(a, b, out=out)
+    return step
+
+
+def build_seq2seq(name, quick):
+    from models.seq2seq import AttentionSeq2seq, Seq2seq
+
+    spec = SEQ2SEQ_SPECS[name]
+    w, xs, ts = seq2seq_data(spec)
+    cls = AttentionSeq2seq if spec["kind"] == "attention" else Seq2seq
+    model = cls.from_weights(w)
+    opt = Adam(model, lr=SEQ2SEQ_LR)
+    opt.add_hook(ClipGradNorm(SEQ2SEQ_MAX_GRAD))
+    twin = twins.TwinSeq2seq(w, spec["kind"])
+    checks = Checks()
+    checks.close(f"{spec['title']}: minigrad loss vs twin", model.loss(xs, ts).data,
+                 twin.forward(xs, ts))
+    steps = {"minigrad": minigrad_step(model, opt, lambda: model.loss(xs, ts)),
+             "twin": book_step(lambda: twin.forward(xs, ts), twin.backward, twin.params,
+                               twin.grads, BookAdam(SEQ2SEQ_LR), SEQ2SEQ_MAX_GRAD),
+             "matmul bound": build_seq2seq_matmul_bound(spec)}
+    if torch is not None:
+        net = T_.Seq2seq(w, attention=spec["kind"] == "attention")
+        xt, tt = T_.ids(xs), T_.ids(ts)
+        checks.close(f"{spec['title']}: torch loss vs twin",
+                     T_.loss_value(net, lambda: net(xt, tt)), twin.forward(xs, ts))
+        opt_t = torch.optim.Adam(net.parameters(), lr=SEQ2SEQ_LR)
+        steps["torch"] = T_.train_step(net, [opt_t], lambda: net(xt, tt), SEQ2SEQ_MAX_GRAD)
+    refs = {"torch": "torch", "bound": "matmul bound"}
+    contenders = [Contender("minigrad", steps["minigrad"], twin="twin",
+                            target=Target(f"<= {spec['target']}x twin", "vs_twin",
+                                          spec["target"]), **refs),
+                  Contender("twin", steps["twin"], **refs),
+                  Contender("torch", steps.get("torch"), bound="matmul bound"),
+                  Contender("matmul bound", steps["matmul bound"])]
+    plan = seq2seq_matmul_plan(spec)
+    flops = sum(2 * np.prod(a) * b[-1] * count for a, b, count in plan)
+    notes = [f"{spec['title']}: V {spec['V']}, D {spec['D']}, H {spec['H']}, batch {SEQ2SEQ_N}, "
+             f"questions {spec['Te']} wide, answers {spec['Ta']} (the decoder reads "
+             f"{spec['Ta'] - 1}); one step = forward, backward, clip to global norm "
+             f"{SEQ2SEQ_MAX_GRAD}, Adam (lr {SEQ2SEQ_LR}). twin: models.twins.TwinSeq2seq, the "
+             "book's layers written out by hand, with the book's Adam and clip_grads"
+             + (" (its TimeAttention loops over the decoder steps)"
+                if spec["kind"] == "attention" else "")
+             + f". Matmul bound: {len(plan)} distinct products, {flops / 1e9:.2f} GFLOP per "
+             "step, the least any implementation of this step computes."]
+    return {"contenders": contenders, "checks": checks, "notes": notes + torch_missing_note(),
+            "rounds": (4 if spec["kind"] == "attention" else 15) if quick else
+                      (30 if spec["kind"] == "attention" else 150),
+            "warmup": 2, "flops_per_step": float(flops), "matmul_plan": plan}
+
+
 # ================================================================ 5. bwd/fwd over T
 BF_N, BF_H = 20, 100
 BF_FLAT = 1.25   # "flat": the largest bwd/fwd ratio over T at most this times the smallest
@@ -847,12 +962,15 @@ def standard(build):
 
 
 BUILDERS = {"mlp": build_mlp, "cbow": build_cbow, "notes-adder": build_notes_adder,
-            **{name: (lambda n: lambda quick: build_lm(n, quick))(name) for name in LM_SPECS}}
+            **{name: (lambda n: lambda quick: build_lm(n, quick))(name) for name in LM_SPECS},
+            **{name: (lambda n: lambda quick: build_seq2seq(n, quick))(name)
+               for name in SEQ2SEQ_SPECS}}
 WORKLOADS = {
     "chain": ("per-op overhead (1000-op chain)", run_chain),
     "mlp": ("MLP 784-1000-10", standard(build_mlp)),
     "cbow": ("CBOW + negative sampling", standard(build_cbow)),
     **{name: (spec["title"], standard(BUILDERS[name])) for name, spec in LM_SPECS.items()},
+    **{name: (spec["title"], standard(BUILDERS[name])) for name, spec in SEQ2SEQ_SPECS.items()},
     "notes-adder": ("the course notes' binary adder (us per iteration)",
                     standard(build_notes_adder)),
     "bwd-fwd": ("LSTM bwd/fwd over T", run_bwd_fwd),

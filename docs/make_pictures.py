@@ -1,4 +1,5 @@
-"""Draw every picture of the docs (seeing-the-graph.md, graph-nodes.md) into docs/images/.
+"""Draw every graph picture of the docs (seeing-the-graph.md, graph-nodes.md,
+seq2seq.md) into docs/images/.
 
     python docs/make_pictures.py            # SVG, the committed files
     python docs/make_pictures.py --png      # PNG instead, e.g. to look at them
@@ -39,6 +40,18 @@ def _multiplied_backward():
     return (z,)
 
 
+def _attention_decoder_step():
+    # One step of the book's AttentionDecoder at its date sizes (V 59, D 16,
+    # H 256, 29 encoder steps), its inputs leaves: models/seq2seq_pictures.py.
+    sys.path.insert(0, str(IMAGES.parent.parent))
+    from minigrad.data.sequence import numeric_dates, parse_lines
+    from models.seq2seq import AttentionSeq2seq
+    from models.seq2seq_pictures import decoder_step_graph
+
+    return (decoder_step_graph(AttentionSeq2seq(59, 16, 256, rng=0),
+                               parse_lines(numeric_dates(10))),)
+
+
 # picture name -> (graph, to_dot options)
 PICTURES = {
     "add": (_added_backward, {"values": True, "grads": True}),
@@ -54,6 +67,7 @@ PICTURES = {
     "rnn": (examples.rnn, {"compact": True, "dtypes": False}),
     "rnn_collapsed": (examples.rnn, {"collapse": True, "dtypes": False}),
     "second_order": (examples.second_order, {"values": True}),
+    "attention_decoder_step": (_attention_decoder_step, {"dtypes": False}),
 }
 
 

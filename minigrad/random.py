@@ -24,12 +24,13 @@ def numpy_generator() -> np.random.Generator:
 
 
 def generator(rng=None) -> np.random.Generator:
-    """The generator to draw from: ``rng`` itself if it is a Generator, a new one
-    seeded with ``rng`` if it is an int, else minigrad's own (so
+    """The generator to draw from: ``rng`` itself if it is a Generator (or a
+    legacy ``RandomState``: the book's ``np.random.seed`` stream, replayed), a
+    new one seeded with ``rng`` if it is an int, else minigrad's own (so
     ``minigrad.random.seed`` makes every default draw repeatable)."""
     if rng is None:
         return _numpy_rng
-    if isinstance(rng, np.random.Generator):
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
         return rng
     return np.random.default_rng(rng)
 

@@ -3,17 +3,21 @@ and ``python -m models experiment binary-addition`` (the course notes' experimen
 
 MODEL is one of two-layer-net (the book's chapter 1), simple-rnnlm, rnnlm,
 better-rnnlm, cbow, skipgram, binary-addition (the course notes' program;
-``--recipe minibatch`` for the faster minibatch one). Defaults are the book's
-(and the notes') hyper-parameters; ``--quick`` runs a tiny version (a few
-iterations on a slice of the data) for smoke tests.
-PTB is read from ``--data``, else ``$MINIGRAD_DATA``, else the user cache
-(downloaded there when missing and online). ``python -m models evaluate
+``--recipe minibatch`` for the faster minibatch one), seq2seq (the book's
+chapter 7) and attention-seq2seq (chapter 8). Defaults are the book's (and the
+notes') hyper-parameters; ``--quick`` runs a tiny version (a few iterations on
+a slice of the data) for smoke tests. PTB and the sequence data sets are read
+from ``--data``, else ``$MINIGRAD_DATA``, else the user cache (downloaded
+there when missing and online). ``python -m models evaluate
 cbow|skipgram CHECKPOINT`` prints the book's word2vec queries on saved vectors.
 
     python -m models train rnnlm --data ../shared/data/ptb --out runs/rnnlm
     python -m models train better-rnnlm --cell gru --epochs 10
     python -m models train cbow --quick
     python -m models train two-layer-net
+    python -m models train seq2seq --data ../shared/data/sequence --reverse --peeky
+    python -m models train attention-seq2seq --data ../shared/data/sequence --bidirectional
+    python -m models compare runs/seq2seq/seq2seq_metrics.json ... --out accuracy.png
     python -m models evaluate cbow runs/cbow/cbow.npz
     mpirun -n 2 python -m models train rnnlm --distributed --threads 1
 
@@ -29,7 +33,8 @@ import os
 import sys
 
 MODELS = ("two-layer-net", "simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram",
-          "binary-addition")
+          "binary-addition", "seq2seq", "attention-seq2seq")
+SEQ2SEQ_MODELS = ("seq2seq", "attention-seq2seq")
 
 # The book's settings: (batch, time, D = H, lr, clip, epochs).
 LM_DEFAULTS = {
@@ -49,7 +54,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model and save checkpoint, metrics and plot")
     t.add_argument("model", choices=MODELS)
-    t.add_argument("--data", help="PTB directory (default: $MINIGRAD_DATA or the cache)")
+    t.add_argument("--data", help="directory of PTB or of the sequence files (default: "
+                   "$MINIGRAD_DATA or the cache)")
     t.add_argument("--out", help="output directory (default: runs/MODEL)")
     t.add_argument("--epochs", type=int, help="epochs (default: the book's)")
     t.add_argument("--quick", action="store_true",
@@ -83,6 +89,22 @@ def build_parser():
     t.add_argument("--resume", metavar="PATH",
                    help="language models: continue from a --checkpoint-every file; the other "
                         "options must describe the same run (--epochs may be raised)")
+    t.add_argument("--reverse", action=argparse.BooleanOptionalAction,
+                   help="seq2seq models: read the questions backwards (default: off for "
+                        "seq2seq, on for attention-seq2seq, as in the book)")
+    t.add_argument("--peeky", action="store_true", help="seq2seq: the PeekyDecoder")
+    t.add_argument("--bidirectional", action="store_true",
+                   help="attention-seq2seq: the book's bidirectional LSTM encoder")
+    t.add_argument("--merge", choices=("concat", "sum"), default="concat",
+                   help="attention-seq2seq --bidirectional: join the directions' states")
+    t.add_argument("--dataset", choices=("addition", "date"),
+                   help="seq2seq models: the data set (default: addition for seq2seq, date "
+                        "for attention-seq2seq)")
+    t.add_argument("--wordvec", type=int, help="seq2seq models: D (default: the book's 16)")
+    t.add_argument("--book-stream", action="store_true",
+                   help="seq2seq models: draw the initial weights and every epoch's shuffle "
+                        "from the book's random stream (numpy's seed 1984, after the data's "
+                        "shuffle), as the book's scripts do; --seed is then not used")
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
@@ -105,6 +127,10 @@ def build_parser():
     e.add_argument("--only", help="comma-separated settings (default: all; an unknown name "
                                   "lists them)")
     e.add_argument("--out", help="output directory (default: runs/experiments/NAME)")
+    c = sub.add_parser("compare", help="test accuracy by epoch of seq2seq runs in one figure")
+    c.add_argument("metrics", nargs="+", help="*_metrics.json files of seq2seq runs")
+    c.add_argument("--out", required=True, help="the PNG to write")
+    c.add_argument("--title", default="Test accuracy by epoch")
     return parser
 
 
@@ -135,9 +161,9 @@ def _outputs(history, out_dir, name):
 
 def _print_outputs(paths):
     print("outputs:")
-    for key in ("checkpoint", "plot", "metrics", "boundary"):
-        if key != "boundary" or key in paths:
-            print(f"  {key:<10} {paths.get(key) or '(none)'}")
+    for key in ("checkpoint", "plot", "metrics", "boundary", "attention maps", "decoder step"):
+        if key in ("checkpoint", "plot", "metrics") or key in paths:
+            print(f"  {key:<14} {paths.get(key) or '(none)'}")
 
 
 def run_lm(args, out_dir):
@@ -362,6 +388,110 @@ def run_binary_addition(args, out_dir):
     return 0
 
 
+def _seq2seq_name(args, attention, dataset, reverse):
+    """runs/NAME and the label of the accuracy figure, from the options."""
+    base = "attention-seq2seq" if attention else ("peeky-seq2seq" if args.peeky else "seq2seq")
+    label = "Attention" if attention else ("Peeky" if args.peeky else "Seq2seq")
+    if args.bidirectional:
+        base += "-bidirectional" + ("-sum" if args.merge == "sum" else "")
+        label += ", bidirectional encoder" + (" (sum)" if args.merge == "sum" else "")
+    if dataset != ("date" if attention else "addition"):
+        base += f"-{dataset}"
+        label += f", {dataset}"
+    if reverse:
+        base += "-reversed"
+        label += ", reversed"
+    return base, label
+
+
+def _book_stream(data):
+    """numpy's global stream as the book's scripts leave it after loading the
+    data (``seed(1984)``, one shuffle of every line), as a RandomState of its
+    own: the book then draws the weights from it, then each epoch's order."""
+    import numpy as np
+
+    from minigrad.data.sequence import SEED
+
+    stream = np.random.RandomState(SEED)
+    stream.shuffle(np.arange(len(data.x_train) + len(data.x_test)))
+    return stream
+
+
+def run_seq2seq(args, out_dir):
+    """The book's ch07/train_seq2seq.py and ch08/train.py: Adam, clipping 5,
+    batch 128; accuracy on the 5,000 test questions after each epoch."""
+    import dataclasses
+
+    from minigrad.data import load_sequence
+    from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
+    from models.train_seq2seq import BOOK_SETTINGS, train_seq2seq
+
+    attention = args.model == "attention-seq2seq"
+    if args.peeky and attention:
+        raise SystemExit("error: --peeky is for seq2seq (attention-seq2seq has its own decoder)")
+    if args.bidirectional and not attention:
+        raise SystemExit("error: --bidirectional is for attention-seq2seq")
+    dataset = args.dataset or ("date" if attention else "addition")
+    reverse = attention if args.reverse is None else args.reverse
+    book = BOOK_SETTINGS[dataset]
+    D, H = _pick(args.wordvec, book["wordvec_size"]), _pick(args.hidden, book["hidden_size"])
+    batch, lr = _pick(args.batch_size, book["batch_size"]), _pick(args.lr, book["lr"])
+    epochs = _pick(args.epochs, 1 if args.quick else book["max_epoch"])
+    max_grad = _pick(args.max_grad, book["max_grad"])
+    max_grad = max_grad if max_grad and max_grad > 0 else None
+    data = load_sequence(dataset, args.data)
+    test_size = None
+    if args.quick:
+        H = _pick(args.hidden, 32)
+        data = dataclasses.replace(data, x_train=data.x_train[:batch * 4],
+                                   t_train=data.t_train[:batch * 4])
+        test_size = 200
+    name, label = _seq2seq_name(args, attention, dataset, reverse)
+    out_dir = args.out or os.path.join("runs", name)
+    rng, batches_rng = args.seed, None
+    if args.book_stream:
+        rng = batches_rng = _book_stream(data)
+        label += ", the book's random stream"
+    if attention:
+        model = AttentionSeq2seq(data.vocab_size, D, H, bidirectional=args.bidirectional,
+                                 merge=args.merge, rng=rng)
+    else:
+        model = (PeekySeq2seq if args.peeky else Seq2seq)(data.vocab_size, D, H, rng=rng)
+    print(f"{label}: {data.name}, {len(data.x_train)} training / "
+          f"{min(test_size or len(data.x_test), len(data.x_test))} test questions, "
+          f"V {data.vocab_size}, D {D}, H {H}, "
+          f"batch {batch}, Adam lr {lr}, clip {max_grad}, {epochs} epochs")
+    history = train_seq2seq(model, data, reverse=reverse, batch_size=batch, max_epoch=epochs,
+                            lr=lr, max_grad=max_grad, out_dir=out_dir, name=name,
+                            progress=not args.no_progress, eval_interval=args.eval_interval,
+                            test_size=test_size, checkpoint_every=args.checkpoint_every,
+                            resume=args.resume, rng=batches_rng)
+    history.update(label=label, wordvec_size=D, hidden_size=H, dataset=dataset)
+    paths = _outputs(history, out_dir, name)
+    if attention:
+        from models.seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+
+        paths["attention maps"] = plot_attention_maps(
+            model, data, os.path.join(out_dir, f"{name}_attention.png"), reverse=reverse)
+        paths["decoder step"] = plot_decoder_step_graph(
+            model, os.path.join(out_dir, f"{name}_decoder_step.png"), data)
+    _print_outputs(paths)
+    accuracies = history["test_accuracy"]
+    print("test accuracy by epoch: " + ", ".join(f"{100 * a:.2f}%" for a in accuracies))
+    return 0
+
+
+def run_compare(args):
+    from models.seq2seq_pictures import plot_accuracy_by_epoch, read_accuracy_runs
+
+    runs = read_accuracy_runs(args.metrics)
+    path = plot_accuracy_by_epoch(runs, args.out, title=args.title)
+    for label, accuracies in runs:
+        print(f"  {label:<40} " + " ".join(f"{100 * a:5.1f}" for a in accuracies))
+    print(f"wrote {path}" if path else "no picture written (matplotlib is missing)")
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -370,14 +500,13 @@ def main(argv=None):
     if args.command == "evaluate":
         from minigrad.data import DataError
         from minigrad.layers import CheckpointError
-        try:
-            return run_evaluate(args)
-        except (DataError, CheckpointError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    if (args.checkpoint_every or args.resume) and args.model not in LM_DEFAULTS:
-        parser.error("--checkpoint-every and --resume are for the language models "
-                     f"({', '.join(LM_DEFAULTS)})")
+        return _reporting(run_evaluate, (DataError, CheckpointError), args)
+    if args.command == "compare":
+        return _reporting(run_compare, (OSError, ValueError), args)
+    resumable = tuple(LM_DEFAULTS) + SEQ2SEQ_MODELS
+    if (args.checkpoint_every or args.resume) and args.model not in resumable:
+        parser.error("--checkpoint-every and --resume are for the language and seq2seq models "
+                     f"({', '.join(resumable)})")
     if args.distributed and args.model not in DISTRIBUTED_MODELS:
         parser.error(f"--distributed is for {', '.join(DISTRIBUTED_MODELS)}")
     if args.threads:
@@ -413,11 +542,18 @@ def _run(args):
             seed(args.seed, args.comm.rank)
     out_dir = args.out or os.path.join("runs", args.model)
     runner = {"cbow": run_word2vec, "skipgram": run_word2vec, "two-layer-net": run_two_layer_net,
-              "binary-addition": run_binary_addition}.get(args.model, run_lm)
+              "binary-addition": run_binary_addition, "seq2seq": run_seq2seq,
+              "attention-seq2seq": run_seq2seq}.get(args.model, run_lm)
+    # Every rank meets these alike (the same data, the same resume file).
+    return _reporting(runner, (DataError, CheckpointError), args, out_dir)
+
+
+def _reporting(run, expected, *args):
+    """``run(*args)``; an ``expected`` failure (missing data, a checkpoint that
+    does not fit, ...) is one line on stderr and exit status 2, not a traceback."""
     try:
-        return runner(args, out_dir)
-    except (DataError, CheckpointError) as exc:
-        # Every rank meets these alike (the same data, the same resume file).
+        return run(*args)
+    except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -43,7 +43,17 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 
-__all__ = ["SimpleRnnlm", "Rnnlm", "BetterRnnlm", "eval_perplexity", "WeightsMixin"]
+__all__ = ["SimpleRnnlm", "Rnnlm", "BetterRnnlm", "eval_perplexity", "WeightsMixin",
+           "WeightsError"]
+
+
+class WeightsError(mg.MinigradError, KeyError, ValueError):
+    """Weights that do not fit a model's layout: keys missing or unexpected,
+    or arrays of another shape. Nothing was loaded."""
+
+    def __str__(self):
+        # KeyError's own __str__ would show the message's repr, quotes and all.
+        return str(self.args[0])
 
 
 class WeightsMixin:
@@ -64,21 +74,28 @@ class WeightsMixin:
 
     def load_arrays(self, weights: dict):
         """Overwrite every weight with the given arrays (copied, cast to the
-        model's dtype). The keys must be exactly ``slots()``'s: a missing or an
-        extra key is an error rather than a silently random weight."""
+        model's dtype). The keys must be exactly ``slots()``'s and every shape
+        the model's: anything else raises :class:`WeightsError` listing every
+        difference, before a single weight has changed."""
         slots = self.slots()
-        missing, extra = set(slots) - set(weights), set(weights) - set(slots)
-        if missing or extra:
-            raise KeyError(f"{type(self).__name__}: missing keys {sorted(missing)}, "
-                           f"unexpected keys {sorted(extra)}")
+        owner = type(self).__name__
+        problems = [f"  {k}: missing (the model has {tuple(getattr(*slots[k][0]).shape)})"
+                    for k in slots if k not in weights]
+        problems += [f"  {k}: unexpected, the model has no such weight" for k in weights
+                     if k not in slots]
+        for key, ((layer, attr), *_) in slots.items():
+            if key in weights:
+                want, got = tuple(getattr(layer, attr).shape), np.shape(weights[key])
+                if got != want:
+                    problems.append(f"  {key}: shape {got}, the model's is {want}")
+        if problems:
+            raise WeightsError(f"{owner}: these weights do not fit the model's layout (the "
+                               "book's, see the module's docstring); nothing was loaded:\n"
+                               + "\n".join(problems))
         for key, ((layer, attr), *_) in slots.items():
             p = getattr(layer, attr)
-            a = np.asarray(weights[key])
-            if a.shape != tuple(p.shape):
-                raise ValueError(f"{type(self).__name__}: {key} must have shape "
-                                 f"{tuple(p.shape)}, got {a.shape}")
             # Assigned to the data, not a new Parameter: a tied weight stays one object.
-            p.data = np.array(a, dtype=p.dtype, copy=True)
+            p.data = np.array(weights[key], dtype=p.dtype, copy=True)
         return self
 
 

@@ -11,15 +11,20 @@ c. trains a small LSTM language model (Rnnlm) on the shipped small corpus and
    prints training and validation perplexity epoch by epoch;
 d. trains word2vec (CBOW, sparse gradients) on the same corpus and prints the
    nearest words of a few queries and two analogies (king : man = queen : woman);
-e. writes the GRU cell's graph, a 3-step unrolled RNN and the loss curves into
+e. checks AttentionSeq2seq (chapter 8) against its hand-written twin and
+   trains it, in seconds, to rewrite dates written M/D/YY as YYYY-MM-DD
+   (generated questions of the kind a quarter of the book's date set is),
+   drawing its attention maps and the graph of one decoder step;
+f. writes the GRU cell's graph, a 3-step unrolled RNN and the loss curves into
    the output folder (default ``./minigrad-tour/``).
 
-It exits non-zero when a check fails: binary addition below 100% or a twin
-difference above 1e-6. With ``--data DIR`` (the PTB files) it hands over to
+It exits non-zero when a check fails: binary addition below 100%, a twin
+difference above 1e-6, or the date model below 90% on its test questions. With ``--data DIR`` (the PTB files) it hands over to
 the real experiments (``python -m models train rnnlm --data DIR``).
 
-The builders here (``build_lm_pair``, ``twin_errors``, ``word2vec_twin_errors``)
-are also what the property tests use to compare models with their twins.
+The builders here (``build_lm_pair``, ``build_seq2seq_pair``, ``twin_errors``,
+``word2vec_twin_errors``) are also what the property tests use to compare
+models with their twins.
 """
 from __future__ import annotations
 
@@ -32,14 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.twins import TwinLM, twin_cbow, twin_skipgram
+from models.twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
 
 f64 = np.float64
-TWIN_TOL = 1e-6          # the issue's bound on |autograd - twin| / |twin|
+TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
 LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
 
 __all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
-           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS"]
+           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS",
+           "build_seq2seq_pair", "SEQ2SEQ_KINDS"]
 
 
 # ---------------------------------------------------------------- twins from the same weights
@@ -85,35 +91,45 @@ def dropout_keeps(model, rng, N, T):
     return [rng.random((N, T, s)) >= model.dropout_ratio for s in sizes]
 
 
-def twin_errors(model, twin, batches) -> dict:
-    """Run consecutive stateful batches ``(xs, ts, keeps)`` through both; the
-    largest relative difference over the batches of the loss ("loss") and of
-    every parameter's gradient (by weight key). ``keeps`` is None for models
-    without dropout."""
+def _model_loss(model, xs, ts, extra):
+    """The loss of one batch; ``extra`` is what the twin's forward takes too:
+    BetterRnnlm's boolean keep-masks, an attention model's encoder mask, or None."""
     from models.rnnlm import BetterRnnlm
 
+    if isinstance(model, BetterRnnlm):
+        # The autograd side takes the masks already scaled, as Dropout applies them.
+        return model.loss(xs, ts, masks=[k / (1.0 - model.dropout_ratio) for k in extra])
+    if extra is not None:
+        return model.loss(xs, ts, mask=extra)
+    return model.loss(xs, ts)
+
+
+def twin_errors(model, twin, batches) -> dict:
+    """Run consecutive batches ``(xs, ts, extra)`` through both (stateful for the
+    language models); the largest relative difference over the batches of the
+    loss ("loss") and of every weight's gradient (by the key of
+    ``model.slots()``). ``extra``: BetterRnnlm's dropout keep-masks, an
+    attention model's mask over the encoder's steps, or None."""
     errors = {}
-    for xs, ts, keeps in batches:
-        if isinstance(model, BetterRnnlm):
-            # The autograd side takes the masks already scaled, as Dropout applies them.
-            masks = [k / (1.0 - model.dropout_ratio) for k in keeps]
-            loss = model.loss(xs, ts, masks=masks)
-        else:
-            loss = model.loss(xs, ts)
-        twin_loss = twin.forward(xs, ts, keeps)
+    slots = model.slots()
+    for xs, ts, extra in batches:
+        loss = _model_loss(model, xs, ts, extra)
+        twin_loss = twin.forward(xs, ts, extra)
         model.zero_grad()
         loss.backward()
         twin.backward()
         found = {"loss": rel_err(loss.data, twin_loss)}
-        expected = twin.grads()
-        # A weight the batch never reached (Wh over a single step from a zero
-        # state) has no gradient: that is a gradient of zeros, as the twin says.
-        grads = {name: np.zeros(p.shape) if p.grad is None else p.grad.data
-                 for name, p in model.named_params()}
-        if set(grads) != set(expected):
-            raise KeyError(f"twin_errors: the model's parameters {sorted(grads)} are not the "
+        # TwinSeq2seq keeps the book's grads list; its keyed gradients have their own name.
+        expected = twin.grads_by_key() if isinstance(twin, TwinSeq2seq) else twin.grads()
+        if set(slots) != set(expected):
+            raise KeyError(f"twin_errors: the model's weights {sorted(slots)} are not the "
                            f"twin's {sorted(expected)}")
-        found.update({k: rel_err(grads[k], expected[k]) for k in expected})
+        for key, ((layer, attr), *_) in slots.items():
+            # A weight the batch never reached (Wh over a single step from a zero
+            # state) has no gradient: that is a gradient of zeros, as the twin says.
+            grad = getattr(layer, attr).grad
+            found[key] = rel_err(np.zeros(getattr(layer, attr).shape) if grad is None
+                                 else grad.data, expected[key])
         for k, e in found.items():
             errors[k] = max(errors.get(k, 0.0), e)
     return errors
@@ -133,6 +149,31 @@ def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
     return {"loss": rel_err(loss.data, twin_loss),
             "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
             "W_out": rel_err(model.ns_loss.W.grad.to_dense(), g_out)}
+
+
+SEQ2SEQ_KINDS = ("seq2seq", "peeky", "attention", "attention-bi")
+
+
+def build_seq2seq_pair(kind, vocab_size, wordvec_size, hidden_size, seed=0, fused=True):
+    """(autograd model, twin, weights) of an encoder-decoder model, the same
+    random float64 weights in both. ``kind``: "seq2seq", "peeky", "attention"
+    or "attention-bi" (the bidirectional encoder, directions concatenated)."""
+    from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
+
+    V, D, H = vocab_size, wordvec_size, hidden_size
+    if kind == "seq2seq":
+        model = Seq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
+    elif kind == "peeky":
+        model = PeekySeq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
+    elif kind in ("attention", "attention-bi"):
+        model = AttentionSeq2seq(V, D, H, bidirectional=kind == "attention-bi", fused=fused,
+                                 dtype=f64, rng=0)
+    else:
+        raise ValueError(f"build_seq2seq_pair: kind must be one of {SEQ2SEQ_KINDS}, "
+                         f"got {kind!r}")
+    w = random_weights(model, seed=seed)
+    model.load_arrays(w)
+    return model, TwinSeq2seq(w, kind.split("-")[0]), w
 
 
 # ---------------------------------------------------------------- the report
@@ -315,6 +356,68 @@ def _word2vec(say, quick):
     return losses
 
 
+def _seq2seq_twin_check(say):
+    """AttentionSeq2seq with the bidirectional encoder against its twin, float64."""
+    rng = np.random.default_rng(0)
+    model, twin, _ = build_seq2seq_pair("attention-bi", 12, 4, 5, seed=2)
+    batches = [(rng.integers(0, 12, (3, 6)), rng.integers(0, 12, (3, 5)), None)
+               for _ in range(2)]
+    errors = twin_errors(model, twin, batches)
+    worst = max(errors.values())
+    say(f"  AttentionSeq2seq(bidirectional=True) vs its twin, float64, {len(errors) - 1} weights: "
+        f"largest relative difference {worst:.1e} (bound {TWIN_TOL:g})")
+    say.result.results["seq2seq_twin"] = errors
+    if not worst <= TWIN_TOL:
+        say.fail(f"AttentionSeq2seq and its twin differ by {worst:.1e} > {TWIN_TOL:g}")
+
+
+def _seq2seq_training(say, quick, out):
+    """A short training run on generated numeric dates; its attention maps and
+    one decoder step drawn."""
+    import minigrad as mg
+    from minigrad.data.sequence import numeric_dates, parse_lines
+    from minigrad.optimizers import Adam, ClipGradNorm
+    from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
+    from models.seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+
+    # The accuracy jumps from ~0 to ~100% somewhere between steps 250 and 450.
+    steps, H, batch, lr = (200, 32, 64, 0.01) if quick else (600, 32, 64, 0.01)
+    data = parse_lines(numeric_dates(6000, seed=0), name="numeric dates")
+    x, t = data.split("train", reverse=True)
+    x_test, t_test = data.split("test", reverse=True)
+    mg.random.seed(0)
+    rng = np.random.default_rng(1)
+    model = AttentionSeq2seq(data.vocab_size, 16, H, rng=0)
+    opt = Adam(model, lr=lr)
+    opt.add_hook(ClipGradNorm(5.0))
+    say(f"  {len(x)} generated questions like '6/3/73' -> '1973-06-03' (the date set's "
+        f"numeric kind), reversed input, D 16, H {H}, Adam lr {lr}, batch {batch}, {steps} steps")
+    before, _ = exact_match_accuracy(model, x_test, t_test)
+    losses, start = [], time.perf_counter()
+    for _ in range(steps):
+        idx = rng.integers(0, len(x), batch)
+        loss = model.loss(x[idx], t[idx])
+        model.zero_grad()
+        loss.backward()
+        opt.update()
+        losses.append(float(loss.data))
+    acc, guesses = exact_match_accuracy(model, x_test, t_test)
+    say(f"  loss {losses[0]:.3f} -> {np.mean(losses[-20:]):.3f}, test accuracy "
+        f"{100 * before:.1f}% -> {100 * acc:.1f}% ({len(t_test)} questions) in "
+        f"{time.perf_counter() - start:.1f} s")
+    for q, g in zip(x_test[:3], guesses[:3]):
+        say(f"    {data.decode(q[::-1]).strip():>9} -> {data.decode(g)}")
+    say.result.results["seq2seq"] = {"accuracy": acc, "losses": losses}
+    if not quick and acc < 0.9:
+        say.fail(f"the date model reached only {100 * acc:.1f}%, not 90%")
+    if quick and not np.mean(losses[-20:]) < losses[0]:
+        say.fail("the date model's loss did not fall")
+    for path in (plot_attention_maps(model, data, out / "attention_maps.png", reverse=True),
+                 plot_decoder_step_graph(model, out / "decoder_step.png", data)):
+        if path is not None:
+            say.wrote(path)
+
+
 def _pictures(say, out, lm_history, w2v_losses):
     import shutil
 
@@ -404,7 +507,10 @@ def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResu
         history = _language_model(say, quick, corpus, word_to_id)
         say.section("d. word2vec (CBOW) on the small corpus")
         w2v = _word2vec(say, quick)
-        say.section(f"e. Pictures in {out}")
+        say.section("e. Sequence to sequence with attention (chapter 8)")
+        _seq2seq_twin_check(say)
+        _seq2seq_training(say, quick, out)
+        say.section(f"f. Pictures in {out}")
         _pictures(say, out, history, w2v)
         for path in result.files:
             say(f"  wrote {path}")

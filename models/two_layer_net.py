@@ -44,8 +44,7 @@ class TwoLayerNet(L.Layer, WeightsMixin):
 
     def __init__(self, input_size=2, hidden_size=10, output_size=3, dtype=np.float32, rng=None):
         super().__init__()
-        if not isinstance(rng, np.random.RandomState):   # the book's global stream, if given
-            rng = mg.random.generator(rng)
+        rng = mg.random.generator(rng)
         I, H, O = input_size, hidden_size, output_size
         self.affine1 = L.Linear(I, H, W=0.01 * rng.standard_normal((I, H)), b=np.zeros(H),
                                 dtype=dtype)

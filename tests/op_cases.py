@@ -33,6 +33,7 @@ UNARY = {
 
 
 IDS = np.array([[0, 2], [2, 2]])  # repeated ids: gradients must accumulate
+MASK = np.array([[True, True, False, True], [False, True, True, True]])   # encoder steps
 TARGETS = np.array([[1, -1, 3], [0, 2, 2]])  # -1 is ignored
 MASK = np.array([[True, False, True], [False, False, True]])
 
@@ -91,4 +92,6 @@ CASES = {
     "sigmoid_cross_entropy": (lambda a: F.sigmoid_cross_entropy(
         a, _like(a, np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]))), [(2, 3)]),
     "mean_squared_error": (lambda a, b: F.mean_squared_error(a, b, axis=1), [(2, 3), (2, 3)]),
+    "attention": (lambda e, d: F.attention(e, d, _like(e, MASK))[0]
+                  + F.weighted_sum(e, F.attention_weights(e, d)), [(2, 4, 3), (2, 3, 3)]),
 }

@@ -4,7 +4,9 @@ For random small sizes (vocabulary, hidden size, batch, time steps) and random
 float64 weights and inputs, the autograd model and the twin (book-style
 explicit backward, models/twins) give the same loss and the same gradient for
 every parameter, over two consecutive stateful batches for the language
-models (the second starts from the state the first left). The builders are
+models (the second starts from the state the first left) and over two
+batches for the encoder-decoder models (the attention models with and
+without a mask over the encoder's steps). The builders are
 models/tour.py's, so the tour's check and these tests compare the same things.
 """
 from __future__ import annotations
@@ -14,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.tour import (TWIN_TOL, build_lm_pair, dropout_keeps, twin_errors,
-                         word2vec_twin_errors)
+from models.tour import (TWIN_TOL, build_lm_pair, build_seq2seq_pair, dropout_keeps,
+                         twin_errors, word2vec_twin_errors)
 from models.word2vec import CBOW, SkipGram
 
 
@@ -46,8 +48,8 @@ def _stream_batches(model, seed, V, N, T, dropout):
     return batches
 
 
-def _assert_agrees(errors):
-    bad = {k: e for k, e in errors.items() if not e <= TWIN_TOL}
+def _assert_agrees(errors, tol=TWIN_TOL):
+    bad = {k: e for k, e in errors.items() if not e <= tol}
     assert not bad, f"autograd and twin differ: {bad}"
 
 
@@ -98,6 +100,48 @@ def test_word2vec_equals_twin(cls, V, H, N, window, k, seed):
     errors = word2vec_twin_errors(cls, w, contexts, target, negatives)
     assert set(errors) == {"loss", "W_in", "W_out"}
     _assert_agrees(errors)
+
+
+SEQ2SEQ_TOL = 1e-12    # float64 on both sides: they agree to ~1e-15
+
+
+def _seq2seq_batches(seed, V, N, Te, Td, masked):
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(2):
+        xs, ts = rng.integers(0, V, (N, Te)), rng.integers(0, V, (N, Td))
+        xs.flat[-1] = xs.flat[0]                # a repeated id
+        mask = None
+        if masked:
+            mask = rng.random((N, Te)) < 0.7
+            mask[np.arange(N), rng.integers(0, Te, N)] = True   # every row keeps a step
+        batches.append((xs, ts, mask))
+    return batches
+
+
+# The encoder-decoder models: plain and Peeky (chapter 7), fused or composed
+# recurrent layers; the loss and every weight's gradient, over two batches.
+@property_settings
+@given(kind=st.sampled_from(["seq2seq", "peeky"]), fused=st.booleans(), V=vocab, D=hidden,
+       H=hidden, N=batch, Te=steps, Td=st.integers(2, 5), seed=seeds)
+def test_seq2seq_and_peeky_equal_twin(kind, fused, V, D, H, N, Te, Td, seed):
+    model, twin, w = build_seq2seq_pair(kind, V, D, H, seed=seed % 1000, fused=fused)
+    errors = twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, False))
+    assert set(errors) == {"loss"} | set(w) and len(w) == 10
+    _assert_agrees(errors, SEQ2SEQ_TOL)
+
+
+# Attention (chapter 8), with a unidirectional or the bidirectional encoder,
+# with or without a mask over the encoder's steps.
+@property_settings
+@given(kind=st.sampled_from(["attention", "attention-bi"]), fused=st.booleans(),
+       masked=st.booleans(), V=vocab, D=hidden, H=hidden, N=batch, Te=steps,
+       Td=st.integers(2, 5), seed=seeds)
+def test_attention_seq2seq_equals_twin(kind, fused, masked, V, D, H, N, Te, Td, seed):
+    model, twin, w = build_seq2seq_pair(kind, V, D, H, seed=seed % 1000, fused=fused)
+    errors = twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, masked))
+    assert set(errors) == {"loss"} | set(w) and len(w) == (13 if kind == "attention-bi" else 10)
+    _assert_agrees(errors, SEQ2SEQ_TOL)
 
 
 def test_the_comparison_catches_a_small_error():

@@ -890,6 +890,23 @@ def test_fused_sequence_errors_name_the_shapes():
 
 
 # ------------------------------------------------------------------ coverage
+@covers("attention", "attention_weights", "weighted_sum", second_order=True)
+@fast
+@given(N=st.integers(1, 2), Te=st.integers(1, 4), Td=st.integers(1, 3), H=st.integers(1, 3),
+       masked=st.booleans(), one_step=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_attention(N, Te, Td, H, masked, one_step, seed):
+    rng = np.random.default_rng(seed)
+    hs_enc = rng.standard_normal((N, Te, H))
+    hs_dec = rng.standard_normal((N, H) if one_step else (N, Td, H))
+    mask = None
+    if masked:
+        mask = rng.random((N, Te)) < 0.6
+        mask[:, 0] = True                          # every row keeps a step
+    check(lambda e, d: F.attention(e, d, mask), hs_enc, hs_dec, second_order=True)
+    a = rng.random((N, Td, Te))
+    check(F.weighted_sum, hs_enc, a)
+
+
 REQUIRED_SECOND_ORDER = {"mul", "div", "exp", "log", "tanh", "sigmoid", "matmul", "linear",
                          "softmax", "log_softmax", "softmax_cross_entropy", "sum", "get_item",
                          "pow"}

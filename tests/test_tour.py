@@ -127,6 +127,7 @@ def test_a_failed_check_gives_a_non_zero_exit_code(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(tour, "_language_model", lambda *a: {"train_ppl": [2.0],
                                                               "valid_ppl": [3.0, 2.0]})
     monkeypatch.setattr(tour, "_word2vec", lambda *a: [1.0])
+    monkeypatch.setattr(tour, "_seq2seq_training", lambda *a: None)
     assert tour.main(["--out", str(tmp_path), "--quick"]) == 1
     printed = capsys.readouterr().out
     assert "FAILED: binary addition reached only 50.00%" in printed
@@ -148,6 +149,36 @@ def test_twin_check_fails_on_a_wrong_gradient(monkeypatch):
     tour._twin_check(tour._Report(result, echo=False), quick=True)
     assert not result.ok
     assert result.results["twin"]["gru0.Wh"] > 1e-6
+
+
+def test_report_seq2seq_twin_check_training_and_pictures(quick_run):
+    result, out = quick_run
+    line = _line(result, r"AttentionSeq2seq\(bidirectional=True\) vs its twin")
+    assert float(re.search(r"difference (\S+) ", line).group(1)) <= 1e-6
+    errors = result.results["seq2seq_twin"]
+    assert len(errors) == 14 and max(errors.values()) <= 1e-6     # the loss and 13 weights
+    losses = result.results["seq2seq"]["losses"]
+    assert np.mean(losses[-20:]) < losses[0] / 2
+    assert "test accuracy 0.0% -> " in _line(result, r"loss \S+ -> \S+, test accuracy")
+    pictures = ["attention_maps.png"] + (["decoder_step.png"] if shutil.which("dot") else [])
+    for name in pictures:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert "attention" in (out / "decoder_step.dot").read_text()    # the scopes are drawn
+
+
+def test_seq2seq_twin_check_fails_on_a_wrong_attention_gradient(monkeypatch):
+    import models.twins.attention as ta
+
+    original = ta.WeightSum.backward
+
+    def off(self, dc):
+        dhs, da = original(self, dc)
+        return dhs * 1.001, da
+
+    monkeypatch.setattr(ta.WeightSum, "backward", off)
+    result = tour.TourResult()
+    tour._seq2seq_twin_check(tour._Report(result, echo=False))
+    assert not result.ok and "AttentionSeq2seq and its twin differ" in result.failures[0]
 
 
 def test_builders_agree_with_twins_for_every_lm_kind():

@@ -108,11 +108,8 @@ class ShuffledBatches:
             raise ValueError(f"ShuffledBatches: {sizes[0]} examples are fewer than one batch "
                              f"of {self.batch_size}; use a smaller batch_size")
         self.arrays = arrays
-        # An int seeds one generator for the whole run, not one per epoch. A
-        # legacy RandomState is kept as it is: with the one the data and the
-        # weights were drawn from, the shuffles are the book's own.
-        if rng is not None and not isinstance(rng, np.random.RandomState):
-            rng = mg_random.generator(rng)
+        # An int seeds one generator for the whole run, not one per epoch.
+        rng = None if rng is None else mg_random.generator(rng)
         self.rng = rng
         self.iteration = 0      # batches handed out so far, over all epochs
         self._order = None

@@ -16,15 +16,13 @@ checked against its known MD5 sum before it is parsed.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import MinigradError
+from . import files
+from .files import ChecksumError, DataError, DatasetNotFoundError, md5sum
 
 # The book and most PTB language-model code fetch the corpus from here.
 BASE_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
@@ -40,122 +38,28 @@ TOKEN_COUNTS = {"train": 929_589, "valid": 73_760, "test": 82_430}
 VOCAB_SIZE = 10_000
 EOS = "<eos>"
 
-_DOWNLOAD_TIMEOUT_S = 60
+__all__ = ["load_ptb", "clear_cache", "ensure_files", "resolve_data_dir", "default_data_dir",
+           "md5sum", "DataError", "DatasetNotFoundError", "ChecksumError"]
 
-
-class DataError(MinigradError, RuntimeError):
-    """A data set could not be found, fetched or verified."""
-
-
-class DatasetNotFoundError(DataError, FileNotFoundError):
-    """Data files are missing and could not be downloaded."""
-
-
-class ChecksumError(DataError):
-    """A data file does not have its known MD5 sum (corrupt or truncated)."""
+# Module-level so tests can replace it and never touch the network.
+_download = files.download_url
+# BASE_URL and _download are read at each use, so patching this module's names works.
+_SOURCE = files.DataSource("PTB", "load_ptb", MD5, lambda: BASE_URL, lambda: _download)
 
 
 def default_data_dir() -> Path:
     """``MINIGRAD_DATA`` if set, else the user cache directory for PTB."""
-    env = os.environ.get("MINIGRAD_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(cache).expanduser() / "minigrad" / "ptb"
+    return files.default_data_dir("ptb")
 
 
 def resolve_data_dir(data_dir=None) -> Path:
     """The directory ``load_ptb`` reads: the argument wins over the environment."""
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    return default_data_dir()
-
-
-def md5sum(path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _download(url: str, dest: Path) -> None:
-    """Write the bytes at ``url`` to ``dest`` (a temporary file of the caller's).
-
-    Module-level so tests can replace it and never touch the network.
-    """
-    with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, \
-            open(dest, "wb") as out:
-        while True:
-            block = response.read(1 << 20)
-            if not block:
-                break
-            out.write(block)
-
-
-def _checksum_message(name, path, expected, found, downloaded):
-    if downloaded:
-        advice = ("The download was corrupt or truncated and has been discarded; "
-                  "try again, or fetch the file by hand from "
-                  f"{BASE_URL}{name} into {path.parent}.")
-    else:
-        advice = (f"The file is corrupt or truncated. Delete {path} and call "
-                  f"load_ptb again to re-download it, or replace it with a good "
-                  f"copy from {BASE_URL}{name}.")
-    return (f"checksum mismatch for {name} ({path}): expected MD5 {expected}, "
-            f"found {found}. {advice}")
-
-
-def _missing_message(directory: Path, missing, reason: str) -> str:
-    lines = "\n".join(f"  {directory / name}    (from {BASE_URL}{name})" for name in missing)
-    return (f"PTB files are missing ({reason}). Put these files in {directory}:\n"
-            f"{lines}\n"
-            "or point load_ptb(data_dir=...) or the MINIGRAD_DATA environment "
-            "variable at a directory that holds ptb.train.txt, ptb.valid.txt "
-            "and ptb.test.txt.")
-
-
-def _fetch(name: str, directory: Path) -> None:
-    """Download ``name`` into ``directory`` atomically: the final path either
-    does not exist or holds the verified file, never a partial one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        _download(BASE_URL + name, tmp)
-        found = md5sum(tmp)
-        if found != MD5[name]:
-            raise ChecksumError(_checksum_message(name, path, MD5[name], found, True))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return files.resolve_data_dir(data_dir, "ptb")
 
 
 def ensure_files(data_dir=None, download=True, splits=SPLITS) -> Path:
     """Make sure the files of ``splits`` are present and verified; return the directory."""
-    directory = resolve_data_dir(data_dir)
-    names = [FILES[s] for s in splits]
-    missing = [n for n in names if not (directory / n).is_file()]
-    if missing and not download:
-        raise DatasetNotFoundError(_missing_message(directory, missing, "download=False"))
-    for name in missing:
-        try:
-            _fetch(name, directory)
-        except ChecksumError:
-            raise
-        except Exception as exc:  # any network or file-system failure reads the same
-            raise DatasetNotFoundError(_missing_message(
-                directory, [n for n in missing if not (directory / n).is_file()],
-                f"download of {BASE_URL}{name} failed: {exc}")) from exc
-    for name in names:
-        path = directory / name
-        found = md5sum(path)
-        if found != MD5[name]:
-            raise ChecksumError(_checksum_message(name, path, MD5[name], found, False))
-    return directory
+    return _SOURCE.ensure(resolve_data_dir(data_dir), [FILES[s] for s in splits], download)
 
 
 def _read_words(path: Path) -> list:

@@ -4,8 +4,10 @@ Each operation is one Function class with its backward beside its forward, in
 the module of its kind, plus a small function that calls it; each module's
 ``__all__`` names those functions, and this package exports them all.
 """
-from . import arithmetic, elementwise, linalg, loss, nn, recurrent, reduction, shape
+from . import (arithmetic, dot_attention, elementwise, linalg, loss, nn, recurrent, reduction,
+               shape)
 from .arithmetic import *  # noqa: F401,F403
+from .dot_attention import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
@@ -27,4 +29,4 @@ from . import operators  # noqa: F401,E402  (binds +, *, @, [], .sum(), ... to V
 from . import numpy_calls  # noqa: F401,E402  (np.tanh(v) is tanh(v), ...)
 
 __all__ = [name for module in (arithmetic, elementwise, linalg, reduction, shape, loss, nn,
-           recurrent) for name in module.__all__]
+           recurrent, dot_attention) for name in module.__all__]

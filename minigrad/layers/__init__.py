@@ -10,10 +10,13 @@ from .serialization import (CheckpointError, load_state_dict, load_weights, save
                             state_dict)
 from .cells import GRUCell, LSTMCell, RNNCell
 from .rnn import GRU, LSTM, RNN
+from .bidirectional import BiGRU, BiLSTM, BiRNN
+from .attention import Attention
 from .negative_sampling import NegativeSamplingLoss, UnigramSampler
 
 __all__ = ["Parameter", "Layer", "Linear", "TiedLinear", "Embedding", "Dropout",
            "Sequential", "Sigmoid", "Tanh", "ReLU",
            "save_weights", "load_weights", "state_dict", "load_state_dict", "CheckpointError",
-           "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
+           "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "BiRNN", "BiLSTM", "BiGRU",
+           "Attention",
            "UnigramSampler", "NegativeSamplingLoss"]

@@ -25,6 +25,12 @@ arrays per call.
 Truncated BPTT: with ``stateful=True`` the last state of a call is carried
 into the next one as a constant (same data, no graph), so a backward of a later
 call stops at the batch boundary and the earlier graph can be freed.
+
+Encoder-decoder models need the opposite: with ``return_state=True`` a call
+also returns its final state *with* its graph (``(hs, h)``, or ``(hs, (h, c))``
+for the LSTM), and a Variable passed as ``h0`` / ``c0`` (or to ``set_state``)
+is used as it is, so a decoder started from an encoder's final state
+backpropagates into the encoder.
 """
 from __future__ import annotations
 
@@ -120,7 +126,7 @@ class _Sequence(_Recurrent):
             norms.append(float(np.sqrt(np.sum(np.square(g, dtype=np.float64)))))
         return np.array(norms)
 
-    def _run(self, xs, h0, c0):
+    def _run(self, xs, h0, c0, return_state=False):
         if xs.ndim != 3:
             raise ValueError(f"{type(self).__name__}: expects input of shape (N, T, D), got "
                              f"{xs.shape}")
@@ -131,7 +137,7 @@ class _Sequence(_Recurrent):
         N, T, _ = xs.shape
         xw_all = F.linear(xs, self.Wx, self.b)        # (N, T, kH): one matmul for all steps
         if self.fused:
-            return self._run_fused(xw_all, h, c)
+            return self._run_fused(xw_all, h, c, return_state)
         step_shape = (N, self.Wx.shape[1])
         xw_steps = F.split(xw_all, T, axis=1)         # one node; its backward: one concat
         W = self.recurrent_weights()   # once per call (GRU: one Split for all steps)
@@ -144,16 +150,25 @@ class _Sequence(_Recurrent):
             self._traced = [h.retain_grad() for h in hs]
         self.h = _carried(h)
         self.c = None if c is None else _carried(c)
-        return F.stack(hs, axis=1)
+        return self._output(F.stack(hs, axis=1), h, c, return_state)
 
-    def _run_fused(self, xw_all, h, c):
+    def _run_fused(self, xw_all, h, c, return_state):
         trace = [] if self.trace_grads else None
         hs, c = self.fused_op(xw_all, self.Wh, h, c, trace)
         if trace is not None:
             self._traced = trace     # filled by the backward
         self.h = Variable(hs.data[:, -1], requires_grad=False)   # carried: data, no graph
         self.c = None if c is None else _carried(c)
-        return hs
+        # The last step's h with its graph: a view of hs, recorded only when asked for.
+        h = F.get_item(hs, (slice(None), -1)) if return_state else None
+        return self._output(hs, h, c, return_state)
+
+    def _output(self, hs, h, c, return_state):
+        """``hs``, or ``(hs, state)`` with the final state as the layer's
+        forward documents it (h, or (h, c) for the LSTM)."""
+        if not return_state:
+            return hs
+        return hs, ((h, c) if self.gates == 4 else h)
 
 
 class RNN(_Sequence, RNNCell):
@@ -170,10 +185,11 @@ class RNN(_Sequence, RNNCell):
     ['Wx', 'Wh']
     """
 
-    def forward(self, xs, h0=None):
+    def forward(self, xs, h0=None, return_state=False):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else
-        from the carried state if stateful, else from zeros."""
-        return self._run(xs, h0, None)
+        from the carried state if stateful, else from zeros. With
+        ``return_state``: ``(hs, h_T)``, h_T with its graph."""
+        return self._run(xs, h0, None, return_state)
 
     def fused_op(self, xw, Wh, h0, c0, trace):
         return F.rnn(xw, Wh, h0, self.nonlinearity, trace), None
@@ -190,10 +206,18 @@ class LSTM(_Sequence, LSTMCell):
 
     fused_op = staticmethod(F.lstm)
 
-    def forward(self, xs, h0=None, c0=None):
+    def forward(self, xs, h0=None, c0=None, return_state=False):
         """Hidden states (N, T, H) of xs (N, T, D), from ``(h0, c0)`` if given,
-        else from the carried state if stateful, else from zeros."""
-        return self._run(xs, h0, c0)
+        else from the carried state if stateful, else from zeros. With
+        ``return_state``: ``(hs, (h_T, c_T))``, both with their graph.
+
+        >>> import numpy as np, minigrad as mg
+        >>> lstm = LSTM(3, 4, rng=0)
+        >>> hs, (h, c) = lstm(np.ones((2, 5, 3), dtype=np.float32), return_state=True)
+        >>> h.shape, c.shape, h.creator is not None, c.creator is not None
+        ((2, 4), (2, 4), True, True)
+        """
+        return self._run(xs, h0, c0, return_state)
 
 
 class GRU(_Sequence, GRUCell):
@@ -206,7 +230,8 @@ class GRU(_Sequence, GRUCell):
 
     fused_op = staticmethod(lambda xw, Wh, h0, c0, trace: (F.gru(xw, Wh, h0, trace), None))
 
-    def forward(self, xs, h0=None):
+    def forward(self, xs, h0=None, return_state=False):
         """Hidden states (N, T, H) of xs (N, T, D), from ``h0`` if given, else
-        from the carried state if stateful, else from zeros."""
-        return self._run(xs, h0, None)
+        from the carried state if stateful, else from zeros. With
+        ``return_state``: ``(hs, h_T)``, h_T with its graph."""
+        return self._run(xs, h0, None, return_state)

@@ -22,7 +22,7 @@ import numpy as np
 from .layers import Embedding, sigmoid, softmax_cross_entropy
 
 __all__ = ["RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding",
-           "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout"]
+           "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM"]
 
 
 # ---------------------------------------------------------------- cells
@@ -369,3 +369,37 @@ class TimeDropout:
 
     def backward(self, dout):
         return dout if self.mask is None else dout * self.mask
+
+
+class TimeBiLSTM:
+    """The book's bidirectional LSTM: one TimeLSTM reads xs left to right, a
+    second (weights of its own) reads it right to left; the second's outputs
+    are put back in input order and concatenated after the first's::
+
+        out[:, t] = [ h_forward_t , h_backward_t ]        (N, T, 2H)
+
+    where h_backward_t has read steps T-1 down to t. Both read every input
+    step, so dxs is the sum of both layers' input gradients (the second's
+    reversed back). ``params`` / ``grads``: the forward layer's, then the
+    backward layer's.
+    """
+
+    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
+        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
+        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
+        self.params = self.forward_lstm.params + self.backward_lstm.params
+        self.grads = self.forward_lstm.grads + self.backward_lstm.grads
+
+    def forward(self, xs):
+        left_to_right = self.forward_lstm.forward(xs)
+        right_to_left = self.backward_lstm.forward(xs[:, ::-1])[:, ::-1]
+        return np.concatenate((left_to_right, right_to_left), axis=2)
+
+    def backward(self, dhs):
+        H = dhs.shape[2] // 2
+        # Concat node: each half of the gradient goes back to its own layer.
+        dxs = self.forward_lstm.backward(dhs[:, :, :H])
+        # The reversal is undone on the way back: the backward layer saw step t
+        # of its input at position T-1-t.
+        dxs_reversed = self.backward_lstm.backward(dhs[:, ::-1, H:])
+        return dxs + dxs_reversed[:, ::-1]
