@@ -35,7 +35,7 @@ UNARY = {
 IDS = np.array([[0, 2], [2, 2]])  # repeated ids: gradients must accumulate
 MASK = np.array([[True, True, False, True], [False, True, True, True]])   # encoder steps
 TARGETS = np.array([[1, -1, 3], [0, 2, 2]])  # -1 is ignored
-MASK = np.array([[True, False, True], [False, False, True]])
+CONDITION = np.array([[True, False, True], [False, False, True]])
 
 
 def _like(v, constant):
@@ -74,7 +74,7 @@ CASES = {
     "logsumexp": (lambda a: F.logsumexp(a, axis=1) + F.logsumexp(a), [(2, 3, 4)]),
     "maximum": (F.maximum, [(2, 3), (3,)]),
     "minimum": (F.minimum, [(2, 1), (2, 3)]),
-    "where": (lambda a, b: F.where(_like(a, MASK), a, b), [(2, 3), (3,)]),
+    "where": (lambda a, b: F.where(_like(a, CONDITION), a, b), [(2, 3), (3,)]),
     "shape": (lambda a: F.transpose(F.reshape(F.broadcast_to(a, (2, 3, 4)), (4, 3, 2)),
                                     (2, 0, 1)), [(3, 4)]),
     "flatten_squeeze_expand_dims": (
