@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from minigrad import functions as F
@@ -13,7 +14,8 @@ from minigrad import layers as L
 from minigrad.optimizers import SGD
 from minigrad.testing import strategies as mst
 
-fast = settings(max_examples=30, deadline=None)
+# 30 examples under the default profile, scaled with HYPOTHESIS_PROFILE
+fast = settings(max_examples=max(1, 30 * settings.default.max_examples // 100), deadline=None)
 
 
 def loss_of(value, shape=(), dtype=np.float64):
@@ -83,8 +85,8 @@ OPS = [operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator
 def test_comparisons_are_numpy_s_boolean_arrays_without_gradient(op, shapes, data):
     # values from a small set: equal elements are common
     elements = st.sampled_from([-1.0, 0.0, 0.5, 2.0])
-    a = data.draw(st.builds(np.array, mst.hnp.arrays(np.float64, shapes[0], elements=elements)))
-    b = data.draw(st.builds(np.array, mst.hnp.arrays(np.float64, shapes[1], elements=elements)))
+    a = data.draw(hnp.arrays(np.float64, shapes[0], elements=elements), label="a")
+    b = data.draw(hnp.arrays(np.float64, shapes[1], elements=elements), label="b")
     want = op(a, b)
     va, vb = mg.Variable(a), mg.Variable(b)
     y = va * 2.0
