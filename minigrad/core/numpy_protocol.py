@@ -47,10 +47,10 @@ VALUES_ONLY = frozenset(
      np.nonzero, np.argwhere, np.argsort])
 
 
-def register(numpy_function, operation, name=None, hint=None):
-    """Run ``operation`` for ``numpy_function`` called on Variables. It takes
-    numpy's arguments (or the first of them: a call it cannot bind falls under
-    rule 3). ``name`` is how errors call it (default ``F.<its name>``)."""
+def register(numpy_function, operation, name=None):
+    """Run ``operation`` for ``numpy_function`` called on Variables, with the
+    call's arguments; a call whose arguments it cannot take falls under rule 3.
+    ``name`` is how errors call it (default ``F.<its name>``)."""
     OPERATIONS[numpy_function] = (operation, name or f"F.{operation.__name__}")
 
 
