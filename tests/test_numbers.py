@@ -149,3 +149,19 @@ def test_list_membership_compares_values_so_use_identity():
     with pytest.raises(ValueError, match="ambiguous"):
         a in [b]  # noqa: B015
     assert any(p is a for p in [b, a]) and a in {b: 0, a: 1}
+
+
+# ------------------------------------------------------------------ methods
+def test_the_common_functions_are_methods_too():
+    x = mg.Variable(np.array([[0.5, -1.0, 2.0]]))
+    pairs = [(x.exp(), F.exp(x)), (x.log1p(), F.log1p(x)), (x.abs(), F.abs(x)),
+             (abs(x), F.abs(x)), (x.sin(), F.sin(x)), (x.cos(), F.cos(x)),
+             (x.tanh(), F.tanh(x)), (x.sigmoid(), F.sigmoid(x)), (x.relu(), F.relu(x)),
+             (x.leaky_relu(0.1), F.leaky_relu(x, 0.1)), (x.clip(0.0, 1.0), F.clip(x, 0.0, 1.0)),
+             (x.flatten(), F.flatten(x)), (x.squeeze(), F.squeeze(x)),
+             (x.expand_dims(0), F.expand_dims(x, 0)), (x.logsumexp(axis=1), F.logsumexp(x, 1)),
+             (x.abs().sqrt(), F.sqrt(F.abs(x))), (x.abs().log(), F.log(F.abs(x)))]
+    for method, function in pairs:
+        assert type(method.creator) is type(function.creator)
+        np.testing.assert_array_equal(method.data, function.data)
+    assert x.argmax() == 2 and x.argmin(axis=1).tolist() == [1] and x.tolist() == [[0.5, -1.0, 2.0]]
