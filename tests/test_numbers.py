@@ -154,7 +154,7 @@ def test_list_membership_compares_values_so_use_identity():
 # ------------------------------------------------------------------ methods
 def test_the_common_functions_are_methods_too():
     x = mg.Variable(np.array([[0.5, -1.0, 2.0]]))
-    pairs = [(x.exp(), F.exp(x)), (x.log1p(), F.log1p(x)), (x.abs(), F.abs(x)),
+    pairs = [(x.exp(), F.exp(x)), ((x * 0.5).log1p(), F.log1p(x * 0.5)), (x.abs(), F.abs(x)),
              (abs(x), F.abs(x)), (x.sin(), F.sin(x)), (x.cos(), F.cos(x)),
              (x.tanh(), F.tanh(x)), (x.sigmoid(), F.sigmoid(x)), (x.relu(), F.relu(x)),
              (x.leaky_relu(0.1), F.leaky_relu(x, 0.1)), (x.clip(0.0, 1.0), F.clip(x, 0.0, 1.0)),
