@@ -1,6 +1,7 @@
 """Engine overhead of minigrad: what each recorded operation costs on top of numpy.
 
     python benchmarks/engine_overhead.py [--quick] [--threads N] [--profile] [--per-op R]
+                                         [--against DIR]
 
 Five measurements (see benchmarks/README.md for how to read them):
 
@@ -20,7 +21,10 @@ Five measurements (see benchmarks/README.md for how to read them):
 Results go to benchmarks/results/engine_overhead.{json,md}; the table is also
 printed. ``--per-op R`` runs parts 1 and 1b only (R rounds), prints their
 tables and writes nothing: the quick check of one change. ``--profile`` instead runs the minigrad chain under cProfile and prints
-where the per-op time goes.
+where the per-op time goes. ``--against DIR`` times part 1's chain with this
+checkout's minigrad and with the one of the checkout in DIR (for example
+``git worktree add /tmp/main main``), round-robin in one process, and prints
+the ratio: whether a change made the per-op cost worse.
 """
 from __future__ import annotations
 
@@ -34,6 +38,9 @@ THREADS = pin_threads()  # before numpy: BLAS sizes its thread pool at load time
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import importlib  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -125,10 +132,12 @@ def handwritten(x, steps, const_grads):
     return g, gcs
 
 
-def minigrad_chain(x, steps):
+def minigrad_chain(x, steps, package=None):
     """(c) minigrad: ``steps`` hold numpy arrays (constants) or Variables that
-    require grad (parameters). A fresh leaf x each call, as in training."""
-    xv = mg.Variable(x)
+    require grad (parameters). A fresh leaf x each call, as in training.
+    ``package``: another minigrad (``--against``), this one by default."""
+    xv = (package or mg).Variable(x)
+    tanh = package.functions.tanh if package else F.tanh
     y = xv
     for kind, c in steps:
         if kind == MUL:
@@ -136,7 +145,7 @@ def minigrad_chain(x, steps):
         elif kind == ADD:
             y = y + c
         else:
-            y = F.tanh(y)
+            y = tanh(y)
     y.backward(np.ones_like(x))
     return xv.grad.data
 
@@ -238,6 +247,46 @@ def bench_chain(rounds):
             s[label + "_wall"] = H.paired_ratio(times.wall, name, other) if found else None
         result[name] = s
     return result
+
+
+def other_minigrad(root):
+    """The minigrad package of the checkout at ``root``, imported under another
+    name (its imports are relative), so that both run in this process."""
+    where = tempfile.mkdtemp(prefix="minigrad_against_")
+    shutil.copytree(os.path.join(root, "minigrad"), os.path.join(where, "minigrad_against"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, where)
+    return importlib.import_module("minigrad_against")
+
+
+def bench_against(root, rounds):
+    """Part 1's chain, this checkout against the one at ``root``: us per op and
+    the paired CPU-time ratio this / other, const and param variants."""
+    other = other_minigrad(root)
+    x, steps = make_chain(CHAIN_LEN, CHAIN_SHAPE)
+    g_ref, _ = handwritten(x, steps, const_grads=False)
+    params = {name: _params(steps, lambda c: pkg.Variable(c.copy(), requires_grad=True))
+              for name, pkg in (("this", mg), ("other", other))}
+    contenders = {}
+    for name, pkg in (("this", mg), ("other", other)):
+        np.testing.assert_allclose(minigrad_chain(x, steps, pkg), g_ref, rtol=1e-5, atol=0)
+
+        def param_step(p=params[name], pkg=pkg):
+            _clear(p, pkg.Variable.cleargrad)
+            minigrad_chain(x, p, pkg)
+
+        contenders[f"{name}/const"] = lambda pkg=pkg: minigrad_chain(x, steps, pkg)
+        contenders[f"{name}/param"] = param_step
+    times = H.round_robin(contenders, rounds=rounds, warmup=5)
+    rows = []
+    for variant in ("const", "param"):
+        this, that = f"this/{variant}", f"other/{variant}"
+        rows.append([variant, f"{H.median(times.cpu[this]) * 1e6 / CHAIN_LEN:.2f}",
+                     f"{H.median(times.cpu[that]) * 1e6 / CHAIN_LEN:.2f}",
+                     f"**{H.paired_ratio(times.cpu, this, that):.3f}**",
+                     f"{H.paired_ratio(times.wall, this, that):.3f}"])
+    return H.md_table(["chain", "this CPU us/op", f"{root} CPU us/op", "ratio (CPU, paired)",
+                       "ratio (wall, paired)"], rows)
 
 
 # ---------------------------------------------------------------- composed LSTM
@@ -622,6 +671,9 @@ def main():
                     help="cProfile the minigrad chain and print the top functions")
     ap.add_argument("--per-op", type=int, metavar="ROUNDS",
                     help="parts 1 and 1b only, ROUNDS rounds; print, write nothing")
+    ap.add_argument("--against", metavar="DIR",
+                    help="part 1's chain against the minigrad of the checkout in DIR; print the "
+                         "ratio (with --per-op ROUNDS rounds, default 100)")
     ap.add_argument("--child-deep", nargs=2, type=int, metavar=("N", "REPEATS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -630,6 +682,10 @@ def main():
         return deep_chain_child(*args.child_deep)
     if args.profile:
         return profile_chain()
+    if args.against:
+        H.limit_loaded_pools()
+        print(f"minigrad commit {H.environment()['git_commit']} against {args.against}")
+        return print(bench_against(args.against, rounds=args.per_op or 100))
 
     global torch
     torch = H.import_torch()

@@ -17,11 +17,16 @@ UNARY = {
     "neg": (F.neg, mst.finite_arrays()),
     "exp": (F.exp, mst.finite_arrays()),
     "log": (F.log, mst.finite_arrays(min_value=0.2, max_value=3)),
+    "log1p": (F.log1p, mst.finite_arrays(min_value=-0.8, max_value=3)),
+    "abs": (F.abs, mst.kink_free_arrays(kinks=(0.0,))),
+    "sin": (F.sin, mst.finite_arrays()),
+    "cos": (F.cos, mst.finite_arrays()),
     "sqrt": (F.sqrt, mst.finite_arrays(min_value=0.2, max_value=3)),
     "tanh": (F.tanh, mst.finite_arrays()),
     "sigmoid": (F.sigmoid, mst.finite_arrays(min_value=-6, max_value=6)),
     "softplus": (F.softplus, mst.finite_arrays(min_value=-6, max_value=6)),
     "relu": (F.relu, mst.kink_free_arrays(kinks=(0.0,))),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), mst.kink_free_arrays(kinks=(0.0,))),
     "clip": (lambda x: F.clip(x, -1.0, 0.5), mst.kink_free_arrays(kinks=(-1.0, 0.5))),
     "copy": (F.copy, mst.finite_arrays()),
 }
@@ -30,6 +35,7 @@ UNARY = {
 IDS = np.array([[0, 2], [2, 2]])  # repeated ids: gradients must accumulate
 MASK = np.array([[True, True, False, True], [False, True, True, True]])   # encoder steps
 TARGETS = np.array([[1, -1, 3], [0, 2, 2]])  # -1 is ignored
+CONDITION = np.array([[True, False, True], [False, False, True]])
 
 
 def _like(v, constant):
@@ -65,8 +71,14 @@ CASES = {
             + F.rnn(xw, Wh * 0.5, nonlinearity="tanh"), [(2, 3, 2), (2, 2), (2, 2)]),
     "reductions": (lambda a: F.sum(a, axis=1) + F.mean(a, axis=1) + F.max(a, axis=1)
                    + F.min(a, axis=1), [(3, 4)]),
+    "logsumexp": (lambda a: F.logsumexp(a, axis=1) + F.logsumexp(a), [(2, 3, 4)]),
+    "maximum": (F.maximum, [(2, 3), (3,)]),
+    "minimum": (F.minimum, [(2, 1), (2, 3)]),
+    "where": (lambda a, b: F.where(_like(a, CONDITION), a, b), [(2, 3), (3,)]),
     "shape": (lambda a: F.transpose(F.reshape(F.broadcast_to(a, (2, 3, 4)), (4, 3, 2)),
                                     (2, 0, 1)), [(3, 4)]),
+    "flatten_squeeze_expand_dims": (
+        lambda a: F.squeeze(a, axis=1) * F.expand_dims(F.flatten(a)[1:4], 0), [(2, 1, 3)]),
     "repeat_sum_to": (lambda a: F.sum_to(F.repeat(a, 3, axis=0, new_axis=True), (1, 4)), [(4,)]),
     "get_item": (lambda a: a[_like(a, np.array([0, 2, 2, 1]))] + a[1:3].sum(axis=0), [(3, 2)]),
     "embedding": (lambda W: F.embedding(W, _like(W, IDS)), [(4, 3)]),

@@ -70,6 +70,14 @@ def np_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def np_sum_to(g, shape):
+    """Sum ``g`` down to the ``shape`` it was broadcast from."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
 # ------------------------------------------------------------------ arithmetic
 BINARY = {"add": F.add, "sub": F.sub, "mul": F.mul, "div": F.div}
 
@@ -114,6 +122,84 @@ def test_relu_and_clip_pass_gradient_only_inside():
     x.cleargrad()
     F.clip(x, -1.0, 0.5).backward(np.ones(5))
     np.testing.assert_array_equal(x.grad.data, (x.data >= -1) & (x.data <= 0.5))
+
+
+@covers("abs", "leaky_relu")
+@fast
+@given(x=hnp.arrays(np.float64, shapes, elements=st.sampled_from([-1.5, -0.0, 0.0, 2.0])),
+       slope=st.sampled_from([0.0, 0.01, 0.2, 1.5]))
+def test_abs_and_leaky_relu_at_their_kink(x, slope):
+    # At exactly 0 abs's gradient is 0 (sign(0)) and leaky_relu's is its slope.
+    v = mg.Variable(x)
+    F.abs(v).backward(np.ones(x.shape))
+    np.testing.assert_array_equal(v.grad.data, np.sign(x))
+    v.cleargrad()
+    y = F.leaky_relu(v, slope)
+    y.backward(np.ones(x.shape))
+    np.testing.assert_array_equal(v.grad.data, np.where(x > 0, 1.0, slope))
+    np.testing.assert_array_equal(y.data, np.where(x > 0, x, slope * x))
+
+
+@covers("leaky_relu", second_order=True)
+@fast
+@given(x=mst.kink_free_arrays(kinks=(0.0,)), slope=st.sampled_from([0.01, 0.2, -0.5]))
+def test_leaky_relu_with_any_slope(x, slope):
+    check(lambda x: F.leaky_relu(x, slope), x, second_order=True)
+    assert F.leaky_relu(x.astype(np.float32), slope).dtype == np.float32
+
+
+# a from [2k, 2k + 0.9], b from [2k + 1, 2k + 1.9]: never within 0.1 of each other
+APART_A = st.one_of(*[st.floats(2.0 * k, 2.0 * k + 0.9) for k in range(-2, 2)])
+APART_B = st.one_of(*[st.floats(2.0 * k + 1, 2.0 * k + 1.9) for k in range(-2, 2)])
+
+
+@covers("maximum", "minimum", second_order=True)
+@pytest.mark.parametrize("op", [F.maximum, F.minimum])
+@fast
+@given(shapes=mst.broadcastable_shapes(2), swap=st.booleans(), data=st.data())
+def test_maximum_and_minimum_without_ties(op, shapes, swap, data):
+    a = data.draw(hnp.arrays(np.float64, shapes[0], elements=APART_A), label="a")
+    b = data.draw(hnp.arrays(np.float64, shapes[1], elements=APART_B), label="b")
+    a, b = (b, a) if swap else (a, b)
+    check(op, a, b, second_order=True)
+
+
+@covers("maximum", "minimum")
+@pytest.mark.parametrize("op, wins", [(F.maximum, np.greater), (F.minimum, np.less)])
+@fast
+@given(shapes=mst.broadcastable_shapes(2), data=st.data())
+def test_maximum_and_minimum_split_a_tie_in_half(op, wins, shapes, data):
+    few = st.sampled_from([-1.0, 0.0, 1.0])     # ties everywhere
+    a = data.draw(hnp.arrays(np.float64, shapes[0], elements=few), label="a")
+    b = data.draw(hnp.arrays(np.float64, shapes[1], elements=few), label="b")
+    va, vb = mg.Variable(a), mg.Variable(b)
+    y = op(va, vb)
+    gz = np.arange(1.0, y.size + 1).reshape(y.shape)
+    y.backward(gz)
+    share = np.where(wins(a, b), 1.0, np.where(a == b, 0.5, 0.0))
+    np.testing.assert_array_equal(y.data, np.maximum(a, b) if op is F.maximum else np.minimum(a, b))
+    np.testing.assert_allclose(va.grad.data, np_sum_to(gz * share, a.shape), rtol=1e-15)
+    np.testing.assert_allclose(vb.grad.data, np_sum_to(gz * (1 - share), b.shape), rtol=1e-15)
+
+
+@covers("where", second_order=True)
+@fast
+@given(shapes=mst.broadcastable_shapes(3), data=st.data())
+def test_where(shapes, data):
+    cond = data.draw(hnp.arrays(np.bool_, shapes[0]), label="cond")
+    a = data.draw(mst.finite_arrays(shapes[1]), label="a")
+    b = data.draw(mst.finite_arrays(shapes[2]), label="b")
+    check(lambda a, b: F.where(cond, a, b), a, b, second_order=True)
+    np.testing.assert_array_equal(F.where(cond, mg.Variable(a), b).data, np.where(cond, a, b))
+
+
+@covers("where")
+def test_where_takes_a_comparison_and_numbers():
+    x = mg.Variable(np.array([-2.0, 0.5, 3.0], dtype=np.float32))
+    y = F.where(x > 0.6, x, 0.5)                # 0.5 takes x's dtype, not the mask's
+    assert y.dtype == np.float32 and y.data.tolist() == [0.5, 0.5, 3.0]
+    y.backward(np.ones(3, dtype=np.float32))
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 1.0])
 
 
 @covers("sigmoid")
@@ -181,6 +267,8 @@ def test_matmul_batched_and_vector_operands(b, t, d, h, data):
     check(F.matmul, draw((1, t, d)), draw((b, d, h)))  # broadcast batch axis
     check(F.matmul, draw((d,)), draw((d, h)))
     check(F.matmul, draw((t, d)), draw((d,)))
+    check(F.matmul, draw((d,)), draw((d,)))                # a scalar, as numpy's
+    assert F.matmul(draw((d,)), draw((b, d, h))).shape == (b, h)
 
 
 @covers("linear", second_order=True)
@@ -252,7 +340,93 @@ def test_tied_extremes_split_the_gradient_equally(op, pick, shape, data):
     np.testing.assert_allclose(g, np.where(winners, np.broadcast_to(share, x.shape), 0))
 
 
+@covers("logsumexp", second_order=True)
+@fast
+@given(x=mst.finite_arrays(shapes, min_value=-10, max_value=10), keepdims=st.booleans(),
+       data=st.data())
+def test_logsumexp(x, keepdims, data):
+    axis = data.draw(axes_of(x.ndim), label="axis")
+    check(lambda x: F.logsumexp(x, axis=axis, keepdims=keepdims), x, second_order=True)
+    want = np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+    # (log(sum(exp(x))) as written rounds a tiny single x to 0: an absolute tolerance)
+    np.testing.assert_allclose(F.logsumexp(x, axis, keepdims).data, want, rtol=1e-12, atol=1e-15)
+
+
+@covers("logsumexp")
+@fast
+@given(x=mst.extreme_logits(shape=(3, 4)))
+def test_logsumexp_is_stable_and_its_gradient_is_the_softmax(x):
+    x = x * 10.0                                # up to +-1000: exp(x) overflows
+    v = mg.Variable(x)
+    y = F.logsumexp(v, axis=-1)
+    y.backward(np.ones(3))
+    m = x.max(axis=-1, keepdims=True)
+    np.testing.assert_allclose(y.data, (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[:, 0],
+                               rtol=1e-14)
+    np.testing.assert_allclose(v.grad.data, np_softmax(x), rtol=1e-10, atol=1e-300)
+
+
+@covers("logsumexp")
+def test_logsumexp_of_minus_infinity_is_minus_infinity():
+    with np.errstate(divide="ignore"):          # log(0), as numpy's own
+        y = F.logsumexp(np.array([[-np.inf, -np.inf], [0.0, -np.inf]]), axis=1)
+    np.testing.assert_array_equal(y.data, [-np.inf, 0.0])
+
+
+@covers("argmax", "argmin")
+@pytest.mark.parametrize("op, np_op, extreme", [(F.argmax, np.argmax, F.max),
+                                                (F.argmin, np.argmin, F.min)])
+@fast
+@given(x=mst.tie_free_arrays(shapes), keepdims=st.booleans(), data=st.data())
+def test_argmax_and_argmin_are_indices_without_gradient(op, np_op, extreme, x, keepdims, data):
+    axis = data.draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)), label="axis")
+    v = mg.Variable(x)
+    i = op(v, axis=axis, keepdims=keepdims)
+    assert isinstance(i, (np.ndarray, np.integer)) and i.dtype.kind == "i"   # nothing recorded
+    np.testing.assert_array_equal(i, np_op(x, axis=axis, keepdims=keepdims))
+    np.testing.assert_array_equal(getattr(v, op.__name__)(axis=axis, keepdims=keepdims), i)
+    # Selecting with the index carries the gradient of the extreme itself.
+    check(lambda v: F.flatten(v)[op(v)], x)
+    F.flatten(v)[op(v)].backward()
+    w = mg.Variable(x)
+    extreme(w).backward()
+    np.testing.assert_array_equal(v.grad.data, w.grad.data)
+
+
+@covers("argmax", "argmin")
+def test_argmax_and_argmin_take_the_first_of_a_tie():
+    x = mg.Variable(np.array([[1.0, 3.0, 3.0], [0.0, 0.0, 2.0]]))
+    assert x.argmax(axis=1).tolist() == [1, 2] and x.argmin(axis=1).tolist() == [0, 0]
+
+
 # ------------------------------------------------------------------ shape ops
+@covers("flatten", "squeeze", "expand_dims", second_order=True)
+@fast
+@given(x=mst.finite_arrays(hnp.array_shapes(min_dims=0, max_dims=4, max_side=2)), data=st.data())
+def test_flatten_squeeze_and_expand_dims_are_numpy_s(x, data):
+    ones = [i for i, n in enumerate(x.shape) if n == 1]
+    picked = data.draw(st.lists(st.sampled_from(ones), unique=True) if ones else st.just([]),
+                       label="picked")
+    squeezed = data.draw(st.sampled_from([None, tuple(a - x.ndim for a in picked)]
+                                         + ([picked[0]] if picked else [])), label="squeezed")
+    new = data.draw(st.one_of(st.integers(-x.ndim - 1, x.ndim),
+                              st.just((0, -1)) if x.ndim else st.just(0)), label="new")
+    for ours, numpy_s in [(F.flatten, np.ravel),
+                          (lambda v: F.squeeze(v, squeezed), lambda a: np.squeeze(a, squeezed)),
+                          (lambda v: F.expand_dims(v, new), lambda a: np.expand_dims(a, new))]:
+        np.testing.assert_array_equal(ours(mg.Variable(x)).data, numpy_s(x))
+        assert ours(mg.Variable(x)).shape == numpy_s(x).shape
+        check(ours, x, second_order=True)
+
+
+@covers("squeeze", "expand_dims")
+def test_squeeze_and_expand_dims_name_the_bad_axis():
+    with pytest.raises(mg.ShapeError, match=r"squeeze: axis 1 of shape \(2, 3\) has length 3"):
+        F.squeeze(np.ones((2, 3)), axis=1)
+    with pytest.raises(ValueError, match=r"expand_dims: axis 3 is out of range"):
+        F.expand_dims(np.ones(2), 3)
+
+
 @covers("reshape", "transpose", second_order=True)
 @fast
 @given(x=mst.finite_arrays(shapes), data=st.data())

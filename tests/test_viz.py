@@ -205,6 +205,18 @@ def test_repeat_nodes_follow_numpys_broadcasting():
     assert labels_of(parse(to_dot(x * w, details=False))[0], "r") == ["Repeat"]
 
 
+@pytest.mark.parametrize("op", [F.maximum, F.minimum, lambda a, b: F.where(a > 0, a, b)],
+                         ids=["maximum", "minimum", "where"])
+def test_every_broadcasting_operation_gets_its_repeat(op):
+    # Operations say that they broadcast (Function.broadcasts); the drawer asks them.
+    floor = mg.Variable(np.zeros(5), name="floor")
+    x = mg.Variable(np.ones((2, 5)), name="x")
+    nodes, edges = parse(to_dot(op(x, floor)))
+    assert labels_of(nodes, "r") == ["Repeat\nrepeats=2, axis=0"]
+    assert [dst for src, dst in edges if src == "r0"] == ["f0"]
+    assert labels_of(parse(to_dot(F.leaky_relu(x) + x))[0], "r") == []
+
+
 def test_a_broadcast_value_used_twice_goes_through_a_branch_then_repeats():
     b = mg.Variable(np.ones(3), name="b")
     x = mg.Variable(np.ones((2, 3)), name="x")

@@ -95,6 +95,9 @@ class Function:
     * ``drawn``: the attributes a graph drawing shows under the operation's
       name, e.g. ``("axis",)``; an entry ``(attribute, label)`` shows it
       under another name.
+    * ``broadcasts`` (default False): the operation combines its inputs
+      element by element with numpy's broadcasting (Add, Mul, Maximum, ...);
+      where it broadcast an input, a drawing shows the book's Repeat node.
 
     Any other array backward reads is kept with :meth:`save`.
 
@@ -117,6 +120,7 @@ class Function:
     saves_inputs = True
     saves_output = False
     drawn = ()
+    broadcasts = False
 
     # Set when recorded; class-level defaults keep unrecorded calls cheap.
     inputs = None          # the inputs: Variables, and plain operands as arrays

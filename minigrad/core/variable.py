@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..errors import DTypeError
+from ..errors import DTypeError, ShapeError
 
 
 def _differentiable(dtype) -> bool:
@@ -28,8 +28,10 @@ class Variable:
 
     __slots__ = ("data", "grad", "creator", "generation", "name", "requires_grad",
                  "_retain", "__weakref__")
-    # numpy defers to our reflected operators: ``ndarray * Variable`` is a Variable.
-    __array_ufunc__ = None
+    # numpy's functions and operators on a Variable run minigrad's operations:
+    # core/numpy_protocol.py adds __array_ufunc__, __array_function__ and
+    # __array__ to this class. cupy's operators defer by priority instead, to
+    # our reflected operators: ``cupy_array * Variable`` is a Variable.
     __array_priority__ = 200
 
     def __init__(self, data, name: str | None = None, requires_grad: bool | None = None):
@@ -69,6 +71,9 @@ class Variable:
         return self.data.dtype
 
     def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError(f"len() of a 0-d Variable (a single number, dtype {self.data.dtype}): "
+                            "it has no length; float(v) or v.item() is its value")
         return len(self.data)
 
     def __repr__(self):
@@ -79,11 +84,81 @@ class Variable:
         return f"variable({body}{dtype})"
 
     def item(self):
+        """The value of a one-element Variable as a Python number."""
         return self.data.item()
+
+    def tolist(self):
+        """The data as (nested lists of) Python numbers, as ``ndarray.tolist``."""
+        return self.data.tolist()
 
     def numpy(self):
         """The data as a numpy array (copied from the GPU if needed)."""
         return backend.as_numpy(self.data)
+
+    # ----------------------------------------------------------- one number
+    # A one-element Variable, of any number of axes, converts as a numpy scalar
+    # or a PyTorch tensor does: float(loss), f"{loss:.3f}", "%.2f" % loss,
+    # round(loss, 3), if loss < best: ... A larger one raises, naming its shape.
+
+    def _number(self, use):
+        if self.data.size != 1:
+            raise ShapeError(
+                f"{use}: the Variable has shape {self.data.shape} ({self.data.size} elements), "
+                "not a single number; take one element (v[i].item()), reduce it first "
+                "(v.sum(), v.mean()), or use the array (v.numpy(), v.data)")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self._number("float()"))
+
+    def __int__(self):
+        return int(self._number("int()"))
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu":
+            raise DTypeError(f"an index needs integer data, got a Variable of dtype "
+                             f"{self.data.dtype}; convert it with int(v)")
+        return self._number("an index")
+
+    def __bool__(self):
+        return bool(self._number("a truth value"))
+
+    def __round__(self, ndigits=None):
+        return round(self._number("round()"), ndigits)
+
+    def __format__(self, spec):
+        if not spec:
+            return str(self)
+        return format(self._number(f"format {spec!r}"), spec)
+
+    # Comparisons are numpy's, on the data: boolean arrays (numpy or cupy, as
+    # ``data``), with no gradient. A mask is a constant of the graph, so
+    # ``x * (x > 0)`` records a Mul by a constant, and backward code compares
+    # the same way on arrays and on Variables. ``==`` is elementwise too, and
+    # Variables stay hashable by identity (as PyTorch's tensors): dicts and sets
+    # of Variables (the backward pass keeps its gradients in one) compare
+    # hashes, then identity, never values. What compares with ``==``
+    # (``v in a_list``, ``list.index``, weakref.WeakKeyDictionary) compares
+    # values: look Variables up in a dict or a set instead.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self.data == _operand(other)
+
+    def __ne__(self, other):
+        return self.data != _operand(other)
+
+    def __lt__(self, other):
+        return self.data < _operand(other)
+
+    def __le__(self, other):
+        return self.data <= _operand(other)
+
+    def __gt__(self, other):
+        return self.data > _operand(other)
+
+    def __ge__(self, other):
+        return self.data >= _operand(other)
 
     # ----------------------------------------------------------- the graph
     # backward() is added to this class by core/backward.py (the backward pass
@@ -150,6 +225,10 @@ class Variable:
         elif self.grad is not None:
             self.grad = None
         return self
+
+
+def _operand(x):
+    return x.data if isinstance(x, Variable) else x
 
 
 def as_variable(x, like=None) -> Variable:

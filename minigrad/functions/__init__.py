@@ -16,16 +16,17 @@ from .recurrent import *  # noqa: F401,F403
 from .reduction import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 # The classes of the book's nodes and the fused sequences, for subclassing and isinstance.
-from .arithmetic import Add, Div, Mul, Neg, Pow, Sub  # noqa: F401
-from .elementwise import (AsType, Clip, Copy, Exp, Log, ReLU, Sigmoid, Softplus,  # noqa: F401
-                          Sqrt, Tanh)
+from .arithmetic import Add, Div, Maximum, Minimum, Mul, Neg, Pow, Sub, Where  # noqa: F401
+from .elementwise import (Abs, AsType, Clip, Copy, Cos, Exp, LeakyReLU, Log, Log1p,  # noqa: F401
+                          ReLU, Sigmoid, Sin, Softplus, Sqrt, Tanh)
 from .linalg import Linear, MatMul  # noqa: F401
 from .loss import LogSoftmax, MeanSquaredError, Softmax, SoftmaxCrossEntropy  # noqa: F401
 from .recurrent import GRUSequence, LSTMSequence, RNNSequence  # noqa: F401
-from .reduction import Max, Mean, Min, Sum  # noqa: F401
+from .reduction import LogSumExp, Max, Mean, Min, Sum  # noqa: F401
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat,  # noqa: F401
                     Reshape, Split, Stack, SumTo, Transpose)
 from . import operators  # noqa: F401,E402  (binds +, *, @, [], .sum(), ... to Variable)
+from . import numpy_calls  # noqa: F401,E402  (np.tanh(v) is tanh(v), ...)
 
 __all__ = [name for module in (arithmetic, elementwise, linalg, reduction, shape, loss, nn,
            recurrent, dot_attention) for name in module.__all__]

@@ -7,7 +7,8 @@ from ..core.function import Function
 from ..core.variable import array_of
 
 # The operations this module exports (minigrad.functions re-exports them).
-__all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "relu", "clip", "copy", "astype"]
+__all__ = ["exp", "log", "log1p", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "softplus",
+           "relu", "leaky_relu", "clip", "copy", "astype"]
 
 
 class Exp(Function):
@@ -28,6 +29,47 @@ class Log(Function):
     def backward(self, gy):
         x, = self.xs
         return gy / x
+
+
+class Log1p(Function):
+    """log(1 + x), exact for tiny x where log(1 + x) rounds 1 + x first."""
+
+    def forward(self, x):
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        x, = self.xs
+        return gy / (x + 1)
+
+
+class Abs(Function):
+    """|x|. At exactly 0 the gradient is 0 (sign(0), as PyTorch's)."""
+
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        # The sign is a constant of the values, raw even under create_graph.
+        x = array_of(self.xs[0])
+        return gy * get_array_module(x).sign(x)
+
+
+class Sin(Function):
+    def forward(self, x):
+        return get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        x, = self.xs
+        return gy * cos(x)
+
+
+class Cos(Function):
+    def forward(self, x):
+        return get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        x, = self.xs
+        return -(gy * sin(x))
 
 
 class Sqrt(Function):
@@ -99,8 +141,27 @@ class ReLU(Function):
         return gy * (array_of(self.y) > 0)
 
 
+class LeakyReLU(Function):
+    """x where x > 0, else ``slope * x``. At exactly 0 the gradient is
+    ``slope``: the side ReLU takes too (its gradient is 0 there)."""
+
+    drawn = ("slope",)
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        return get_array_module(x).where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x = array_of(self.xs[0])
+        one, slope = x.dtype.type(1), x.dtype.type(self.slope)
+        return gy * get_array_module(x).where(x > 0, one, slope)
+
+
 class Clip(Function):
-    """Clamp into [lo, hi]; the gradient passes where lo <= x <= hi."""
+    """Clamp into [lo, hi]; the gradient passes where lo <= x <= hi. A bound
+    of None is no bound (as numpy's ``clip``)."""
 
     drawn = ("lo", "hi")
 
@@ -133,8 +194,27 @@ def log(x):
     return Log().apply(x)
 
 
+def log1p(x):
+    """log(1 + x), accurate where x is tiny."""
+    return Log1p().apply(x)
+
+
 def sqrt(x):
     return Sqrt().apply(x)
+
+
+def abs(x):
+    """|x| element by element; the gradient at 0 is 0. ``abs(v)`` and
+    ``v.abs()`` call it too."""
+    return Abs().apply(x)
+
+
+def sin(x):
+    return Sin().apply(x)
+
+
+def cos(x):
+    return Cos().apply(x)
 
 
 def tanh(x):
@@ -159,7 +239,20 @@ def relu(x):
     return ReLU().apply(x)
 
 
+def leaky_relu(x, slope: float = 0.2):
+    """x for x > 0, else ``slope * x``. The default slope, 0.2, is DeZero's
+    (PyTorch's is 0.01); the gradient at 0 is ``slope``.
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.functions.leaky_relu(np.array([-1.0, 0.0, 2.0]))
+    variable([-0.2,  0. ,  2. ])
+    """
+    return LeakyReLU(slope).apply(x)
+
+
 def clip(x, lo, hi):
+    lo = -float("inf") if lo is None else lo
+    hi = float("inf") if hi is None else hi
     if lo > hi:
         raise ValueError(f"Clip: lo={lo} is greater than hi={hi}")
     return Clip(lo, hi).apply(x)

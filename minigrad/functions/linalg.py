@@ -114,7 +114,8 @@ def matmul(a, b):
     minigrad.errors.ShapeError: MatMul: cannot apply to inputs (20, 100) float64 and (650, 2600) float64: the inner dimensions 100 and 650 differ: for x @ W with x of shape (20, 100), W must have shape (100, ...)
     """
     if a.ndim == 1:
-        return reshape(matmul(reshape(a, (1, -1)), b), b.shape[:-2] + b.shape[-1:])
+        y = matmul(reshape(a, (1, -1)), b)     # (..., 1, m), or (1,) when b is a vector too
+        return reshape(y, y.shape[:-2] + y.shape[-1:] if y.ndim >= 2 else ())
     if b.ndim == 1:
         return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
     return MatMul().apply(a, b)

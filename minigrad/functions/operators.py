@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from ..core.variable import Variable
 from .arithmetic import Add, Div, Mul, Sub, add, div, mul, neg, pow, sub
-from .elementwise import astype, copy
+from .elementwise import (abs, astype, clip, copy, cos, exp, leaky_relu, log, log1p, relu,
+                          sigmoid, sin, sqrt, tanh)
 from .linalg import matmul
-from .reduction import max, mean, min, sum
-from .shape import get_item, reshape, transpose
+from .reduction import argmax, argmin, logsumexp, max, mean, min, sum
+from .shape import expand_dims, flatten, get_item, reshape, squeeze, transpose
 
 
 def _radd(self, other):
@@ -77,3 +78,11 @@ Variable.__getitem__ = get_item
 Variable.reshape, Variable.transpose, Variable.T = _reshape, _transpose, property(transpose)
 Variable.sum, Variable.mean, Variable.max, Variable.min = _sum, _mean, _max, _min
 Variable.astype, Variable.copy = astype, copy
+Variable.flatten, Variable.squeeze, Variable.expand_dims = flatten, squeeze, expand_dims
+Variable.argmax, Variable.argmin, Variable.logsumexp = argmax, argmin, logsumexp
+Variable.clip = clip                                        # v.clip(lo, hi), as ndarray's
+Variable.__abs__ = Variable.abs = abs
+# The element-wise functions as methods, as PyTorch's tensors have them.
+Variable.exp, Variable.log, Variable.log1p, Variable.sqrt = exp, log, log1p, sqrt
+Variable.sin, Variable.cos, Variable.tanh, Variable.sigmoid = sin, cos, tanh, sigmoid
+Variable.relu, Variable.leaky_relu = relu, leaky_relu

@@ -1,12 +1,15 @@
-"""Reductions: the book's Sum node (backward repeats), mean, max and min."""
+"""Reductions: the book's Sum node (backward repeats), mean, max, min and
+log-sum-exp; argmax and argmin, which have no gradient."""
 from __future__ import annotations
 
+from ..backend import get_array_module
 from ..core.function import Function
 from ..core.variable import array_of
+from .elementwise import exp
 from .shape import broadcast_to, reshape
 
 # The operations this module exports (minigrad.functions re-exports them).
-__all__ = ["sum", "mean", "max", "min"]
+__all__ = ["sum", "mean", "max", "min", "logsumexp", "argmax", "argmin"]
 
 
 def _kept_shape(shape, axis):
@@ -77,6 +80,31 @@ class Min(Max):
     reduce = "min"
 
 
+class LogSumExp(Function):
+    """log(sum(exp(x))) over ``axis``, stable for any x: the maximum is taken
+    out first. The gradient is the softmax of x along ``axis``, exp(x - y)."""
+
+    saves_output = True
+    drawn = ("axis",)
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        m = x.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, m.dtype.type(0))  # a row of -inf: no inf - inf
+        y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        if self.keepdims:
+            return y
+        return y.reshape(()) if self.axis is None else y.squeeze(axis=self.axis)
+
+    def backward(self, gy):
+        x, = self.xs
+        kept = _kept_shape(x.shape, self.axis)
+        return reshape(gy, kept) * exp(x - reshape(self.y, kept))
+
+
 def sum(x, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes by default).
 
@@ -98,3 +126,33 @@ def max(x, axis=None, keepdims=False):
 
 def min(x, axis=None, keepdims=False):
     return Min(axis, keepdims).apply(x)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over ``axis`` (all axes by default), without overflow.
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.functions.logsumexp(np.array([[0.0, 0.0], [1000.0, 1000.0]]), axis=1).data.round(4).tolist()
+    [0.6931, 1000.6931]
+    """
+    return LogSumExp(axis, keepdims).apply(x)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Where the maximum is along ``axis`` (the first one of a tie), as
+    numpy's (or cupy's) ``argmax`` gives it: an integer array, or a numpy
+    integer for the whole array. An index has no gradient, so nothing is
+    recorded: use it to select (``x[i]``) or to score (accuracy).
+
+    >>> import numpy as np, minigrad as mg
+    >>> scores = mg.Variable(np.array([[0.1, 2.0, 2.0], [3.0, 0.0, 1.0]]))
+    >>> scores.argmax(axis=1), float((scores.argmax(axis=1) == np.array([1, 2])).mean())
+    (array([1, 0]), 0.5)
+    """
+    return array_of(x).argmax(axis=axis, keepdims=keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Where the minimum is along ``axis`` (the first of a tie), with no
+    gradient (see :func:`argmax`)."""
+    return array_of(x).argmin(axis=axis, keepdims=keepdims)

@@ -3,16 +3,19 @@ transpose, the book's Repeat and Branch nodes, broadcast/sum_to, indexing,
 concat/split/stack."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
 from ..core.engine_ops import BroadcastTo, SumTo, broadcast_to, sum_to  # noqa: F401
 from ..core.function import Function
 from ..core.variable import Variable
+from ..errors import ShapeError
 
 # The operations this module exports (minigrad.functions re-exports them).
-__all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "repeat", "branch", "get_item",
-           "concat", "split", "stack"]
+__all__ = ["reshape", "transpose", "flatten", "squeeze", "expand_dims", "broadcast_to", "sum_to",
+           "repeat", "branch", "get_item", "concat", "split", "stack"]
 
 
 def _normalize_axis(axis, ndim, op):
@@ -202,6 +205,64 @@ def reshape(x, shape):
 
 def transpose(x, axes=None):
     return Transpose(axes).apply(x)
+
+
+# flatten, squeeze and expand_dims only change the shape: each is a Reshape
+# to the shape numpy's function of the same name gives.
+
+def _shape_of(x):
+    return x.shape if hasattr(x, "shape") else np.shape(x)
+
+
+def flatten(x):
+    """All elements along one axis, in order (numpy's ``flatten``, ``ravel``).
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.Variable(np.ones((2, 3))).flatten().shape
+    (6,)
+    """
+    return reshape(x, (math.prod(_shape_of(x)),))
+
+
+def squeeze(x, axis=None):
+    """Drop axes of length 1: all of them, or those of ``axis`` (an int or a
+    tuple), which must have length 1 (numpy's ``squeeze``).
+
+    >>> import numpy as np, minigrad as mg
+    >>> x = mg.Variable(np.ones((2, 1, 3, 1)))
+    >>> x.squeeze().shape, x.squeeze(axis=1).shape
+    ((2, 3), (2, 3, 1))
+    """
+    shape = _shape_of(x)
+    if axis is None:
+        axes = {i for i, n in enumerate(shape) if n == 1}
+    else:
+        axes = {_normalize_axis(a, len(shape), "squeeze")
+                for a in (axis if isinstance(axis, tuple) else (axis,))}
+        longer = sorted(a for a in axes if shape[a] != 1)
+        if longer:
+            raise ShapeError(f"squeeze: axis {longer[0]} of shape {shape} has length "
+                             f"{shape[longer[0]]}, not 1; only axes of length 1 can be dropped "
+                             "(reduce it with sum or mean, or select with x[...])")
+    return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+def expand_dims(x, axis):
+    """Insert axes of length 1 at ``axis`` (an int or a tuple, positions in the
+    result), as numpy's ``expand_dims``: (3,) becomes (1, 3) with axis 0.
+
+    >>> import numpy as np, minigrad as mg
+    >>> mg.functions.expand_dims(np.ones(3), (0, -1)).shape
+    (1, 3, 1)
+    """
+    shape = _shape_of(x)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    ndim = len(shape) + len(axes)
+    new = {_normalize_axis(a, ndim, "expand_dims") for a in axes}
+    if len(new) != len(axes):
+        raise ValueError(f"expand_dims: axis {axis} names a position twice")
+    rest = iter(shape)
+    return reshape(x, tuple(1 if i in new else next(rest) for i in range(ndim)))
 
 
 def repeat(x, repeats: int, axis: int = 0, new_axis: bool = False):

@@ -12,12 +12,6 @@ from ..core.variable import Variable
 from ..functions.shape import Branch
 from .labels import is_constant
 
-# The operations that combine their inputs element by element with numpy's
-# broadcasting (their backward leaves the summing to the engine). Where one of
-# them broadcast an input, the drawer draws the book's Repeat node.
-BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div"})
-
-
 def repeated_axes(small, big) -> tuple:
     """The (axis, times) pairs by which numpy broadcasts shape ``small`` to
     ``big``: the new leading axes, then the axes of length 1 that grow.
@@ -294,7 +288,7 @@ class Graph:
             x, f = by_id[src].obj, by_id[dst].obj
             axes = ()
             if by_id[src].kind == "var" and by_id[dst].kind == "op" \
-                    and f.name in BROADCASTING and not is_constant(x):
+                    and f.broadcasts and not is_constant(x):
                 out = self._made.get(f) if f.outputs is None else f.outputs[0]()
                 if out is not None:
                     axes = repeated_axes(x.shape, out.shape)
