@@ -105,7 +105,7 @@ def _progress(r, done, total):
 
 # ================================================================ summary and verdicts
 def summarize(results, iterations):
-    """Per setting: the seeds' convergence iterations (inf when not converged),
+    """Per setting: each seed's convergence iterations (inf when not converged),
     their median, how many converged, and the final accuracies."""
     out = {}
     for name in dict.fromkeys(r["setting"] for r in results):

@@ -1,4 +1,4 @@
-"""The catalogue of bad inputs (issue 7): one test per case.
+"""The catalogue of bad inputs: one test per case.
 
 Each test asserts the error's type, that its message names the problem (the
 operation and the shapes or dtypes, or the file or the word), and that what

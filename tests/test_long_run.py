@@ -1,4 +1,4 @@
-"""Long runs, at sizes a test can afford (issue 7; benchmarks/long_run.py runs
+"""Long runs, at sizes a test can afford (benchmarks/long_run.py runs
 the full sizes and measures memory): a training loop leaves nothing behind
 from one step to the next, and deep graphs backprop without recursion."""
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_a_kept_loss_is_the_only_thing_that_keeps_a_graph(baseline):
     assert grown(baseline)[1] == 0
 
 
-# The RNN over 10**4 steps as the issue asks; the gated cells record several
+# The RNN over 10**4 steps; the gated cells record several
 # times more nodes per step, so 2,000 steps (still 10x the limit) keep the
 # test short.
 @pytest.mark.parametrize("layer_cls, T", [(L.RNN, 10_000), (L.LSTM, 2_000), (L.GRU, 2_000)],

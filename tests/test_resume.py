@@ -1,4 +1,4 @@
-"""Determinism and resuming (issue 7): seeded runs of train_rnnlm repeat bit for
+"""Determinism and resuming: seeded runs of train_rnnlm repeat bit for
 bit, a run stopped after k steps and resumed from its checkpoint gives exactly
 the uninterrupted run's losses, and a checkpoint write that fails or is killed
 halfway leaves the previous checkpoint whole."""

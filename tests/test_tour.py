@@ -1,5 +1,5 @@
 """The tour (models/tour.py) run in-process in its quick setting: the report says
-what the issue asks (100% binary addition, twin agreement within 1e-6,
+what it promises (100% binary addition, twin agreement within 1e-6,
 perplexity falling), the files land in the output folder, and a failed check
 gives a non-zero exit code."""
 from __future__ import annotations
