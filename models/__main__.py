@@ -507,6 +507,10 @@ def main(argv=None):
     if (args.checkpoint_every or args.resume) and args.model not in resumable:
         parser.error("--checkpoint-every and --resume are for the language and seq2seq models "
                      f"({', '.join(resumable)})")
+    if args.resume and not os.path.isfile(args.resume):
+        # Before the data and the model load, so a mistyped path costs nothing.
+        parser.error(f"--resume {args.resume}: no such file; it is the NAME_resume.npz that "
+                     "--checkpoint-every writes into the run's output folder")
     if args.distributed and args.model not in DISTRIBUTED_MODELS:
         parser.error(f"--distributed is for {', '.join(DISTRIBUTED_MODELS)}")
     if args.threads:

@@ -263,14 +263,18 @@ def _bad_checkpoint(tmp_path, kind):
     if kind == "not an npz":
         path.write_text("resume from here\n")
         return path, {}, ["it is not an .npz file"]
+    if kind == "missing":
+        return tmp_path / "rnnlm_resum.npz", {}, ["does not exist", "NAME_resume.npz"]
+    if kind == "a folder":
+        return tmp_path, {}, ["is a folder"]
     raise AssertionError(kind)
 
 
 @pytest.mark.parametrize("kind", ["other model", "other optimizer", "weights only", "truncated",
-                                  "not an npz"])
+                                  "not an npz", "missing", "a folder"])
 def test_resume_from_a_checkpoint_that_does_not_fit(tmp_path, kind):
     path, args, details = _bad_checkpoint(tmp_path, kind)
-    file_before = digest(path)
+    file_before = digest(path) if path.is_file() else None
     minigrad.random.seed(0)
     model = MODELS[args.get("model_kind", "Rnnlm")](11)
     opt = OPTIMIZERS[args.get("opt_kind", "sgd")](model)
@@ -287,7 +291,17 @@ def test_resume_from_a_checkpoint_that_does_not_fit(tmp_path, kind):
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert opt.state_dict().keys() == opt_before.keys() and opt.steps == 0
     assert minigrad.random.get_state() == random_before
-    assert digest(path) == file_before
+    assert (digest(path) if path.is_file() else None) == file_before
+
+
+def test_cli_refuses_a_resume_file_that_is_not_there(tmp_path, capsys):
+    from models.__main__ import main
+    with pytest.raises(SystemExit) as info:
+        main(["train", "simple-rnnlm", "--data", str(PTB), "--quick",
+              "--resume", str(tmp_path / "nothing.npz")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "nothing.npz: no such file" in err
 
 
 def test_resume_on_another_corpus_is_refused(tmp_path):

@@ -50,6 +50,10 @@ def read_state(path, who: str) -> tuple:
     changed; ``who`` names the trainer in the errors."""
     path = Path(path)
     where = f"{who}: cannot resume from {path}"
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"{where}: the file {what}; pass the NAME_resume.npz that a run "
+                              f"with checkpoint_every wrote (in its output folder)")
     with open(path, "rb") as f:
         head = f.read(4)
     if not head.startswith(b"PK"):
