@@ -40,9 +40,10 @@ SPARSE_MODES = ("auto", "gather", "densify")
 # Gather the rows of a sparse gradient while all ranks together send fewer
 # than GATHER_LIMIT * V rows of a (V, D) table; densify beyond. Measured by
 # benchmarks/distributed.py (sparse rows section, results in
-# benchmarks/results/distributed.md): on 2 ranks gathering stays cheaper up
-# to about V/2 rows at D = 100.
-GATHER_LIMIT = 0.5
+# benchmarks/results/distributed.md): on 2 idle cores gathering stays cheaper
+# up to about 0.6 V rows at D = 100 and densifying wins from 0.8 V (under
+# load the crossover came earlier, 0.4 to 0.6 V).
+GATHER_LIMIT = 0.7
 
 _NONE, _DENSE, _SPARSE = 0, 1, 2
 _FIXED = 4      # header: layout hash, weight, has loss, loss; then (kind, rows) per parameter
