@@ -456,11 +456,9 @@ def test_word2vec_shapes_sampler_and_word_vecs(cls, rng):
 # gradient for every parameter, batch after batch of a stateful stream.
 import models.twins as twins  # noqa: E402
 from models.twins import TwinLM  # noqa: E402
+from models.tour import rel_err  # noqa: E402
 
 
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=f64), np.asarray(b, dtype=f64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
 
 
 # Both sides are float64 and agree to ~1e-15. The tolerance is far below the

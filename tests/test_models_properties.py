@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from models.tour import (TWIN_TOL, build_lm_pair, build_seq2seq_pair, dropout_keeps,
@@ -137,6 +137,9 @@ def test_seq2seq_and_peeky_equal_twin(kind, fused, V, D, H, N, Te, Td, seed):
 @given(kind=st.sampled_from(["attention", "attention-bi"]), fused=st.booleans(),
        masked=st.booleans(), V=vocab, D=hidden, H=hidden, N=batch, Te=steps,
        Td=st.integers(2, 5), seed=seeds)
+# Two characters: the output bias's gradient is (s, -s), s a sum whose terms
+# nearly cancel (4.8e-5 from terms of 0.25): compared absolutely, not relatively.
+@example(kind="attention", fused=False, masked=True, V=2, D=5, H=2, N=2, Te=5, Td=2, seed=5)
 def test_attention_seq2seq_equals_twin(kind, fused, masked, V, D, H, N, Te, Td, seed):
     model, twin, w = build_seq2seq_pair(kind, V, D, H, seed=seed % 1000, fused=fused)
     errors = twin_errors(model, twin, _seq2seq_batches(seed, V, N, Te, Td, masked))

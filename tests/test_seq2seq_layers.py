@@ -14,14 +14,12 @@ from minigrad import functions as F
 from minigrad.layers import GRU, LSTM, RNN, Attention, BiGRU, BiLSTM, BiRNN
 from minigrad.testing import gradcheck
 from models import twins
+from models.tour import rel_err
 
 f64 = np.float64
 TWIN_RTOL = 1e-12
 
 
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=f64), np.asarray(b, dtype=f64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
 
 
 @pytest.fixture
