@@ -11,7 +11,7 @@ settings are compared on the same draws). For each run: the number of
 iterations until the running accuracy of the last 100 pairs reaches 100%
 (or "not converged" by the last iteration), and the final accuracy over all
 128 x 128 sums. The verdict on each of the notes' claims compares medians
-over the seeds with the notes' own setting ("baseline").
+over the runs (one random seed each) with the notes' own setting ("baseline").
 
 Writes DIR/table.md (the tables, atomically), DIR/results.json (every run)
 and DIR/loss_curves.png (needs matplotlib; without it a note says so).
@@ -149,7 +149,7 @@ def tables(summary, iterations, seeds):
     lines = [f"Each row: {len(seeds)} runs (seeds {', '.join(map(str, seeds))}), "
              f"{iterations:,} iterations of SGD on one random pair each. **Iterations** "
              "until the running accuracy of the last 100 pairs reaches 100% (median over "
-             "the seeds, then each seed; n.c. = not converged); **final accuracy** over all "
+             "the runs, then each run's; n.c. = not converged); **final accuracy** over all "
              "128 x 128 sums (mean, then min-max).", "",
              "| setting | changed from the notes' program | converged | iterations, median | "
              "iterations, each seed | final accuracy, mean | min-max |",
@@ -175,7 +175,7 @@ def tables(summary, iterations, seeds):
 
 # ================================================================ the picture
 def plot(results, path):
-    """Mean loss curve over the seeds of every setting, one panel per group
+    """Mean loss curve over the runs of every setting, one panel per group
     (the notes' program in each); written atomically. Returns False without
     matplotlib."""
     try:
