@@ -459,8 +459,6 @@ from models.twins import TwinLM  # noqa: E402
 from models.tour import rel_err  # noqa: E402
 
 
-
-
 # Both sides are float64 and agree to ~1e-15. The tolerance is far below the
 # 1e-6 the tour allows because 1e-6 is too loose to catch a small error: a
 # 1e-4 change in one entry of an LSTM's Wh moves its gradient by only ~1e-6.

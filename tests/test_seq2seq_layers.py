@@ -20,8 +20,6 @@ f64 = np.float64
 TWIN_RTOL = 1e-12
 
 
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(2024)
