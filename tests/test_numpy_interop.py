@@ -6,7 +6,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functions as F
-from minigrad.core import numpy_protocol
+from minigrad.functions import numpy_protocol
 from minigrad.functions import numpy_calls
 from minigrad.testing import gradcheck, gradgradcheck
 

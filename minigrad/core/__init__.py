@@ -4,7 +4,6 @@ from .config import enable_grad, is_grad_enabled, name_scope, no_grad, using_con
 from .variable import Variable, as_variable, get_array_module, to_cpu, to_gpu
 from .function import Function
 from .backward import grad
-from . import numpy_protocol  # noqa: F401,E402  (numpy's calls on Variables, see there)
 
 __all__ = ["Variable", "Function", "as_variable", "grad", "no_grad", "enable_grad",
            "is_grad_enabled", "name_scope", "using_config", "detect_anomaly",

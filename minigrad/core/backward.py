@@ -1,65 +1,56 @@
-"""The backward pass: ordering, accumulation, freeing.
+"""The backward pass: which operation runs next, and what it hands on.
 
-Ordering. An operation's generation is its newest input's, and its outputs'
-are one above. A heap
-keyed on generation pops the newest operation first; an operation is pushed
-once, the first time one of its outputs receives a gradient, and by the time it
-is popped every consumer of its outputs has been processed (they all have a
-higher generation). No recursion, and each node costs O(log width), so a chain
-of 10**6 operations and a fan-in of 16,000 branches are both fine.
+Order. An operation's generation is its newest input's, and its outputs' are
+one above. The schedule runs the operation of newest generation first: by then
+every consumer of its outputs (all of a higher generation) has run, so the
+gradients of its outputs are complete. A heap makes each step O(log width), and
+a loop replaces recursion, so a chain of 10**6 operations and a fan-in of
+16,000 branches are both fine.
 
-Accumulation. Gradients waiting for their Variable's creator sit in a dict.
-When a second gradient arrives the sum is a fresh array the engine owns, so
-further gradients are added into it in place. Ownership ends when the sum is
-handed to a backward (which may pass it on to several inputs, as Add does).
+Each step: take the gradients waiting for the operation's outputs (gradients.py),
+call its ``backward``, bring each input gradient to its input's shape and
+dtype (``_fit``: this is where broadcasting is undone), and hand it to the
+input, whose creator is then scheduled. With ``retain_graph=False`` the
+operation then drops its saved arrays.
 
-No aliasing. At the end of the pass the only places still holding gradient
-arrays are the leaves' ``.grad`` (and retained ones). A gradient is copied
-there unless the engine owns it or it is a fresh, writeable array that no other
-``.grad`` and no caller-supplied seed shares. So two parameters never share one
-gradient array (Add returns ``gy`` twice), and a ``.grad`` is never a read-only
-broadcast view.
+Modes. An ordinary backward runs ``backward`` on raw arrays (``state.raw_backward``:
+operations called there compute without recording). ``create_graph=True``
+records it instead, with Variables in ``self.xs`` and ``self.y``, so the
+gradients can be differentiated again.
 
-Freeing. With ``retain_graph=False`` each operation drops its saved arrays right
-after its backward, which also lifts their read-only guard. The graph's
-structure (and so every intermediate Variable with its data) stays until the
-output is dropped, so that the graph can still be drawn with its gradients:
+The graph's structure (and so every intermediate Variable with its data) stays
+until the output is dropped, so that it can still be drawn with its gradients:
 ``del loss`` (or ``loss.unchain_backward()``) before the next forward keeps
-peak memory at one graph.
+only one graph alive at a time.
 """
 from __future__ import annotations
 
-import sys
 from heapq import heappop, heappush
 
 import numpy as np
 
 from .. import backend
 from ..errors import DTypeError, GraphError, ShapeError
-from .anomaly import check_backward
-from .config import state
+from . import anomaly
+from .config import using_config, state
 from .engine_ops import astype, sum_to
+from .function import Function
+from .gradients import Gradients
+from .ops import ops
 from .sparse import SparseRows
-from .variable import Variable, _make
+from .variable import Variable
+
+# Speed switch: when an operation's backward reaches exactly the operation the
+# heap would return next (a chain), run it without the trip through the heap.
+# Off, the order and the results are the same.
+CHAIN_SHORTCUT = True
 
 
-def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
-    """Backpropagate from this Variable, accumulating into the leaves' ``grad``.
-
-    ``grad`` is the seed dL/dself; it may be omitted only for a single-element
-    output. ``create_graph=True`` records the backward computation itself, so
-    the gradients are differentiable (higher-order derivatives); it implies
-    ``retain_graph=True`` unless told otherwise, since the gradient's graph
-    reaches back into the forward graph.
-
-    (``Variable.backward``: it is defined here, beside the pass it starts.)
-    """
+def backward(y, grad=None, retain_graph=None, create_graph=False):
+    """``y.backward(...)``: see Variable.backward."""
     if retain_graph is None:
         retain_graph = create_graph
-    _run((self,), (grad,), retain_graph, create_graph, capture=None)
-
-
-Variable.backward = backward
+    _run((y,), (grad,), retain_graph, Gradients(create_graph, capture=None))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False):
@@ -77,285 +68,126 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> float(gx.data), float(ggx.data)
     (27.0, 18.0)
     """
-    outputs = _as_tuple(outputs)
-    inputs = _as_tuple(inputs)
+    outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
     if retain_graph is None:
         retain_graph = create_graph
     capture = {x: None for x in inputs}
-    _run(outputs, _as_tuple(grad_outputs), retain_graph, create_graph, capture)
-    found = [capture[x] for x in inputs]
-    shared = _shared_ids(found, ())
-    return tuple(None if g is None else _as_grad_variable(_finished(g, shared, ())) for g in found)
+    _run(outputs, _as_tuple(grad_outputs), retain_graph, Gradients(create_graph, capture))
+    return tuple(capture[x] for x in inputs)
 
 
-def _as_grad_variable(g):
-    if type(g) is np.ndarray:
-        return _make(g, False)  # the common case: no Variable.__init__ conversions
-    if isinstance(g, (Variable, SparseRows)):
-        return g
-    return Variable(g, requires_grad=False)
+ops.register(backward=backward)
 
 
-def _as_tuple(x):
-    if isinstance(x, (list, tuple)):
-        return tuple(x)
-    return (x,)
-
-
-def _seed(y, g, create_graph):
-    """The starting gradient dL/dy, and whether the caller supplied it."""
-    if g is None:
-        if y.data.size != 1:
-            raise GraphError(
-                f"backward: the output has shape {y.shape}, not a single element; pass the "
-                "seed gradient explicitly, e.g. y.backward(np.ones_like(y.data)), or reduce "
-                "it first, e.g. y.sum().backward()")
-        g = backend.get_array_module(y.data).ones_like(y.data)
-        user = False
-    else:
-        user = True
-        # A Variable seed in create_graph mode stays a Variable: a seed computed
-        # from other Variables is then part of the gradient's graph (a fused
-        # operation's create_graph backward relies on it).
-        keep_graph = create_graph and isinstance(g, Variable)
-        if not keep_graph:
-            g = g.data if isinstance(g, Variable) else backend.as_array(g, y.data)
-        if g.shape != y.shape:
-            raise ShapeError(f"backward: the seed gradient has shape {g.shape} but the output "
-                             f"has shape {y.shape}; they must match")
-        if g.dtype != y.data.dtype:
-            g = g.astype(y.data.dtype)
-        if keep_graph:
-            return g, user
-    if create_graph:
-        g = Variable(g, requires_grad=False)
-    return g, user
-
-
-def _run(outputs, seeds, retain_graph, create_graph, capture):
+def _run(outputs, seeds, retain_graph, grads):
+    create_graph = grads.create_graph
     if len(seeds) != len(outputs):
         raise GraphError(f"backward: {len(outputs)} outputs but {len(seeds)} seed gradients")
-    pending = {}      # Variable -> gradient waiting for that Variable's creator
-    owned = {}        # id -> sum the engine made itself (safe to add into in place)
-    retained = []     # (Variable, gradient) finished during the pass
-    user_seeds = []
-    heap = []
-    seen = set()
-    order = 0
+    schedule = Schedule()
     for y, g in zip(outputs, seeds):
-        if not isinstance(y, Variable):
-            raise TypeError(f"backward: expected Variables, got {type(y).__name__}")
-        if y.data.dtype.kind not in "fc":
-            raise DTypeError(f"backward: the output has dtype {y.data.dtype}; gradients need a "
-                             "floating-point output")
-        if not y.requires_grad:
-            raise GraphError(
-                "backward: this output does not require a gradient: it was computed under "
-                "no_grad(), only from constants (arrays and Variables with requires_grad=False), "
-                "or through an integer or boolean value (astype to int, comparisons), which "
-                "carries no gradient and cuts the graph there")
-        g, user = _seed(y, g, create_graph)
-        if user:
-            user_seeds.append(g)
-        _accumulate(pending, owned, y, g, create_graph)
-        f = y.creator
-        if f is not None and f not in seen:
-            seen.add(f)
-            heappush(heap, (-f.generation, order, f, y))
-            order += 1
-
-    saved_flags = (state.raw_backward, state.enable_backprop)
-    state.raw_backward = not create_graph
-    state.enable_backprop = create_graph
-    anomaly_mode = state.detect_anomaly   # read once: no switch can change it mid-pass
-    f = None          # the operation to run next when it need not wait in the heap,
-    out = None        # and the output it was reached through
-    try:
-        while f is not None or heap:
-            if f is None:
-                _, _, f, out = heappop(heap)
+        grads.add(y, _seed(y, g, grads))
+        schedule.push(y.creator, y)
+    with using_config("raw_backward", not create_graph), \
+            using_config("enable_backprop", create_graph):
+        for f, out in schedule:
             if f._released:
                 raise GraphError(
                     f"backward: the graph through {f.name} was already freed by an earlier "
                     "backward; call that backward with retain_graph=True to backprop twice")
             outs = (out,) if f.outputs is None else [ref() for ref in f.outputs]
-            gys = _output_grads(f, outs, pending, owned, retained, capture, create_graph)
-            if create_graph:
-                gxs = _graph_backward(f, outs, gys)
-            else:
-                gxs = f.backward(*gys)
-            if type(gxs) is not tuple:
-                gxs = (gxs,)
-            if anomaly_mode:
-                check_backward(f, gys, gxs)
-            inputs = f.inputs
-            if len(gxs) != len(inputs):
-                raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
-                                 f"{len(inputs)} inputs")
-            found = via = None  # the first new creator reached, through input `via`
-            for i in range(len(inputs)):
-                x, gx = inputs[i], gxs[i]
+            gys = grads.take(outs)
+            if len(gys) > 1:
+                gys = _fill_missing(f, gys, create_graph)
+            gxs = _call_backward(f, outs, gys, create_graph)
+            for i, x in enumerate(f.inputs):
+                gx = gxs[i]
                 if gx is None or not isinstance(x, Variable) or not x.requires_grad:
                     continue    # (a plain array is a constant)
-                gx = _fit(f, i, x, gx, create_graph)
-                if x in pending:
-                    _accumulate(pending, owned, x, gx, create_graph)
-                else:
-                    pending[x] = gx
-                c = x.creator
-                if c is not None and c not in seen:
-                    seen.add(c)
-                    if found is None:
-                        found, via = c, x
-                        continue
-                    if found is not _MANY:
-                        heappush(heap, (-found.generation, order, found, via))
-                        order += 1
-                        found = _MANY
-                    heappush(heap, (-c.generation, order, c, x))
-                    order += 1
+                grads.add(x, _fit(f, i, x, gx, create_graph))
+                schedule.push(x.creator, x)
             if f._saved and not retain_graph:
                 f.release()
-            f = None
-            if found is not None and found is not _MANY:
-                # A chain: the one creator found is newer than anything waiting,
-                # so the heap would hand it back at once; it runs next, no trip.
-                if not heap or found.generation > -heap[0][0]:
-                    f, out = found, via
-                else:
-                    heappush(heap, (-found.generation, order, found, via))
-                    order += 1
-    finally:
-        state.raw_backward, state.enable_backprop = saved_flags
-
-    # What is left in ``pending`` waits at leaves (no creator): finish it.
-    if capture is not None:
-        for x, g in pending.items():
-            if x in capture:
-                capture[x] = g
-        return
-    finished = list(pending.items()) + retained
-    shared = _shared_ids([g for _, g in finished], user_seeds)
-    for x, g in finished:
-        _store(x, _finished(g, shared, owned))
+    grads.finish()
 
 
-# References to a gradient array that only the engine holds, as counted inside
-# _accumulate: the ``pending`` dict, the local ``old``, getrefcount's argument.
-_ENGINE_ONLY = 3
-_getrefcount = getattr(sys, "getrefcount", None)   # CPython's; elsewhere: never in place
+class Schedule:
+    """The operations waiting for their backward, newest generation first.
 
+    ``push`` adds an operation (once, however often it is reached); iterating
+    yields ``(operation, the output it was reached through)``, and may go on
+    while more are pushed."""
 
-def _accumulate(pending, owned, x, g, create_graph):
-    old = pending.get(x)
-    if old is None:
-        pending[x] = g
-    elif create_graph:
-        pending[x] = old + g
-    elif id(old) in owned or (
-            # A fresh array no one else can reach (no other reference, no view
-            # of it: a view holds a reference through .base) is the engine's
-            # to add into, which saves allocating the sum (measured: the tied
-            # (10000, 650) embedding of BetterRnnlm, ~20 ms a step).
-            type(old) is np.ndarray and old.base is None and old.flags.writeable
-            and _getrefcount is not None and _getrefcount(old) <= _ENGINE_ONLY):
-        if type(g) is SparseRows:
-            backend.scatter_add(old, g.indices, g.rows)
-        else:
-            old += g
-        owned[id(old)] = old
-    else:
-        total = old + g
-        if type(total) is SparseRows:
-            pending[x] = total  # a fresh concatenation, but never added into in place
+    def __init__(self):
+        self.heap = []
+        self.seen = set()
+        self.order = 0          # ties in generation pop in push order: deterministic sums
+        self.next = None        # the latest push, held out of the heap (CHAIN_SHORTCUT)
+
+    def push(self, f, out):
+        if f is None or f in self.seen:
             return
-        if type(total) is not np.ndarray:  # 0-d sums come back as numpy scalars
-            total = backend.as_array(total)
-        owned[id(total)] = total
-        pending[x] = total
+        self.seen.add(f)
+        if self.next is not None:
+            self._heap_push(self.next)
+        self.next = (f, out)
+        if not CHAIN_SHORTCUT:
+            self._heap_push(self.next)
+            self.next = None
+
+    def _heap_push(self, item):
+        heappush(self.heap, (-item[0].generation, self.order, item))
+        self.order += 1
+
+    def __iter__(self):
+        heap = self.heap
+        while True:
+            item, self.next = self.next, None
+            if item is not None:
+                if not heap or item[0].generation > -heap[0][0]:
+                    yield item
+                    continue
+                self._heap_push(item)
+            if not heap:
+                return
+            yield heappop(heap)[2]
 
 
-def _shared_ids(grads, seeds) -> set:
-    """ids of gradient objects that more than one place would hold."""
-    seen, shared = set(), {id(s) for s in seeds}
-    for g in grads:
-        if g is None:
-            continue
-        key = id(g)
-        if key in seen:
-            shared.add(key)
-        seen.add(key)
-    return shared
-
-
-def _finished(g, shared, owned):
-    """``g`` itself if nothing else can see it, else a copy."""
-    key = id(g)
-    if key in owned:
-        return g
-    data = g.data if isinstance(g, Variable) else g
-    if key not in shared and backend.owns_exclusively(data):
-        return g
-    return g.copy()
-
-
-def _store(x, g):
-    """Accumulate a finished gradient into ``x.grad``."""
-    g = _as_grad_variable(g)
-    old = x.grad
-    if old is None:
-        x.grad = g
-    elif isinstance(g, SparseRows) or isinstance(old, SparseRows):
-        total = _raw(old) + _raw(g)
-        x.grad = total if isinstance(total, SparseRows) else Variable(total, requires_grad=False)
-    elif g.creator is None and old.creator is None:
-        # Out of place: the old .grad may be held by the caller.
-        x.grad = Variable(old.data + g.data, requires_grad=False)
-    else:
-        x.grad = old + g
-
-
-def _raw(g):
-    return g.data if isinstance(g, Variable) else g
-
-
-_MANY = object()   # more than one new creator reached: they all wait in the heap
-_ndarray = np.ndarray
-
-
-def _output_grads(f, outs, pending, owned, retained, capture, create_graph):
-    """The gradients waiting for ``f``'s outputs ``outs``, taken out of
-    ``pending`` (zeros for an output that got none, when there are several)."""
-    gys = []
-    for out in outs:
-        g = None if out is None else pending.pop(out, None)
-        if g is not None:
-            if owned:
-                owned.pop(id(g), None)  # backward may hand it to several inputs: not ours now
-            if capture is None:
-                if out._retain:
-                    retained.append((out, g))
-            elif out in capture:
-                capture[out] = g
-        gys.append(g)
-    if len(gys) > 1:
-        gys = _fill_missing(f, gys, create_graph)
-    return gys
+def _call_backward(f, outs, gys, create_graph):
+    """``f``'s input gradients as a tuple, with errors that name ``f``."""
+    try:
+        gxs = _graph_backward(f, outs, gys) if create_graph else f.backward(*gys)
+    except (ValueError, TypeError, IndexError) as e:
+        raise f.explain_backward(e, gys) from e
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
+                         f"{len(f.inputs)} inputs")
+    if state.detect_anomaly:
+        anomaly.check_backward(f, gys, gxs)
+    return gxs
 
 
 def _graph_backward(f, outs, gys):
     """``f.backward_graph`` with the Variables in place of the saved arrays:
     the inputs in ``f.xs``, the output in ``f.y``, so that what backward
     computes from them is recorded, as the gradient's own graph."""
+    kept = [name for name in f._saved if name not in ("xs", "y")]
+    if kept and type(f).backward_graph is Function.backward_graph:
+        raise GraphError(
+            f"{f.name}: backward(create_graph=True) would treat the arrays it keeps with save() "
+            f"({', '.join(kept)}) as constants, so the second derivative would be wrong. Compute "
+            f"them in backward from self.xs / self.y, or define {f.name}.backward_graph (if "
+            "they are truly constants, such as a random mask, `def backward_graph(self, *gys): "
+            "return self.backward(*gys)` says so)")
     d = f.__dict__
     xs, y = d.get("xs"), d.get("y")
     if xs is not None:
         f.xs = f.inputs
     if y is not None:
-        out = outs[0]
-        f.y = out if out is not None else Variable(y, requires_grad=False)
+        f.y = outs[0] if outs[0] is not None else Variable(y, requires_grad=False)
     try:
         return f.backward_graph(*gys)
     finally:
@@ -363,6 +195,44 @@ def _graph_backward(f, outs, gys):
             f.xs = xs
         if y is not None:
             f.y = y
+
+
+def _seed(y, g, grads):
+    """The starting gradient dL/dy (ones for a single-element output)."""
+    if not isinstance(y, Variable):
+        raise TypeError(f"backward: expected Variables, got {type(y).__name__}")
+    if y.data.dtype.kind not in "fc":
+        raise DTypeError(f"backward: the output has dtype {y.data.dtype}; gradients need a "
+                         "floating-point output")
+    if not y.requires_grad:
+        raise GraphError(
+            "backward: this output does not require a gradient: it was computed under "
+            "no_grad(), only from constants (arrays and Variables with requires_grad=False), "
+            "or through an integer or boolean value (astype to int, comparisons), which "
+            "carries no gradient and cuts the graph there")
+    if g is None:
+        if y.data.size != 1:
+            raise GraphError(
+                f"backward: the output has shape {y.shape}, not a single element; pass the "
+                "seed gradient explicitly, e.g. y.backward(np.ones_like(y.data)), or reduce "
+                "it first, e.g. y.sum().backward()")
+        g = backend.get_array_module(y.data).ones_like(y.data)
+        return Variable(g, requires_grad=False) if grads.create_graph else g
+    # A Variable seed in create_graph mode stays a Variable: a seed computed from
+    # other Variables is then part of the gradient's graph (a fused operation's
+    # create_graph backward relies on it).
+    keep_graph = grads.create_graph and isinstance(g, Variable)
+    if not keep_graph:
+        g = g.data if isinstance(g, Variable) else backend.as_array(g, y.data)
+    if g.shape != y.shape:
+        raise ShapeError(f"backward: the seed gradient has shape {g.shape} but the output "
+                         f"has shape {y.shape}; they must match")
+    if g.dtype != y.data.dtype:
+        g = astype(g, y.data.dtype) if keep_graph else g.astype(y.data.dtype)
+    if grads.create_graph and not keep_graph:
+        g = Variable(g, requires_grad=False)
+    grads.seeds.append(g)   # the caller's: never stored in a .grad uncopied
+    return g
 
 
 def _fill_missing(f, gys, create_graph):
@@ -382,35 +252,27 @@ def _fill_missing(f, gys, create_graph):
 def _fit(f, i, x, gx, create_graph):
     """Bring a gradient to its input's shape and dtype, or explain why not."""
     data = x.data
-    if type(gx) is _ndarray and gx.shape == data.shape and (
-            gx.dtype is data.dtype or gx.dtype == data.dtype):
+    if type(gx) is np.ndarray and gx.shape == data.shape and gx.dtype == data.dtype:
         return gx  # the common case, first
     if isinstance(gx, SparseRows):
-        if gx.shape != x.data.shape:
+        if gx.shape != data.shape:
             raise ShapeError(f"{f.name}.backward returned sparse rows for a table of shape "
-                             f"{gx.shape}, but input {i} has shape {x.data.shape}")
-        return gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype)
-    if create_graph:
-        if not isinstance(gx, Variable):
-            gx = Variable(backend.as_array(gx, x.data), requires_grad=False)
-        data = gx.data
-    else:
-        if isinstance(gx, Variable):
-            gx = gx.data
-        elif type(gx) is not np.ndarray:
-            gx = backend.as_array(gx, x.data)
-        data = gx
-    if data.shape != x.data.shape:
-        if not _sums_to(data.shape, x.data.shape):
+                             f"{gx.shape}, but input {i} has shape {data.shape}")
+        return gx if gx.dtype == data.dtype else gx.astype(data.dtype)
+    if create_graph and not isinstance(gx, Variable):
+        gx = Variable(backend.as_array(gx, data), requires_grad=False)
+    elif not create_graph:
+        gx = gx.data if isinstance(gx, Variable) else backend.as_array(gx, data)
+    if gx.shape != data.shape:
+        if not _sums_to(gx.shape, data.shape):
             raise ShapeError(
-                f"{f.name}.backward returned a gradient of shape {data.shape} for input {i} of "
-                f"shape {x.data.shape}; a gradient must have its input's shape (or a shape that "
+                f"{f.name}.backward returned a gradient of shape {gx.shape} for input {i} of "
+                f"shape {data.shape}; a gradient must have its input's shape (or a shape that "
                 "sums down to it)")
-        gx = sum_to(gx, x.data.shape)
-        data = gx.data if create_graph else gx
-    if data.dtype != x.data.dtype:
+        gx = sum_to(gx, data.shape)
+    if gx.dtype != data.dtype:
         # A gradient keeps its Variable's dtype: float64 never creeps into float32 models.
-        gx = astype(gx, x.data.dtype)
+        gx = astype(gx, data.dtype)
     return gx
 
 
@@ -422,3 +284,9 @@ def _sums_to(big, small) -> bool:
         if s != 1 and s != b:
             return False
     return True
+
+
+def _as_tuple(x):
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    return (x,)

@@ -1,7 +1,6 @@
-"""Global switches of the engine: recording on/off, the backward mode, name scopes.
+"""The engine's global switches: recording on/off, the backward mode, name scopes.
 
-They live on one small object because every operation reads them; a module
-global attribute lookup is the cheapest check Python offers on the hot path.
+They live on one small object because every operation reads them.
 """
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ import contextlib
 
 class _State:
     def __init__(self):
-        # Instance attributes, not class ones: CPython specialises reads of an
-        # instance's own attributes, and every operation reads these.
         # True: operations on Variables that require gradients record the graph.
         self.enable_backprop = True
         # True while a backward pass runs without create_graph: backward code then
@@ -26,19 +23,31 @@ class _State:
 state = _State()
 
 
-@contextlib.contextmanager
-def using_config(name: str, value):
-    """Temporarily set one engine switch (``enable_backprop``, ...)."""
-    old = getattr(state, name)
-    setattr(state, name, value)
-    try:
-        yield
-    finally:
-        setattr(state, name, old)
+class using_config(contextlib.ContextDecorator):
+    """Set one engine switch (``enable_backprop``, ...) inside a ``with`` block
+    or a decorated function, and restore it afterwards."""
+
+    def __init__(self, name: str, value):
+        self.name, self.value, self.saved = name, value, []
+
+    def __enter__(self):
+        self.saved.append(getattr(state, self.name))   # a stack: the block may nest itself
+        setattr(state, self.name, self.value)
+        return self
+
+    def __exit__(self, *exc):
+        setattr(state, self.name, self.saved.pop())
+        return False
 
 
-def no_grad():
-    """Context manager: operations inside record no graph and save nothing.
+def _switch(value, func):
+    block = using_config("enable_backprop", value)
+    return block if func is None else block(func)
+
+
+def no_grad(func=None):
+    """Operations inside record no graph and save nothing. A ``with`` block or
+    a decorator, with or without parentheses (``@no_grad`` and ``@no_grad()``).
 
     >>> import numpy as np, minigrad as mg
     >>> x = mg.Variable(np.ones(3))
@@ -46,13 +55,19 @@ def no_grad():
     ...     y = x * 2
     >>> y.creator is None, y.requires_grad
     (True, False)
+    >>> @mg.no_grad
+    ... def predict(x):
+    ...     return x * 2
+    >>> predict(x).requires_grad
+    False
     """
-    return using_config("enable_backprop", False)
+    return _switch(False, func)
 
 
-def enable_grad():
-    """Context manager: turn recording back on inside a ``no_grad`` block."""
-    return using_config("enable_backprop", True)
+def enable_grad(func=None):
+    """Turn recording back on inside a ``no_grad`` block (a ``with`` block or a
+    decorator, as ``no_grad``)."""
+    return _switch(True, func)
 
 
 def is_grad_enabled() -> bool:

@@ -25,13 +25,13 @@ from .. import backend
 from ..errors import DeviceError, GraphError, MinigradError, ShapeError, describe
 from . import anomaly, saved
 from .config import state
-from .variable import Variable, _make
+from .variable import Variable
 
 
 class _Unsaved:
-    """Class-level stand-in for ``xs`` / ``y`` when an operation saved nothing.
-    A non-data descriptor: once an instance stores the attribute, the stored
-    value wins and this is never consulted."""
+    """Class-level stand-in for ``xs`` / ``y`` when an operation saved nothing:
+    reading it explains which flag to set. Once an instance stores the
+    attribute, the stored value wins and this is never consulted."""
 
     def __init__(self, flag):
         self.flag = flag
@@ -43,43 +43,6 @@ class _Unsaved:
         if f is None:
             return self
         raise GraphError(f._missing(self.attr, self.flag))
-
-
-# Python numbers used as operands become shared, read-only 0-d arrays, one per
-# (value, dtype, array module): no allocation per use, and being read-only they
-# need no guard when saved.
-_number_arrays: dict = {}
-
-
-def _number_array(value, like):
-    dtype = like.dtype
-    key = (type(value), value, dtype, type(like))
-    a = _number_arrays.get(key)
-    if a is None:
-        a = backend.as_array(value, like)
-        if type(a) is np.ndarray:
-            a.setflags(write=False)
-        if len(_number_arrays) < 4096:  # bounded: numbers computed at run time vary
-            _number_arrays[key] = a
-    return a
-
-
-def _as_arrays(arrays):
-    """Plain operands as arrays: Python numbers take the dtype of the first
-    array operand, so float32 stays float32; anything else goes through
-    ``backend.as_array``."""
-    like = None
-    for a in arrays:
-        if hasattr(a, "dtype") and not isinstance(a, np.generic):
-            like = a
-            break
-    return [a if type(a) is _ndarray else
-            _number_array(a, like) if like is not None and type(a) in (int, float) else
-            backend.as_array(a, like) for a in arrays]
-
-
-_ndarray = np.ndarray
-_ref = weakref.ref
 
 
 class Function:
@@ -151,25 +114,21 @@ class Function:
         with Variables in ``self.xs`` (the inputs) and ``self.y`` (the output),
         so that ``backward``, run here on them, records the gradient's own graph.
 
-        Override it only when ``backward`` cannot run on Variables (a fused
-        operation whose backward is an array loop): return the same gradients,
-        computed by recorded operations."""
+        Override it when ``backward`` cannot run on Variables (a fused
+        operation whose backward is an array loop) or reads arrays kept with
+        :meth:`save`: return the same gradients, computed by recorded operations."""
         return self.backward(*gys)
 
     # ------------------------------------------------------------------ call
     def apply(self, *inputs):
         """Run the operation on ``inputs`` (Variables, arrays or numbers) and,
         if some input requires a gradient and recording is on, record it.
-
-        ``f(x)`` is ``f.apply(x)``. The operations of minigrad call ``apply``:
-        Python dispatches a call through ``__call__`` more slowly, by about 500
-        machine instructions, a tenth of an operation's bookkeeping."""
+        ``f(x)`` is ``f.apply(x)``."""
         if state.raw_backward:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
             return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
         arrays = []
         gen = -1        # the newest generation among inputs that want a gradient
-        numbers = False
         for x in inputs:
             if isinstance(x, Variable):
                 arrays.append(x.data)
@@ -177,9 +136,7 @@ class Function:
                     gen = x.generation
             else:
                 arrays.append(x)
-                if type(x) is not _ndarray:
-                    numbers = True
-        if numbers:
+        if any(type(a) is not np.ndarray for a in arrays):   # numbers, lists, cupy arrays
             arrays = _as_arrays(arrays)
             inputs = tuple([x if isinstance(x, Variable) else a for x, a in zip(inputs, arrays)])
         record = gen >= 0 and state.enable_backprop
@@ -187,9 +144,7 @@ class Function:
             if self.inputs is not None:
                 raise GraphError(f"{self.name}: this Function instance already recorded a call; "
                                  "create a new instance for each call, e.g. Mul()(a, b)")
-            # Before forward: save() keeps arrays only for a recorded call. A
-            # plain operand stays an array here: a constant needs no Variable.
-            self.inputs = inputs
+            self.inputs = inputs   # before forward: save() keeps arrays only when recording
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
@@ -200,8 +155,8 @@ class Function:
         if record:
             return self._record(arrays, ys, gen)
         if type(ys) is tuple:
-            return tuple([_make(backend.as_array(y), False) for y in ys])
-        return _make(ys if type(ys) is _ndarray else backend.as_array(ys), False)
+            return tuple([Variable(backend.as_array(y), requires_grad=False) for y in ys])
+        return Variable(ys, requires_grad=False)
 
     __call__ = apply
 
@@ -210,21 +165,19 @@ class Function:
         what backward reads."""
         self.generation = gen
         if type(ys) is tuple:
-            ys = tuple([backend.as_array(y) for y in ys])
-            outputs = tuple([_make(y, y.dtype.kind in "fc", self, gen + 1) for y in ys])
-            self.outputs = tuple([_ref(out) for out in outputs])
+            outputs = tuple([self._output(backend.as_array(y)) for y in ys])
+            self.outputs = tuple([weakref.ref(out) for out in outputs])
             # An unused output may be gone by backward time; its zero gradient
             # is built from this.
-            self.output_specs = tuple([(y.shape, y.dtype) for y in ys])
-            y = ys[0]
+            self.output_specs = tuple([(y.shape, y.dtype) for y in outputs])
+            y = outputs[0].data
         else:
-            y = ys if type(ys) is _ndarray else backend.as_array(ys)
-            outputs = _make(y, y.dtype.kind in "fc", self, gen + 1)
+            outputs = self._output(ys)
+            y = outputs.data
         if state.scope:
             self.scope = state.scope
         kept = ()
         if self.saves_inputs:
-            # A tuple of arrays drops out of the GC's walks; a list never does.
             self.xs = tuple(arrays)
             self._held = saved.lock(self.inputs, arrays)
             kept = ("xs",)
@@ -236,11 +189,16 @@ class Function:
             self._saved = kept + self._saved   # after what forward kept with save()
         return outputs
 
+    def _output(self, y):
+        out = Variable(y)
+        out.creator = self
+        out.generation = self.generation + 1
+        return out
+
     # --------------------------------------------------- what backward reads
     # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance
-    # attributes holding arrays, the fastest thing backward can read; under
-    # create_graph, backward_graph swaps in the Variables. When an operation
-    # saved nothing, these descriptors explain why instead.
+    # attributes holding arrays; under create_graph, the backward pass swaps in
+    # the Variables. When an operation saved nothing, these explain why.
     xs = _Unsaved("saves_inputs")
     y = _Unsaved("saves_output")
 
@@ -250,14 +208,15 @@ class Function:
         read-only from now on, and ``release()`` drops it with the rest.
 
         Call it from ``forward`` once the arrays are final. An unrecorded call
-        (under ``no_grad``, or on constants only) keeps nothing."""
+        (under ``no_grad``, or on constants only) keeps nothing. Such arrays
+        are constants to ``create_graph``: an operation that saves any must
+        define ``backward_graph`` to be differentiated twice."""
         if self.inputs is None:
             return
         for name, a in arrays.items():
             setattr(self, name, a)
-        self._saved += tuple(arrays)
-        for a in arrays.values():
             saved.freeze(a)
+        self._saved += tuple(arrays)
 
     def take(self, name):
         """Hand a saved array over to backward, writeable, for it to reuse as
@@ -295,6 +254,7 @@ class Function:
 
     # --------------------------------------------------------------- errors
     def _explain(self, error, arrays):
+        """The error of a failed forward, naming the operation and its inputs."""
         kinds = {backend.is_cupy_array(a) for a in arrays if hasattr(a, "shape")}
         if len(kinds) > 1:
             return DeviceError(
@@ -304,13 +264,17 @@ class Function:
         message = f"{self.name}: cannot apply to inputs {describe(arrays)}: {error}"
         if hint:
             message += f". {hint}"
-        if isinstance(error, MinigradError):
-            return type(error)(message)       # keep the precise kind (DTypeError, ...)
-        if isinstance(error, IndexError):
-            return IndexError(message)
-        if isinstance(error, TypeError):
-            return TypeError(message)
-        return ShapeError(message)
+        return _same_kind(error, message)
+
+    def explain_backward(self, error, gys):
+        """The error of a failed backward, naming the operation, its inputs,
+        the gradients it got and where it was created."""
+        inputs = [x.data if isinstance(x, Variable) else x for x in self.inputs]
+        grads = [g.data if isinstance(g, Variable) else g for g in gys]
+        where = (f"created at {self.created_at}" if self.created_at else
+                 "run with mg.detect_anomaly() to record the line that created it")
+        return _same_kind(error, f"{self.name}.backward failed on inputs {describe(inputs)} and "
+                                 f"output gradients {describe(grads)} ({where}): {error}")
 
     def shape_hint(self, *arrays) -> str | None:
         """Optional advice appended to a shape error (overridden by operations
@@ -319,3 +283,22 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name} generation={self.generation}>"
+
+
+def _same_kind(error, message):
+    """A new error of ``error``'s kind (ShapeError for numpy's ValueErrors)."""
+    if isinstance(error, MinigradError):
+        return type(error)(message)       # keep the precise kind (DTypeError, ...)
+    if isinstance(error, IndexError):
+        return IndexError(message)
+    if isinstance(error, TypeError):
+        return TypeError(message)
+    return ShapeError(message)
+
+
+def _as_arrays(arrays):
+    """Plain operands as arrays: Python numbers take the dtype of the first
+    array operand, so float32 stays float32."""
+    like = next((a for a in arrays if hasattr(a, "dtype") and not isinstance(a, np.generic)),
+                None)
+    return [backend.as_array(a, like) for a in arrays]

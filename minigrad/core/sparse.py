@@ -70,6 +70,11 @@ class SparseRows:
     def copy(self):
         return SparseRows(self.indices.copy(), self.rows.copy(), self.shape)
 
+    def moved(self, convert) -> "SparseRows":
+        """The same gradient with indices and rows passed through ``convert``
+        (``backend.as_cupy`` or ``backend.as_numpy``: a device move)."""
+        return SparseRows(convert(self.indices), convert(self.rows), self.shape)
+
     def __add__(self, other):
         if isinstance(other, SparseRows):
             xp = backend.get_array_module(self.rows)

@@ -1,10 +1,16 @@
-"""Variable: an ndarray (numpy or cupy) plus what backprop needs to know about it."""
+"""Variable: an ndarray (numpy or cupy) plus what backprop needs to know about it.
+
+Every method of Variable is in this file. The operators (``x * y``, ``x @ W``,
+``x[i]``, ``x.sum()``) are one line each: they call the operation that
+``minigrad.functions`` defines, through the ``ops`` table (core/ops.py).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend
-from ..errors import DTypeError, ShapeError
+from ..errors import DeviceError, DTypeError, GraphError, ShapeError
+from .ops import ops
 
 
 def _differentiable(dtype) -> bool:
@@ -28,143 +34,37 @@ class Variable:
 
     __slots__ = ("data", "grad", "creator", "generation", "name", "requires_grad",
                  "_retain", "__weakref__")
-    # numpy's functions and operators on a Variable run minigrad's operations:
-    # core/numpy_protocol.py adds __array_ufunc__, __array_function__ and
-    # __array__ to this class. cupy's operators defer by priority instead, to
-    # our reflected operators: ``cupy_array * Variable`` is a Variable.
+    # cupy's operators defer to ours by this priority: ``cupy_array * v`` is a Variable.
     __array_priority__ = 200
 
     def __init__(self, data, name: str | None = None, requires_grad: bool | None = None):
-        if isinstance(data, Variable):
-            data = data.data
-        data = backend.as_array(data)
+        if type(data) is not np.ndarray:  # the common case needs no conversion
+            data = data.data if isinstance(data, Variable) else backend.as_array(data)
         if requires_grad is None:
             requires_grad = _differentiable(data.dtype)
         elif requires_grad and not _differentiable(data.dtype):
             raise DTypeError(
                 f"Variable: requires_grad=True needs floating-point data, got dtype {data.dtype} "
-                f"with shape {data.shape}; convert it first, e.g. data.astype(np.float32)"
-            )
+                f"with shape {data.shape}; convert it first, e.g. data.astype(np.float32)")
         self.data = data
         self.name = name
         self.grad = None
-        self.creator = None
-        self.generation = 0
+        self.creator = None     # the Function that computed it; None for a leaf
+        self.generation = 0     # its creator's generation + 1: orders the backward pass
         self.requires_grad = requires_grad
         self._retain = False
 
-    # ----------------------------------------------------------- array facts
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def ndim(self):
-        return self.data.ndim
-
-    @property
-    def size(self):
-        return self.data.size
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    def __len__(self):
-        if self.data.ndim == 0:
-            raise TypeError(f"len() of a 0-d Variable (a single number, dtype {self.data.dtype}): "
-                            "it has no length; float(v) or v.item() is its value")
-        return len(self.data)
-
-    def __repr__(self):
-        if self.data is None:
-            return "variable(None)"
-        body = np.array2string(backend.as_numpy(self.data), separator=", ", prefix="variable(")
-        dtype = "" if self.data.dtype in (np.float64, np.int64, np.bool_) else f", dtype={self.data.dtype}"
-        return f"variable({body}{dtype})"
-
-    def item(self):
-        """The value of a one-element Variable as a Python number."""
-        return self.data.item()
-
-    def tolist(self):
-        """The data as (nested lists of) Python numbers, as ``ndarray.tolist``."""
-        return self.data.tolist()
-
-    def numpy(self):
-        """The data as a numpy array (copied from the GPU if needed)."""
-        return backend.as_numpy(self.data)
-
-    # ----------------------------------------------------------- one number
-    # A one-element Variable, of any number of axes, converts as a numpy scalar
-    # or a PyTorch tensor does: float(loss), f"{loss:.3f}", "%.2f" % loss,
-    # round(loss, 3), if loss < best: ... A larger one raises, naming its shape.
-
-    def _number(self, use):
-        if self.data.size != 1:
-            raise ShapeError(
-                f"{use}: the Variable has shape {self.data.shape} ({self.data.size} elements), "
-                "not a single number; take one element (v[i].item()), reduce it first "
-                "(v.sum(), v.mean()), or use the array (v.numpy(), v.data)")
-        return self.data.item()
-
-    def __float__(self):
-        return float(self._number("float()"))
-
-    def __int__(self):
-        return int(self._number("int()"))
-
-    def __index__(self):
-        if self.data.dtype.kind not in "iu":
-            raise DTypeError(f"an index needs integer data, got a Variable of dtype "
-                             f"{self.data.dtype}; convert it with int(v)")
-        return self._number("an index")
-
-    def __bool__(self):
-        return bool(self._number("a truth value"))
-
-    def __round__(self, ndigits=None):
-        return round(self._number("round()"), ndigits)
-
-    def __format__(self, spec):
-        if not spec:
-            return str(self)
-        return format(self._number(f"format {spec!r}"), spec)
-
-    # Comparisons are numpy's, on the data: boolean arrays (numpy or cupy, as
-    # ``data``), with no gradient. A mask is a constant of the graph, so
-    # ``x * (x > 0)`` records a Mul by a constant, and backward code compares
-    # the same way on arrays and on Variables. ``==`` is elementwise too, and
-    # Variables stay hashable by identity (as PyTorch's tensors): dicts and sets
-    # of Variables (the backward pass keeps its gradients in one) compare
-    # hashes, then identity, never values. What compares with ``==``
-    # (``v in a_list``, ``list.index``, weakref.WeakKeyDictionary) compares
-    # values: look Variables up in a dict or a set instead.
-    __hash__ = object.__hash__
-
-    def __eq__(self, other):
-        return self.data == _operand(other)
-
-    def __ne__(self, other):
-        return self.data != _operand(other)
-
-    def __lt__(self, other):
-        return self.data < _operand(other)
-
-    def __le__(self, other):
-        return self.data <= _operand(other)
-
-    def __gt__(self, other):
-        return self.data > _operand(other)
-
-    def __ge__(self, other):
-        return self.data >= _operand(other)
-
     # ----------------------------------------------------------- the graph
-    # backward() is added to this class by core/backward.py (the backward pass
-    # uses operations, and operations are built on Variable), and Python's
-    # operators (+, *, @, [], .reshape(), .sum(), ...) by minigrad.functions,
-    # which defines the operations they stand for.
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
+        """Backpropagate from this Variable: every leaf that requires a gradient
+        and that it depends on gets ``dL/dleaf`` added to its ``.grad``.
+
+        ``grad`` is the seed dL/dself (ones for a single-element output).
+        ``retain_graph=True`` keeps the saved arrays so backward can run again.
+        ``create_graph=True`` records the backward computation itself, so the
+        gradients are differentiable (higher-order derivatives); it implies
+        ``retain_graph=True`` unless told otherwise."""
+        ops.backward(self, grad, retain_graph, create_graph)
 
     def retain_grad(self):
         """Keep this intermediate Variable's gradient after backward (leaves keep
@@ -207,24 +107,305 @@ class Variable:
                     x.unchain()
         return self.unchain()
 
+    # ----------------------------------------------------------- array facts
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError(f"len() of a 0-d Variable (a single number, dtype {self.data.dtype}): "
+                            "it has no length; float(v) or v.item() is its value")
+        return len(self.data)
+
+    def __repr__(self):
+        if self.data is None:
+            return "variable(None)"
+        body = np.array2string(backend.as_numpy(self.data), separator=", ", prefix="variable(")
+        dtype = "" if self.data.dtype in (np.float64, np.int64, np.bool_) else f", dtype={self.data.dtype}"
+        return f"variable({body}{dtype})"
+
+    def item(self):
+        """The value of a one-element Variable as a Python number."""
+        return self._number("item()")
+
+    def tolist(self):
+        """The data as (nested lists of) Python numbers, as ``ndarray.tolist``."""
+        return self.data.tolist()
+
+    def numpy(self):
+        """The data as a numpy array (copied from the GPU if needed)."""
+        return backend.as_numpy(self.data)
+
+    # ----------------------------------------------------------- one number
+    # A one-element Variable, of any number of axes, converts as a numpy scalar
+    # or a PyTorch tensor does: float(loss), f"{loss:.3f}", round(loss, 3),
+    # if loss < best: ... A larger one raises, naming its shape.
+    def _number(self, use):
+        if self.data.size != 1:
+            raise ShapeError(
+                f"{use}: the Variable has shape {self.data.shape} ({self.data.size} elements), "
+                "not a single number; take one element (v[i].item()), reduce it first "
+                "(v.sum(), v.mean()), or use the array (v.numpy(), v.data)")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self._number("float()"))
+
+    def __int__(self):
+        return int(self._number("int()"))
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu":
+            raise DTypeError(f"an index needs integer data, got a Variable of dtype "
+                             f"{self.data.dtype}; convert it with int(v)")
+        return self._number("an index")
+
+    def __bool__(self):
+        return bool(self._number("a truth value"))
+
+    def __round__(self, ndigits=None):
+        return round(self._number("round()"), ndigits)
+
+    def __format__(self, spec):
+        if not spec:
+            return str(self)
+        return format(self._number(f"format {spec!r}"), spec)
+
+    # ----------------------------------------------------------- comparisons
+    # numpy's, on the data: boolean arrays with no gradient. A mask is a
+    # constant of the graph, so ``x * (x > 0)`` records a Mul by a constant.
+    # ``==`` is elementwise too, and Variables stay hashable by identity (as
+    # PyTorch's tensors): look Variables up in a dict or a set, not a list.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self.data == _operand(other)
+
+    def __ne__(self, other):
+        return self.data != _operand(other)
+
+    def __lt__(self, other):
+        return self.data < _operand(other)
+
+    def __le__(self, other):
+        return self.data <= _operand(other)
+
+    def __gt__(self, other):
+        return self.data > _operand(other)
+
+    def __ge__(self, other):
+        return self.data >= _operand(other)
+
+    # ----------------------------------------------------------- operators
+    # Each is the operation of minigrad.functions named in the call.
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pow__(self, exponent):
+        return ops.pow(self, exponent)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __getitem__(self, index):
+        return ops.get_item(self, index)
+
+    # ----------------------------------------------------------- ndarray-like methods
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return ops.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 0:
+            axes = None
+        elif len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return ops.transpose(self, axes)
+
+    @property
+    def T(self):
+        return ops.transpose(self, None)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return ops.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return ops.argmin(self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def astype(self, dtype):
+        return ops.astype(self, dtype)
+
+    def copy(self):
+        return ops.copy(self)
+
+    def flatten(self):
+        return ops.flatten(self)
+
+    def squeeze(self, axis=None):
+        return ops.squeeze(self, axis)
+
+    def expand_dims(self, axis):
+        return ops.expand_dims(self, axis)
+
+    def clip(self, lo, hi):
+        return ops.clip(self, lo, hi)
+
+    # The element-wise functions as methods, as PyTorch's tensors have them.
+    def abs(self):
+        return ops.abs(self)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def log1p(self):
+        return ops.log1p(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def sin(self):
+        return ops.sin(self)
+
+    def cos(self):
+        return ops.cos(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def leaky_relu(self, slope: float = 0.2):
+        return ops.leaky_relu(self, slope)
+
+    # ----------------------------------------------------------- numpy's calls
+    # np.tanh(v), ndarray * v, np.concatenate([v, w]) run minigrad's operations,
+    # or explain why not (minigrad/functions/numpy_protocol.py).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return ops.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return ops.array_function(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(v): the data of a Variable that needs no gradient; for one
+        that does, an error (numpy would silently drop its gradient)."""
+        if self.requires_grad:
+            raise GraphError(
+                f"numpy was asked for the array of a Variable that requires a gradient (shape "
+                f"{self.shape}, {self.dtype}), which numpy would drop: use v.data or v.numpy() "
+                "for the values, v.item() or float(v) for a single number, and minigrad's "
+                "operations to combine Variables (F.stack([a, b]), F.concat, v.mean(), ...)")
+        data = self.data
+        if type(data) is not np.ndarray and backend.is_cupy_array(data):
+            raise DeviceError(f"numpy was asked for the array of a Variable on the GPU (shape "
+                              f"{self.shape}): v.numpy() copies it to the CPU")
+        if dtype is not None and data.dtype != dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
     # ----------------------------------------------------------- devices
     def to_gpu(self) -> "Variable":
-        """Move data (and grad) to the GPU in place; returns self."""
-        self.data = backend.as_cupy(self.data)
-        if isinstance(self.grad, Variable):
-            self.grad.to_gpu()
-        elif self.grad is not None:  # sparse rows: not worth moving, dropped
-            self.grad = None
-        return self
+        """Move data and gradient to the GPU in place; returns self."""
+        return self._move(backend.as_cupy)
 
     def to_cpu(self) -> "Variable":
-        """Move data (and grad) to the CPU in place; returns self."""
-        self.data = backend.as_numpy(self.data)
+        """Move data and gradient to the CPU in place; returns self."""
+        return self._move(backend.as_numpy)
+
+    def _move(self, convert):
+        self.data = convert(self.data)
         if isinstance(self.grad, Variable):
-            self.grad.to_cpu()
+            self.grad._move(convert)
         elif self.grad is not None:
-            self.grad = None
+            self.grad = self.grad.moved(convert)   # sparse rows: indices and rows
         return self
+
+    # ----------------------------------------------------------- other names
+    def __getattr__(self, name):
+        # Reached only for a name Variable does not have: say what it is called here.
+        instead = _OTHER_NAMES.get(name)
+        if instead is None:
+            raise AttributeError(f"'Variable' object has no attribute {name!r}")
+        raise AttributeError(f"Variable has no {name!r} (a PyTorch or DeZero name): "
+                             f"minigrad writes {instead}")
+
+
+# What PyTorch's or DeZero's Tensor/Variable names are called in minigrad.
+_OTHER_NAMES = {
+    "clone": "v.copy()", "unsqueeze": "v.expand_dims(axis)", "view": "v.reshape(shape)",
+    "to": "v.to_gpu() or v.to_cpu()", "cuda": "v.to_gpu()", "cpu": "v.to_cpu()",
+    "permute": "v.transpose(axes)", "dim": "v.ndim", "numel": "v.size",
+    "zero_grad": "v.cleargrad()", "zero_": "v.cleargrad() (for a gradient)",
+    "grad_fn": "v.creator", "is_leaf": "v.creator is None",
+    "requires_grad_": "v.requires_grad = True", "mm": "v @ w", "matmul": "v @ w",
+    "float": "v.astype(np.float32)", "double": "v.astype(np.float64)",
+}
 
 
 def _operand(x):
@@ -246,22 +427,6 @@ def array_of(x):
     if isinstance(x, Variable):
         return x.data
     return backend.as_array(x)
-
-
-def _make(data, requires_grad: bool, creator=None, generation: int = 0) -> Variable:
-    """The constructor operations use: ``data`` is already an array, so none of
-    ``Variable.__init__``'s conversions and checks (it runs once per operation)."""
-    v = _new(Variable)
-    v.data = data
-    v.grad = v.name = None
-    v.creator = creator
-    v.generation = generation
-    v.requires_grad = requires_grad
-    v._retain = False
-    return v
-
-
-_new = object.__new__
 
 
 def get_array_module(*xs):

@@ -25,8 +25,8 @@ from .recurrent import GRUSequence, LSTMSequence, RNNSequence  # noqa: F401
 from .reduction import LogSumExp, Max, Mean, Min, Sum  # noqa: F401
 from .shape import (Branch, BroadcastTo, Concat, GetItem, GetItemGrad, Repeat,  # noqa: F401
                     Reshape, Split, Stack, SumTo, Transpose)
-from . import operators  # noqa: F401,E402  (binds +, *, @, [], .sum(), ... to Variable)
-from . import numpy_calls  # noqa: F401,E402  (np.tanh(v) is tanh(v), ...)
+from . import operators  # noqa: F401,E402  (what +, *, @, [], .sum(), ... run)
+from . import numpy_calls, numpy_protocol  # noqa: F401,E402  (np.tanh(v) is tanh(v), ...)
 
 __all__ = [name for module in (arithmetic, elementwise, linalg, reduction, shape, loss, nn,
            recurrent, dot_attention) for name in module.__all__]

@@ -1,7 +1,7 @@
 """numpy's functions on Variables: the minigrad operation each one runs.
 
 ``np.tanh(v)`` is ``tanh(v)``, ``ndarray * v`` is ``mul``,
-``np.concatenate([v, w])`` is ``concat``: core/numpy_protocol.py routes
+``np.concatenate([v, w])`` is ``concat``: numpy_protocol.py routes
 numpy's calls on Variables through this table, and explains the rest
 (docs/engine.md, "numpy and Variables"). Each entry takes numpy's arguments.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.numpy_protocol import hint, register
+from .numpy_protocol import hint, register
 from . import arithmetic as A
 from . import elementwise as E
 from . import reduction as R

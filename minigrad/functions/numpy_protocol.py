@@ -18,9 +18,9 @@ np.array([v, w]), np.mean([v, w]), any function that has no override) its
    an array. One that needs a gradient raises a GraphError naming the call and
    what to write instead: numpy would silently drop its gradient.
 
-This module adds the three methods to Variable. The table of operations is
-filled by minigrad.functions (:func:`register`), which defines them; the
-engine knows none.
+Variable's ``__array_ufunc__`` and ``__array_function__`` call this module's
+answers through the ``ops`` table; ``__array__`` (rule 3 for np.asarray) is
+Variable's own. The table of operations is filled by numpy_calls.py.
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ import inspect
 
 import numpy as np
 
-from .. import backend
-from ..errors import DeviceError, GraphError
-from .variable import Variable
+from ..core.ops import ops
+from ..core.variable import Variable
+from ..errors import GraphError
 
 # numpy ufunc or function -> (the minigrad function that replaces it, its name)
 OPERATIONS: dict = {}
@@ -117,7 +117,7 @@ def _binds(operation, args, kwargs) -> str | None:
     return None
 
 
-def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+def array_ufunc(ufunc, method, inputs, kwargs):
     if method == "__call__" and not kwargs:
         found = OPERATIONS.get(ufunc)
         if found is not None:
@@ -143,7 +143,7 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     raise _refuse(call, why)
 
 
-def _array_function(self, func, types, args, kwargs):
+def array_function(func, args, kwargs):
     found = OPERATIONS.get(func)
     why = None
     if found is not None:
@@ -156,22 +156,4 @@ def _array_function(self, func, types, args, kwargs):
     raise _refuse(_call_name(func), why or f"minigrad has no {func.__name__} operation")
 
 
-def _array(self, dtype=None, copy=None):
-    if self.requires_grad:
-        raise GraphError(
-            f"numpy was asked for the array of a Variable that requires a gradient (shape "
-            f"{self.shape}, {self.dtype}), which numpy would drop: use v.data or v.numpy() for "
-            "the values, v.item() or float(v) for a single number, and minigrad's operations "
-            "to combine Variables (F.stack([a, b]), F.concat, v.mean(), ...)")
-    data = self.data
-    if type(data) is not np.ndarray and backend.is_cupy_array(data):
-        raise DeviceError(f"numpy was asked for the array of a Variable on the GPU (shape "
-                          f"{self.shape}): v.numpy() copies it to the CPU")
-    if dtype is not None and data.dtype != dtype:
-        return data.astype(dtype)
-    return data.copy() if copy else data
-
-
-Variable.__array_ufunc__ = _array_ufunc
-Variable.__array_function__ = _array_function
-Variable.__array__ = _array
+ops.register(array_ufunc=array_ufunc, array_function=array_function)

@@ -1,0 +1,145 @@
+"""The gradients of one backward pass: where they wait, how they add up, and
+how they end in ``.grad`` without sharing memory.
+
+Waiting. A gradient for a Variable waits here until the Variable's creator
+runs its backward, which takes it (``take``). What is left at the end waits at
+leaves, and is stored into their ``.grad`` (``finish``).
+
+Adding up. A Variable used several times gets several gradients. The second
+one makes a new array, the sum; from the third on, gradients are added into
+that sum in place (the speed switch ``IN_PLACE_SUMS``), since the engine made
+it and nothing else holds it. Ownership is explicit: the engine owns exactly
+the sums it made, until it hands one to a backward (which may pass it on to
+several inputs, as Add does). Sparse rows (sparse.py) add into a dense sum
+row by row.
+
+No aliasing. At the end the only places holding gradient arrays are the
+leaves' ``.grad`` (and retained ones). A gradient is copied there unless the
+engine owns it or it is a fresh, writeable array that no other ``.grad`` and
+no caller-supplied seed shares. So two parameters never share one gradient
+array (Add returns ``gy`` twice), and a ``.grad`` is never a read-only
+broadcast view.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from .sparse import SparseRows
+from .variable import Variable
+
+# Speed switch: add later gradients into the engine's own sum (measured on
+# the per-op chain with fan-out, benchmarks/engine_overhead.py). Off, every
+# sum is a new array; the results are the same, bit for bit.
+IN_PLACE_SUMS = True
+
+
+class Gradients:
+    def __init__(self, create_graph: bool, capture: dict | None):
+        self.create_graph = create_graph
+        self.capture = capture  # grad(): Variable -> its gradient, instead of .grad
+        self.pending = {}       # Variable -> gradient waiting for that Variable's creator
+        self.owned = {}         # id -> a sum this pass made (safe to add into in place)
+        self.retained = []      # (Variable, gradient) of retain_grad() Variables
+        self.seeds = []         # gradients the caller supplied: never stored uncopied
+
+    def add(self, x, g):
+        """One more gradient for ``x``."""
+        old = self.pending.get(x)
+        if old is None:
+            self.pending[x] = g
+        elif IN_PLACE_SUMS and id(old) in self.owned:
+            if type(g) is SparseRows:
+                backend.scatter_add(old, g.indices, g.rows)
+            else:
+                old += g
+        else:
+            total = old + g
+            if isinstance(total, np.generic):
+                total = np.asarray(total)   # a 0-d sum comes back as a numpy scalar
+            if type(total) is np.ndarray:
+                self.owned[id(total)] = total
+            self.pending[x] = total
+
+    def take(self, outs):
+        """The gradients waiting for ``outs`` (an operation's outputs; None for
+        an output that is gone or got none), handed over to its backward."""
+        gys = []
+        for out in outs:
+            g = None if out is None else self.pending.pop(out, None)
+            if g is not None:
+                self.owned.pop(id(g), None)   # backward may pass it on: no longer ours
+                if self.capture is not None:
+                    if out in self.capture:
+                        self.capture[out] = g
+                elif out._retain:
+                    self.retained.append((out, g))
+            gys.append(g)
+        return gys
+
+    def finish(self):
+        """Store what waits at leaves (and retained gradients) into ``.grad``,
+        or, for grad(), into the capture dict."""
+        if self.capture is not None:
+            for x, g in self.pending.items():
+                if x in self.capture:
+                    self.capture[x] = g
+            found = list(self.capture.values())
+            shared = _shared_ids(found, ())
+            for x, g in self.capture.items():
+                if g is not None:
+                    self.capture[x] = _as_grad_variable(_unshared(g, shared, self.owned))
+            return
+        finished = list(self.pending.items()) + self.retained
+        shared = _shared_ids([g for _, g in finished], self.seeds)
+        for x, g in finished:
+            _store(x, _unshared(g, shared, self.owned))
+
+
+def _shared_ids(grads, seeds) -> set:
+    """ids of gradient objects that more than one place would hold."""
+    seen, shared = set(), {id(s) for s in seeds}
+    for g in grads:
+        if g is None:
+            continue
+        key = id(g)
+        if key in seen:
+            shared.add(key)
+        seen.add(key)
+    return shared
+
+
+def _unshared(g, shared, owned):
+    """``g`` itself if nothing else can see it, else a copy."""
+    key = id(g)
+    if key in owned:
+        return g
+    data = g.data if isinstance(g, Variable) else g
+    if key not in shared and backend.owns_exclusively(data):
+        return g
+    return g.copy()
+
+
+def _as_grad_variable(g):
+    """A gradient as ``.grad`` holds it: a Variable, or sparse rows as they are."""
+    if isinstance(g, (Variable, SparseRows)):
+        return g
+    return Variable(g, requires_grad=False)
+
+
+def _store(x, g):
+    """Accumulate a finished gradient into ``x.grad``, out of place: the old
+    ``.grad`` may be held by the caller."""
+    g = _as_grad_variable(g)
+    old = x.grad
+    if old is None:
+        x.grad = g
+    elif isinstance(old, Variable) and isinstance(g, Variable) and (
+            old.creator is not None or g.creator is not None):
+        x.grad = old + g   # create_graph: the sum is recorded too
+    else:
+        x.grad = _as_grad_variable(_raw(old) + _raw(g))
+
+
+def _raw(g):
+    return g.data if isinstance(g, Variable) else g
