@@ -45,3 +45,31 @@ def describe(arrays) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+# What PyTorch and DeZero call things, and what minigrad writes instead: the
+# AttributeError for such a name says so (Variable here; layers and optimizers
+# add theirs).
+OTHER_NAMES = {
+    "Variable": {
+        "clone": "v.copy()", "unsqueeze": "v.expand_dims(axis)", "view": "v.reshape(shape)",
+        "to": "v.to_gpu() or v.to_cpu()", "cuda": "v.to_gpu()", "cpu": "v.to_cpu()",
+        "permute": "v.transpose(axes)", "dim": "v.ndim", "numel": "v.size",
+        "zero_grad": "v.cleargrad()", "zero_": "v.cleargrad() (for a gradient)",
+        "grad_fn": "v.creator", "is_leaf": "v.creator is None",
+        "requires_grad_": "v.requires_grad = True", "mm": "v @ w", "matmul": "v @ w",
+        "float": "v.astype(np.float32)", "double": "v.astype(np.float64)",
+    },
+}
+
+
+def no_attribute(obj, name) -> AttributeError:
+    """The AttributeError for ``obj.name``, saying what minigrad calls it when
+    ``name`` is a PyTorch or DeZero habit."""
+    kind = type(obj).__name__
+    for cls in type(obj).__mro__:
+        instead = OTHER_NAMES.get(cls.__name__, {}).get(name)
+        if instead is not None:
+            return AttributeError(f"{kind} has no {name!r} (a PyTorch or DeZero name): "
+                                  f"minigrad writes {instead}")
+    return AttributeError(f"{kind!r} object has no attribute {name!r}")

@@ -23,21 +23,16 @@ class _State:
 state = _State()
 
 
-class using_config(contextlib.ContextDecorator):
+@contextlib.contextmanager
+def using_config(name: str, value):
     """Set one engine switch (``enable_backprop``, ...) inside a ``with`` block
     or a decorated function, and restore it afterwards."""
-
-    def __init__(self, name: str, value):
-        self.name, self.value, self.saved = name, value, []
-
-    def __enter__(self):
-        self.saved.append(getattr(state, self.name))   # a stack: the block may nest itself
-        setattr(state, self.name, self.value)
-        return self
-
-    def __exit__(self, *exc):
-        setattr(state, self.name, self.saved.pop())
-        return False
+    old = getattr(state, name)
+    setattr(state, name, value)
+    try:
+        yield
+    finally:
+        setattr(state, name, old)
 
 
 def _switch(value, func):

@@ -1,14 +1,20 @@
-"""The operations the backward pass itself applies to a gradient: ``sum_to``
-undoes broadcasting (a gradient of the broadcast shape is summed down to its
-input's shape), ``broadcast_to`` is its backward, and ``astype`` keeps a
-gradient in its Variable's dtype. They live in core because the engine needs
-them; ``minigrad.functions`` exports them with the other operations."""
+"""What the backward pass does to each gradient an operation returns
+(``fit_gradient``), and the operations it uses for that: ``sum_to`` undoes
+broadcasting (a gradient of the broadcast shape is summed down to its input's
+shape), ``broadcast_to`` is its backward, and ``astype`` keeps a gradient in
+its Variable's dtype. They live in core because the engine needs them;
+``minigrad.functions`` exports them with the other operations."""
 from __future__ import annotations
 
-from .. import backend
-from .function import Function
+import numpy as np
 
-__all__ = ["BroadcastTo", "SumTo", "AsType", "broadcast_to", "sum_to", "astype"]
+from .. import backend
+from ..errors import ShapeError
+from .function import Function
+from .sparse import SparseRows
+from .variable import Variable
+
+__all__ = ["BroadcastTo", "SumTo", "AsType", "broadcast_to", "sum_to", "astype", "fit_gradient"]
 
 
 class BroadcastTo(Function):
@@ -96,3 +102,40 @@ def sum_to(x, shape):
 def astype(x, dtype):
     """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
     return AsType(dtype).apply(x)
+
+
+def fit_gradient(f, i, x, gx, create_graph):
+    """Bring a gradient to its input's shape and dtype, or explain why not."""
+    data = x.data
+    if type(gx) is np.ndarray and gx.shape == data.shape and gx.dtype == data.dtype:
+        return gx  # the common case, first
+    if isinstance(gx, SparseRows):
+        if gx.shape != data.shape:
+            raise ShapeError(f"{f.name}.backward returned sparse rows for a table of shape "
+                             f"{gx.shape}, but input {i} has shape {data.shape}")
+        return gx if gx.dtype == data.dtype else gx.astype(data.dtype)
+    if create_graph and not isinstance(gx, Variable):
+        gx = Variable(backend.as_array(gx, data), requires_grad=False)
+    elif not create_graph:
+        gx = gx.data if isinstance(gx, Variable) else backend.as_array(gx, data)
+    if gx.shape != data.shape:
+        if not _sums_to(gx.shape, data.shape):
+            raise ShapeError(
+                f"{f.name}.backward returned a gradient of shape {gx.shape} for input {i} of "
+                f"shape {data.shape}; a gradient must have its input's shape (or a shape that "
+                "sums down to it)")
+        gx = sum_to(gx, data.shape)
+    if gx.dtype != data.dtype:
+        # A gradient keeps its Variable's dtype: float64 never creeps into float32 models.
+        gx = astype(gx, data.dtype)
+    return gx
+
+
+def _sums_to(big, small) -> bool:
+    """True if an array of shape ``small`` broadcasts to shape ``big``."""
+    if len(small) > len(big):
+        return False
+    for b, s in zip(big[len(big) - len(small):], small):
+        if s != 1 and s != b:
+            return False
+    return True

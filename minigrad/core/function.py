@@ -22,27 +22,10 @@ import weakref
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, GraphError, MinigradError, ShapeError, describe
-from . import anomaly, saved
+from ..errors import GraphError
+from . import anomaly, explain, saved
 from .config import state
 from .variable import Variable
-
-
-class _Unsaved:
-    """Class-level stand-in for ``xs`` / ``y`` when an operation saved nothing:
-    reading it explains which flag to set. Once an instance stores the
-    attribute, the stored value wins and this is never consulted."""
-
-    def __init__(self, flag):
-        self.flag = flag
-
-    def __set_name__(self, owner, name):
-        self.attr = name
-
-    def __get__(self, f, owner=None):
-        if f is None:
-            return self
-        raise GraphError(f._missing(self.attr, self.flag))
 
 
 class Function:
@@ -127,8 +110,7 @@ class Function:
         if state.raw_backward:
             # Inside an ordinary backward pass: arrays in, arrays out, no graph.
             return self.forward(*[x.data if isinstance(x, Variable) else x for x in inputs])
-        arrays = []
-        gen = -1        # the newest generation among inputs that want a gradient
+        arrays, gen, plain = [], -1, False   # gen: the newest among inputs wanting a gradient
         for x in inputs:
             if isinstance(x, Variable):
                 arrays.append(x.data)
@@ -136,7 +118,8 @@ class Function:
                     gen = x.generation
             else:
                 arrays.append(x)
-        if any(type(a) is not np.ndarray for a in arrays):   # numbers, lists, cupy arrays
+                plain = plain or type(x) is not np.ndarray   # a number, a list, a cupy array
+        if plain:
             arrays = _as_arrays(arrays)
             inputs = tuple([x if isinstance(x, Variable) else a for x, a in zip(inputs, arrays)])
         record = gen >= 0 and state.enable_backprop
@@ -148,14 +131,14 @@ class Function:
         try:
             ys = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as e:
-            raise self._explain(e, arrays) from e
+            raise explain.forward_error(self, e, arrays) from e
         if state.detect_anomaly:
             self.created_at = anomaly.creation_site()
             anomaly.check_forward(self, arrays, ys)
         if record:
             return self._record(arrays, ys, gen)
         if type(ys) is tuple:
-            return tuple([Variable(backend.as_array(y), requires_grad=False) for y in ys])
+            return tuple([Variable(y, requires_grad=False) for y in ys])
         return Variable(ys, requires_grad=False)
 
     __call__ = apply
@@ -165,7 +148,7 @@ class Function:
         what backward reads."""
         self.generation = gen
         if type(ys) is tuple:
-            outputs = tuple([self._output(backend.as_array(y)) for y in ys])
+            outputs = tuple([self._output(y) for y in ys])
             self.outputs = tuple([weakref.ref(out) for out in outputs])
             # An unused output may be gone by backward time; its zero gradient
             # is built from this.
@@ -199,8 +182,8 @@ class Function:
     # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance
     # attributes holding arrays; under create_graph, the backward pass swaps in
     # the Variables. When an operation saved nothing, these explain why.
-    xs = _Unsaved("saves_inputs")
-    y = _Unsaved("saves_output")
+    xs = explain.Unsaved("saves_inputs")
+    y = explain.Unsaved("saves_output")
 
     def save(self, **arrays):
         """Keep arrays that backward reads besides the inputs and the output
@@ -235,13 +218,6 @@ class Function:
         """Which inputs want a gradient; backward may skip the others' work."""
         return tuple([isinstance(v, Variable) and v.requires_grad for v in self.inputs])
 
-    def _missing(self, attr, flag):
-        if self._released:
-            return (f"{self.name}: its saved arrays were freed by an earlier backward. "
-                    "Call the first backward with retain_graph=True to backprop twice.")
-        return (f"{self.name}.backward reads self.{attr}, but the operation keeps nothing for it: "
-                f"set `{flag} = True` on {self.name}.")
-
     # --------------------------------------------------------------- memory
     def release(self):
         """Drop the saved arrays (and their read-only guard) after backward; the
@@ -253,29 +229,6 @@ class Function:
         self._released = True
 
     # --------------------------------------------------------------- errors
-    def _explain(self, error, arrays):
-        """The error of a failed forward, naming the operation and its inputs."""
-        kinds = {backend.is_cupy_array(a) for a in arrays if hasattr(a, "shape")}
-        if len(kinds) > 1:
-            return DeviceError(
-                f"{self.name}: inputs live on different devices (numpy and cupy arrays: "
-                f"{describe(arrays)}); move them together with .to_gpu() or .to_cpu()")
-        hint = self.shape_hint(*arrays) if isinstance(error, ValueError) else None
-        message = f"{self.name}: cannot apply to inputs {describe(arrays)}: {error}"
-        if hint:
-            message += f". {hint}"
-        return _same_kind(error, message)
-
-    def explain_backward(self, error, gys):
-        """The error of a failed backward, naming the operation, its inputs,
-        the gradients it got and where it was created."""
-        inputs = [x.data if isinstance(x, Variable) else x for x in self.inputs]
-        grads = [g.data if isinstance(g, Variable) else g for g in gys]
-        where = (f"created at {self.created_at}" if self.created_at else
-                 "run with mg.detect_anomaly() to record the line that created it")
-        return _same_kind(error, f"{self.name}.backward failed on inputs {describe(inputs)} and "
-                                 f"output gradients {describe(grads)} ({where}): {error}")
-
     def shape_hint(self, *arrays) -> str | None:
         """Optional advice appended to a shape error (overridden by operations
         whose shape rules are easy to get wrong)."""
@@ -283,17 +236,6 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name} generation={self.generation}>"
-
-
-def _same_kind(error, message):
-    """A new error of ``error``'s kind (ShapeError for numpy's ValueErrors)."""
-    if isinstance(error, MinigradError):
-        return type(error)(message)       # keep the precise kind (DTypeError, ...)
-    if isinstance(error, IndexError):
-        return IndexError(message)
-    if isinstance(error, TypeError):
-        return TypeError(message)
-    return ShapeError(message)
 
 
 def _as_arrays(arrays):

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..errors import DTypeError, GraphError, ShapeError
+from .engine_ops import astype
 from .sparse import SparseRows
 from .variable import Variable
 
@@ -42,6 +44,43 @@ class Gradients:
         self.owned = {}         # id -> a sum this pass made (safe to add into in place)
         self.retained = []      # (Variable, gradient) of retain_grad() Variables
         self.seeds = []         # gradients the caller supplied: never stored uncopied
+
+    def seed(self, y, g):
+        """The starting gradient dL/dy (ones for a single-element output)."""
+        if not isinstance(y, Variable):
+            raise TypeError(f"backward: expected Variables, got {type(y).__name__}")
+        if y.data.dtype.kind not in "fc":
+            raise DTypeError(f"backward: the output has dtype {y.data.dtype}; gradients need a "
+                             "floating-point output")
+        if not y.requires_grad:
+            raise GraphError(
+                "backward: this output does not require a gradient: it was computed under "
+                "no_grad(), only from constants (arrays and Variables with requires_grad=False), "
+                "or through an integer or boolean value (astype to int, comparisons), which "
+                "carries no gradient and cuts the graph there")
+        if g is None:
+            if y.data.size != 1:
+                raise GraphError(
+                    f"backward: the output has shape {y.shape}, not a single element; pass the "
+                    "seed gradient explicitly, e.g. y.backward(np.ones_like(y.data)), or reduce "
+                    "it first, e.g. y.sum().backward()")
+            g = backend.get_array_module(y.data).ones_like(y.data)
+            return Variable(g, requires_grad=False) if self.create_graph else g
+        # A Variable seed in create_graph mode stays a Variable: a seed computed from
+        # other Variables is then part of the gradient's graph (a fused operation's
+        # create_graph backward relies on it).
+        keep_graph = self.create_graph and isinstance(g, Variable)
+        if not keep_graph:
+            g = g.data if isinstance(g, Variable) else backend.as_array(g, y.data)
+        if g.shape != y.shape:
+            raise ShapeError(f"backward: the seed gradient has shape {g.shape} but the output "
+                             f"has shape {y.shape}; they must match")
+        if g.dtype != y.data.dtype:
+            g = astype(g, y.data.dtype) if keep_graph else g.astype(y.data.dtype)
+        if self.create_graph and not keep_graph:
+            g = Variable(g, requires_grad=False)
+        self.seeds.append(g)   # the caller's: never stored in a .grad uncopied
+        return g
 
     def add(self, x, g):
         """One more gradient for ``x``."""
@@ -61,9 +100,10 @@ class Gradients:
                 self.owned[id(total)] = total
             self.pending[x] = total
 
-    def take(self, outs):
-        """The gradients waiting for ``outs`` (an operation's outputs; None for
-        an output that is gone or got none), handed over to its backward."""
+    def take(self, f, outs):
+        """The gradients waiting for ``outs``, the outputs of ``f`` (None for
+        one that is gone), handed over to its backward; zeros for an output
+        that got none, when there are several."""
         gys = []
         for out in outs:
             g = None if out is None else self.pending.pop(out, None)
@@ -75,7 +115,7 @@ class Gradients:
                 elif out._retain:
                     self.retained.append((out, g))
             gys.append(g)
-        return gys
+        return _fill_missing(f, gys, self.create_graph) if len(gys) > 1 else gys
 
     def finish(self):
         """Store what waits at leaves (and retained gradients) into ``.grad``,
@@ -143,3 +183,17 @@ def _store(x, g):
 
 def _raw(g):
     return g.data if isinstance(g, Variable) else g
+
+
+def _fill_missing(f, gys, create_graph):
+    """Zeros for the outputs of a multi-output operation that got no gradient."""
+    xp = backend.get_array_module(*[g.data if isinstance(g, Variable) else g
+                                    for g in gys if g is not None])
+    filled = []
+    for (shape, dtype), g in zip(f.output_specs, gys):
+        if g is None:
+            g = xp.zeros(shape, dtype=dtype)
+            if create_graph:
+                g = Variable(g, requires_grad=False)
+        filled.append(g)
+    return filled

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, GraphError, ShapeError
+from ..errors import DTypeError, ShapeError, no_attribute
 from .ops import ops
 
 
@@ -161,23 +161,16 @@ class Variable:
                 "(v.sum(), v.mean()), or use the array (v.numpy(), v.data)")
         return self.data.item()
 
-    def __float__(self):
-        return float(self._number("float()"))
-
-    def __int__(self):
-        return int(self._number("int()"))
+    def __float__(self): return float(self._number("float()"))
+    def __int__(self): return int(self._number("int()"))
+    def __bool__(self): return bool(self._number("a truth value"))
+    def __round__(self, ndigits=None): return round(self._number("round()"), ndigits)
 
     def __index__(self):
         if self.data.dtype.kind not in "iu":
             raise DTypeError(f"an index needs integer data, got a Variable of dtype "
                              f"{self.data.dtype}; convert it with int(v)")
         return self._number("an index")
-
-    def __bool__(self):
-        return bool(self._number("a truth value"))
-
-    def __round__(self, ndigits=None):
-        return round(self._number("round()"), ndigits)
 
     def __format__(self, spec):
         if not spec:
@@ -191,67 +184,30 @@ class Variable:
     # PyTorch's tensors): look Variables up in a dict or a set, not a list.
     __hash__ = object.__hash__
 
-    def __eq__(self, other):
-        return self.data == _operand(other)
-
-    def __ne__(self, other):
-        return self.data != _operand(other)
-
-    def __lt__(self, other):
-        return self.data < _operand(other)
-
-    def __le__(self, other):
-        return self.data <= _operand(other)
-
-    def __gt__(self, other):
-        return self.data > _operand(other)
-
-    def __ge__(self, other):
-        return self.data >= _operand(other)
+    def __eq__(self, other): return self.data == _operand(other)
+    def __ne__(self, other): return self.data != _operand(other)
+    def __lt__(self, other): return self.data < _operand(other)
+    def __le__(self, other): return self.data <= _operand(other)
+    def __gt__(self, other): return self.data > _operand(other)
+    def __ge__(self, other): return self.data >= _operand(other)
 
     # ----------------------------------------------------------- operators
-    # Each is the operation of minigrad.functions named in the call.
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.div(other, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __pow__(self, exponent):
-        return ops.pow(self, exponent)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __abs__(self):
-        return ops.abs(self)
-
-    def __getitem__(self, index):
-        return ops.get_item(self, index)
+    # Each runs the operation of minigrad.functions named in the call:
+    # x * y is F.mul(x, y), the Mul node.
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __pow__(self, exponent): return ops.pow(self, exponent)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __abs__(self): return ops.abs(self)
+    def __getitem__(self, index): return ops.get_item(self, index)
 
     # ----------------------------------------------------------- ndarray-like methods
     def reshape(self, *shape):
@@ -270,104 +226,40 @@ class Variable:
     def T(self):
         return ops.transpose(self, None)
 
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis=None, keepdims=False):
-        return ops.argmax(self, axis=axis, keepdims=keepdims)
-
-    def argmin(self, axis=None, keepdims=False):
-        return ops.argmin(self, axis=axis, keepdims=keepdims)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
-
-    def astype(self, dtype):
-        return ops.astype(self, dtype)
-
-    def copy(self):
-        return ops.copy(self)
-
-    def flatten(self):
-        return ops.flatten(self)
-
-    def squeeze(self, axis=None):
-        return ops.squeeze(self, axis)
-
-    def expand_dims(self, axis):
-        return ops.expand_dims(self, axis)
-
-    def clip(self, lo, hi):
-        return ops.clip(self, lo, hi)
-
+    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return ops.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return ops.argmin(self, axis, keepdims)
+    def logsumexp(self, axis=None, keepdims=False): return ops.logsumexp(self, axis, keepdims)
+    def astype(self, dtype): return ops.astype(self, dtype)
+    def copy(self): return ops.copy(self)
+    def flatten(self): return ops.flatten(self)
+    def squeeze(self, axis=None): return ops.squeeze(self, axis)
+    def expand_dims(self, axis): return ops.expand_dims(self, axis)
+    def clip(self, lo, hi): return ops.clip(self, lo, hi)
     # The element-wise functions as methods, as PyTorch's tensors have them.
-    def abs(self):
-        return ops.abs(self)
-
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def log1p(self):
-        return ops.log1p(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def sin(self):
-        return ops.sin(self)
-
-    def cos(self):
-        return ops.cos(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def leaky_relu(self, slope: float = 0.2):
-        return ops.leaky_relu(self, slope)
+    def abs(self): return ops.abs(self)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def log1p(self): return ops.log1p(self)
+    def sqrt(self): return ops.sqrt(self)
+    def sin(self): return ops.sin(self)
+    def cos(self): return ops.cos(self)
+    def tanh(self): return ops.tanh(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def relu(self): return ops.relu(self)
+    def leaky_relu(self, slope=0.2): return ops.leaky_relu(self, slope)
 
     # ----------------------------------------------------------- numpy's calls
-    # np.tanh(v), ndarray * v, np.concatenate([v, w]) run minigrad's operations,
-    # or explain why not (minigrad/functions/numpy_protocol.py).
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return ops.array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        return ops.array_function(func, args, kwargs)
-
+    # np.tanh(v), ndarray * v, np.concatenate([v, w]) run minigrad's operations;
+    # np.asarray(v) gives the data of a constant; the rest is explained
+    # (minigrad/functions/numpy_protocol.py).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs): return ops.array_ufunc(ufunc, method, inputs, kwargs)
+    def __array_function__(self, func, types, args, kwargs): return ops.array_function(func, args, kwargs)
     def __array__(self, dtype=None, copy=None):
-        """np.asarray(v): the data of a Variable that needs no gradient; for one
-        that does, an error (numpy would silently drop its gradient)."""
-        if self.requires_grad:
-            raise GraphError(
-                f"numpy was asked for the array of a Variable that requires a gradient (shape "
-                f"{self.shape}, {self.dtype}), which numpy would drop: use v.data or v.numpy() "
-                "for the values, v.item() or float(v) for a single number, and minigrad's "
-                "operations to combine Variables (F.stack([a, b]), F.concat, v.mean(), ...)")
-        data = self.data
-        if type(data) is not np.ndarray and backend.is_cupy_array(data):
-            raise DeviceError(f"numpy was asked for the array of a Variable on the GPU (shape "
-                              f"{self.shape}): v.numpy() copies it to the CPU")
-        if dtype is not None and data.dtype != dtype:
-            return data.astype(dtype)
-        return data.copy() if copy else data
+        return ops.array(self, dtype, copy)
 
     # ----------------------------------------------------------- devices
     def to_gpu(self) -> "Variable":
@@ -386,65 +278,10 @@ class Variable:
             self.grad = self.grad.moved(convert)   # sparse rows: indices and rows
         return self
 
-    # ----------------------------------------------------------- other names
     def __getattr__(self, name):
-        # Reached only for a name Variable does not have: say what it is called here.
-        instead = _OTHER_NAMES.get(name)
-        if instead is None:
-            raise AttributeError(f"'Variable' object has no attribute {name!r}")
-        raise AttributeError(f"Variable has no {name!r} (a PyTorch or DeZero name): "
-                             f"minigrad writes {instead}")
-
-
-# What PyTorch's or DeZero's Tensor/Variable names are called in minigrad.
-_OTHER_NAMES = {
-    "clone": "v.copy()", "unsqueeze": "v.expand_dims(axis)", "view": "v.reshape(shape)",
-    "to": "v.to_gpu() or v.to_cpu()", "cuda": "v.to_gpu()", "cpu": "v.to_cpu()",
-    "permute": "v.transpose(axes)", "dim": "v.ndim", "numel": "v.size",
-    "zero_grad": "v.cleargrad()", "zero_": "v.cleargrad() (for a gradient)",
-    "grad_fn": "v.creator", "is_leaf": "v.creator is None",
-    "requires_grad_": "v.requires_grad = True", "mm": "v @ w", "matmul": "v @ w",
-    "float": "v.astype(np.float32)", "double": "v.astype(np.float64)",
-}
+        # Reached only for a name Variable lacks: a PyTorch habit gets its minigrad name.
+        raise no_attribute(self, name)
 
 
 def _operand(x):
     return x.data if isinstance(x, Variable) else x
-
-
-def as_variable(x, like=None) -> Variable:
-    """``x`` if it is a Variable, else a constant Variable (requires_grad=False).
-
-    Python numbers take the dtype of ``like`` (a reference array) when given."""
-    if isinstance(x, Variable):
-        return x
-    return Variable(backend.as_array(x, like), requires_grad=False)
-
-
-def array_of(x):
-    """The raw array behind ``x``: Variable.data, or ``x`` itself as an array.
-    (Never getattr(x, "data"): an ndarray's .data is its memoryview.)"""
-    if isinstance(x, Variable):
-        return x.data
-    return backend.as_array(x)
-
-
-def get_array_module(*xs):
-    """numpy, or cupy if any argument (an array or a Variable) lives on the GPU.
-
-    >>> import numpy as np
-    >>> get_array_module(Variable(np.zeros(2)), 2.0).__name__
-    'numpy'
-    """
-    return backend.get_array_module(*[x.data if isinstance(x, Variable) else x for x in xs])
-
-
-def to_gpu(x):
-    """An array's (or a Variable's data's) copy on the GPU; ``Variable.to_gpu()``
-    moves a Variable in place."""
-    return backend.as_cupy(x.data if isinstance(x, Variable) else x)
-
-
-def to_cpu(x):
-    """An array's (or a Variable's data's) numpy version, copied from the GPU if needed."""
-    return backend.as_numpy(x.data if isinstance(x, Variable) else x)

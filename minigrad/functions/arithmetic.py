@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ..core.function import Function
-from ..core.variable import Variable, array_of
+from ..core.arrays import array_of
+from ..core.variable import Variable
 
 # The operations this module exports (minigrad.functions re-exports them).
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "maximum", "minimum", "where"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from ..core.variable import array_of
+from ..core.arrays import array_of
 from ..errors import ShapeError
 from .linalg import matmul
 from .loss import softmax

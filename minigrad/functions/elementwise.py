@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..core.engine_ops import AsType, astype  # noqa: F401
 from ..core.function import Function
-from ..core.variable import array_of
+from ..core.arrays import array_of
 
 # The operations this module exports (minigrad.functions re-exports them).
 __all__ = ["exp", "log", "log1p", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "softplus",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ..core.function import Function
-from ..core.variable import array_of
+from ..core.arrays import array_of
 from ..errors import DTypeError, ShapeError
 from .elementwise import exp, softplus
 from .reduction import _kept_shape, mean

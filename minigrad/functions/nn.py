@@ -5,7 +5,7 @@ from .. import backend
 from .. import random as mg_random
 from ..core.function import Function
 from ..core.sparse import SparseRows
-from ..core.variable import array_of, as_variable
+from ..core.arrays import array_of, as_variable
 from ..errors import DTypeError, GraphError
 from .shape import get_item
 

@@ -18,9 +18,8 @@ np.array([v, w]), np.mean([v, w]), any function that has no override) its
    an array. One that needs a gradient raises a GraphError naming the call and
    what to write instead: numpy would silently drop its gradient.
 
-Variable's ``__array_ufunc__`` and ``__array_function__`` call this module's
-answers through the ``ops`` table; ``__array__`` (rule 3 for np.asarray) is
-Variable's own. The table of operations is filled by numpy_calls.py.
+Variable's ``__array_ufunc__``, ``__array_function__`` and ``__array__`` call
+this module's answers through the ``ops`` table. The table of operations is filled by numpy_calls.py.
 """
 from __future__ import annotations
 
@@ -28,9 +27,10 @@ import inspect
 
 import numpy as np
 
+from .. import backend
 from ..core.ops import ops
 from ..core.variable import Variable
-from ..errors import GraphError
+from ..errors import DeviceError, GraphError
 
 # numpy ufunc or function -> (the minigrad function that replaces it, its name)
 OPERATIONS: dict = {}
@@ -156,4 +156,22 @@ def array_function(func, args, kwargs):
     raise _refuse(_call_name(func), why or f"minigrad has no {func.__name__} operation")
 
 
-ops.register(array_ufunc=array_ufunc, array_function=array_function)
+def array(v, dtype=None, copy=None):
+    """np.asarray(v): the data of a Variable that needs no gradient; for one
+    that does, an error (numpy would silently drop its gradient)."""
+    if v.requires_grad:
+        raise GraphError(
+            f"numpy was asked for the array of a Variable that requires a gradient (shape "
+            f"{v.shape}, {v.dtype}), which numpy would drop: use v.data or v.numpy() for the "
+            "values, v.item() or float(v) for a single number, and minigrad's operations to "
+            "combine Variables (F.stack([a, b]), F.concat, v.mean(), ...)")
+    data = v.data
+    if type(data) is not np.ndarray and backend.is_cupy_array(data):
+        raise DeviceError(f"numpy was asked for the array of a Variable on the GPU (shape "
+                          f"{v.shape}): v.numpy() copies it to the CPU")
+    if dtype is not None and data.dtype != dtype:
+        return data.astype(dtype)
+    return data.copy() if copy else data
+
+
+ops.register(array_ufunc=array_ufunc, array_function=array_function, array=array)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ..core.function import Function
-from ..core.variable import array_of
+from ..core.arrays import array_of
 from .elementwise import exp
 from .shape import broadcast_to, reshape
 

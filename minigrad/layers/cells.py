@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import functions as F
 from .. import random as mg_random
-from ..core.variable import array_of
+from ..core.arrays import array_of
 from ..functions.recurrent import check_nonlinearity
 from ..functions.steps import gru_step, lstm_step, rnn_step
 from .layer import Layer

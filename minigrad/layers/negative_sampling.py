@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from .. import random as mg_random
-from ..core.variable import array_of
+from ..core.arrays import array_of
 from ..errors import DTypeError, ShapeError
 from ..functions import embedding, reshape, sigmoid_cross_entropy
 from .layer import Layer

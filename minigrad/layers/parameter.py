@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..core.variable import Variable, array_of
+from ..core.arrays import array_of
+from ..core.variable import Variable
 from ..errors import DTypeError, ShapeError
 
 DEFAULT_DTYPE = np.dtype(np.float32)
