@@ -8,6 +8,11 @@ check of a gradient's shape and dtype, no retained or captured gradients, no
 release, no numbers as operands, no multi-output operations. Only the
 engine-overhead chain (mul, add, tanh) runs on it; it is not part of
 minigrad and never imported by it.
+
+The same design written to be read opens docs/engine.md ("The engine in 120
+lines"). This file stays separate: it is the measured floor, so it keeps the
+two speed-ups that design leaves out (the raw switch, the heap skipped along a
+chain), and tests/test_minimal_engine.py holds both to minigrad's gradients.
 """
 from __future__ import annotations
 

@@ -124,6 +124,21 @@ def test_relu_and_clip_pass_gradient_only_inside():
     np.testing.assert_array_equal(x.grad.data, (x.data >= -1) & (x.data <= 0.5))
 
 
+@covers("clip")
+@pytest.mark.parametrize("lo, hi", [(-1.0, 0.5), (0.5, 0.5), (None, 0.5), (-1.0, None)])
+def test_clip_passes_the_gradient_at_its_bounds(lo, hi):
+    # The documented rule is lo <= x <= hi: a value sitting exactly on a bound
+    # (a clipped one, clipped again) still gets its gradient; one ulp outside does not.
+    below, above = -np.inf if lo is None else lo, np.inf if hi is None else hi
+    points = [np.nextafter(below, -np.inf), below, above, np.nextafter(above, np.inf)]
+    x = np.array([p for p in points if np.isfinite(p)])
+    passes = np.array([p in (below, above) for p in points if np.isfinite(p)])
+    gy = np.linspace(1.0, 2.0, x.size)
+    v = mg.Variable(x)
+    F.clip(v, lo, hi).backward(gy)
+    np.testing.assert_array_equal(v.grad.data, np.where(passes, gy, 0.0))
+
+
 @covers("abs", "leaky_relu")
 @fast
 @given(x=hnp.arrays(np.float64, shapes, elements=st.sampled_from([-1.5, -0.0, 0.0, 2.0])),

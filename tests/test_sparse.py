@@ -10,6 +10,7 @@ from minigrad import functions as F
 from minigrad.layers import Embedding, Layer, Parameter
 from minigrad.optimizers import (SGD, AdaGrad, Adam, ClipGradNorm, Momentum, Nesterov, RMSprop,
                                  WeightDecay)
+from test_twins import numerical_grad
 
 IDS = np.array([[3, 1, 3], [0, 3, 1]])  # repeated ids
 
@@ -67,6 +68,70 @@ def test_sparse_meets_dense_use_of_the_same_table():
         results.append(W.grad)
     assert isinstance(results[0], mg.Variable)  # sparse + dense is dense
     np.testing.assert_allclose(results[0].data, results[1].data, rtol=1e-13)
+
+
+# One table, an id four times in one batch: each use below reaches the table in
+# a known order (the newest operation first, ties to the one reached first).
+TIED_IDS = np.array([3, 1, 3, 3, 0, 3])
+TIED_IDS_2 = np.array([0, 3, 3, 2, 0, 4])
+
+
+def _scatter(ids, rows, shape):
+    """rows added into a zero table at ids, repeats adding up."""
+    table = np.zeros(shape)
+    np.add.at(table, ids, rows)
+    return table
+
+
+def _tied_sparse_then_dense(emb, C):
+    # The lookup and W.T are both made from the leaf table; the lookup is
+    # reached first, so its sparse rows arrive before the dense matrix.
+    return F.sum(C * (emb(TIED_IDS) @ emb.W.T))
+
+
+def _tied_dense_then_sparse(emb, C):
+    # The same loss, with the table a direct input of the newer MatMul: its
+    # dense gradient arrives first and the sparse rows are added into it.
+    return F.sum(C.T * (emb.W @ emb(TIED_IDS).T))
+
+
+def _tied_expected(W, C):
+    # L = sum_rv C[r, v] <W[ids_r], W[v]>: W[v] gets sum_r C[r, v] W[ids_r]
+    # (the dense use) and W[ids_r] gets sum_v C[r, v] W[v] (the lookup).
+    return C.T @ W[TIED_IDS] + _scatter(TIED_IDS, C @ W, W.shape)
+
+
+def _two_lookups(emb, C):
+    return F.sum(C[:, :3] * emb(TIED_IDS) * emb(TIED_IDS_2))
+
+
+def _two_lookups_expected(W, C):
+    D = C[:, :3]
+    return (_scatter(TIED_IDS, D * W[TIED_IDS_2], W.shape)
+            + _scatter(TIED_IDS_2, D * W[TIED_IDS], W.shape))
+
+
+@pytest.mark.parametrize("loss, expected, dense", [
+    (_tied_sparse_then_dense, _tied_expected, True),
+    (_tied_dense_then_sparse, _tied_expected, True),
+    (_two_lookups, _two_lookups_expected, False),
+], ids=["sparse-then-dense", "dense-then-sparse", "two-lookups"])
+def test_a_tied_table_sums_its_sparse_and_dense_gradients(loss, expected, dense):
+    rng = np.random.default_rng(5)
+    emb = Embedding(5, 3, dtype=np.float64, sparse=True, rng=0)
+    C = rng.normal(size=(6, 5))
+    loss(emb, C).backward()
+    g = emb.W.grad
+    assert isinstance(g, mg.Variable) == dense     # sparse + sparse stays sparse rows
+    g = g.data if dense else g.to_dense()
+
+    np.testing.assert_allclose(g, expected(emb.W.data.copy(), C), rtol=1e-12, atol=1e-14)
+
+    def value():
+        with mg.no_grad():
+            return float(loss(emb, C).data)
+
+    np.testing.assert_allclose(g, numerical_grad(value, emb.W.data), rtol=1e-7, atol=1e-9)
 
 
 def test_sparse_gradients_accumulate_across_backward_calls():

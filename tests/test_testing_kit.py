@@ -85,11 +85,45 @@ class TwoOutputsWrongSecond(mg.Function):
         return 2 * g1 + x * g2
 
 
+class HalfLoss(mg.Function):
+    """sum(x**2) / 2, a scalar loss whose backward ignores the upstream gradient."""
+
+    def forward(self, x):
+        return (x * x).sum() / 2
+
+    def backward(self, gy):
+        x, = self.xs
+        return x
+
+
+class SquareDoubledGraph(mg.Function):
+    """y = x**2 with a right backward and a backward_graph twice too large."""
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        x, = self.xs
+        return 2 * x * gy
+
+    def backward_graph(self, gy):
+        x, = self.xs
+        return 4 * x * gy
+
+
 def _values(message):
     """analytic and numeric values as printed in a GradcheckError message."""
     a = float(re.search(r"analytic=([-\d.e+]+)", message).group(1))
     n = float(re.search(r"numeric=([-\d.e+]+)", message).group(1))
     return a, n
+
+
+def _seed_weight(numeric, unweighted):
+    """The weight a scalar output was seeded with, read off a numeric gradient
+    it scaled; gradcheck draws it with magnitude in [0.5, 1.5]."""
+    w = numeric / unweighted
+    assert 0.5 <= abs(w) <= 1.5
+    return w
 
 
 X = np.linspace(-1.5, 2.0, 12).reshape(3, 4)
@@ -150,8 +184,8 @@ def test_gradcheck_params_names_the_worst_element_of_all_parameters():
                               f"element {BAD}")
     analytic, numeric = _values(message)
     w = model.W.data.astype(np.float64)[BAD]
-    assert analytic == pytest.approx(3 * 2 * w * X[BAD]) and numeric == pytest.approx(
-        2 * w * X[BAD], rel=1e-6)
+    seed = _seed_weight(numeric, 2 * w * X[BAD])
+    assert analytic == pytest.approx(3 * 2 * w * X[BAD] * seed, rel=1e-6)
     assert model.W.dtype == np.float32                   # given back after a failure too
     assert not gradcheck_params(lambda: model(X).sum(), model, raise_exception=False)
     # Two wrong parameters: the report names the worse one, not the first.
@@ -191,15 +225,29 @@ def test_gradcheck_passes_on_correct_ops(mode):
 
 
 def test_gradcheck_names_input_element_and_values_of_a_wrong_backward():
-    f = lambda x: SquareWrongAtOne()(x).sum()  # noqa: E731 - scalar, so L = f exactly
+    f = lambda x: SquareWrongAtOne()(x).sum()  # noqa: E731 - scalar, so L = w f
     with pytest.raises(GradcheckError) as info:
         gradcheck(f, X)
     message = str(info.value)
     assert "input 0" in message and f"element {BAD}" in message
     analytic, numeric = _values(message)
-    assert analytic == pytest.approx(3 * 2 * X[BAD])
-    assert numeric == pytest.approx(2 * X[BAD], rel=1e-6)
+    seed = _seed_weight(numeric, 2 * X[BAD])
+    assert analytic == pytest.approx(3 * 2 * X[BAD] * seed, rel=1e-6)
     assert "abs error" in message and "rel error" in message
+
+
+def test_a_scalar_loss_is_seeded_with_a_weight_that_is_not_one():
+    # A loss used as it is gets gy = 1; used inside a larger graph it does not.
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(lambda x: HalfLoss()(x), X)
+    assert gradcheck(lambda x: (x * x).sum() / 2, X)
+    # The weight comes from the seed: the same seed gives the same values.
+    messages = set()
+    for _ in range(2):
+        with pytest.raises(GradcheckError) as info:
+            gradcheck(lambda x: HalfLoss()(x), X, seed=7)
+        messages.add(str(info.value))
+    assert len(messages) == 1
 
 
 def test_gradcheck_counts_input_positions_including_constants():
@@ -226,8 +274,8 @@ def test_directional_mode_catches_the_same_bug_and_the_seed_replays_it():
     wrong[BAD] *= 3
     analytic, numeric = _values(message)
     assert np.linalg.norm(v) == pytest.approx(1.0)
-    assert analytic == pytest.approx(np.sum(wrong * v))
-    assert numeric == pytest.approx(np.sum(2 * X * v), rel=1e-6, abs=1e-8)
+    w = _seed_weight(numeric, np.sum(2 * X * v))
+    assert analytic == pytest.approx(np.sum(wrong * v) * w, rel=1e-6)
 
 
 def test_raise_exception_false_returns_false():
@@ -324,7 +372,23 @@ def test_gradgradcheck_catches_a_backward_that_is_not_differentiable():
     assert message.startswith("gradgradcheck failed for input 0")
     analytic, numeric = _values(message)
     assert analytic == 0.0
-    assert numeric == pytest.approx(6 * 0.7, rel=1e-6)
+    # The true second derivative 6x, scaled by the inner and the outer seed weight.
+    assert 0.5 ** 2 <= abs(numeric / (6 * 0.7)) <= 1.5 ** 2
+
+
+def test_gradgradcheck_first_compares_graph_gradients_with_plain_ones():
+    f = lambda x: SquareDoubledGraph()(x)  # noqa: E731
+    assert gradcheck(f, X)                     # backward is right
+    with pytest.raises(GradcheckError) as info:
+        gradgradcheck(f, X)
+    message = str(info.value)
+    assert message.startswith("gradgradcheck failed for input 0 (shape (3, 4)): its first "
+                              "gradient with create_graph=True differs from the plain one")
+    largest = float(re.search(r"by up to ([-\d.e+]+)", message).group(1))
+    # The difference is 2x times the seed weight, whose magnitude is at most 1.5.
+    assert 2 * 0.5 * np.abs(X).max() * 0.99 <= largest <= 2 * 1.5 * np.abs(X).max() * 1.01
+    assert "backward_graph" in message
+    assert gradgradcheck(f, X, mode="directional", raise_exception=False) is False
 
 
 def test_gradgradcheck_directional_catches_it_too():

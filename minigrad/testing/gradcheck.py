@@ -1,11 +1,12 @@
 """Numerical gradient checks: minigrad's backward against central differences.
 
-A scalar output is L itself. A non-scalar output y is reduced to the scalar
-L = sum(w * y) with a fixed, seeded weight w whose entries are all at least 0.5
-in magnitude, so every output element contributes to every checked gradient; a
-tuple of outputs is reduced the same way with one weight per output. The analytic gradient of L
-comes from ``minigrad.grad`` (seeded with w, so no extra ops are recorded); the
-numeric one from central differences in float64.
+Every output y, a scalar loss included, is reduced to the scalar
+L = sum(w * y) with a fixed weight w drawn from the check's seed, each entry of
+random sign and magnitude between 0.5 and 1.5: every output element counts,
+and a backward that ignores its upstream gradient (treats it as 1) is caught. A
+tuple of outputs is reduced the same way with one weight per output. The
+analytic gradient of L comes from ``minigrad.grad`` (seeded with w, so no extra
+ops are recorded); the numeric one from central differences in float64.
 
 >>> import numpy as np, minigrad.functions as F
 >>> from minigrad.testing import gradcheck
@@ -13,8 +14,6 @@ numeric one from central differences in float64.
 True
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -71,12 +70,29 @@ def _as_float64(y):
     return np.asarray(backend.as_numpy(_raw(y)), dtype=np.float64)
 
 
+def _dense(g) -> np.ndarray:
+    """A gradient as a float64 numpy array (sparse row gradients made dense)."""
+    g = g.to_dense() if hasattr(g, "to_dense") else g.data
+    return np.asarray(backend.as_numpy(g), dtype=np.float64)
+
+
 def _weights(outs, rng):
-    """One fixed weight per output element; a lone scalar output is its own L."""
+    """One fixed weight per output element, a lone scalar loss included: seeding
+    a loss with 1 would hide a backward that drops its upstream gradient."""
     shapes = [np.shape(_raw(y)) for y in outs]
-    if len(shapes) == 1 and math.prod(shapes[0]) == 1:
-        return [np.ones(shapes[0])]
     return [rng.choice([-1.0, 1.0], size=s) * rng.uniform(0.5, 1.5, size=s) for s in shapes]
+
+
+def _weighted_grads(outs, weights, variables, create_graph=False):
+    """The gradients of L = sum(w * y) for ``variables`` (None where L does not
+    depend on one). Outputs that need no gradient (integer results, constants)
+    add a constant to L: they are reduced numerically but have no backward."""
+    live = [(y, np.asarray(w, dtype=y.dtype)) for y, w in zip(outs, weights)
+            if isinstance(y, Variable) and y.requires_grad]
+    if not live:
+        return (None,) * len(variables)
+    ys, ws = zip(*live)
+    return grad(list(ys), variables, grad_outputs=list(ws), create_graph=create_graph)
 
 
 # ---------------------------------------------------------------- the check
@@ -108,22 +124,14 @@ class _Check:
         out, variables = _call(self.f, self.inputs, self.positions, self.arrays)
         outs = _outputs(out)
         self.weights = _weights(outs, np.random.default_rng(self.seed))
-        # Outputs that need no gradient (integer results, constants) add a
-        # constant to L: they are reduced numerically but have no backward.
-        live = [(y, w) for y, w in zip(outs, self.weights)
-                if isinstance(y, Variable) and y.requires_grad]
-        if live:
-            gs = grad([y for y, _ in live], variables,
-                      grad_outputs=[np.asarray(w, dtype=y.dtype) for y, w in live])
-        else:
-            gs = (None,) * len(variables)
+        gs = _weighted_grads(outs, self.weights, variables)
         self._check_unmutated(variables, snapshot)
         grads = []
         for k, (v, g) in enumerate(zip(variables, gs)):
             if g is None:
                 grads.append(np.zeros_like(self.arrays[k]))
                 continue
-            g = np.asarray(backend.as_numpy(g.data), dtype=np.float64)
+            g = _dense(g)
             if g.shape != v.shape:
                 raise GradcheckError(
                     f"{self.label}: the gradient of input {self.positions[k]} has shape "
@@ -215,10 +223,13 @@ def _run(f, inputs, eps, atol, rtol, mode, n_directions, seed, raise_exception, 
                    raise_exception)
 
 
-def _verify(check, eps, atol, rtol, mode, n_directions, raise_exception):
+def _verify(check, eps, atol, rtol, mode, n_directions, raise_exception, first=None):
+    """Run the check (after ``first``, a further check that may fail the same way)."""
     if mode not in ("full", "directional"):
         raise ValueError(f"{check.label}: mode must be 'full' or 'directional', got {mode!r}")
     try:
+        if first is not None:
+            first()
         grads = check.analytic()
         if mode == "full":
             _full(check, grads, eps, atol, rtol)
@@ -259,13 +270,35 @@ def gradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_directi
                 "gradcheck")
 
 
+def _compare_graph_with_plain(check, first_gradients, atol, rtol):
+    """The first gradients built with create_graph=True must be the plain ones:
+    second derivatives of a gradient that backward never computes check nothing."""
+    plain, _ = _call(lambda *a: first_gradients(*a, create_graph=False), check.inputs,
+                     check.positions, check.arrays)
+    graph, _ = _call(first_gradients, check.inputs, check.positions, check.arrays)
+    for k, (p, g) in enumerate(zip(plain, graph)):
+        p, g = _dense(p), _dense(g)
+        excess = _excess(g, p, atol, rtol)
+        if excess.size and excess.max() > 0:
+            j = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), p.shape))
+            raise GradcheckError(
+                f"{check.label} failed for {check.where(k)}: its first gradient with "
+                f"create_graph=True differs from the plain one, by up to "
+                f"{float(np.abs(g - p).max()):.3g} (at element {j}: {float(g[j])!r} with "
+                f"create_graph, {float(p[j])!r} without; atol={atol}, rtol={rtol}); the "
+                "operation's backward_graph must compute the gradient its backward does")
+
+
 def gradgradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_directions=3,
                   seed=0, raise_exception=True) -> bool:
     """Check second derivatives: gradcheck of the first gradients of ``f``.
 
     The first gradients g_i of L (f reduced with fixed weights, as in
-    :func:`gradcheck`) are computed with ``minigrad.grad(..., create_graph=True)``;
-    gradcheck then differentiates h = sum_i <g_i, v_i> for fixed random v_i.
+    :func:`gradcheck`) are computed with ``minigrad.grad(..., create_graph=True)``.
+    They must first equal the ones computed without it (an operation's
+    ``backward_graph`` must agree with its ``backward``): else
+    :class:`GradcheckError` names the input and the largest difference. Then
+    gradcheck differentiates h = sum_i <g_i, v_i> for fixed random v_i.
 
     >>> import numpy as np, minigrad.functions as F
     >>> gradgradcheck(F.tanh, np.array([0.3, -0.7]))
@@ -273,25 +306,20 @@ def gradgradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_dir
     """
     inner_seed, outer_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     positions = [i for i, x in enumerate(inputs) if _is_checked(x)]
-    weights = {}
+    weights = []
 
-    def first_gradients(*args):
+    def first_gradients(*args, create_graph=True):
         variables = [args[i] for i in positions]
         outs = _outputs(f(*args))
-        if "w" not in weights:
-            weights["w"] = _weights(outs, np.random.default_rng(inner_seed))
-        live = [(y, np.asarray(w, dtype=y.dtype)) for y, w in zip(outs, weights["w"])
-                if isinstance(y, Variable) and y.requires_grad]
-        if not live:
-            return tuple(Variable(np.zeros_like(v.data), requires_grad=False)
-                         for v in variables)
-        ys, ws = zip(*live)
-        gs = grad(list(ys), variables, grad_outputs=list(ws), create_graph=True)
+        if not weights:
+            weights.extend(_weights(outs, np.random.default_rng(inner_seed)))
+        gs = _weighted_grads(outs, weights, variables, create_graph=create_graph)
         return tuple(Variable(np.zeros_like(v.data), requires_grad=False) if g is None else g
                      for v, g in zip(variables, gs))
 
-    return _run(first_gradients, inputs, eps, atol, rtol, mode, n_directions, outer_seed,
-                raise_exception, "gradgradcheck")
+    check = _Check(first_gradients, inputs, outer_seed, "gradgradcheck")
+    return _verify(check, eps, atol, rtol, mode, n_directions, raise_exception,
+                   first=lambda: _compare_graph_with_plain(check, first_gradients, atol, rtol))
 
 
 # ---------------------------------------------------------------- parameters
@@ -352,11 +380,7 @@ class _ParamCheck:
         outs = self._outputs_at(self.arrays)
         self.weights = _weights(outs, np.random.default_rng(self.seed))
         at_start = self._reduce(outs)
-        live = [(y, w) for y, w in zip(outs, self.weights)
-                if isinstance(y, Variable) and y.requires_grad]
-        gs = (grad([y for y, _ in live], self.variables,
-                   grad_outputs=[np.asarray(w, dtype=y.dtype) for y, w in live])
-              if live else (None,) * len(self.variables))
+        gs = _weighted_grads(outs, self.weights, self.variables)
         # f must be a function of the parameters alone: a stateful RNN or a
         # fresh dropout mask per call would make the differences meaningless.
         again = self.loss(self.arrays)
@@ -370,8 +394,7 @@ class _ParamCheck:
             if g is None:
                 grads.append(np.zeros_like(self.arrays[k]))
                 continue
-            g = g.to_dense() if hasattr(g, "to_dense") else g.data   # sparse row gradients
-            grads.append(np.asarray(backend.as_numpy(g), dtype=np.float64))
+            grads.append(_dense(g))
         return grads
 
     def restore(self):
