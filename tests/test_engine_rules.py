@@ -1,0 +1,201 @@
+"""Rules of the engine that a wrong result would break silently: exact number
+operands, device moves that keep sparse-row gradients, errors raised inside a
+backward, gradient ownership that does not depend on the interpreter, and
+double backward through arrays kept with save()."""
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functions as F
+from minigrad.core import backward as backward_module, gradients
+from minigrad.errors import GraphError, ShapeError
+from minigrad.layers import Embedding
+
+
+# --------------------------------------------------------------- numbers
+@pytest.mark.parametrize("first, second", [(0.0, -0.0), (-0.0, 0.0)])
+def test_a_number_operand_keeps_the_sign_of_zero(first, second):
+    x = mg.Variable(np.array([1.0, 2.0]))
+    with np.errstate(divide="ignore"):
+        _ = x * first                          # an earlier use of the other zero
+        got = 1 / (x * second)
+        want = 1 / (x.data * second)
+    np.testing.assert_array_equal(got.data, want)
+
+
+def test_a_number_operand_keeps_its_nan_payload():
+    payload = np.array([0x7FF8000000000123], dtype=np.uint64).view(np.float64)[0]
+    plain = float("nan")
+    x = mg.Variable(np.array([1.0]))
+    _ = x + plain
+    y = x + float(payload)
+    assert y.data.view(np.uint64)[0] == (np.array([1.0]) + payload).view(np.uint64)[0]
+
+
+# --------------------------------------------------------------- devices
+def _sparse_grad_table():
+    emb = Embedding(5, 3, W=np.arange(15.0).reshape(5, 3), sparse=True)
+    emb(np.array([1, 3, 1])).sum().backward()
+    assert isinstance(emb.W.grad, mg.SparseRows)
+    return emb.W
+
+
+def test_to_cpu_keeps_a_sparse_row_gradient():
+    W = _sparse_grad_table()
+    want = W.grad.to_dense()
+    W.to_cpu()
+    assert isinstance(W.grad, mg.SparseRows)
+    np.testing.assert_array_equal(W.grad.to_dense(), want)
+
+
+def test_a_device_move_moves_the_indices_and_the_rows():
+    W = _sparse_grad_table()
+    moved = []
+    W._move(lambda a: moved.append(a.shape) or a.copy())
+    assert sorted(moved) == sorted([(5, 3), (3,), (3, 3)])
+
+
+# --------------------------------------------------------------- errors in backward
+class _BadBackward(mg.Function):
+    """A user's operation whose backward multiplies mismatched shapes."""
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        return gy @ np.ones((7, 2))
+
+
+def test_an_error_inside_backward_names_the_operation_and_the_shapes():
+    x = mg.Variable(np.ones((3, 4)))
+    y = _BadBackward()(x)
+    with pytest.raises(ShapeError) as info:
+        y.sum().backward()
+    message = str(info.value)
+    assert "_BadBackward.backward" in message
+    assert "(3, 4) float64" in message                       # its input and its gradient
+    assert "mg.detect_anomaly()" in message                   # how to learn where
+    assert isinstance(info.value.__cause__, ValueError)       # numpy's own error, chained
+
+
+def test_in_anomaly_mode_the_backward_error_names_the_line_that_created_it():
+    x = mg.Variable(np.ones((3, 4)))
+    with mg.detect_anomaly():
+        y = _BadBackward()(x)            # the line to be named
+        with pytest.raises(ShapeError, match=r"created at .*test_engine_rules.py:\d+"):
+            y.sum().backward()
+
+
+# --------------------------------------------------------------- ownership
+def test_gradients_do_not_depend_on_reference_counts(monkeypatch):
+    # An interpreter may report fewer references than CPython 3.11 does (3.14
+    # documents smaller getrefcount values). No engine rule may depend on it:
+    # patch whatever the engine could consult to say "nobody else holds it".
+    monkeypatch.setattr(sys, "getrefcount", lambda a: 1)
+    monkeypatch.setattr(backward_module, "_getrefcount", lambda a: 1, raising=False)
+    x = mg.Variable(np.array([1.0, 2.0]))
+    seed = np.array([1.0, 1.0])
+    y = x + x                          # Add hands the one seed array to both inputs
+    y.backward(seed)
+    np.testing.assert_array_equal(seed, [1.0, 1.0])          # the caller's seed untouched
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
+def test_a_retained_gradient_is_never_added_into_later():
+    x = mg.Variable(np.array([1.0, 2.0]))
+    h = (x * 3).retain_grad()
+    z = h + h + h                      # h's gradient arrives three times
+    z.backward(np.ones(2))
+    np.testing.assert_array_equal(h.grad.data, [3.0, 3.0])
+    np.testing.assert_array_equal(x.grad.data, [9.0, 9.0])
+
+
+@pytest.mark.parametrize("switch", [(gradients, "IN_PLACE_SUMS"),
+                                    (backward_module, "CHAIN_SHORTCUT")])
+def test_each_speed_switch_leaves_the_results_bit_for_bit(monkeypatch, switch):
+    def program():
+        rng = np.random.default_rng(0)
+        W = mg.Variable(rng.normal(size=(4, 4)))
+        h = mg.Variable(rng.normal(size=(3, 4)))
+        for _ in range(6):             # W used six times: a fan-in, and a chain
+            h = F.tanh(h @ W + h)
+        loss = (h * h).sum()
+        loss.backward()
+        return W.grad.data
+
+    on = program()
+    monkeypatch.setattr(*switch, False)
+    off = program()
+    np.testing.assert_array_equal(on, off)
+
+
+# --------------------------------------------------------------- save() and create_graph
+class _SwishSaving(mg.Function):
+    """swish(x) = x * sigmoid(x), keeping sigmoid(x) with save()."""
+
+    def forward(self, x):
+        s = 1 / (1 + np.exp(-x))
+        self.save(s=s)
+        return x * s
+
+    def backward(self, gy):
+        x, = self.xs
+        return gy * (self.s + x * self.s * (1 - self.s))
+
+
+class _SwishFromInputs(_SwishSaving):
+    """The same, computing sigmoid(x) in backward from the input."""
+
+    def forward(self, x):
+        return x / (1 + np.exp(-x))
+
+    def backward(self, gy):
+        x, = self.xs
+        s = F.sigmoid(x)
+        return gy * (s + x * s * (1 - s))
+
+
+def _exact_second_derivative(x):
+    s = 1 / (1 + np.exp(-x))
+    return s * (1 - s) * (2 + x * (1 - 2 * s))
+
+
+def test_double_backward_through_saved_arrays_is_refused_by_name():
+    x = mg.Variable(np.array([1.0]))
+    gx, = mg.grad(_SwishSaving()(x), [x])             # first derivative: fine
+    np.testing.assert_allclose(gx.data, 0.9276705, rtol=1e-6)
+    with pytest.raises(GraphError) as info:
+        mg.grad(_SwishSaving()(x), [x], create_graph=True)
+    message = str(info.value)
+    assert "_SwishSaving" in message and "save()" in message and "(s)" in message
+    assert "self.xs" in message and "backward_graph" in message
+
+
+def test_double_backward_computed_from_the_inputs_is_exact():
+    x = mg.Variable(np.array([1.0]))
+    gx, = mg.grad(_SwishFromInputs()(x), [x], create_graph=True)
+    ggx, = mg.grad(gx, [x])
+    np.testing.assert_allclose(ggx.data, _exact_second_derivative(1.0), rtol=1e-12)
+    assert abs(ggx.data[0] - 0.3024) < 1e-4
+
+
+def test_a_saving_operation_that_says_its_arrays_are_constants_may_go_twice():
+    class MaskedDouble(mg.Function):
+        def forward(self, x):
+            mask = (x > 0).astype(x.dtype)
+            self.save(mask=mask)
+            return x * x * mask
+
+        def backward(self, gy):
+            x, = self.xs
+            return gy * 2 * x * self.mask
+
+        def backward_graph(self, gy):    # the mask is a constant of x
+            return self.backward(gy)
+
+    x = mg.Variable(np.array([-1.0, 3.0]))
+    gx, = mg.grad(MaskedDouble()(x).sum(), [x], create_graph=True)
+    ggx, = mg.grad(gx.sum(), [x])
+    np.testing.assert_array_equal(ggx.data, [0.0, 2.0])
