@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad.optimizers import Adam
 from minigrad.testing import gradcheck
 from models.rnnlm import WeightsError
 from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, exact_match_accuracy)
@@ -261,3 +262,33 @@ def test_attention_learns_to_reverse_a_short_string():
         opt.update()
     acc, _ = exact_match_accuracy(model, xs, ts)
     assert acc > 0.9, acc
+
+
+# ---------------------------------------------------------------- on each backend
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_steps_and_generate_on_each_backend(kind, xp, rng):
+    batches = [batch(rng) for _ in range(2)]
+    mask = batches[0][0] != 0 if kind.startswith("attention") else None
+
+    def run(on):
+        model, _, _ = build_seq2seq_pair(kind, V, D, H, seed=5)
+        moved = (lambda a: a) if on is np else mg.to_gpu
+        if on is not np:
+            model.to_gpu()
+        opt = Adam(model, lr=0.01)
+        for xs, ts in batches:
+            loss = model.loss(moved(xs), moved(ts),
+                              mask=None if mask is None else moved(mask))
+            model.zero_grad()
+            loss.backward()
+            opt.update()
+        answers = model.generate(moved(batches[0][0]), start_id=1, length=TD,
+                                 mask=None if mask is None else moved(mask))
+        assert isinstance(answers, np.ndarray)       # generate hands answers back on the CPU
+        return model.to_weights(), answers
+
+    (weights, answers), (expected, expected_answers) = run(xp), run(np)
+    for key in expected:
+        np.testing.assert_allclose(weights[key], expected[key], rtol=1e-10, atol=1e-12,
+                                   err_msg=key)
+    np.testing.assert_array_equal(answers, expected_answers)
