@@ -580,3 +580,20 @@ def test_word2vec_training_steps_on_each_backend(cls, sparse, xp, rng):
         return train_on(on, model, batches)
 
     assert_same_weights(run(xp), run(np))
+
+
+def test_better_rnnlm_multiplies_numpy_masks_on_the_device(xp, rng):
+    # Dropout masks given as numpy arrays (as the twin comparisons pass them) go
+    # to the activations' device before they multiply them: a numpy mask times
+    # a device array is refused, as in CuPy.
+    make = (lambda: BetterRnnlm(V, D, H, dtype=f64, rng=0))
+    xs, ts = ids(rng, N, T), ids(rng, N, T)
+    masks = fixed_masks(make(), xs.shape)
+    expected = float(make().loss(xs, ts, masks=masks).data)
+    model = make()
+    if xp is not np:
+        model.to_gpu()
+    loss = model.loss(mg.to_gpu(xs) if xp is not np else xs,
+                      mg.to_gpu(ts) if xp is not np else ts, masks=masks)
+    assert mg.get_array_module(loss) is xp
+    assert float(loss.data) == pytest.approx(expected, rel=1e-12)
