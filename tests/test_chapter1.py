@@ -18,6 +18,7 @@ from minigrad.training import Trainer
 from models.__main__ import main
 from models.twins import TwinTwoLayerNet
 from models.two_layer_net import TwoLayerNet, accuracy, train_two_layer_net
+from device_steps import assert_same_params, train_on
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -306,3 +307,16 @@ def test_cli_two_layer_net(tmp_path, capsys):
         assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
     metrics = json.loads((tmp_path / "two-layer-net_metrics.json").read_text())
     assert len(metrics["epoch_loss"]) == 10 and 0 <= metrics["accuracy"] <= 1
+
+
+@pytest.mark.parametrize("one_hot", [True, False])
+def test_two_layer_net_training_steps_on_each_backend(one_hot, xp):
+    x, t = spiral()                                  # labels
+    if one_hot:
+        t = np.eye(3)[t]
+    batches = [(x[:30], t[:30]), (x[30:60], t[30:60])]
+
+    def run(on):
+        return train_on(on, TwoLayerNet(2, 10, 3, dtype=np.float64, rng=0), batches)
+
+    assert_same_params(run(xp), run(np))

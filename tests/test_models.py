@@ -11,10 +11,10 @@ import pytest
 
 import minigrad as mg
 import minigrad.functions as F
-from minigrad.optimizers import Adam
 from minigrad.testing import gradcheck
 from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
 from models.word2vec import CBOW, SkipGram
+from device_steps import assert_same_params, on_device, train_on
 
 f64 = np.float64
 V, D, H, N, T = 7, 3, 3, 2, 4
@@ -530,40 +530,13 @@ def test_word2vec_equals_its_twin(cls, rng):
 
 
 # ---------------------------------------------------------------- on each backend
-def train_on(xp, model, batches, **kwargs):
-    """The model's weights (numpy copies) after one Adam step per batch, with
-    the model, the batches and ``kwargs`` on xp's device. Two batches carry a
-    language model's state and read Adam's state back once."""
-    if xp is not np:
-        model.to_gpu()
-        batches = [[mg.to_gpu(a) for a in batch] for batch in batches]
-        kwargs = {k: [mg.to_gpu(a) for a in v] if isinstance(v, list) else mg.to_gpu(v)
-                  for k, v in kwargs.items()}
-    opt = Adam(model, lr=0.01)
-    for batch in batches:
-        loss = model.loss(*batch, **kwargs)
-        assert mg.get_array_module(loss) is xp
-        model.zero_grad()
-        loss.backward()
-        opt.update()
-    assert all(mg.get_array_module(p) is xp for p in model.params())
-    return model.to_weights()
-
-
-def assert_same_weights(got, expected):
-    assert set(got) == set(expected)
-    for key in expected:
-        assert isinstance(got[key], np.ndarray), key
-        np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12, err_msg=key)
-
-
 @pytest.mark.parametrize("make", LM_CASES)
 def test_lm_training_steps_on_each_backend(make, xp, rng):
     batches = [(ids(rng, N, T), ids(rng, N, T)) for _ in range(2)]
     model = make(f64)
     kwargs = loss_kwargs(model, batches[0][0])
     expected = train_on(np, make(f64), batches, **kwargs)
-    assert_same_weights(train_on(xp, model, batches, **kwargs), expected)
+    assert_same_params(train_on(xp, model, batches, **kwargs), expected)
 
 
 @pytest.mark.parametrize("sparse", [True, False])
@@ -579,7 +552,7 @@ def test_word2vec_training_steps_on_each_backend(cls, sparse, xp, rng):
                     dtype=f64, rng=0)
         return train_on(on, model, batches)
 
-    assert_same_weights(run(xp), run(np))
+    assert_same_params(run(xp), run(np))
 
 
 def test_better_rnnlm_multiplies_numpy_masks_on_the_device(xp, rng):
@@ -593,7 +566,6 @@ def test_better_rnnlm_multiplies_numpy_masks_on_the_device(xp, rng):
     model = make()
     if xp is not np:
         model.to_gpu()
-    loss = model.loss(mg.to_gpu(xs) if xp is not np else xs,
-                      mg.to_gpu(ts) if xp is not np else ts, masks=masks)
+    loss = model.loss(on_device(xp, xs), on_device(xp, ts), masks=masks)
     assert mg.get_array_module(loss) is xp
     assert float(loss.data) == pytest.approx(expected, rel=1e-12)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.optimizers import Adam
 from minigrad.testing import gradcheck
 from models.rnnlm import WeightsError
 from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, exact_match_accuracy)
 from models.tour import build_seq2seq_pair, random_weights, rel_err, twin_errors
 from models.twins import TwinSeq2seq
+from device_steps import assert_same_params, on_device, train_on
 
 f64 = np.float64
 TWIN_RTOL = 1e-12     # both sides float64; they agree to ~1e-15
@@ -272,23 +272,13 @@ def test_training_steps_and_generate_on_each_backend(kind, xp, rng):
 
     def run(on):
         model, _, _ = build_seq2seq_pair(kind, V, D, H, seed=5)
-        moved = (lambda a: a) if on is np else mg.to_gpu
-        if on is not np:
-            model.to_gpu()
-        opt = Adam(model, lr=0.01)
-        for xs, ts in batches:
-            loss = model.loss(moved(xs), moved(ts),
-                              mask=None if mask is None else moved(mask))
-            model.zero_grad()
-            loss.backward()
-            opt.update()
-        answers = model.generate(moved(batches[0][0]), start_id=1, length=TD,
-                                 mask=None if mask is None else moved(mask))
+        kwargs = {} if mask is None else {"mask": mask}
+        params = train_on(on, model, batches, **kwargs)
+        answers = model.generate(on_device(on, batches[0][0]), start_id=1, length=TD,
+                                 **{k: on_device(on, v) for k, v in kwargs.items()})
         assert isinstance(answers, np.ndarray)       # generate hands answers back on the CPU
-        return model.to_weights(), answers
+        return params, answers
 
-    (weights, answers), (expected, expected_answers) = run(xp), run(np)
-    for key in expected:
-        np.testing.assert_allclose(weights[key], expected[key], rtol=1e-10, atol=1e-12,
-                                   err_msg=key)
+    (params, answers), (expected, expected_answers) = run(xp), run(np)
+    assert_same_params(params, expected)
     np.testing.assert_array_equal(answers, expected_answers)
