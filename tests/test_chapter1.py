@@ -320,3 +320,23 @@ def test_two_layer_net_training_steps_on_each_backend(one_hot, xp):
         return train_on(on, TwoLayerNet(2, 10, 3, dtype=np.float64, rng=0), batches)
 
     assert_same_params(run(xp), run(np))
+
+
+def test_the_books_trainer_fits_device_data_on_each_backend(xp):
+    # Chapter 1's GPU recipe: the model and the whole data set moved to the device.
+    x, t = spiral()
+
+    def fit(on):
+        mg.random.seed(0)
+        model = TwoLayerNet(2, 10, 3, dtype=np.float64, rng=0)
+        if on is not np:
+            model.to_gpu()
+            x_on, t_on = mg.to_gpu(x), mg.to_gpu(t)
+        else:
+            x_on, t_on = x, t
+        trainer = Trainer(model, SGD(model, lr=1.0), progress=False)
+        trainer.fit(x_on, t_on, max_epoch=2, batch_size=30, eval_interval=5)
+        assert mg.get_array_module(model.affine1.W) is on
+        return trainer.loss_list
+
+    np.testing.assert_allclose(fit(xp), fit(np), rtol=1e-10)
