@@ -36,7 +36,7 @@ about speed, memory or CUDA itself); it makes the first one likely to pass.
 ...         w[np.array([0, 2])]                        # an index left on the host
 ...     except TypeError as e:
 ...         print(str(e).split(":")[0])
-indexing a device array with a numpy array
+indexing a device array with a numpy array (shape (2,), int64)
 """
 from __future__ import annotations
 
