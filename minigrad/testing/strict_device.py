@@ -153,20 +153,16 @@ class _Flags:
         self.owndata = a.flags.owndata
 
 
-def _binary(name):
+def _binary(name, reflected=False):
     def op(self, other):
         if _defers_to(other):
             return NotImplemented
-        return getattr(xp, name)(self, other)
+        return getattr(xp, name)(*((other, self) if reflected else (self, other)))
     return op
 
 
 def _reflected(name):
-    def op(self, other):
-        if _defers_to(other):
-            return NotImplemented
-        return getattr(xp, name)(other, self)
-    return op
+    return _binary(name, reflected=True)
 
 
 def _inplace(name):
@@ -174,6 +170,12 @@ def _inplace(name):
         getattr(xp, name)(self, other, out=self)
         return self
     return op
+
+
+def _through_host(convert):
+    def method(self, *args):
+        return convert(self._a, *args)
+    return method
 
 
 def _defers_to(other) -> bool:
@@ -271,32 +273,14 @@ class StrictArray:
         self._a[_index(key)] = _to_host(value, "assigning into a device array")
 
     # -------------------------------------------------- Python's protocols
-    def __len__(self):
-        return len(self._a)
+    # Conversions CuPy makes by a copy to the host, and so allows.
+    __len__, __bool__, __float__, __int__, __complex__ = (
+        _through_host(len), _through_host(bool), _through_host(float), _through_host(int),
+        _through_host(complex))
+    __repr__, __str__, __format__ = _through_host(repr), _through_host(str), _through_host(format)
 
     def __iter__(self):
         return (_to_device(row) for row in self._a)
-
-    def __bool__(self):
-        return bool(self._a)
-
-    def __float__(self):
-        return float(self._a)
-
-    def __int__(self):
-        return int(self._a)
-
-    def __complex__(self):
-        return complex(self._a)
-
-    def __repr__(self):
-        return repr(self._a)
-
-    def __str__(self):
-        return str(self._a)
-
-    def __format__(self, spec):
-        return format(self._a, spec)
 
     def __copy__(self):
         return StrictArray(self._a.copy())
