@@ -121,7 +121,7 @@ class _LanguageModel(L.Layer, WeightsMixin):
         self.eval()
         try:
             with mg.no_grad():
-                return self.forward(xs).data
+                return mg.to_cpu(self.forward(xs))
         finally:
             self.train(training)
 

@@ -286,3 +286,13 @@ def test_cli_subprocess_rnnlm_and_cbow_quick(tmp_path):
             assert ev.returncode == 0, ev.stderr
             report = ev.stdout.split("\n", 1)[1]
             assert report.strip() and report in proc.stdout
+
+
+def test_generate_from_a_model_on_each_backend(corpus, xp):
+    # The scores come back to the CPU for sampling; the model's ids go to its device.
+    _, _, vocab, _ = corpus
+    expected = generate(small_lm(vocab), 0, 20, skip_ids=[1], rng=3)
+    model = small_lm(vocab)
+    if xp is not np:
+        model.to_gpu()
+    assert generate(model, 0, 20, skip_ids=[1], rng=3) == expected
