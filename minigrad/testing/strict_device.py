@@ -400,7 +400,8 @@ class _Generator:
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        return _device_function(getattr(self._generator, name), f"Generator.{name}")
+        value = getattr(self._generator, name)
+        return _device_function(value, f"Generator.{name}") if callable(value) else value
 
 
 class _Random(_Namespace):
