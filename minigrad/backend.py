@@ -5,8 +5,16 @@ It handles arrays only (Variables are the engine's, one level up:
 
 cupy is imported lazily, on first use, so ``import minigrad`` never pays for it
 and machines without a GPU never need it.
+
+Which library an array belongs to is asked of one small registry of devices
+(:func:`register_device`): cupy registers when it loads, and a stand-in such as
+``minigrad.testing.strict_device`` registers when a test turns it on, so no
+other code tells the two apart.
 """
 from __future__ import annotations
+
+import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +36,7 @@ def _load_cupy():
 
             cupy.cuda.runtime.getDeviceCount()
             _cupy = cupy
+            register_device(Device(cupy.ndarray, cupy, cupyx.scatter_add))
         except Exception as e:  # ImportError, or cupy present but no usable device
             _cupy, _cupy_error = False, e
     return _cupy
@@ -59,20 +68,65 @@ def _require_cupy():
     return cp
 
 
+# ------------------------------------------------------------------ devices
+class Device(NamedTuple):
+    """An array library that plays cupy's role: its array type, the module
+    operations take as ``xp``, and its ``scatter_add`` (``cupyx.scatter_add``
+    for cupy: numpy's ``np.add.at`` is not available on device arrays)."""
+    array_type: type
+    xp: object
+    scatter_add: object
+
+
+_devices: dict = {}    # array type -> Device, for arrays that are not numpy's
+_targets: list = []    # devices to_gpu moves to, the last one first; empty: cupy
+
+
+def register_device(device: Device, *, target: bool = False) -> None:
+    """Make ``get_array_module`` and the other helpers here recognise the
+    arrays of ``device``; with ``target=True`` ``to_gpu`` moves data to it too
+    (until ``unregister_device``). cupy is registered when it loads;
+    ``minigrad.testing.strict_device`` registers itself when turned on."""
+    _devices[device.array_type] = device
+    if target and device not in _targets:
+        _targets.append(device)
+
+
+def unregister_device(device: Device) -> None:
+    _devices.pop(device.array_type, None)
+    if device in _targets:
+        _targets.remove(device)
+
+
+def device_of(a) -> Device | None:
+    """The Device an array lives on, or None for numpy arrays and anything else."""
+    device = _devices.get(type(a))
+    if device is None and _cupy is None and "cupy" in sys.modules:
+        # cupy was imported by the user before minigrad needed it: register it now.
+        _load_cupy()
+    if device is None:
+        # Subclasses of a device's array type (rare: an exact match is the fast path).
+        device = next((d for d in _devices.values() if isinstance(a, d.array_type)), None)
+    return device
+
+
 def is_cupy_array(a) -> bool:
-    return type(a).__module__.startswith("cupy")
+    """True for an array on a device (cupy's, or a registered stand-in)."""
+    return device_of(a) is not None
 
 
 def get_array_module(*arrays):
-    """numpy, or cupy if any argument is a cupy array.
+    """numpy, or the device module (cupy) if any argument is a device array.
 
     >>> import numpy as np
     >>> get_array_module(np.zeros(2), 2.0).__name__
     'numpy'
     """
     for a in arrays:
-        if not isinstance(a, (np.ndarray, np.generic)) and is_cupy_array(a):
-            return _load_cupy()
+        if not isinstance(a, (np.ndarray, np.generic)):
+            device = device_of(a)
+            if device is not None:
+                return device.xp
     return np
 
 
@@ -86,9 +140,13 @@ def as_numpy(a):
 
 
 def as_cupy(a):
-    """The array on the current GPU (a no-op for cupy arrays)."""
-    cp = _require_cupy()
-    return cp.asarray(a)
+    """The array on the current GPU (a no-op for arrays already there)."""
+    device = _targets[-1] if _targets else _devices[_require_cupy().ndarray]
+    if type(a) is device.array_type:
+        return a
+    if is_cupy_array(a):       # on another device: through the host
+        a = a.get()
+    return device.xp.asarray(a)
 
 
 def as_array(x, like=None):
@@ -156,7 +214,5 @@ def scatter_add(target, indices, values):
         else:
             np.add.at(target, indices, values)
     else:
-        import cupyx
-
-        cupyx.scatter_add(target, indices, values)
+        device_of(target).scatter_add(target, indices, values)
     return target

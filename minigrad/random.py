@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 _numpy_rng = np.random.default_rng()
-_cupy_rng = None
+_device_rngs: dict = {}  # device module -> its generator, made on first use
 _seed = None
 
 
 def seed(value: int) -> None:
     """Seed minigrad's generators (numpy now, cupy on first GPU use)."""
-    global _numpy_rng, _cupy_rng, _seed
+    global _numpy_rng, _seed
     _seed = value
     _numpy_rng = np.random.default_rng(value)
-    _cupy_rng = None
+    _device_rngs.clear()
 
 
 def numpy_generator() -> np.random.Generator:
@@ -46,10 +46,10 @@ def set_state(state) -> None:
 
 def uniform(xp, shape, dtype):
     """Uniform [0, 1) samples of ``dtype`` on the device of ``xp``."""
-    global _cupy_rng
     if xp is np:
         kind = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float64
         return _numpy_rng.random(shape, dtype=kind)
-    if _cupy_rng is None:
-        _cupy_rng = xp.random.default_rng(_seed)
-    return _cupy_rng.random(shape, dtype=dtype)
+    rng = _device_rngs.get(xp)
+    if rng is None:
+        rng = _device_rngs[xp] = xp.random.default_rng(_seed)
+    return rng.random(shape, dtype=dtype)

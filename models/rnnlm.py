@@ -121,7 +121,7 @@ class _LanguageModel(L.Layer, WeightsMixin):
         self.eval()
         try:
             with mg.no_grad():
-                return self.forward(xs).data
+                return mg.to_cpu(self.forward(xs))
         finally:
             self.train(training)
 
@@ -259,8 +259,10 @@ class BetterRnnlm(_LanguageModel):
 def eval_perplexity(model, corpus, batch_size=10, time_size=35):
     """The book's eval_perplexity: exp of the mean loss over the corpus read as
     ``batch_size`` parallel streams (row i starts at i * (len // batch_size)),
-    ``time_size`` steps at a time, from a reset state, without dropout."""
-    corpus = np.asarray(corpus)
+    ``time_size`` steps at a time, from a reset state, without dropout.
+    The corpus may be on either device; each batch goes to the model's."""
+    corpus = mg.to_cpu(corpus)
+    xp = mg.get_array_module(*model.params())
     corpus_size = len(corpus)
     jump = (corpus_size - 1) // batch_size
     max_iters = (corpus_size - 1) // (batch_size * time_size)
@@ -277,7 +279,7 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35):
         with mg.no_grad():
             for it in range(max_iters):
                 idx = offsets + it * time_size + steps
-                xs, ts = corpus[idx % corpus_size], corpus[(idx + 1) % corpus_size]
+                xs, ts = (xp.asarray(corpus[i % corpus_size]) for i in (idx, idx + 1))
                 total += float(model.loss(xs, ts).data)
     finally:
         model.train(training)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from minigrad.data import ShuffledBatches, TBPTTBatcher
 from minigrad.distributed import is_root
 from minigrad.layers import save_weights
@@ -182,7 +180,7 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
     same order everywhere; minigrad.random differs per rank), each rank
     taking its share of every batch.
     """
-    contexts, target = np.asarray(contexts), np.asarray(target)
+    # As given: numpy, or on the model's device (the batches are cut there).
     if len(contexts) != len(target):
         raise ValueError(f"contexts ({len(contexts)}) and target ({len(target)}) differ in length")
     if len(target) < batch_size:

@@ -58,7 +58,9 @@ class _Word2Vec(L.Layer, WeightsMixin):
         return {"W_in": [(self.in_embed, "W")], "W_out": [(self.ns_loss, "W")]}
 
     def _check(self, contexts, target):
-        contexts, target = np.asarray(contexts), np.asarray(target)
+        # On the embedding's device: np.asarray would refuse a cupy array.
+        xp = mg.get_array_module(self.in_embed.W)
+        contexts, target = xp.asarray(contexts), xp.asarray(target)
         if contexts.ndim != 2 or contexts.shape[1] != 2 * self.window_size:
             raise ValueError(f"{type(self).__name__}: contexts must have shape (N, "
                              f"{2 * self.window_size}), got {contexts.shape}")

@@ -16,20 +16,28 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # ---------------------------------------------------------------- backends
 # Every backend-dependent test takes the `xp` fixture: numpy always, cupy where
-# a GPU with CuPy is present (skipped cleanly elsewhere), so no GPU test file is
-# a copy of a CPU one.
+# a GPU with CuPy is present (skipped cleanly elsewhere), and the strict device
+# always (minigrad.testing.strict_device: CuPy's refusals on the CPU, so the
+# GPU-only mistakes fail here too). No GPU test file is a copy of a CPU one.
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import minigrad  # noqa: E402
 
 
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+from minigrad.testing import strict_device  # noqa: E402
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu), "strict"])
 def xp(request):
     if request.param == "numpy":
-        return np
-    if not minigrad.gpu_available():
-        pytest.skip("cupy with a CUDA device is not available")
-    import cupy
+        yield np
+    elif request.param == "strict":
+        with strict_device.enabled() as device_xp:
+            yield device_xp
+    else:
+        if not minigrad.gpu_available():
+            pytest.skip("cupy with a CUDA device is not available")
+        import cupy
 
-    return cupy
+        yield cupy

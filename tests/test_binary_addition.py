@@ -13,6 +13,7 @@ from models.binary_addition import (MinibatchAdder, NotesAdder, accuracy,
                                     notes_weights, pair_sequences, train_minibatch_adder,
                                     train_notes_adder)
 from models.twins import BinaryAdderBPTT
+from device_steps import assert_same_params, train_on
 
 f64 = np.float64
 
@@ -228,3 +229,13 @@ def test_cli_trains_the_notes_program_by_default(tmp_path, capsys):
                  "--out", str(tmp_path / "mb")]) == 0
     metrics = json.loads((tmp_path / "mb" / "binary-addition_metrics.json").read_text())
     assert metrics["model"] == "MinibatchAdder"
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_notes_adder_training_steps_on_each_backend(fused, xp, rng):
+    batches = [pair_sequences(rng.integers(0, 64, 5), rng.integers(0, 64, 5)) for _ in range(2)]
+
+    def run(on):
+        return train_on(on, NotesAdder(8, rng=0, fused=fused), batches)
+
+    assert_same_params(run(xp), run(np))

@@ -18,6 +18,7 @@ from minigrad.training import Trainer
 from models.__main__ import main
 from models.twins import TwinTwoLayerNet
 from models.two_layer_net import TwoLayerNet, accuracy, train_two_layer_net
+from device_steps import assert_same_params, train_on
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -306,3 +307,36 @@ def test_cli_two_layer_net(tmp_path, capsys):
         assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
     metrics = json.loads((tmp_path / "two-layer-net_metrics.json").read_text())
     assert len(metrics["epoch_loss"]) == 10 and 0 <= metrics["accuracy"] <= 1
+
+
+@pytest.mark.parametrize("one_hot", [True, False])
+def test_two_layer_net_training_steps_on_each_backend(one_hot, xp):
+    x, t = spiral()                                  # labels
+    if one_hot:
+        t = np.eye(3)[t]
+    batches = [(x[:30], t[:30]), (x[30:60], t[30:60])]
+
+    def run(on):
+        return train_on(on, TwoLayerNet(2, 10, 3, dtype=np.float64, rng=0), batches)
+
+    assert_same_params(run(xp), run(np))
+
+
+def test_the_books_trainer_fits_device_data_on_each_backend(xp):
+    # Chapter 1's GPU recipe: the model and the whole data set moved to the device.
+    x, t = spiral()
+
+    def fit(on):
+        mg.random.seed(0)
+        model = TwoLayerNet(2, 10, 3, dtype=np.float64, rng=0)
+        if on is not np:
+            model.to_gpu()
+            x_on, t_on = mg.to_gpu(x), mg.to_gpu(t)
+        else:
+            x_on, t_on = x, t
+        trainer = Trainer(model, SGD(model, lr=1.0), progress=False)
+        trainer.fit(x_on, t_on, max_epoch=2, batch_size=30, eval_interval=5)
+        assert mg.get_array_module(model.affine1.W) is on
+        return trainer.loss_list
+
+    np.testing.assert_allclose(fit(xp), fit(np), rtol=1e-10)

@@ -453,3 +453,23 @@ def test_analogy_scores_like_the_book_by_default():
     assert [w for w, _ in cosine] == ["exact", "long"]
     with pytest.raises(ValueError, match="score"):
         analogy("a", "b", "c", w2i, i2w, vecs, score="euclid")
+
+
+# ---------------------------------------------------------------- batches on a device
+def test_batches_of_device_data_stay_on_the_device(xp):
+    # The book moves its data set with to_gpu before training: the batches are
+    # cut there, with the same rows (and the same digest) as on the CPU.
+    import minigrad as mg
+    from minigrad.data import ShuffledBatches
+
+    x, t, corpus = np.arange(20.0).reshape(10, 2), np.arange(10), np.arange(40) % 7
+    moved = (lambda a: a) if xp is np else mg.to_gpu
+    shuffled = [ShuffledBatches(a, b, batch_size=4, rng=0)
+                for a, b in ((x, t), (moved(x), moved(t)))]
+    streams = [TBPTTBatcher(c, batch_size=2, time_size=3) for c in (corpus, moved(corpus))]
+    for cpu, device in (shuffled, streams):
+        assert cpu.digest() == device.digest()
+        for _ in range(3):
+            for want, got in zip(cpu.next_batch(), device.next_batch()):
+                assert mg.get_array_module(got) is xp
+                np.testing.assert_array_equal(mg.to_cpu(got), want)

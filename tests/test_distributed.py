@@ -326,6 +326,41 @@ def test_sum_over_ranks_is_the_same_everywhere():
     np.testing.assert_allclose(out[0], [0.6, 3])
 
 
+# ---------------------------------------------------------------- on each backend, through MPI
+@pytest.mark.parametrize("sparse", ["gather", "densify"])
+def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse):
+    """Parameters on the device: MpiTransport hands MPI host copies (MPI without
+    CUDA support reads host memory only) and writes the results back on the
+    device. Rank 0's parameters and Adam state are broadcast, then dense and
+    sparse gradients averaged and applied: the same values as on the CPU."""
+    weights = [2.0, 1.0, 1.0]
+
+    def step(on, transport):
+        def rank(comm):
+            model = Tiny(seed=comm.rank)
+            model.E = Parameter(dense((V, D), seed=comm.rank))
+            if on is not np:
+                model.to_gpu()
+            opt = dist.DistributedOptimizer(Adam(model, lr=0.1), comm)
+            g = SPARSE[comm.rank]
+            for _ in range(2):
+                model.W.grad = mg.Variable(mg.to_gpu(dense((3, 2), seed=10 + comm.rank))
+                                           if on is not np else dense((3, 2), seed=10 + comm.rank),
+                                           requires_grad=False)
+                model.E.grad = None if g is None else mg.SparseRows(
+                    *(mg.to_gpu(a) if on is not np else a for a in (g.indices, g.rows)), g.shape)
+                opt.update(weight=weights[comm.rank])
+            assert all(mg.get_array_module(p) is on for p in model.params())
+            return {name: mg.to_cpu(p.data) for name, p in model.named_params()}
+
+        return run_ranks(3, rank, sparse=sparse, transport=transport)
+
+    expected = step(np, "threads")
+    for got in step(xp, "mpi"):
+        for name, want in expected[0].items():
+            np.testing.assert_allclose(got[name], want, rtol=1e-6, err_msg=name)
+
+
 # ---------------------------------------------------------------- NCCL, host side
 class FakeNccl:
     NCCL_FLOAT32, NCCL_FLOAT64, NCCL_INT64, NCCL_SUM = 7, 8, 4, 0

@@ -529,3 +529,21 @@ def test_layers_and_weights_on_the_device(xp, tmp_path):
     ids = xp.asarray(np.array([1, 1, 4]))
     emb(ids).sum().backward()
     np.testing.assert_array_equal(mg.to_cpu(emb.W.grad.data)[1], [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_embedding_takes_numpy_ids_on_a_device_table(sparse, xp):
+    # The book's batches are numpy arrays; a table on the device looks them up
+    # there (a numpy index into a device array is refused, as CuPy's operations do).
+    ids = np.array([[1, 4], [1, 0]])
+    expected = Embedding(5, 3, rng=0, sparse=sparse)
+    expected(ids).sum().backward()
+    emb = Embedding(5, 3, rng=0, sparse=sparse)
+    if xp is not np:
+        emb.to_gpu()
+    out = emb(ids)
+    out.sum().backward()
+    assert mg.get_array_module(out) is xp
+    np.testing.assert_array_equal(mg.to_cpu(out), expected(ids).data)
+    dense = (lambda g: g.to_dense() if sparse else g.data)
+    np.testing.assert_array_equal(mg.to_cpu(dense(emb.W.grad)), dense(expected.W.grad))

@@ -14,6 +14,7 @@ import minigrad.functions as F
 from minigrad.testing import gradcheck
 from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
 from models.word2vec import CBOW, SkipGram
+from device_steps import assert_same_params, on_device, train_on
 
 f64 = np.float64
 V, D, H, N, T = 7, 3, 3, 2, 4
@@ -526,3 +527,45 @@ def test_word2vec_equals_its_twin(cls, rng):
     assert rel_err(loss.data, twin_loss) <= TWIN_RTOL
     assert rel_err(model.in_embed.W.grad.to_dense(), g_in) <= TWIN_RTOL
     assert rel_err(model.ns_loss.W.grad.to_dense(), g_out) <= TWIN_RTOL
+
+
+# ---------------------------------------------------------------- on each backend
+@pytest.mark.parametrize("make", LM_CASES)
+def test_lm_training_steps_on_each_backend(make, xp, rng):
+    batches = [(ids(rng, N, T), ids(rng, N, T)) for _ in range(2)]
+    model = make(f64)
+    kwargs = loss_kwargs(model, batches[0][0])
+    expected = train_on(np, make(f64), batches, **kwargs)
+    assert_same_params(train_on(xp, model, batches, **kwargs), expected)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+def test_word2vec_training_steps_on_each_backend(cls, sparse, xp, rng):
+    # The negatives are drawn by the model's sampler (on the host, then moved).
+    batches = [w2v_batch(rng) for _ in range(2)]
+    corpus = rng.integers(0, 10, size=100)
+
+    def run(on):
+        mg.random.seed(3)
+        model = cls(10, 4, W2V_WINDOW, corpus, sample_size=W2V_K, sparse=sparse,
+                    dtype=f64, rng=0)
+        return train_on(on, model, batches)
+
+    assert_same_params(run(xp), run(np))
+
+
+def test_better_rnnlm_multiplies_numpy_masks_on_the_device(xp, rng):
+    # Dropout masks given as numpy arrays (as the twin comparisons pass them) go
+    # to the activations' device before they multiply them: a numpy mask times
+    # a device array is refused, as in CuPy.
+    make = (lambda: BetterRnnlm(V, D, H, dtype=f64, rng=0))
+    xs, ts = ids(rng, N, T), ids(rng, N, T)
+    masks = fixed_masks(make(), xs.shape)
+    expected = float(make().loss(xs, ts, masks=masks).data)
+    model = make()
+    if xp is not np:
+        model.to_gpu()
+    loss = model.loss(on_device(xp, xs), on_device(xp, ts), masks=masks)
+    assert mg.get_array_module(loss) is xp
+    assert float(loss.data) == pytest.approx(expected, rel=1e-12)

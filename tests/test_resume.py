@@ -44,10 +44,15 @@ class Crash(Exception):
 
 
 def run(model_kind="Rnnlm", opt_kind="sgd", *, seed=0, model_rng=0, crash=None, max_epoch=EPOCHS,
-        **kwargs):
-    """One seeded training run; ``crash=k`` raises Crash during update k + 1."""
+        xp=np, **kwargs):
+    """One seeded training run; ``crash=k`` raises Crash during update k + 1.
+    ``xp``: the backend the model and the corpora are moved to."""
     minigrad.random.seed(seed)
     model = MODELS[model_kind](model_rng)
+    train, valid = TRAIN, VALID
+    if xp is not np:
+        model.to_gpu()
+        train, valid = minigrad.to_gpu(TRAIN), minigrad.to_gpu(VALID)
     opt = OPTIMIZERS[opt_kind](model)
     if crash is not None:
         def hook(params):
@@ -55,7 +60,7 @@ def run(model_kind="Rnnlm", opt_kind="sgd", *, seed=0, model_rng=0, crash=None, 
                 raise Crash()
         opt.add_hook(hook)
     kwargs.setdefault("progress", False)
-    history = train_rnnlm(model, TRAIN, VALID, batch_size=BATCH, time_size=TIME, lr=None,
+    history = train_rnnlm(model, train, valid, batch_size=BATCH, time_size=TIME, lr=None,
                           max_epoch=max_epoch, max_grad=0.5, optimizer=opt,
                           lr_schedule="divide_by_4_when_worse", eval_interval=5,
                           eval_batch_size=4, **kwargs)
@@ -124,6 +129,25 @@ def test_resume_mid_epoch_gives_the_uninterrupted_losses(tmp_path, model_kind, o
     assert all(np.array_equal(w_full[k], w[k]) for k in w_full)
     assert opt.steps == full_opt.steps == EPOCHS * ITERS_PER_EPOCH
     assert opt.lr == full_opt.lr
+
+
+def test_resume_on_each_backend(tmp_path, xp):
+    # On a device: the batches, the perplexity and the checkpoint's arrays move
+    # between host and device explicitly, and the run is the CPU's. (Rnnlm: a
+    # device draws dropout masks from its own generator, which a checkpoint
+    # does not hold; see docs/gpu.md.)
+    full, full_model, _ = run("Rnnlm", "adam", max_epoch=2)
+    with pytest.raises(Crash):
+        run("Rnnlm", "adam", max_epoch=2, checkpoint_every=EVERY, out_dir=tmp_path,
+            crash=CRASH_AFTER, xp=xp)
+    resumed, model, _ = run("Rnnlm", "adam", seed=99, model_rng=7, max_epoch=2, xp=xp,
+                            resume=tmp_path / "rnnlm_resume.npz")
+    assert all(minigrad.get_array_module(p) is xp for p in model.params())
+    np.testing.assert_allclose(resumed["loss"], full["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed["valid_ppl"], full["valid_ppl"], rtol=1e-5)
+    w_full = weights(full_model)
+    for name, p in model.named_params():
+        np.testing.assert_allclose(minigrad.to_cpu(p), w_full[name], rtol=1e-4, atol=1e-6)
 
 
 def test_resume_at_an_epoch_end_can_train_further(tmp_path):

@@ -14,6 +14,7 @@ from models.rnnlm import WeightsError
 from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, exact_match_accuracy)
 from models.tour import build_seq2seq_pair, random_weights, rel_err, twin_errors
 from models.twins import TwinSeq2seq
+from device_steps import assert_same_params, on_device, train_on
 
 f64 = np.float64
 TWIN_RTOL = 1e-12     # both sides float64; they agree to ~1e-15
@@ -261,3 +262,23 @@ def test_attention_learns_to_reverse_a_short_string():
         opt.update()
     acc, _ = exact_match_accuracy(model, xs, ts)
     assert acc > 0.9, acc
+
+
+# ---------------------------------------------------------------- on each backend
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_steps_and_generate_on_each_backend(kind, xp, rng):
+    batches = [batch(rng) for _ in range(2)]
+    mask = batches[0][0] != 0 if kind.startswith("attention") else None
+
+    def run(on):
+        model, _, _ = build_seq2seq_pair(kind, V, D, H, seed=5)
+        kwargs = {} if mask is None else {"mask": mask}
+        params = train_on(on, model, batches, **kwargs)
+        answers = model.generate(on_device(on, batches[0][0]), start_id=1, length=TD,
+                                 **{k: on_device(on, v) for k, v in kwargs.items()})
+        assert isinstance(answers, np.ndarray)       # generate hands answers back on the CPU
+        return params, answers
+
+    (params, answers), (expected, expected_answers) = run(xp), run(np)
+    assert_same_params(params, expected)
+    np.testing.assert_array_equal(answers, expected_answers)

@@ -294,3 +294,22 @@ def test_a_lazy_state_is_not_resumed_by_a_dense_rule():
     model, opt = _train(Adam, True, steps=2, lr=0.1, lazy=True)
     with pytest.raises(mg.MinigradError, match="lazy=True.*lazy=False"):
         Adam(model, lr=0.1).load_state_dict(opt.state_dict())
+
+
+# ---------------------------------------------------------------- on each backend
+@pytest.mark.parametrize("sparse", [True, False])
+def test_repeated_ids_add_up_on_each_backend(sparse, xp):
+    # Repeated ids need a scatter that adds (np.add.at on the CPU); on a device
+    # it must be the device's own (cupyx.scatter_add): numpy's refuses its arrays.
+    W0 = np.random.default_rng(0).standard_normal((4, 2))
+    gy = np.random.default_rng(1).standard_normal(IDS.shape + (2,))
+    W = mg.Variable(xp.asarray(W0))
+    F.embedding(W, xp.asarray(IDS), sparse=sparse).backward(xp.asarray(gy))
+    g = W.grad
+    dense = g.to_dense() if sparse else g.data
+    assert mg.get_array_module(dense) is xp
+    expected = _grads(False, W0, gy).data
+    np.testing.assert_allclose(mg.to_cpu(dense), expected, rtol=1e-12)
+    if sparse:     # coalescing and adding into a dense table scatter too
+        np.testing.assert_allclose(mg.to_cpu(g.coalesced().to_dense()), expected, rtol=1e-12)
+        np.testing.assert_allclose(mg.to_cpu(g + xp.zeros((4, 2))), expected, rtol=1e-12)

@@ -206,6 +206,29 @@ def test_word2vec_loss_falls_repeatably_and_is_saved(corpus, tmp_path):
     assert run()[1]["loss"] == history["loss"]
 
 
+@pytest.mark.parametrize("data_on_device", [True, False])
+def test_word2vec_trains_on_each_backend(corpus, xp, data_on_device):
+    # The model on the device, its pairs moved there too (the book's recipe)
+    # or left on the host: the same run as on the CPU.
+    train, _, vocab, _ = corpus
+    contexts, target = create_contexts_target(train, window_size=2)
+
+    def run(on):
+        minigrad.random.seed(3)
+        model = CBOW(vocab, 16, 2, train, rng=0)
+        pairs = (contexts, target)
+        if on is not np:
+            model.to_gpu()
+            pairs = [minigrad.to_gpu(a) for a in pairs] if data_on_device else pairs
+        history = train_word2vec(model, *pairs, batch_size=50, max_epoch=1, lr=0.01,
+                                 progress=False)
+        return history["loss"], minigrad.to_cpu(model.word_vecs)
+
+    (loss, vecs), (expected_loss, expected_vecs) = run(xp), run(np)
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(vecs, expected_vecs, rtol=1e-4, atol=1e-6)
+
+
 # --------------------------------------------------------------- generate
 def test_generate_is_seeded_valid_and_skips(corpus):
     _, _, vocab, id_to_word = corpus
@@ -286,3 +309,13 @@ def test_cli_subprocess_rnnlm_and_cbow_quick(tmp_path):
             assert ev.returncode == 0, ev.stderr
             report = ev.stdout.split("\n", 1)[1]
             assert report.strip() and report in proc.stdout
+
+
+def test_generate_from_a_model_on_each_backend(corpus, xp):
+    # The scores come back to the CPU for sampling; the model's ids go to its device.
+    _, _, vocab, _ = corpus
+    expected = generate(small_lm(vocab), 0, 20, skip_ids=[1], rng=3)
+    model = small_lm(vocab)
+    if xp is not np:
+        model.to_gpu()
+    assert generate(model, 0, 20, skip_ids=[1], rng=3) == expected

@@ -11,6 +11,7 @@ import threading
 import numpy as np
 
 from minigrad.distributed import Communicator
+from minigrad.distributed.transport import MpiTransport
 
 
 class _Exchange:
@@ -70,15 +71,79 @@ class ThreadTransport:
         self._all(None)
 
 
-def run_ranks(size, fn, sparse="auto"):
+class ThreadMpi:
+    """The part of mpi4py.MPI that MpiTransport uses, with an mpi4py-like
+    communicator over thread ranks: its buffer calls take host (numpy) arrays
+    only, as MPI without CUDA support does, so the transport's copies of
+    device arrays through the host are exercised."""
+
+    IN_PLACE, SUM = "IN_PLACE", "SUM"
+
+    class Comm:
+        def __init__(self, exchange, rank):
+            self.exchange, self.rank = exchange, rank
+
+        def Get_rank(self):  # noqa: N802 - mpi4py's names
+            return self.rank
+
+        def Get_size(self):  # noqa: N802
+            return self.exchange.size
+
+        def _host(self, buf):
+            if type(buf) is not np.ndarray:
+                raise TypeError(f"MPI buffers are host memory: got a {type(buf).__name__}")
+            return buf
+
+        def _all(self, obj):
+            return self.exchange.gather(self.rank, obj)
+
+        def Allreduce(self, sendbuf, recvbuf, op):  # noqa: N802
+            assert sendbuf == ThreadMpi.IN_PLACE and op == ThreadMpi.SUM
+            recvbuf = self._host(recvbuf)
+            recvbuf[...] = sum(self._all(recvbuf.copy()))
+
+        def Bcast(self, buf, root=0):  # noqa: N802
+            buf = self._host(buf)
+            buf[...] = self._all(buf.copy())[root]
+
+        def Allgatherv(self, sendbuf, recv):  # noqa: N802
+            out, counts = recv
+            parts = self._all(self._host(sendbuf).copy())
+            assert [p.size for p in parts] == list(counts)
+            self._host(out)[...] = np.concatenate(parts)
+
+        def Allgather(self, sendbuf, recvbuf):  # noqa: N802
+            self._host(recvbuf)[...] = np.stack(self._all(self._host(sendbuf).copy()))
+
+        def bcast(self, obj, root=0):
+            return self._all(obj)[root]
+
+        def allgather(self, obj):
+            return self._all(obj)
+
+        def Barrier(self):  # noqa: N802
+            self._all(None)
+
+
+def _mpi_transport(exchange, rank):
+    return MpiTransport(ThreadMpi.Comm(exchange, rank), mpi=ThreadMpi)
+
+
+TRANSPORTS = {"threads": ThreadTransport, "mpi": _mpi_transport}
+
+
+def run_ranks(size, fn, sparse="auto", transport="threads"):
     """``fn(comm)`` on ``size`` thread ranks; their results in rank order. An
-    exception on any rank is raised here (the first one, by rank)."""
+    exception on any rank is raised here (the first one, by rank).
+    ``transport``: "threads" (numpy copies between the threads, any array) or
+    "mpi" (MpiTransport on a stand-in for mpi4py that takes host buffers only)."""
     exchange = _Exchange(size)
     results, errors = [None] * size, [None] * size
+    make_transport = TRANSPORTS[transport]
 
     def body(rank):
         try:
-            results[rank] = fn(Communicator(ThreadTransport(exchange, rank), sparse=sparse))
+            results[rank] = fn(Communicator(make_transport(exchange, rank), sparse=sparse))
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             errors[rank] = exc
             exchange.barrier.abort()

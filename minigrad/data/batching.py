@@ -34,16 +34,28 @@ import hashlib
 
 import numpy as np
 
+from .. import backend
 from .. import random as mg_random
 from ..errors import ShapeError
 
 __all__ = ["ShuffledBatches", "TBPTTBatcher", "binary_addition_dataset"]
 
 
+def _kept(a):
+    """A data array as given on a device (the book moves its data with to_gpu
+    before training), else as a numpy array."""
+    return a if backend.is_cupy_array(a) else np.asarray(a)
+
+
+def _take(a, idx):
+    """``a[idx]`` for a numpy ``idx``, moved to ``a``'s device first."""
+    return a[backend.get_array_module(a).asarray(idx)]
+
+
 def _digest(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
-        a = np.ascontiguousarray(a)
+        a = np.ascontiguousarray(backend.as_numpy(a))
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -98,7 +110,7 @@ class ShuffledBatches:
     def __init__(self, *arrays, batch_size: int, rng=None):
         if not arrays:
             raise ValueError("ShuffledBatches needs at least one array")
-        arrays = tuple(np.asarray(a) for a in arrays)
+        arrays = tuple(_kept(a) for a in arrays)
         sizes = [len(a) for a in arrays]
         if len(set(sizes)) != 1:
             raise ShapeError(f"ShuffledBatches: the arrays differ in length along the first "
@@ -132,7 +144,7 @@ class ShuffledBatches:
             self._order = rng.permutation(len(self.arrays[0]))
         idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
         self.iteration += 1
-        return tuple(a[idx] for a in self.arrays)
+        return tuple(_take(a, idx) for a in self.arrays)
 
     def __iter__(self):
         remaining = len(self) - self.iteration % len(self)
@@ -177,7 +189,7 @@ class TBPTTBatcher:
     """
 
     def __init__(self, corpus, batch_size: int, time_size: int):
-        corpus = np.asarray(corpus)
+        corpus = _kept(corpus)
         if corpus.ndim != 1:
             raise ShapeError(f"TBPTTBatcher needs a 1-d corpus of word ids, got shape "
                              f"{corpus.shape}")
@@ -214,7 +226,7 @@ class TBPTTBatcher:
         """The next ``(xs, ts)``; advances ``position`` by ``time_size``."""
         idx = (self.offsets[:, None] + self.position + np.arange(self.time_size)) % self.data_size
         self.position += self.time_size
-        return self.corpus[idx], self.corpus[idx + 1]
+        return _take(self.corpus, idx), _take(self.corpus, idx + 1)
 
     def __iter__(self):
         # Finish the current epoch only, so a restored batcher resumes mid-epoch.

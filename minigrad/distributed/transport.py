@@ -43,8 +43,9 @@ class MpiTransport:
 
     name = "mpi"
 
-    def __init__(self, mpi_comm=None):
-        self.MPI = load_mpi()
+    def __init__(self, mpi_comm=None, mpi=None):
+        # ``mpi``: the mpi4py.MPI module (a test passes a stand-in with its communicator).
+        self.MPI = mpi if mpi is not None else load_mpi()
         self.comm = mpi_comm if mpi_comm is not None else self.MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
 

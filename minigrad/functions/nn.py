@@ -73,7 +73,9 @@ def embedding(W, ids, sparse: bool = False):
               [0., 0.],
               [2., 2.]])
     """
-    ids = array_of(ids)
+    # The ids go where the table is: the book's batches come from numpy, and a
+    # numpy index into a cupy table would mix devices in the backward's scatter.
+    ids = backend.get_array_module(array_of(W)).asarray(array_of(ids))
     if ids.dtype.kind not in "iu":
         raise DTypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
     V = W.shape[0]

@@ -7,7 +7,11 @@
 * :mod:`minigrad.testing.strategies` has hypothesis strategies for inputs that
   make such checks meaningful (no ties for max, no kinks for relu, ...). It
   needs hypothesis (``pip install 'minigrad[testing]'``) and is imported only
-  when first used, so ``import minigrad.testing`` does not need hypothesis.
+  when first used, so ``import minigrad.testing`` does not need hypothesis;
+* :mod:`minigrad.testing.strict_device` is a stand-in for CuPy on the CPU
+  that refuses what CuPy refuses (numpy arrays mixed with device arrays,
+  ``np.add.at`` on them, implicit conversion to numpy), so code meant for a GPU
+  can be tested without one.
 
 >>> import numpy as np, minigrad.functions as F
 >>> from minigrad.testing import gradcheck, gradgradcheck
