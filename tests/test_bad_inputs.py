@@ -255,7 +255,7 @@ def test_mixing_numpy_and_device_arrays_on_the_strict_device(op, name):
         assert mg.backend.is_cupy_array(gpu.data)
         with pytest.raises(mg.DeviceError) as info:
             op(x, gpu)
-    assert_mentions(str(info.value), f"{name}:", "numpy and cupy", "(3, 3)", ".to_gpu()",
+    assert_mentions(str(info.value), f"{name}:", "numpy arrays and device arrays", "(3, 3)", ".to_gpu()",
                     ".to_cpu()")
     assert isinstance(info.value, TypeError)
     assert_untouched([data], [copy])
@@ -274,7 +274,7 @@ def test_mixing_numpy_and_cupy_arrays(op, name):
     gpu = cupy.ones((3, 3))
     with pytest.raises(mg.DeviceError) as info:
         op(mg.Variable(data), gpu)
-    assert_mentions(str(info.value), f"{name}:", "numpy and cupy", "(3, 3)", ".to_gpu()")
+    assert_mentions(str(info.value), f"{name}:", "numpy arrays and device arrays", "(3, 3)", ".to_gpu()")
     assert_untouched([data], [copy])
     assert bool((gpu == 1).all())
 

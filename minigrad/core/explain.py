@@ -16,7 +16,7 @@ def forward_error(f, error, arrays):
     kinds = {backend.is_cupy_array(a) for a in arrays if hasattr(a, "shape")}
     if len(kinds) > 1:
         return DeviceError(
-            f"{f.name}: inputs live on different devices (numpy and cupy arrays: "
+            f"{f.name}: inputs live on different devices (numpy arrays and device arrays: "
             f"{describe(arrays)}); move them together with .to_gpu() or .to_cpu()")
     hint = f.shape_hint(*arrays) if isinstance(error, ValueError) else None
     message = f"{f.name}: cannot apply to inputs {describe(arrays)}: {error}"
