@@ -36,6 +36,7 @@ BetterRnnlm        embed.W                     (V, D)   also the output weight
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -97,6 +98,26 @@ class WeightsMixin:
             # Assigned to the data, not a new Parameter: a tied weight stays one object.
             p.data = np.array(weights[key], dtype=p.dtype, copy=True)
         return self
+
+    @classmethod
+    def from_book(cls, path, dtype=np.float32):
+        """A model holding the weights of one of the book's pickles (``Rnnlm.pkl``,
+        ``AttentionSeq2seq.pkl``: the ``params`` list its ``save_params``
+        writes, float16), read safely (nothing in the file can run) and cast to
+        ``dtype``: float32 by default, the dtype the book's code computes in.
+        V, D and H are read off the first arrays: the embedding (V, D), then
+        the first recurrent layer's Wx (D, kH) and Wh (H, kH)."""
+        arrays = L.book_params(path)
+        try:
+            (V, D), H = arrays[0].shape, arrays[2].shape[0]
+        except (IndexError, ValueError):
+            raise WeightsError(f"{cls.__name__}.from_book: {os.fspath(path)} holds "
+                               f"{mg.errors.describe(arrays) or 'no arrays'}; the book's params "
+                               "list begins with the embedding (V, D), then the recurrent "
+                               "layer's Wx (D, kH) and Wh (H, kH)") from None
+        model = cls(V, D, H, dtype=dtype, rng=0)
+        L.load_param_list(model, arrays, os.fspath(path))
+        return model
 
 
 class _LanguageModel(L.Layer, WeightsMixin):
