@@ -107,16 +107,29 @@ class WeightsMixin:
         ``dtype``: float32 by default, the dtype the book's code computes in.
         V, D and H are read off the first arrays: the embedding (V, D), then
         the first recurrent layer's Wx (D, kH) and Wh (H, kH)."""
-        arrays = L.book_params(path)
+        return cls._from_param_list(L.book_params(path), os.fspath(path), dtype)
+
+    @classmethod
+    def from_file(cls, path, dtype=np.float32):
+        """A model holding the weights of any file ``load_weights`` reads: one of
+        the book's pickles, an .npz of ``save_weights`` or a training run's
+        resume file; its sizes are read off the file."""
+        weights = L.read_weights(path)
+        if isinstance(weights, list):
+            return cls._from_param_list(weights, os.fspath(path), dtype)
+        return cls.from_weights(weights, dtype=dtype)
+
+    @classmethod
+    def _from_param_list(cls, arrays, source, dtype):
         try:
             (V, D), H = arrays[0].shape, arrays[2].shape[0]
         except (IndexError, ValueError):
-            raise WeightsError(f"{cls.__name__}.from_book: {os.fspath(path)} holds "
+            raise WeightsError(f"{cls.__name__}.from_book: {source} holds "
                                f"{mg.errors.describe(arrays) or 'no arrays'}; the book's params "
                                "list begins with the embedding (V, D), then the recurrent "
                                "layer's Wx (D, kH) and Wh (H, kH)") from None
         model = cls(V, D, H, dtype=dtype, rng=0)
-        L.load_param_list(model, arrays, os.fspath(path))
+        L.load_param_list(model, arrays, source)
         return model
 
 

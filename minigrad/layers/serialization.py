@@ -39,7 +39,7 @@ from ..errors import CheckpointError, describe
 from .safe_pickle import load_pickle
 
 __all__ = ["CheckpointError", "save_weights", "load_weights", "state_dict", "load_state_dict",
-           "book_params", "load_param_list"]
+           "book_params", "load_param_list", "read_weights"]
 
 
 def _spec(a) -> str:
@@ -211,11 +211,28 @@ def load_weights(layer, path) -> None:
     difference, and nothing is loaded. Each parameter gets a fresh array on
     its own device (numpy or cupy), so a graph still holding the old values is
     not disturbed."""
+    path = _existing(path)
+    found = read_weights(path)
+    if isinstance(found, list):
+        load_param_list(layer, found, path)
+    else:
+        _assign(layer, found, "load_weights", "the file", path, fresh=True)
+
+
+def _existing(path) -> str:
+    """``path``, or ``path`` + ``.npz`` where only that exists."""
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(npz_path(path)):
         path = os.fspath(npz_path(path))
+    return path
+
+
+def read_weights(path):
+    """The weights in the file at ``path``, as :func:`load_weights` reads them:
+    a dict of named arrays (an .npz of :func:`save_weights`, or the model's
+    part of a resume file), or a list of arrays (a pickle such as the book's
+    ``Rnnlm.pkl``, read safely)."""
+    path = _existing(path)
     if _head(path).startswith(PICKLE_MARK):
-        load_param_list(layer, book_params(path), path)
-        return
-    _assign(layer, _resume_model_part(_read(path)), "load_weights", "the file", path,
-            fresh=True)
+        return book_params(path)
+    return _resume_model_part(_read(path))
