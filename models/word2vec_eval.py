@@ -20,7 +20,8 @@ import zipfile
 
 import numpy as np
 
-from minigrad.data import analogy, load_ptb, most_similar
+import minigrad.data
+from minigrad.data import analogy, most_similar
 from minigrad.layers import CheckpointError, load_weights
 from minigrad.layers.serialization import PICKLE_MARK
 
@@ -121,6 +122,7 @@ def load_vectors(path, cls, data_dir=None) -> WordVectors:
     with open(path, "rb") as f:
         if f.read(1) == PICKLE_MARK:
             return cls.from_book(path)
-    _, word_to_id, id_to_word = load_ptb("train", data_dir=data_dir)
+    # Looked up at each call, so a test can stand in a small vocabulary.
+    _, word_to_id, id_to_word = minigrad.data.load_ptb("train", data_dir=data_dir)
     model = load_model(path, cls, len(word_to_id))
     return WordVectors(model.word_vecs, word_to_id, id_to_word)
