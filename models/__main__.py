@@ -125,7 +125,8 @@ def build_parser():
                    help="rnnlm: the first N words of ptb.test (default: all of them)")
     v.add_argument("--questions", type=int, metavar="N",
                    help="attention-seq2seq: the first N date test questions (default: all)")
-    v.add_argument("--data", help="PTB or sequence directory (default: as for train)")
+    v.add_argument("--data", help="PTB or sequence folder, or a root holding ptb/ and "
+                   "sequence/ (default: as for train)")
     # The experiment's own module is imported only when it runs: importing it here
     # would load numpy before --threads could take effect.
     e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
