@@ -100,6 +100,17 @@ class WeightsMixin:
         return self
 
     @classmethod
+    def _weight_dict(cls, weights) -> dict:
+        """``weights`` if it is a dict of named arrays; a list (the book's
+        ``params``, as its .pkl files hold them) is refused, pointing at from_book."""
+        if not isinstance(weights, dict):
+            raise WeightsError(f"{cls.__name__}.from_weights: weights must be a dict of named "
+                               f"arrays (its keys in the module's docstring), got a "
+                               f"{type(weights).__name__}; for the book's params list (its .pkl "
+                               f"files) use {cls.__name__}.from_book(path)")
+        return weights
+
+    @classmethod
     def from_book(cls, path, dtype=np.float32):
         """A model holding the weights of one of the book's pickles (``Rnnlm.pkl``,
         ``AttentionSeq2seq.pkl``: the ``params`` list its ``save_params``
@@ -196,6 +207,7 @@ class SimpleRnnlm(_LanguageModel):
     @classmethod
     def from_weights(cls, weights: dict, dtype=np.float32):
         """A model holding copies of ``weights`` (keys in the module docstring)."""
+        cls._weight_dict(weights)
         V, D = np.shape(weights["embed.W"])
         H = np.shape(weights[f"{cls.rnn_name}.Wh"])[0]
         return cls(V, D, H, dtype=dtype, rng=0).load_arrays(weights)
@@ -282,6 +294,7 @@ class BetterRnnlm(_LanguageModel):
     @classmethod
     def from_weights(cls, weights: dict, dropout_ratio=0.5, cell=None, dtype=np.float32):
         """A model holding copies of ``weights``; the cell is read off the keys."""
+        cls._weight_dict(weights)
         if cell is None:
             cell = "gru" if "gru0.Wx" in weights else "lstm"
         V, D = np.shape(weights["embed.W"])

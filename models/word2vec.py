@@ -84,6 +84,7 @@ class _Word2Vec(L.Layer, WeightsMixin):
     def from_weights(cls, weights: dict, window_size, corpus=None, sample_size=5, power=0.75,
                      sparse=True, dtype=np.float32, counts=None):
         """A model holding copies of ``weights`` (keys W_in, W_out)."""
+        cls._weight_dict(weights)
         V, H = np.shape(weights["W_in"])
         if corpus is None and counts is None:
             counts = np.ones(V)      # no sampler statistics given: a uniform sampler

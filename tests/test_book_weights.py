@@ -160,3 +160,12 @@ def test_the_evaluate_command_reports_a_file_of_another_model(capsys):
                  "--data", str(PTB)]) == 2
     err = capsys.readouterr().err
     assert "holds 10 arrays" in err and "Traceback" not in err
+
+
+def test_from_weights_points_a_params_list_at_from_book():
+    arrays = book_params(BOOK / "AttentionSeq2seq.pkl")
+    with pytest.raises(WeightsError, match=r"AttentionSeq2seq.from_weights: weights must be a "
+                                           r"dict.*got a list.*AttentionSeq2seq.from_book"):
+        AttentionSeq2seq.from_weights(arrays)
+    with pytest.raises(WeightsError, match=r"CBOW.from_weights: .*got a tuple"):
+        CBOW.from_weights(tuple(arrays), window_size=5)
