@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import minigrad as mg
 from minigrad.data import analogy, load_ptb, load_sequence
 from minigrad.layers import (CheckpointError, UnsafePickleError, book_params, load_pickle,
                              load_weights)
@@ -169,3 +170,13 @@ def test_from_weights_points_a_params_list_at_from_book():
         AttentionSeq2seq.from_weights(arrays)
     with pytest.raises(WeightsError, match=r"CBOW.from_weights: .*got a tuple"):
         CBOW.from_weights(tuple(arrays), window_size=5)
+
+
+def test_the_books_weights_load_on_the_models_device(xp):
+    model = Rnnlm(10000, 100, 100, rng=0)
+    if xp is not np:
+        model.to_gpu()
+    load_weights(model, BOOK / "Rnnlm.pkl")
+    for (name, p), a in zip(model.named_params(), book_params(BOOK / "Rnnlm.pkl")):
+        assert isinstance(p.data, xp.ndarray) and p.dtype == np.float32, name
+        np.testing.assert_array_equal(mg.to_cpu(p.data), a.astype(np.float32))
