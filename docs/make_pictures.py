@@ -3,6 +3,7 @@ seq2seq.md) into docs/images/.
 
     python docs/make_pictures.py            # SVG, the committed files
     python docs/make_pictures.py --png      # PNG instead, e.g. to look at them
+    python docs/make_pictures.py rnn add    # only these pictures
 
 Needs the viz extra (`pip install 'minigrad[viz]'`) and Graphviz's `dot`
 (`apt-get install graphviz`). The graphs are the ones in
@@ -48,11 +49,15 @@ def _attention_decoder_step():
     from models.seq2seq import AttentionSeq2seq
     from models.seq2seq_pictures import decoder_step_graph
 
-    return (decoder_step_graph(AttentionSeq2seq(59, 16, 256, rng=0),
-                               parse_lines(numeric_dates(10))),)
+    model = AttentionSeq2seq(59, 16, 256, rng=0)
+    scores = decoder_step_graph(model, parse_lines(numeric_dates(10)))
+    # Its weights labelled by their paths in the decoder (lstm.Wx), as the
+    # picture that `python -m models train attention-seq2seq` draws.
+    return {"outputs": (scores,), "options": {"model": model.decoder}}
 
 
-# picture name -> (graph, to_dot options)
+# picture name -> (graph, to_dot options); a graph may also give options of its
+# own: {"outputs": ..., "options": ...}
 PICTURES = {
     "add": (_added_backward, {"values": True, "grads": True}),
     "mul": (_multiplied_backward, {"values": True, "grads": True}),
@@ -73,8 +78,14 @@ PICTURES = {
 
 def main(argv):
     suffix = ".png" if "--png" in argv else ".svg"
+    only = [a for a in argv if not a.startswith("--")]
     for name, (build, options) in PICTURES.items():
-        picture = plot(*build(), path=IMAGES / f"{name}{suffix}", **options)
+        if only and name not in only:
+            continue
+        built = build()
+        if isinstance(built, dict):
+            built, options = built["outputs"], {**options, **built["options"]}
+        picture = plot(*built, path=IMAGES / f"{name}{suffix}", **options)
         print(picture.path.relative_to(IMAGES.parent.parent))
 
 

@@ -27,6 +27,12 @@ class DeviceError(MinigradError, TypeError):
     not installed."""
 
 
+class CheckpointError(MinigradError, ValueError):
+    """A weights file that cannot be loaded into this model: unreadable, not an
+    npz (or a pickle of the book's), or with names, shapes or dtypes that
+    differ from the model's."""
+
+
 class AnomalyError(MinigradError, FloatingPointError):
     """Anomaly mode found a NaN or Inf: raised at the operation (forward or
     backward) that first produced it."""

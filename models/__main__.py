@@ -8,8 +8,11 @@ chapter 7) and attention-seq2seq (chapter 8). Defaults are the book's (and the
 notes') hyper-parameters; ``--quick`` runs a tiny version (a few iterations on
 a slice of the data) for smoke tests. PTB and the sequence data sets are read
 from ``--data``, else ``$MINIGRAD_DATA``, else the user cache (downloaded
-there when missing and online). ``python -m models evaluate
-cbow|skipgram CHECKPOINT`` prints the book's word2vec queries on saved vectors.
+there when missing and online). ``python -m models evaluate MODEL FILE``
+evaluates saved weights, a run's or the book's own trained ones (the book's
+``.pkl`` files, read safely): the word2vec queries for cbow and skipgram, the
+perplexity on ptb.test for rnnlm, the accuracy on the date test questions for
+attention-seq2seq.
 
     python -m models train rnnlm --data ../shared/data/ptb --out runs/rnnlm
     python -m models train better-rnnlm --cell gru --epochs 10
@@ -19,6 +22,7 @@ cbow|skipgram CHECKPOINT`` prints the book's word2vec queries on saved vectors.
     python -m models train attention-seq2seq --data ../shared/data/sequence --bidirectional
     python -m models compare runs/seq2seq/seq2seq_metrics.json ... --out accuracy.png
     python -m models evaluate cbow runs/cbow/cbow.npz
+    python -m models evaluate rnnlm ../shared/data/book-weights/Rnnlm.pkl --words 20000
     mpirun -n 2 python -m models train rnnlm --distributed --threads 1
 
 ``--distributed`` (language models and word2vec) trains data-parallel on the
@@ -44,6 +48,7 @@ LM_DEFAULTS = {
                          epochs=40),
 }
 DISTRIBUTED_MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "cbow", "skipgram")
+EVALUATED = ("cbow", "skipgram", "rnnlm", "attention-seq2seq")
 W2V_DEFAULTS = dict(window=5, hidden=100, batch_size=100, lr=0.001, epochs=10)
 SIMPLE_RNNLM_WORDS = 1000     # the book trains SimpleRnnlm on PTB's first 1000 words
 
@@ -111,10 +116,17 @@ def build_parser():
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over the ranks of `mpirun -n N` (language models, "
                         "word2vec); the batch size must divide by N")
-    v = sub.add_parser("evaluate", help="word2vec: the book's queries on a saved checkpoint")
-    v.add_argument("model", choices=("cbow", "skipgram"))
-    v.add_argument("checkpoint", help="the .npz that `train cbow` or `train skipgram` wrote")
-    v.add_argument("--data", help="PTB directory, for the vocabulary (default: as for train)")
+    v = sub.add_parser("evaluate", help="evaluate saved weights: a run's checkpoint or one of "
+                       "the book's .pkl files")
+    v.add_argument("model", choices=EVALUATED)
+    v.add_argument("checkpoint", help="the .npz that `train MODEL` wrote, a resume file, or the "
+                   "book's cbow_params.pkl, Rnnlm.pkl or AttentionSeq2seq.pkl")
+    v.add_argument("--words", type=int, metavar="N",
+                   help="rnnlm: the first N words of ptb.test (default: all of them)")
+    v.add_argument("--questions", type=int, metavar="N",
+                   help="attention-seq2seq: the first N date test questions (default: all)")
+    v.add_argument("--data", help="PTB or sequence folder, or a root holding ptb/ and "
+                   "sequence/ (default: as for train)")
     # The experiment's own module is imported only when it runs: importing it here
     # would load numpy before --threads could take effect.
     e = sub.add_parser("experiment", help="reproduce the course notes' experiments: tables "
@@ -298,16 +310,49 @@ def run_word2vec(args, out_dir):
 
 
 def run_evaluate(args):
-    from minigrad.data import load_ptb
+    if args.model == "rnnlm":
+        return _evaluate_rnnlm(args)
+    if args.model == "attention-seq2seq":
+        return _evaluate_attention_seq2seq(args)
     from models.word2vec import CBOW, SkipGram
-    from models.word2vec_eval import evaluate_vectors, format_report, load_model
+    from models.word2vec_eval import evaluate_vectors, format_report, load_vectors
 
-    _, word_to_id, id_to_word = load_ptb("train", data_dir=args.data)
     cls = CBOW if args.model == "cbow" else SkipGram
-    model = load_model(args.checkpoint, cls, len(word_to_id))
-    print(f"{args.model} {args.checkpoint}: vocabulary {len(word_to_id)}, "
-          f"H {model.word_vecs.shape[1]}")
-    print(format_report(evaluate_vectors(model.word_vecs, word_to_id, id_to_word)))
+    vectors = load_vectors(args.checkpoint, cls, args.data)
+    print(f"{args.model} {args.checkpoint}: vocabulary {len(vectors.word_to_id)}, "
+          f"H {vectors.word_vecs.shape[1]}")
+    print(format_report(evaluate_vectors(*vectors)))
+    return 0
+
+
+def _evaluate_rnnlm(args):
+    """The book's ch06/eval.py: perplexity on ptb.test, batch 20 x time 35."""
+    from models.rnnlm import Rnnlm, eval_perplexity
+
+    test, _, _ = _load("test", args)
+    test = test[:args.words] if args.words else test
+    model = Rnnlm.from_file(args.checkpoint)
+    ppl = eval_perplexity(model, test, batch_size=20, time_size=35)
+    print(f"rnnlm {args.checkpoint}: V {model.embed.W.shape[0]}, D {model.embed.W.shape[1]}, "
+          f"H {model.lstm.hidden_size}")
+    print(f"test perplexity ({len(test)} words of ptb.test): {ppl:.2f}")
+    return 0
+
+
+def _evaluate_attention_seq2seq(args):
+    """The book's ch08 evaluation: exact-match accuracy on the date test split,
+    questions reversed."""
+    from minigrad.data import load_sequence
+    from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
+
+    data = load_sequence("date", args.data)
+    xs, ts = data.split("test", reverse=True)
+    n = args.questions or len(xs)
+    model = AttentionSeq2seq.from_file(args.checkpoint)
+    accuracy, _ = exact_match_accuracy(model, xs[:n], ts[:n])
+    print(f"attention-seq2seq {args.checkpoint}: V {model.vocab_size}, D {model.wordvec_size}, "
+          f"H {model.hidden_size}")
+    print(f"accuracy ({min(n, len(xs))} date test questions, reversed): {100 * accuracy:.1f}%")
     return 0
 
 
@@ -500,7 +545,8 @@ def main(argv=None):
     if args.command == "evaluate":
         from minigrad.data import DataError
         from minigrad.layers import CheckpointError
-        return _reporting(run_evaluate, (DataError, CheckpointError), args)
+        from models.rnnlm import WeightsError
+        return _reporting(run_evaluate, (DataError, CheckpointError, WeightsError), args)
     if args.command == "compare":
         return _reporting(run_compare, (OSError, ValueError), args)
     resumable = tuple(LM_DEFAULTS) + SEQ2SEQ_MODELS

@@ -36,6 +36,7 @@ BetterRnnlm        embed.W                     (V, D)   also the output weight
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -97,6 +98,50 @@ class WeightsMixin:
             # Assigned to the data, not a new Parameter: a tied weight stays one object.
             p.data = np.array(weights[key], dtype=p.dtype, copy=True)
         return self
+
+    @classmethod
+    def _weight_dict(cls, weights) -> dict:
+        """``weights`` if it is a dict of named arrays; a list (the book's
+        ``params``, as its .pkl files hold them) is refused, pointing at from_book."""
+        if not isinstance(weights, dict):
+            raise WeightsError(f"{cls.__name__}.from_weights: weights must be a dict of named "
+                               f"arrays (its keys in the module's docstring), got a "
+                               f"{type(weights).__name__}; for the book's params list (its .pkl "
+                               f"files) use {cls.__name__}.from_book(path)")
+        return weights
+
+    @classmethod
+    def from_book(cls, path, dtype=np.float32):
+        """A model holding the weights of one of the book's pickles (``Rnnlm.pkl``,
+        ``AttentionSeq2seq.pkl``: the ``params`` list its ``save_params``
+        writes, float16), read safely (nothing in the file can run) and cast to
+        ``dtype``: float32 by default, the dtype the book's code computes in.
+        V, D and H are read off the first arrays: the embedding (V, D), then
+        the first recurrent layer's Wx (D, kH) and Wh (H, kH)."""
+        return cls._from_param_list(L.book_params(path), os.fspath(path), dtype)
+
+    @classmethod
+    def from_file(cls, path, dtype=np.float32):
+        """A model holding the weights of any file ``load_weights`` reads: one of
+        the book's pickles, an .npz of ``save_weights`` or a training run's
+        resume file; its sizes are read off the file."""
+        weights = L.read_weights(path)
+        if isinstance(weights, list):
+            return cls._from_param_list(weights, os.fspath(path), dtype)
+        return cls.from_weights(weights, dtype=dtype)
+
+    @classmethod
+    def _from_param_list(cls, arrays, source, dtype):
+        try:
+            (V, D), H = arrays[0].shape, arrays[2].shape[0]
+        except (IndexError, ValueError):
+            raise WeightsError(f"{cls.__name__}.from_book: {source} holds "
+                               f"{mg.errors.describe(arrays) or 'no arrays'}; the book's params "
+                               "list begins with the embedding (V, D), then the recurrent "
+                               "layer's Wx (D, kH) and Wh (H, kH)") from None
+        model = cls(V, D, H, dtype=dtype, rng=0)
+        L.load_param_list(model, arrays, source)
+        return model
 
 
 class _LanguageModel(L.Layer, WeightsMixin):
@@ -162,6 +207,7 @@ class SimpleRnnlm(_LanguageModel):
     @classmethod
     def from_weights(cls, weights: dict, dtype=np.float32):
         """A model holding copies of ``weights`` (keys in the module docstring)."""
+        cls._weight_dict(weights)
         V, D = np.shape(weights["embed.W"])
         H = np.shape(weights[f"{cls.rnn_name}.Wh"])[0]
         return cls(V, D, H, dtype=dtype, rng=0).load_arrays(weights)
@@ -248,6 +294,7 @@ class BetterRnnlm(_LanguageModel):
     @classmethod
     def from_weights(cls, weights: dict, dropout_ratio=0.5, cell=None, dtype=np.float32):
         """A model holding copies of ``weights``; the cell is read off the keys."""
+        cls._weight_dict(weights)
         if cell is None:
             cell = "gru" if "gru0.Wx" in weights else "lstm"
         V, D = np.shape(weights["embed.W"])

@@ -281,6 +281,7 @@ class _Seq2seq(L.Layer, WeightsMixin):
         docstring); V, D and H are read off the encoder's arrays. Weights of
         another layout (another model's, or a bidirectional encoder's for a
         unidirectional model) raise :class:`~models.rnnlm.WeightsError`."""
+        cls._weight_dict(weights)
         try:
             V, D = np.shape(weights["encoder.embed.W"])
             bidirectional = "encoder.forward_lstm.Wh" in weights

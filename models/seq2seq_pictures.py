@@ -122,10 +122,11 @@ def plot_decoder_step_graph(model, path, data=None):
 
     scores = decoder_step_graph(model, data)
     path = Path(path)
-    dot = to_dot(scores)
+    # Labelled by their paths in the decoder (lstm.Wx, affine.W), as its boxes are.
+    dot = to_dot(scores, model=model.decoder)
     atomic_write(path.with_suffix(".dot"), lambda f: f.write(dot.encode("utf-8")))
     try:
-        plot(scores, path=path)
+        plot(scores, path=path, model=model.decoder)
     except GraphvizNotFoundError as exc:
         print(f"note: Graphviz is missing, so only {path.with_suffix('.dot')} was written "
               f"({exc.__class__.__name__}); pip install graphviz and apt-get install graphviz")

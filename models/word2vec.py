@@ -16,9 +16,14 @@ unless given: (N, k) for CBOW, (N, 2 * window_size, k) for SkipGram (one set
 per context word, as the book's one loss layer per context).
 
 Weights travel as ``{"W_in": (V, H), "W_out": (V, H)}`` (from_weights /
-to_weights).
+to_weights). The book ships only the word vectors of its trained CBOW
+(``cbow_params.pkl``: W_in and the vocabulary, no W_out): ``CBOW.from_book``
+reads them as :class:`WordVectors`.
 """
 from __future__ import annotations
+
+import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,7 +33,15 @@ import minigrad.layers as L
 
 from .rnnlm import WeightsMixin
 
-__all__ = ["CBOW", "SkipGram"]
+__all__ = ["CBOW", "SkipGram", "WordVectors"]
+
+
+class WordVectors(NamedTuple):
+    """Trained word vectors and their vocabulary, what the book's word2vec
+    scripts save: ``word_vecs`` (V, H), ``word_to_id``, ``id_to_word``."""
+    word_vecs: np.ndarray
+    word_to_id: dict
+    id_to_word: dict
 
 
 class _Word2Vec(L.Layer, WeightsMixin):
@@ -73,11 +86,34 @@ class _Word2Vec(L.Layer, WeightsMixin):
     def from_weights(cls, weights: dict, window_size, corpus=None, sample_size=5, power=0.75,
                      sparse=True, dtype=np.float32, counts=None):
         """A model holding copies of ``weights`` (keys W_in, W_out)."""
+        cls._weight_dict(weights)
         V, H = np.shape(weights["W_in"])
         if corpus is None and counts is None:
             counts = np.ones(V)      # no sampler statistics given: a uniform sampler
         return cls(V, H, window_size, corpus, sample_size=sample_size, power=power,
                    sparse=sparse, dtype=dtype, rng=0, counts=counts).load_arrays(weights)
+
+
+    @classmethod
+    def from_book(cls, path, dtype=None) -> WordVectors:
+        """The word vectors and vocabulary of the book's ``cbow_params.pkl`` (or
+        the ``skipgram_params.pkl`` its skip-gram script writes), read safely:
+        nothing in the file can run. Not a model: the book keeps W_in alone.
+        ``dtype=None`` keeps the file's float16, which the book's evaluation
+        computes in."""
+        path = os.fspath(path)
+        data = L.load_pickle(path)
+        parts = data if isinstance(data, dict) else {}
+        vecs = parts.get("word_vecs")
+        w2i, i2w = parts.get("word_to_id"), parts.get("id_to_word")
+        if (not isinstance(vecs, np.ndarray) or vecs.ndim != 2 or not isinstance(w2i, dict)
+                or not isinstance(i2w, dict) or len(w2i) != len(vecs)):
+            what = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+            raise L.CheckpointError(
+                f"{cls.__name__}.from_book: {path} holds {what}; the book's word2vec file is a "
+                "dict of word_vecs (V, H), word_to_id and id_to_word (V words each)")
+        vecs = vecs if dtype is None else vecs.astype(dtype)
+        return WordVectors(vecs, w2i, i2w)
 
 
 class CBOW(_Word2Vec):

@@ -20,11 +20,15 @@ import zipfile
 
 import numpy as np
 
+import minigrad.data
 from minigrad.data import analogy, most_similar
 from minigrad.layers import CheckpointError, load_weights
+from minigrad.layers.serialization import PICKLE_MARK
+
+from .word2vec import WordVectors
 
 __all__ = ["BOOK_NEIGHBOURS", "BOOK_ANALOGIES", "evaluate_vectors", "analogy_rank",
-           "format_report", "load_model"]
+           "format_report", "load_model", "load_vectors"]
 
 # The book's shipped CBOW vectors, read with the book's eval.py queries.
 BOOK_NEIGHBOURS = {
@@ -109,3 +113,16 @@ def load_model(path, cls, vocab_size):
     model = cls(vocab_size, shape[1], 1, None, counts=np.ones(vocab_size))
     load_weights(model, path)   # checks every name, shape and dtype
     return model
+
+
+def load_vectors(path, cls, data_dir=None) -> WordVectors:
+    """The word vectors at ``path`` with their vocabulary: a pickle of the
+    book's (``cbow_params.pkl``) carries its own; a checkpoint of ``python -m
+    models train`` takes PTB's (from ``data_dir``, as ``load_ptb`` finds it)."""
+    with open(path, "rb") as f:
+        if f.read(1) == PICKLE_MARK:
+            return cls.from_book(path)
+    # Looked up at each call, so a test can stand in a small vocabulary.
+    _, word_to_id, id_to_word = minigrad.data.load_ptb("train", data_dir=data_dir)
+    model = load_model(path, cls, len(word_to_id))
+    return WordVectors(model.word_vecs, word_to_id, id_to_word)

@@ -7,6 +7,10 @@ directory is, first match wins:
 2. the ``MINIGRAD_DATA`` environment variable,
 3. ``$XDG_CACHE_HOME/minigrad/<data set>`` (``~/.cache/minigrad/...`` by default).
 
+The first two may name the data set's own folder or a root that holds every
+data set in a subfolder of its own (``data/ptb/``, ``data/sequence/``): the
+data set's subfolder is looked in first, then the folder itself.
+
 Missing files are downloaded (unless ``download=False``) into a temporary
 file beside their final place, checked, and only then renamed into place, so
 the final path either does not exist or holds the verified file. Every file is
@@ -23,7 +27,7 @@ from pathlib import Path
 from ..errors import MinigradError
 
 __all__ = ["DataError", "DatasetNotFoundError", "ChecksumError", "DataSource",
-           "default_data_dir", "resolve_data_dir", "md5sum", "download_url"]
+           "default_data_dir", "resolve_data_dir", "own_folder", "md5sum", "download_url"]
 
 _DOWNLOAD_TIMEOUT_S = 60
 
@@ -40,20 +44,35 @@ class ChecksumError(DataError):
     """A data file does not have its known MD5 sum (corrupt or truncated)."""
 
 
-def default_data_dir(cache_name: str) -> Path:
-    """``MINIGRAD_DATA`` if set, else the user cache directory ``cache_name``."""
+def default_data_dir(cache_name: str, names=()) -> Path:
+    """Where a data set's files are looked for without a ``data_dir``:
+    ``MINIGRAD_DATA`` (see :func:`own_folder`) if set, else the user cache
+    directory ``cache_name``."""
     env = os.environ.get("MINIGRAD_DATA")
     if env:
-        return Path(env).expanduser()
+        return own_folder(Path(env).expanduser(), cache_name, names)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
     return Path(cache).expanduser() / "minigrad" / cache_name
 
 
-def resolve_data_dir(data_dir, cache_name: str) -> Path:
+def resolve_data_dir(data_dir, cache_name: str, names=()) -> Path:
     """The directory a loader reads: the argument wins over the environment."""
     if data_dir is not None:
-        return Path(data_dir).expanduser()
-    return default_data_dir(cache_name)
+        return own_folder(Path(data_dir).expanduser(), cache_name, names)
+    return default_data_dir(cache_name, names)
+
+
+def own_folder(folder: Path, subfolder: str, names=()) -> Path:
+    """The folder that holds a data set's files ``names``, given a folder a
+    user named: its ``subfolder`` (the data set's own, as in a ``data/``
+    root holding ``ptb/`` and ``sequence/``) if that holds them all, else the
+    folder itself if it does; neither: the subfolder if it exists, else the
+    folder (where the files are then downloaded, or said to be missing)."""
+    candidates = (folder / subfolder, folder)
+    for candidate in candidates:
+        if names and all((candidate / name).is_file() for name in names):
+            return candidate
+    return candidates[0] if candidates[0].is_dir() else folder
 
 
 def md5sum(path) -> str:
@@ -79,14 +98,15 @@ class DataSource:
     """One data set's files: where they come from and what they must hash to.
 
     ``label`` names the data set in messages ("PTB"), ``loader`` the function
-    a user calls ("load_ptb"). ``base_url`` and ``download`` are functions
+    a user calls ("load_ptb"), ``folder`` the data set's own folder ("ptb":
+    the cache's, and the subfolder looked in first). ``base_url`` and ``download`` are functions
     returning the URL prefix and the downloader, looked up at each use, so a
     loader module's own ``BASE_URL`` and ``_download`` stay the ones to patch.
     """
 
-    def __init__(self, label, loader, md5, base_url, download):
+    def __init__(self, label, loader, md5, base_url, download, folder):
         # md5 is the loader's own dict, not a copy: one table of sums per data set.
-        self.label, self.loader, self.md5 = label, loader, md5
+        self.label, self.loader, self.md5, self.folder = label, loader, md5, folder
         self._base_url, self._download = base_url, download
 
     @property
@@ -111,7 +131,8 @@ class DataSource:
         return (f"{self.label} files are missing ({reason}). Put these files in {directory}:\n"
                 f"{lines}\n"
                 f"or point {self.loader}(data_dir=...) or the MINIGRAD_DATA environment "
-                f"variable at a directory that holds {_listing(sorted(self.md5))}.")
+                f"variable at a directory that holds {_listing(sorted(self.md5))}, or "
+                f"holds them in a subfolder {self.folder}/.")
 
     def fetch(self, name: str, directory: Path) -> None:
         """Download ``name`` into ``directory`` atomically: the final path either

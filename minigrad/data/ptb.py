@@ -11,6 +11,9 @@ Where the files live, first match wins:
 2. the ``MINIGRAD_DATA`` environment variable,
 3. ``$XDG_CACHE_HOME/minigrad/ptb`` (``~/.cache/minigrad/ptb`` by default).
 
+The first two may also be a root with PTB in its subfolder ``ptb/``
+(``data/ptb/``, beside ``data/sequence/``): that subfolder is looked in first.
+
 Missing files are downloaded (unless ``download=False``) and every file is
 checked against its known MD5 sum before it is parsed.
 """
@@ -43,18 +46,21 @@ __all__ = ["load_ptb", "clear_cache", "ensure_files", "resolve_data_dir", "defau
 
 # Module-level so tests can replace it and never touch the network.
 _download = files.download_url
+_NAMES = tuple(FILES.values())
 # BASE_URL and _download are read at each use, so patching this module's names works.
-_SOURCE = files.DataSource("PTB", "load_ptb", MD5, lambda: BASE_URL, lambda: _download)
+_SOURCE = files.DataSource("PTB", "load_ptb", MD5, lambda: BASE_URL, lambda: _download,
+                           folder="ptb")
 
 
 def default_data_dir() -> Path:
-    """``MINIGRAD_DATA`` if set, else the user cache directory for PTB."""
-    return files.default_data_dir("ptb")
+    """``MINIGRAD_DATA`` (or its ``ptb/``) if set, else the user cache directory for PTB."""
+    return files.default_data_dir(_SOURCE.folder, _NAMES)
 
 
 def resolve_data_dir(data_dir=None) -> Path:
-    """The directory ``load_ptb`` reads: the argument wins over the environment."""
-    return files.resolve_data_dir(data_dir, "ptb")
+    """The directory ``load_ptb`` reads: the argument wins over the environment;
+    either may hold PTB in its ``ptb/`` subfolder."""
+    return files.resolve_data_dir(data_dir, _SOURCE.folder, _NAMES)
 
 
 def ensure_files(data_dir=None, download=True, splits=SPLITS) -> Path:

@@ -21,7 +21,9 @@ own vocabulary (the book's would merge them).
 
 Where the files live, first match wins: the ``data_dir`` argument, the
 ``MINIGRAD_DATA`` environment variable, ``$XDG_CACHE_HOME/minigrad/sequence``
-(``~/.cache/minigrad/sequence``). Missing files are downloaded from the book's
+(``~/.cache/minigrad/sequence``). The first two may also be a root with these
+files in its subfolder ``sequence/`` (``data/sequence/``, beside ``data/ptb/``):
+that subfolder is looked in first. Missing files are downloaded from the book's
 repository and every file is checked against its MD5 sum before it is parsed.
 
 >>> data = parse_lines(["1+2  _3  ", "10+20_30 ", "3+4  _7  "], test_fraction=0.4)
@@ -61,7 +63,7 @@ TEST_FRACTION = 0.1  # the book keeps len // 10 lines for the test set
 _download = files.download_url
 # BASE_URL and _download are read at each use, so patching this module's names works.
 _SOURCE = files.DataSource("Sequence data", "load_sequence", MD5, lambda: BASE_URL,
-                           lambda: _download)
+                           lambda: _download, folder="sequence")
 
 
 class QuestionError(MinigradError, ValueError):
@@ -237,14 +239,21 @@ def numeric_dates(n: int, seed=0) -> list:
     return lines
 
 
-def default_data_dir() -> Path:
-    """``MINIGRAD_DATA`` if set, else the user cache directory for these files."""
-    return files.default_data_dir("sequence")
+def default_data_dir(name=None) -> Path:
+    """``MINIGRAD_DATA`` (or its ``sequence/``) if set, else the user cache
+    directory for these files; ``name`` (addition, date): the folder that
+    holds that data set's file."""
+    return files.default_data_dir(_SOURCE.folder, _names(name))
 
 
-def resolve_data_dir(data_dir=None) -> Path:
-    """The directory ``load_sequence`` reads: the argument wins over the environment."""
-    return files.resolve_data_dir(data_dir, "sequence")
+def resolve_data_dir(data_dir=None, name=None) -> Path:
+    """The directory ``load_sequence`` reads: the argument wins over the
+    environment; either may hold the files in its ``sequence/`` subfolder."""
+    return files.resolve_data_dir(data_dir, _SOURCE.folder, _names(name))
+
+
+def _names(name):
+    return tuple(FILES.values()) if name is None else (FILES[name],)
 
 
 def load_sequence(name: str, data_dir=None, download: bool = True) -> SequenceData:
@@ -255,6 +264,6 @@ def load_sequence(name: str, data_dir=None, download: bool = True) -> SequenceDa
     if name not in NAMES:
         raise ValueError(f"load_sequence: unknown data set {name!r}; choose one of "
                          f"{', '.join(NAMES)}")
-    directory = _SOURCE.ensure(resolve_data_dir(data_dir), [FILES[name]], download)
+    directory = _SOURCE.ensure(resolve_data_dir(data_dir, name), [FILES[name]], download)
     with open(directory / FILES[name], encoding="utf-8", newline="\n") as f:
         return parse_lines(f, name=name)

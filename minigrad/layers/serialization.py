@@ -21,7 +21,7 @@ True
 >>> load_weights(Linear(3, 4), path)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-minigrad.layers.serialization.CheckpointError: load_weights: ... does not match the model (Linear); nothing was loaded:
+minigrad.errors.CheckpointError: load_weights: ... does not match the model (Linear); nothing was loaded:
   W: shape differs: the model has (3, 4), the file has (3, 2)
   b: shape differs: the model has (4,), the file has (2,)
 """
@@ -35,14 +35,11 @@ import numpy as np
 
 from .. import backend
 from ..atomic import atomic_write
-from ..errors import MinigradError
+from ..errors import CheckpointError, describe
+from .safe_pickle import load_pickle
 
-__all__ = ["CheckpointError", "save_weights", "load_weights", "state_dict", "load_state_dict"]
-
-
-class CheckpointError(MinigradError, ValueError):
-    """A weights file that cannot be loaded into this model: unreadable, not an
-    npz, or with names, shapes or dtypes that differ from the model's."""
+__all__ = ["CheckpointError", "save_weights", "load_weights", "state_dict", "load_state_dict",
+           "book_params", "load_param_list", "read_weights"]
 
 
 def _spec(a) -> str:
@@ -72,17 +69,26 @@ def save_weights(layer, path) -> Path:
     return path
 
 
+# Pickles of protocol 2 and later (the book's .pkl files) begin with this byte.
+PICKLE_MARK = b"\x80"
+
+
+def _head(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(6)
+
+
 def _read(path) -> dict:
     """Every array of the npz at ``path``, read fully (so a corrupt member fails
     here, before the model is touched)."""
-    with open(path, "rb") as f:
-        head = f.read(6)
+    head = _head(path)
     if head == b"\x93NUMPY":
         raise CheckpointError(f"load_weights: {path} is a single .npy array, not an .npz of "
                               "named parameters (write one with save_weights)")
     if not head.startswith(b"PK"):
         raise CheckpointError(f"load_weights: {path} is not an .npz file (it starts with "
-                              f"{head!r}, an .npz starts with b'PK'); write one with save_weights")
+                              f"{head!r}, an .npz starts with b'PK', a pickle such as the book's "
+                              "Rnnlm.pkl with b'\\x80'); write one with save_weights")
     try:
         with np.load(path, allow_pickle=False) as npz:
             # Reading each member to its end makes zipfile check its CRC, so a
@@ -146,15 +152,87 @@ def load_state_dict(layer, state: dict) -> None:
     _assign(layer, state, "load_state_dict", "the state dict", "the state dict", fresh=False)
 
 
-def load_weights(layer, path) -> None:
-    """Set every parameter of ``layer`` from the npz at ``path`` (or at
-    ``path`` + ``.npz``, the file ``save_weights(layer, path)`` writes).
+# The training loop's resume file keeps the model's weights under this prefix.
+RESUME_PREFIX = "model."
 
-    Names, shapes and dtypes must match exactly; otherwise a
-    :class:`CheckpointError` lists every difference and nothing is loaded. Each
-    parameter gets a fresh array on its own device (numpy or cupy), so a graph
-    still holding the old values is not disturbed."""
+
+def _resume_model_part(found: dict) -> dict:
+    """The model's weights of a resume file (the training loop's checkpoint:
+    the weights under ``model.``, beside the optimizer's state and a ``meta``
+    record); any other file as it is."""
+    if "meta" not in found or not any(name.startswith(RESUME_PREFIX) for name in found):
+        return found
+    return {name[len(RESUME_PREFIX):]: a for name, a in found.items()
+            if name.startswith(RESUME_PREFIX)}
+
+
+def book_params(path) -> list:
+    """The arrays of a pickled list of weights, such as the book's ``Rnnlm.pkl``
+    (its ``save_params`` writes the ``params`` list), read with the safe
+    :func:`~minigrad.layers.safe_pickle.load_pickle`: a file that would run
+    code is refused before anything in it runs."""
+    data = load_pickle(path)
+    if isinstance(data, (list, tuple)) and all(isinstance(a, np.ndarray) for a in data):
+        return list(data)
+    what = (f"a dict with keys {sorted(map(str, data))}" if isinstance(data, dict)
+            else f"a {type(data).__name__}")
+    raise CheckpointError(f"load_weights: {path} holds {what}, not a list of arrays in a "
+                          "model's params order (what the book's save_params writes)")
+
+
+def load_param_list(layer, arrays, source="the list") -> None:
+    """Set the parameters of ``layer`` from ``arrays`` taken in
+    ``named_params()`` order, which for the book's models is the order of the
+    book's ``params`` lists. Each array is cast to its parameter's dtype (the
+    book stores float16; its code computes in float32, as minigrad's models
+    do by default). A count or a shape that differs raises
+    :class:`CheckpointError` and nothing is loaded."""
+    params = list(layer.named_params())
+    if len(arrays) != len(params):
+        raise CheckpointError(
+            f"load_weights: {source} holds {len(arrays)} arrays ({describe(arrays)}), the model "
+            f"({type(layer).__name__}) has {len(params)} parameters "
+            f"({', '.join(name for name, _ in params)}); nothing was loaded")
+    found = {name: np.asarray(a).astype(p.dtype) for (name, p), a in zip(params, arrays)}
+    _assign(layer, found, "load_weights", "the file", source, fresh=True)
+
+
+def load_weights(layer, path) -> None:
+    """Set every parameter of ``layer`` from the file at ``path`` (or at
+    ``path`` + ``.npz``, the file ``save_weights(layer, path)`` writes):
+
+    * an .npz of :func:`save_weights`: names, shapes and dtypes must match;
+    * a resume file of the training loop (``checkpoint_every``): its model
+      weights are loaded, the optimizer's state and the rest are left alone;
+    * a pickled list of arrays, such as the book's ``Rnnlm.pkl``: read safely
+      and loaded in order (:func:`load_param_list`).
+
+    Anything that does not fit raises :class:`CheckpointError` listing every
+    difference, and nothing is loaded. Each parameter gets a fresh array on
+    its own device (numpy or cupy), so a graph still holding the old values is
+    not disturbed."""
+    path = _existing(path)
+    found = read_weights(path)
+    if isinstance(found, list):
+        load_param_list(layer, found, path)
+    else:
+        _assign(layer, found, "load_weights", "the file", path, fresh=True)
+
+
+def _existing(path) -> str:
+    """``path``, or ``path`` + ``.npz`` where only that exists."""
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(npz_path(path)):
         path = os.fspath(npz_path(path))
-    _assign(layer, _read(path), "load_weights", "the file", path, fresh=True)
+    return path
+
+
+def read_weights(path):
+    """The weights in the file at ``path``, as :func:`load_weights` reads them:
+    a dict of named arrays (an .npz of :func:`save_weights`, or the model's
+    part of a resume file), or a list of arrays (a pickle such as the book's
+    ``Rnnlm.pkl``, read safely)."""
+    path = _existing(path)
+    if _head(path).startswith(PICKLE_MARK):
+        return book_params(path)
+    return _resume_model_part(_read(path))

@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 
 from ..core.variable import Variable
-from . import dot
+from . import dot, labels
 from .graph import Graph
 from .grad_norms import plot_grad_norms
 from .render import GraphvizNotFoundError, Picture, PictureFormatError, plot_source
@@ -47,7 +47,7 @@ __all__ = ["to_dot", "plot", "plot_grad_norms", "Picture", "GraphvizNotFoundErro
 
 def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=False,
            preview=6, generations=False, details=True, branches=True, repeats=True,
-           clusters=True, collapse=None, compact=False, rankdir="LR") -> str:
+           clusters=True, collapse=None, compact=False, rankdir="LR", model=None) -> str:
     """DOT source for the graph that produced ``outputs`` (Variables).
 
     Labels: ``names`` (set by the user), ``shapes`` and ``dtypes`` on variable
@@ -68,6 +68,11 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
     Variables as labelled arrows between operations, as the book's figures
     do, instead of as nodes. ``rankdir`` is "LR" (left to right, as the book
     draw) or "TB".
+
+    ``model``: the Layer whose parameters the graph uses. A parameter's own
+    name is its attribute (``W``, ``b``), the same in every layer; given the
+    model, each is labelled with its path instead (``affine1.W``,
+    ``lstm.Wx``), as ``model.named_params()`` names it.
 
     To see how a gradient is computed, draw it after
     ``backward(create_graph=True)``: ``to_dot(x.grad)``.
@@ -90,7 +95,8 @@ def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=F
     graph = Graph(outputs, branches=branches, repeats=repeats, collapse=collapse,
                   clusters=clusters, compact=compact)
     options = dict(shapes=shapes, dtypes=dtypes, names=names, values=values, grads=grads,
-                   preview=preview, generations=generations, details=details, rankdir=rankdir)
+                   preview=preview, generations=generations, details=details, rankdir=rankdir,
+                   paths=labels.parameter_paths(model))
     return dot.write(graph, options)
 
 

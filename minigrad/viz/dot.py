@@ -95,7 +95,7 @@ def node_attributes(node, o) -> str:
         f = node.obj
         style = STYLE["branch_op" if isinstance(f, Branch) else "op"]
         label = labels.op_label(f, o, node.info)
-        tooltip = labels.op_tooltip(f, node.info)
+        tooltip = labels.op_tooltip(f, o, node.info)
         extra = "" if tooltip is None else f", tooltip={quote(tooltip)}"
         return f"label={quote(label)}, {style}{extra}"
     if node.kind == "repeat":

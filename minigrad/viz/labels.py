@@ -51,21 +51,39 @@ def shape_dtype(data, shapes: bool, dtypes: bool) -> str:
     return " ".join(parts)
 
 
-def _called(v) -> str:
+def parameter_paths(model) -> dict:
+    """id of each parameter of ``model`` (a Layer, or None) -> its dotted path
+    (``affine1.W``): a parameter's own name is only its attribute (``W``), the
+    same in every layer, so a drawing of a model names it by its path."""
+    if model is None:
+        return {}
+    if not hasattr(model, "named_params"):
+        raise TypeError(f"to_dot: model must be a Layer (something with named_params()), "
+                        f"got {type(model).__name__}")
+    return {id(p): path for path, p in model.named_params()}
+
+
+def _name(v, o):
+    """The name a label gives ``v``: its path in the drawn model, else its own."""
+    return o.get("paths", {}).get(id(v)) or v.name
+
+
+def _called(v, o) -> str:
     """How a label refers to ``v``: its name, else its shape."""
-    return v.name or ("scalar" if v.ndim == 0 else str(tuple(v.shape)))
+    return _name(v, o) or ("scalar" if v.ndim == 0 else str(tuple(v.shape)))
 
 
 def variable_label(v, o, info=None) -> str:
     """The lines of a Variable's label under options ``o`` (a dict); ``info``
     is the drawn node's, which says whether ``v`` is a drawn leaf's ``.grad``."""
     lines = []
-    literal = is_constant(v) and v.data.size == 1 and not (o["names"] and v.name)
+    name = _name(v, o)
+    literal = is_constant(v) and v.data.size == 1 and not (o["names"] and name)
     owner = (info or {}).get("grad_of")
-    if o["names"] and v.name:
-        lines.append(v.name)
+    if o["names"] and name:
+        lines.append(name)
     elif o["names"] and owner is not None:
-        lines.append(f"{_called(owner)}.grad")
+        lines.append(f"{_called(owner, o)}.grad")
     elif literal:
         lines.append(number(v.data.reshape(()).item()))  # a literal such as the 1 of 1 - z
     facts = shape_dtype(v.data, o["shapes"], o["dtypes"])
@@ -84,7 +102,7 @@ def _axes_text(axes) -> str:
     return f"axis {axes[0]}" if len(axes) == 1 else f"axes {tuple(axes)}"
 
 
-def _sum_to_note(f, info):
+def _sum_to_note(f, info, o):
     """SumTo is the backward of a broadcast (the book's Repeat): which axes it sums."""
     big = getattr(f, "in_shape", None)
     if big is None:
@@ -95,22 +113,22 @@ def _sum_to_note(f, info):
     return f"sums {_axes_text(axes)}: {big} to {f.shape}" if axes else f"to {f.shape}"
 
 
-def _copy_note(f, info):
+def _copy_note(f, info, o):
     owner = (info or {}).get("grad_of")
-    return None if owner is None else f"own array for {_called(owner)}.grad"
+    return None if owner is None else f"own array for {_called(owner, o)}.grad"
 
 
 # Operations whose second line is a sentence rather than their settings.
 NOTES = {"SumTo": _sum_to_note, "Copy": _copy_note}
 
 
-def op_tooltip(f, info=None):
+def op_tooltip(f, o, info=None):
     """The longer explanation shown when the mouse rests on an operation (SVG),
     for the operations of a gradient's graph that a reader did not write."""
     if f.name == "SumTo":
         return ("the backward of a broadcast (the book's Repeat): sums the gradients of the "
                 "copies down to the input's shape")
-    if f.name == "Copy" and _copy_note(f, info):
+    if f.name == "Copy" and _copy_note(f, info, o):
         return ("the engine copies a gradient that shares memory with another array before "
                 "storing it in .grad, so that no two .grad arrays alias")
     return None
@@ -128,7 +146,7 @@ def op_label(f, o, info=None) -> str:
                 parts.append(f"{shown}={_short(value)}")
         note = NOTES.get(f.name)
         if note is not None:
-            parts = [text for text in [note(f, info)] if text]
+            parts = [text for text in [note(f, info, o)] if text]
         if parts:
             lines.append(", ".join(parts))
     if o["generations"]:
