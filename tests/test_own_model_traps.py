@@ -144,3 +144,82 @@ def test_integer_ids_still_reach_an_embedding_inside_a_model():
     model = Model()
     assert model(np.array([[1, 4]])).shape == (1, 2, 2)
     assert GRU(3, 4, rng=0)(np.ones((1, 2, 3), dtype=np.int64)).dtype == np.float32
+
+
+# ------------------------------------------------------------ optimizers
+def test_an_optimizer_whose_parameters_get_no_gradient_says_so_once():
+    from minigrad.optimizers import SGD, NoGradientWarning
+
+    trained, other = _model_with_grads(), Sequential(Linear(2, 3, rng=0))
+    opt = SGD(other, lr=0.1)              # built on the wrong model
+    with pytest.warns(NoGradientWarning, match=r"SGD\.update: none of its 2 parameters has a "
+                                               r"gradient.*model the optimizer was built on"):
+        opt.update()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.update()                      # once per optimizer, not every step
+        SGD(trained, lr=0.1).update()     # gradients present: no warning
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda O, m: O(None), r"Adam: params must be a Layer \(the model\) or a list of its "
+                           r"Parameters, got NoneType"),
+    (lambda O, m: O([]), r"Adam: params is empty"),
+    (lambda O, m: O([np.zeros(2)]), r"Adam: params must be .* holding a ndarray"),
+    (lambda O, m: O(m, lr=-1), r"Adam: lr must be a finite number >= 0, got -1"),
+    (lambda O, m: O(m, lr=float("nan")), r"Adam: lr must be"),
+    (lambda O, m: O(m, lr=None), r"Adam: lr must be a finite number >= 0, got None"),
+    (lambda O, m: O(m, beta1=1.0), r"Adam: beta1 must be a number in \[0, 1\), got 1.0"),
+])
+def test_optimizer_argument_errors_name_the_argument(build, match):
+    from minigrad.optimizers import Adam
+
+    with pytest.raises((TypeError, ValueError), match=match):
+        build(Adam, Linear(2, 2))
+
+
+def test_sgd_momentum_and_a_later_lr_are_checked_too():
+    from minigrad.optimizers import SGD, Momentum
+
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number >= 0, got -1"):
+        SGD(Linear(2, 2), lr=-1)
+    with pytest.raises(ValueError, match=r"Momentum: momentum must be a number in \[0, 1\)"):
+        Momentum(Linear(2, 2), momentum=1.5)
+    opt = SGD(Linear(2, 2), lr=0.1)
+    with pytest.raises(ValueError, match="SGD: lr must be"):
+        opt.lr = -0.5
+    assert opt.lr == 0.1
+
+
+def test_step_is_update_and_other_names_say_what_minigrad_calls_them():
+    from minigrad.optimizers import SGD
+
+    model = _model_with_grads()
+    before = [p.data.copy() for p in model.params()]
+    opt = SGD(model, lr=0.1)
+    opt.step()
+    for p, w in zip(model.params(), before):
+        np.testing.assert_allclose(p.data, w - np.float32(0.1) * p.grad.data, rtol=1e-6)
+    assert opt.steps == 1
+    with pytest.raises(AttributeError, match=r"SGD has no 'param_groups': .*\.lr"):
+        opt.param_groups
+    with pytest.raises(AttributeError, match=r"SGD\(model, lr=0.1\)"):
+        opt.setup(model)
+    with pytest.raises(AttributeError, match="'SGD' object has no attribute 'nonsense'"):
+        opt.nonsense
+
+
+def test_layer_names_from_pytorch():
+    model = _model_with_grads()
+    assert model.parameters() == model.params()
+    for name, says in [("named_parameters", r"named_params\(\)"), ("children", r"layers\(\)"),
+                       ("modules", r"layers\(\)"), ("cuda", r"to_gpu\(\)"),
+                       ("requires_grad_", "requires_grad")]:
+        with pytest.raises(AttributeError, match=f"Sequential has no '{name}': .*{says}"):
+            getattr(model, name)
+    with pytest.raises(AttributeError, match="'Sequential' object has no attribute 'nonsense'"):
+        model.nonsense
+    assert not hasattr(model, "__deepcopy__")        # copy and pickle still see the usual error
+    import copy
+    assert [n for n, _ in copy.deepcopy(model).named_params()] == ["0.W", "0.b", "2.W", "2.b"]
