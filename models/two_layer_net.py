@@ -88,7 +88,8 @@ def accuracy(model, x, t) -> float:
 
 
 def train_two_layer_net(hidden_size=10, lr=1.0, batch_size=30, max_epoch=300, eval_interval=10,
-                        seed=1984, dtype=np.float64, progress=True, **fit_options):
+                        seed=1984, dtype=np.float64, progress=True, stop_on_nonfinite=True,
+                        anomaly=False, **fit_options):
     """The book's ch01/train.py: returns ``(model, trainer, x, t)``.
 
     One legacy ``RandomState(seed)`` gives, in the book's order, the spiral's
@@ -102,8 +103,9 @@ def train_two_layer_net(hidden_size=10, lr=1.0, batch_size=30, max_epoch=300, ev
     stream = np.random.RandomState(seed)
     x, t = spiral(one_hot=True, rng=stream)
     model = TwoLayerNet(2, hidden_size, 3, dtype=dtype, rng=stream)
-    trainer = Trainer(model, SGD(model, lr=lr), progress=progress)
-    trainer.fit(x, t, max_epoch=max_epoch, batch_size=batch_size, eval_interval=eval_interval,
+    trainer = Trainer(model, SGD(model, lr=lr), progress=progress,
+                      stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly)
+    trainer.fit(max_epoch=max_epoch, batch_size=batch_size, eval_interval=eval_interval,
                 batches=ShuffledBatches(x, t, batch_size=batch_size, rng=stream), **fit_options)
     return model, trainer, x, t
 

@@ -214,7 +214,7 @@ def test_trainer_runs_the_books_loop(rng):
     x, t = spiral(20, 3, seed=5, one_hot=True)
     model = TwoLayerNet.from_weights(w, dtype=np.float64)
     trainer = Trainer(model, SGD(model, lr=0.7), progress=False)
-    history = trainer.fit(x, t, max_epoch=4, batch_size=8, eval_interval=3,
+    history = trainer.fit(max_epoch=4, batch_size=8, eval_interval=3,
                           batches=ShuffledBatches(x, t, batch_size=8, rng=11))
     twin_losses, twin_params = book_sgd_loop(TwinTwoLayerNet(w),
                                              ShuffledBatches(x, t, batch_size=8, rng=11), 4, 0.7)
