@@ -106,10 +106,10 @@ class TrainingLoop:
 
     def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,
                  perplexity=False, progress=True, after_epoch=None, recurrent=False,
-                 checkpoint_every=None, checkpoint_path=None, history=None, name="train",
+                 checkpoint_every=None, checkpoint_path=None, history=None, name="TrainingLoop",
                  data_name="the training data", comm=None, schedule=None,
                  stop_on_nonfinite=True, anomaly=False):
-        check_model(model, "TrainingLoop" if name == "train" else name, loss=loss)
+        check_model(model, name, loss=loss)
         self.comm = comm
         if comm is not None:
             from ..distributed import DistributedOptimizer, ShardedBatches

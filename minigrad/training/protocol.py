@@ -34,7 +34,7 @@ class ModelProtocolError(MinigradError, TypeError):
 # The methods every Layer has, which the trainers use.
 LAYER_METHODS = ("params", "named_params", "layers", "zero_grad", "train", "eval")
 
-_LAYER_HINT = ("a method every minigrad Layer has: build the model as a subclass of "
+_LAYER_HINT = ("methods every minigrad Layer has: build the model as a subclass of "
                "minigrad.layers.Layer (and call super().__init__())")
 
 
@@ -42,8 +42,8 @@ def check_model(model, user: str, *, loss=None, generating=False) -> None:
     """Raise a :class:`ModelProtocolError` listing everything ``model`` lacks
     for ``user`` (the trainer's name, or "generate"). ``loss``: the loss
     function given to the trainer instead of ``model.loss``."""
-    missing = [f"  - {name}(): {_LAYER_HINT}" for name in LAYER_METHODS
-               if not callable(getattr(model, name, None))]
+    lacking = [f"{name}()" for name in LAYER_METHODS if not callable(getattr(model, name, None))]
+    missing = [f"  - {', '.join(lacking)}: {_LAYER_HINT}"] if lacking else []
     if generating:
         if not callable(getattr(model, "predict", None)) and not callable(model):
             missing.append("  - predict(ids): the scores of the next word, (N, T, V); define "
