@@ -223,3 +223,19 @@ def test_layer_names_from_pytorch():
     assert not hasattr(model, "__deepcopy__")        # copy and pickle still see the usual error
     import copy
     assert [n for n, _ in copy.deepcopy(model).named_params()] == ["0.W", "0.b", "2.W", "2.b"]
+
+
+# ------------------------------------------------------------ a stateful layer, a new batch size
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_stateful_layer_fed_another_batch_size_names_the_carried_state(cls, fused):
+    import minigrad.layers as layers
+
+    layer = getattr(layers, cls)(3, 8, stateful=True, fused=fused, rng=0)
+    layer(np.ones((1, 4, 3), dtype=np.float32))
+    with pytest.raises(ShapeError, match=rf"{cls}\(stateful=True\): the state carried from the "
+                                         r"last call is for a batch of 1 \(\(1, 8\)\), this batch "
+                                         r"has 8 rows .*reset_state\(\)"):
+        layer(np.ones((8, 4, 3), dtype=np.float32))
+    layer.reset_state()
+    assert layer(np.ones((8, 4, 3), dtype=np.float32)).shape == (8, 4, 8)
