@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..data.batching import ShuffledBatches
 from ..optimizers import ClipGradNorm
 from .loop import TrainingLoop
-from .outputs import new_figure, save_figure
+from .plots import plot_loss
 from .protocol import check_model
 
 __all__ = ["Trainer"]
@@ -107,16 +107,4 @@ class Trainer:
         ``path`` the picture is written there (PNG, atomically) and the path
         returned; without, the matplotlib Figure is returned (Jupyter shows
         it). None, with a note, when matplotlib is missing."""
-        fig = new_figure()
-        if fig is None:
-            return None
-        ax = fig.add_subplot(1, 1, 1)
-        ax.plot(range(len(self.loss_list)), self.loss_list, label="train")
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-        ax.set_xlabel(f"iterations (x{self.eval_interval})")
-        ax.set_ylabel("loss")
-        ax.grid(True, alpha=0.3)
-        if path is None:
-            return fig
-        return save_figure(fig, path)
+        return plot_loss(self.loss_list, path, every=self.eval_interval or 1, ylim=ylim)
