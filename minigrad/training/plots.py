@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..core.config import no_grad
 from ..core.variable import Variable
 from .outputs import new_figure, save_figure
 
@@ -46,7 +47,8 @@ def plot_loss(losses, path=None, *, every=1, ylim=None, label="train", title=Non
 def _scores(model, x):
     """The model's class scores for ``x``: ``model.predict(x)``, else ``model(x)``."""
     predict = getattr(model, "predict", None) or model
-    scores = predict(x)
+    with no_grad():
+        scores = predict(x)
     if isinstance(scores, Variable):
         scores = scores.data
     return backend.as_numpy(scores)
