@@ -131,6 +131,14 @@ def test_a_float32_linear_casts_lists_and_integer_arrays(given):
                                rtol=1e-6)
 
 
+def test_a_list_goes_to_the_parameters_device(xp):
+    lin = Linear(2, 3, rng=0)
+    if xp is not np:
+        lin.to_gpu()
+    y = lin([[1, 2], [3, 4]])
+    assert type(y.data) is type(lin.W.data) and y.dtype == np.float32
+
+
 def test_integer_ids_still_reach_an_embedding_inside_a_model():
     class Model(Layer):
         def __init__(self):

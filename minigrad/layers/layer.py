@@ -105,8 +105,9 @@ class Layer:
             if some is not None and given != some:   # (a dtype == None would compare as float64)
                 dtype = self.dtype
                 if dtype is not None:
-                    args = [_cast(a, dtype, numeric) for a in args]
-                    kwargs = {k: _cast(a, dtype, numeric) for k, a in kwargs.items()}
+                    xp = backend.get_array_module(self.params()[0].data)   # for a list
+                    args = [_cast(a, dtype, numeric, xp) for a in args]
+                    kwargs = {k: _cast(a, dtype, numeric, xp) for k, a in kwargs.items()}
                 break
         return self.forward(*args, **kwargs)
 
@@ -297,12 +298,12 @@ def _castable_dtype(a, numeric):
     return a.dtype if kind == "f" or (numeric and kind in "iu") else None
 
 
-def _cast(a, dtype, numeric):
+def _cast(a, dtype, numeric, xp):
     given = _castable_dtype(a, numeric)
     if given is None or given == dtype:   # not `in (None, dtype)`: np.dtype(None) is float64
         return a
-    if given is _LIST:
-        return np.asarray(a, dtype=dtype)
+    if given is _LIST:   # onto the parameters' device (xp: numpy or cupy)
+        return xp.asarray(a, dtype=dtype)
     if isinstance(a, Variable):
         return F.astype(a, dtype)
     return a.astype(dtype)
