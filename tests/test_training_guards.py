@@ -149,3 +149,22 @@ def test_off_a_terminal_the_trainer_prints_its_report_lines(capsys):
     lines = [line for line in out.splitlines() if line.startswith("| epoch")]
     assert len(lines) == 2 and lines[0].startswith("| epoch 1/2 | iter 3 | loss ")
     assert err == ""
+
+
+def test_with_several_ranks_the_averaged_loss_is_checked_so_every_rank_stops_alike():
+    # (One thread rank: the loop's backward switches are process-wide.)
+    from thread_ranks import run_ranks
+
+    x, t = data()
+
+    def train(comm):
+        mg.random.seed(0)
+        model = Line()
+        with np.errstate(all="ignore"):          # (per thread)
+            TrainingLoop(model, SGD(model, lr=1e30), ShuffledBatches(x, t, batch_size=8, rng=0),
+                         max_epoch=3, progress=False, comm=comm).run()
+
+    with pytest.raises(NonFiniteError, match=r"TrainingLoop: epoch 1/3, iteration \d+ \(batch "
+                                             r"\d of 3\), on every rank: the loss is .*; this "
+                                             r"step's update was applied"):
+        run_ranks(1, train)

@@ -22,14 +22,19 @@ class NonFiniteError(MinigradError, FloatingPointError):
     updated by it."""
 
 
-def check_loss(value: float, where: str) -> None:
-    """Raise unless ``value`` (the batch's loss) is finite."""
+def _update(updated: bool) -> str:
+    return ("this step's update was applied" if updated
+            else "the weights were not updated by this step")
+
+
+def check_loss(value: float, where: str, updated: bool = False) -> None:
+    """Raise unless ``value`` (the batch's loss) is finite; ``updated``: the
+    step has already updated the weights (said in the message)."""
     if not math.isfinite(value):
-        raise NonFiniteError(f"{where}: the loss is {value}; the weights were not updated by "
-                             f"this step. {_WHAT_TO_DO}")
+        raise NonFiniteError(f"{where}: the loss is {value}; {_update(updated)}. {_WHAT_TO_DO}")
 
 
-def check_grads(named_params, where: str) -> None:
+def check_grads(named_params, where: str, updated: bool = False) -> None:
     """Raise at the first parameter whose gradient holds a NaN or Inf."""
     for name, p in named_params:
         g = p.grad
@@ -43,5 +48,5 @@ def check_grads(named_params, where: str) -> None:
             continue
         bad = int(a.size - int(xp.isfinite(a).sum()))
         raise NonFiniteError(f"{where}: the gradient of parameter {name!r} {tuple(p.shape)} "
-                             f"has {bad} NaN or Inf values (the loss was finite); the weights "
-                             f"were not updated by this step. {_WHAT_TO_DO}")
+                             f"has {bad} NaN or Inf values (the loss was finite); "
+                             f"{_update(updated)}. {_WHAT_TO_DO}")

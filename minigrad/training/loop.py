@@ -152,16 +152,25 @@ class TrainingLoop:
     # ------------------------------------------------------------- one step
     def step(self, batch) -> float:
         """One optimizer step on one batch; returns the batch's loss."""
+        # One rank alone must not stop (the others would wait for it): with
+        # several ranks the averaged loss and gradients, the same on every
+        # rank, are checked, after the update they made.
+        check = self.stop_on_nonfinite
         with detect_anomaly() if self.anomaly else contextlib.nullcontext():
             loss = self.loss(*batch)
-            if self.stop_on_nonfinite:
+            if check and self.comm is None:
                 check_loss(float(loss.data), self._where())
             self.model.zero_grad()
             loss.backward()
-        if self.stop_on_nonfinite:
-            check_grads(self.model.named_params(), self._where())
         if self.comm is not None:
-            return self.optimizer.update(loss=loss)    # the mean over the ranks
+            mean = self.optimizer.update(loss=loss)    # the mean over the ranks
+            if check:
+                where = f"{self._where()}, on every rank"
+                check_loss(mean, where, updated=True)
+                check_grads(self.model.named_params(), where, updated=True)
+            return mean
+        if check:
+            check_grads(self.model.named_params(), self._where())
         self.optimizer.update()
         return float(loss.data)   # ``loss`` and its graph go when this returns
 
