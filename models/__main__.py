@@ -21,6 +21,11 @@ cbow|skipgram CHECKPOINT`` prints the book's word2vec queries on saved vectors.
     python -m models evaluate cbow runs/cbow/cbow.npz
     mpirun -n 2 python -m models train rnnlm --distributed --threads 1
 
+A NaN or Inf loss or gradient ends a run with one line naming the epoch, the
+iteration and the parameter; ``--anomaly`` runs in minigrad's anomaly mode,
+which names the operation and the line that made it, and ``--keep-going``
+trains on regardless.
+
 ``--distributed`` (language models and word2vec) trains data-parallel on the
 ranks of an MPI job (``pip install 'minigrad[distributed]'``): each rank takes
 its share of every batch, only rank 0 prints and writes files, and a rank
