@@ -42,6 +42,10 @@ def test_divide_when_worse_is_the_books_rule():
                  history=lambda e: {"valid_ppl": ppl[:e + 1]})
     # Not better (worse, or equal) after epochs 3 and 5: lr / 4 from the next epoch on.
     assert got == [20.0, 20.0, 20.0, 5.0, 5.0, 1.25, 1.25]
+    # Without its state (a resume file written before it had one) the history has it.
+    late = DivideWhenWorse("valid_ppl")
+    assert lrs_of(late, 2, lr=20.0, history=lambda e: {"valid_ppl": [300.0, 250.0, 260.0]}) \
+        == [20.0, 5.0] and late.best == 250.0
     with pytest.raises(KeyError, match=r"history\['valid_ppl'\] has no value after epoch 1"):
         lrs_of(DivideWhenWorse("valid_ppl"), 2)
 

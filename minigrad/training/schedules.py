@@ -165,6 +165,9 @@ class DivideWhenWorse(Schedule):
                            f"epoch {epoch + 1}; record it in after_epoch (e.g. the validation "
                            f"perplexity), or name the key that holds it with monitor=")
         value = float(values[-1])
+        if self.best is None and len(values) > 1:
+            # Resumed from a file without this schedule's state: the history has it.
+            self.best = min(float(v) for v in values[:-1])
         if self.best is None or value < self.best:
             self.best = value
             return lr
