@@ -25,6 +25,11 @@ attention-seq2seq.
     python -m models evaluate rnnlm ../shared/data/book-weights/Rnnlm.pkl --words 20000
     mpirun -n 2 python -m models train rnnlm --distributed --threads 1
 
+A NaN or Inf loss or gradient ends a run with one line naming the epoch, the
+iteration and the parameter; ``--anomaly`` runs in minigrad's anomaly mode,
+which names the operation and the line that made it, and ``--keep-going``
+trains on regardless.
+
 ``--distributed`` (language models and word2vec) trains data-parallel on the
 ranks of an MPI job (``pip install 'minigrad[distributed]'``): each rank takes
 its share of every batch, only rank 0 prints and writes files, and a rank
@@ -111,6 +116,12 @@ def build_parser():
                         "from the book's random stream (numpy's seed 1984, after the data's "
                         "shuffle), as the book's scripts do; --seed is then not used")
     t.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
+    t.add_argument("--anomaly", action="store_true",
+                   help="run in minigrad's anomaly mode: the first NaN or Inf names the "
+                        "operation that made it and the line that called it (slower)")
+    t.add_argument("--keep-going", action="store_true",
+                   help="train on through a NaN or Inf loss or gradient (by default the run "
+                        "stops there, naming the epoch, the iteration and the parameter)")
     t.add_argument("--threads", type=int,
                    help="BLAS threads (set before numpy loads; 1 is fastest on a busy machine)")
     t.add_argument("--distributed", action="store_true",
@@ -227,7 +238,8 @@ def run_lm(args, out_dir):
                           max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
                           out_dir=out_dir, name=name, progress=not args.no_progress,
                           eval_interval=args.eval_interval, eval_batch_size=eval_batch,
-                          checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm)
+                          checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm,
+                          stop_on_nonfinite=not args.keep_going)
     if test is not None:
         if history["checkpoint"]:
             if is_root(comm):
@@ -296,7 +308,7 @@ def run_word2vec(args, out_dir):
                              optimizer=Adam(model, lr=lr, lazy=args.sparse),
                              out_dir=out_dir, name=args.model, progress=not args.no_progress,
                              eval_interval=args.eval_interval, comm=args.comm,
-                             shuffle_seed=args.seed)
+                             shuffle_seed=args.seed, stop_on_nonfinite=not args.keep_going)
     if not is_root(args.comm):
         return 0                                  # rank 0 writes and reports
     history.update(adam="lazy" if args.sparse else "book", seed=args.seed)
@@ -371,7 +383,8 @@ def run_two_layer_net(args, out_dir):
     model, trainer, x, t = train_two_layer_net(hidden_size=hidden, lr=lr, batch_size=batch,
                                                max_epoch=epochs, seed=_pick(args.seed, 1984),
                                                progress=not args.no_progress,
-                                               eval_interval=args.eval_interval)
+                                               eval_interval=args.eval_interval,
+                                               stop_on_nonfinite=not args.keep_going)
     history = trainer.history
     history["accuracy"] = accuracy(model, x, t)
     history["final_loss"] = float(model.loss(x, t).data)
@@ -510,7 +523,8 @@ def run_seq2seq(args, out_dir):
                             lr=lr, max_grad=max_grad, out_dir=out_dir, name=name,
                             progress=not args.no_progress, eval_interval=args.eval_interval,
                             test_size=test_size, checkpoint_every=args.checkpoint_every,
-                            resume=args.resume, rng=batches_rng)
+                            resume=args.resume, rng=batches_rng,
+                            stop_on_nonfinite=not args.keep_going)
     history.update(label=label, wordvec_size=D, hidden_size=H, dataset=dataset)
     paths = _outputs(history, out_dir, name)
     if attention:
@@ -578,9 +592,13 @@ def main(argv=None):
 
 
 def _run(args):
+    import contextlib
+
     import minigrad.random
+    from minigrad import AnomalyError, detect_anomaly
     from minigrad.data import DataError
     from minigrad.layers import CheckpointError
+    from minigrad.training import NonFiniteError
 
     if args.seed is None and args.model != "two-layer-net":
         args.seed = 0
@@ -595,7 +613,9 @@ def _run(args):
               "binary-addition": run_binary_addition, "seq2seq": run_seq2seq,
               "attention-seq2seq": run_seq2seq}.get(args.model, run_lm)
     # Every rank meets these alike (the same data, the same resume file).
-    return _reporting(runner, (DataError, CheckpointError), args, out_dir)
+    with detect_anomaly() if args.anomaly else contextlib.nullcontext():
+        return _reporting(runner, (DataError, CheckpointError, NonFiniteError, AnomalyError),
+                          args, out_dir)
 
 
 def _reporting(run, expected, *args):

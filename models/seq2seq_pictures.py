@@ -74,23 +74,12 @@ def attention_maps(model, data, reverse=True, count=5, seed=1984):
 
 
 def plot_attention_maps(model, data, path, reverse=True, count=5, seed=1984):
-    """The maps of :func:`attention_maps`, three to a row: question characters
-    across, answer characters down, white where the decoder looked."""
-    maps = attention_maps(model, data, reverse, count, seed)
-    cols = min(3, len(maps))
-    rows = -(-len(maps) // cols)
-    fig = new_figure(size=(4.6 * cols, 3.4 * rows))
-    if fig is None:
-        return None
-    for k, (weights, question, answer) in enumerate(maps):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set_xticks(range(len(question)))
-        ax.set_xticklabels(question, fontsize=7)
-        ax.set_yticks(range(len(answer)))
-        ax.set_yticklabels(answer, fontsize=8)
-        ax.set_title(repr("".join(question).rstrip()), fontsize=8)
-    return save_figure(fig, path)
+    """The maps of :func:`attention_maps`, three to a row, drawn by
+    :func:`minigrad.training.plots.plot_attention_maps`: question characters across,
+    answer characters down, white where the decoder looked."""
+    from minigrad.training.plots import plot_attention_maps as draw
+
+    return draw(attention_maps(model, data, reverse, count, seed), path)
 
 
 # ---------------------------------------------------------------- one decoder step

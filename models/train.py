@@ -23,7 +23,7 @@ from minigrad.data import ShuffledBatches, TBPTTBatcher
 from minigrad.distributed import is_root
 from minigrad.layers import save_weights
 from minigrad.optimizers import SGD, Adam, ClipGradNorm, Optimizer
-from minigrad.training import TrainingLoop, save_outputs
+from minigrad.training import DivideWhenWorse, Schedule, TrainingLoop, save_outputs
 
 from .rnnlm import eval_perplexity
 
@@ -51,7 +51,8 @@ def make_optimizer(model, optimizer, lr):
 def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size, lr, max_epoch,
                 max_grad=None, optimizer="sgd", lr_schedule=None, out_dir=None, name="rnnlm",
                 progress=True, eval_interval=20, eval_batch_size=10, evaluate=None,
-                checkpoint_every=None, checkpoint_path=None, resume=None, comm=None):
+                checkpoint_every=None, checkpoint_path=None, resume=None, comm=None,
+                stop_on_nonfinite=True, anomaly=False):
     """Train a stateful language model with truncated BPTT; returns the history.
 
     Each epoch is one pass of a :class:`~minigrad.data.TBPTTBatcher` over
@@ -66,7 +67,10 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     * when it improves, the model is saved (atomically) to
       ``out_dir/{name}_best.npz`` if ``out_dir`` is given;
     * otherwise, with ``lr_schedule="divide_by_4_when_worse"``, the learning
-      rate is divided by 4 (the book's train_better_rnnlm.py).
+      rate is divided by 4 (the book's train_better_rnnlm.py; the
+      :class:`~minigrad.training.DivideWhenWorse` schedule).
+
+    ``lr_schedule`` may also be any schedule of :mod:`minigrad.training.schedules`.
 
     Without ``valid_corpus`` the final model is saved as ``out_dir/{name}.npz``.
     ``evaluate(model, corpus)`` replaces the validation measure (tests stub it).
@@ -99,8 +103,11 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     ``best_epoch`` (1-based), ``checkpoint`` (the saved weights),
     ``resume_checkpoint`` (the training-state file, or None).
     """
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if not isinstance(lr_schedule, Schedule) and lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES} or a schedule of "
+                         f"minigrad.training.schedules, got {lr_schedule!r}")
+    schedule = DivideWhenWorse("valid_ppl", factor=4.0) \
+        if lr_schedule == "divide_by_4_when_worse" else lr_schedule
     if checkpoint_every is not None and checkpoint_path is None and out_dir is not None:
         checkpoint_path = Path(out_dir) / f"{name}_resume.npz"
     if valid_corpus is not None and evaluate is None and \
@@ -136,17 +143,18 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
                 if root:
                     save_weights(model, path)
                 history["checkpoint"] = str(path)
-        elif lr_schedule == "divide_by_4_when_worse":
-            loop.optimizer.lr /= 4.0
-        loop.note(f"| epoch {epoch + 1} | valid perplexity {ppl:.2f} | lr {loop.optimizer.lr:g}")
+        loop.note(f"| epoch {epoch + 1} | valid perplexity {ppl:.2f}")
 
     loop = TrainingLoop(
         model, opt, batcher, max_epoch=max_epoch, report_every=eval_interval, perplexity=True,
         progress=progress, after_epoch=validate if valid_corpus is not None else None,
         recurrent=True, checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
-        name="train_rnnlm", data_name="train_corpus", comm=comm,
+        name="train_rnnlm", data_name="train_corpus", comm=comm, schedule=schedule,
+        stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
         history={"model": type(model).__name__, "batch_size": batch_size,
-                 "time_size": time_size, "max_grad": max_grad, "lr_schedule": lr_schedule,
+                 "time_size": time_size, "max_grad": max_grad,
+                 "lr_schedule": lr_schedule if schedule is None or isinstance(lr_schedule, str)
+                 else repr(schedule),
                  "valid_ppl": [], "best_valid_ppl": None, "best_epoch": None,
                  "checkpoint": None})
     if out_dir is not None and root:
@@ -163,7 +171,7 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
 # --------------------------------------------------------------- word2vec
 def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, optimizer="adam",
                    out_dir=None, name="word2vec", progress=True, eval_interval=20, comm=None,
-                   shuffle_seed=0):
+                   shuffle_seed=0, stop_on_nonfinite=True, anomaly=False):
     """Minibatch training of CBOW / SkipGram on (contexts, target) pairs.
 
     Each epoch shuffles the pairs (with minigrad.random's generator, so
@@ -202,6 +210,7 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
                                                     rng=shuffle),
                         max_epoch=max_epoch, report_every=eval_interval, progress=progress,
                         after_epoch=save, name="train_word2vec", comm=comm,
+                        stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
                         history={"model": type(model).__name__, "batch_size": batch_size,
                                  "checkpoint": None})
     return loop.run()

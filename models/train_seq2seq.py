@@ -46,7 +46,7 @@ def show_answers(model, data, xs, ts, guesses, reverse, count=3) -> list:
 def train_seq2seq(model, data, *, reverse=False, batch_size=128, max_epoch=25, lr=1e-3,
                   max_grad=5.0, out_dir=None, name="seq2seq", progress=True, eval_interval=20,
                   eval_batch_size=1000, test_size=None, checkpoint_every=None, resume=None,
-                  rng=None):
+                  rng=None, stop_on_nonfinite=True, anomaly=False):
     """Train ``model`` on ``data`` (a :class:`~minigrad.data.SequenceData`); returns
     the history.
 
@@ -65,7 +65,8 @@ def train_seq2seq(model, data, *, reverse=False, batch_size=128, max_epoch=25, l
     if test_size is not None:
         x_test, t_test = x_test[:test_size], t_test[:test_size]
     optimizer = Adam(model, lr=lr)
-    trainer = Trainer(model, optimizer, progress=progress)
+    trainer = Trainer(model, optimizer, progress=progress, stop_on_nonfinite=stop_on_nonfinite,
+                      anomaly=anomaly)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ def train_seq2seq(model, data, *, reverse=False, batch_size=128, max_epoch=25, l
             loop.history["checkpoint"] = str(out / f"{name}.npz")
 
     batches = ShuffledBatches(x_train, t_train, batch_size=batch_size, rng=rng)
-    history = trainer.fit(x_train, t_train, max_epoch=max_epoch, batch_size=batch_size,
+    history = trainer.fit(max_epoch=max_epoch, batch_size=batch_size,
                           max_grad=max_grad, eval_interval=eval_interval, batches=batches,
                           after_epoch=after_epoch, checkpoint_every=checkpoint_every,
                           checkpoint_path=None if out is None else out / f"{name}_resume.npz",

@@ -88,7 +88,8 @@ def accuracy(model, x, t) -> float:
 
 
 def train_two_layer_net(hidden_size=10, lr=1.0, batch_size=30, max_epoch=300, eval_interval=10,
-                        seed=1984, dtype=np.float64, progress=True, **fit_options):
+                        seed=1984, dtype=np.float64, progress=True, stop_on_nonfinite=True,
+                        anomaly=False, **fit_options):
     """The book's ch01/train.py: returns ``(model, trainer, x, t)``.
 
     One legacy ``RandomState(seed)`` gives, in the book's order, the spiral's
@@ -102,38 +103,18 @@ def train_two_layer_net(hidden_size=10, lr=1.0, batch_size=30, max_epoch=300, ev
     stream = np.random.RandomState(seed)
     x, t = spiral(one_hot=True, rng=stream)
     model = TwoLayerNet(2, hidden_size, 3, dtype=dtype, rng=stream)
-    trainer = Trainer(model, SGD(model, lr=lr), progress=progress)
-    trainer.fit(x, t, max_epoch=max_epoch, batch_size=batch_size, eval_interval=eval_interval,
+    trainer = Trainer(model, SGD(model, lr=lr), progress=progress,
+                      stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly)
+    trainer.fit(max_epoch=max_epoch, batch_size=batch_size, eval_interval=eval_interval,
                 batches=ShuffledBatches(x, t, batch_size=batch_size, rng=stream), **fit_options)
     return model, trainer, x, t
 
 
 def plot_decision_boundary(model, x, t, path, step=0.005):
-    """The book's chapter-1 figure: the regions the model gives to each class,
-    with the spiral's points on top. Written as PNG at ``path`` (atomically);
+    """The book's chapter-1 figure (:func:`minigrad.training.plots.plot_decision_boundary`),
+    titled with the model's accuracy. Written as PNG at ``path`` (atomically);
     returns the path, or None with a note when matplotlib is missing."""
-    from minigrad.training.outputs import new_figure, save_figure
+    from minigrad.training.plots import plot_decision_boundary as draw
 
-    fig = new_figure(size=(5, 5))
-    if fig is None:
-        return None
-    labels = np.asarray(t).argmax(axis=1) if np.ndim(t) == 2 else np.asarray(t)
-    lo, hi = x.min(axis=0) - 0.1, x.max(axis=0) + 0.1
-    xx, yy = np.meshgrid(np.arange(lo[0], hi[0], step), np.arange(lo[1], hi[1], step))
-    grid = np.c_[xx.ravel(), yy.ravel()]
-    regions = mg.to_cpu(model.predict(grid)).argmax(axis=1).reshape(xx.shape)
-    from matplotlib.colors import ListedColormap
-
-    classes = max(int(labels.max()), int(regions.max())) + 1
-    colors = [f"C{k}" for k in range(classes)]     # each region in its points' colour
-    ax = fig.add_subplot(1, 1, 1)
-    ax.contourf(xx, yy, regions, levels=np.arange(classes + 1) - 0.5, alpha=0.25,
-                cmap=ListedColormap(colors))
-    for k, marker in zip(range(classes), "ox^sv" * classes):
-        ax.scatter(*x[labels == k].T, s=20, marker=marker, color=colors[k], label=f"class {k}")
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize="small")
-    ax.set_title(f"{type(model).__name__}: accuracy {accuracy(model, x, t):.3f}")
-    return save_figure(fig, path)
+    return draw(model, x, t, path, step=step,
+                title=f"{type(model).__name__}: accuracy {accuracy(model, x, t):.3f}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minigrad.testing import gradcheck
+from minigrad.testing import gradcheck, stand_in
 from models.binary_addition import (MinibatchAdder, NotesAdder, accuracy,
                                     binary_addition_dataset, first_perfect_window, notes_loss,
                                     notes_weights, pair_sequences, train_minibatch_adder,
@@ -56,7 +56,8 @@ def test_notes_adder_gradients_against_central_differences(rng):
 
     def f(W_in, W, W_out):
         model = NotesAdder(W.shape[0], rng=0)
-        model.rnn.Wx, model.rnn.Wh, model.out.W = W_in, W, W_out   # the gradcheck's Variables
+        for layer, name, w in ((model.rnn, "Wx", W_in), (model.rnn, "Wh", W), (model.out, "W", W_out)):
+            stand_in(layer, name, w)   # the gradcheck's Variables
         return model.loss(x, d)
 
     assert gradcheck(f, *notes_weights(5, rng=rng))
@@ -151,7 +152,9 @@ def test_minibatch_adder_gradients(rng):
 
     def f(Wx, Wh, b, Wo, bo):
         m = MinibatchAdder(3, dtype=f64, rng=0)
-        m.rnn.Wx, m.rnn.Wh, m.rnn.b, m.out.W, m.out.b = Wx, Wh, b, Wo, bo
+        for layer, name, w in ((m.rnn, "Wx", Wx), (m.rnn, "Wh", Wh), (m.rnn, "b", b),
+                               (m.out, "W", Wo), (m.out, "b", bo)):
+            stand_in(layer, name, w)
         return m.loss(xs, ts)
 
     assert gradcheck(f, *w)

@@ -11,7 +11,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.functions as F
-from minigrad.testing import gradcheck
+from minigrad.testing import gradcheck, stand_in
 from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
 from models.word2vec import CBOW, SkipGram
 from device_steps import assert_same_params, on_device, train_on
@@ -50,7 +50,7 @@ def bind(model, variables: dict):
     places of a tied weight), so gradcheck sees their gradients."""
     for key, places in model.slots().items():
         for layer, attr in places:
-            setattr(layer, attr, variables[key])
+            stand_in(layer, attr, variables[key])
     return model
 
 
@@ -149,7 +149,7 @@ def test_gradcheck_here_would_catch_a_missing_gradient(rng):
 
     def broken(*arrays):
         model = bind(make(), dict(zip(keys, arrays)))
-        model.rnn.Wh = mg.Variable(model.rnn.Wh.data, requires_grad=False)
+        stand_in(model.rnn, "Wh", mg.Variable(model.rnn.Wh.data, requires_grad=False))
         return model.loss(xs, ts)
 
     assert not gradcheck(broken, *[w[k] for k in keys], raise_exception=False)
@@ -175,7 +175,8 @@ def test_tied_weight_listed_once_and_its_gradient_sums_both_uses(cell, rng):
     # The same model with the two uses as two separate Variables holding the same values.
     untied = BetterRnnlm(V, D, H, cell=cell, dtype=f64, rng=0).load_arrays(w)
     as_input, as_output = mg.Variable(w["embed.W"].copy()), mg.Variable(w["embed.W"].copy())
-    untied.embed.W, untied.affine.W = as_input, as_output
+    stand_in(untied.embed, "W", as_input)
+    stand_in(untied.affine, "W", as_output)
     untied.loss(xs, ts, masks=masks).backward()
     # The lookup's gradient is sparse (its rows); the tied sum is dense.
     assert isinstance(as_input.grad, mg.SparseRows)

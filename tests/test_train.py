@@ -151,6 +151,8 @@ def test_progress_with_tqdm_without_tqdm_and_off(corpus, capsys, monkeypatch):
             super().__init__(*args, **kwargs)
             bars.append(self)
     monkeypatch.setattr(tqdm_module, "tqdm", Recording)
+    # A bar is drawn only on a terminal (elsewhere lines are printed).
+    monkeypatch.setattr("minigrad.training.progress._on_a_terminal", lambda stream: True)
     train_rnnlm(small_lm(vocab), short, progress=True, **kwargs)
     out, err = capsys.readouterr()
     assert "epoch 1/1" in err and out == ""

@@ -63,6 +63,10 @@ class DistributedOptimizer:
         object.__setattr__(self, "last_loss", mean)
         return mean
 
+    def step(self, loss=None, weight=None):
+        """PyTorch's name for :meth:`update` (which it is, averaging included)."""
+        return self.update(loss=loss, weight=weight)
+
     def check_in_sync(self):
         """Raise a DistributedError unless every rank holds bitwise the same
         parameters (a digest of their bytes is compared); for tests and for

@@ -36,6 +36,8 @@ class _Recurrent(Layer):
     ``bias=False`` there is no b (``self.b`` is None). ``dtype=None`` (the
     default) keeps the given weights' dtype, else float32."""
 
+    numeric_input = True   # integer arrays and lists are numbers here, cast to the dtype
+
     def __init__(self, in_size=None, hidden_size=None, *, Wx=None, Wh=None, b=None, bias=True,
                  dtype=None, rng=None):
         super().__init__()

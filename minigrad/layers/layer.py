@@ -54,8 +54,15 @@ class Layer:
     Data given to a layer take the layer's dtype: floating-point arrays and
     Variables are cast to the dtype of its parameters, so a float32 model fed
     float64 numpy data computes in float32. The cast of a Variable is recorded
-    (AsType), so its gradient still comes back in its own dtype. Integer arrays
-    (word ids, labels) and anything else pass unchanged.
+    (AsType), so its gradient still comes back in its own dtype. Layers whose
+    input is numbers, never ids (``numeric_input = True``: Linear, TiedLinear,
+    the recurrent layers and cells) also cast integer arrays and Python lists;
+    elsewhere integer arrays (word ids, labels) pass unchanged, so a model hands
+    its ids to its Embedding as they are.
+
+    A parameter stays registered until it is deleted: assigning anything but a
+    Parameter to its name raises a TypeError (``lin.W = lin.W - 0.1 * lin.W.grad``
+    would otherwise drop W from the optimizer and the saved weights unseen).
     """
 
     def __init__(self):
@@ -70,6 +77,10 @@ class Layer:
                                "attributes in __init__")
         if isinstance(value, (Parameter, Layer)):
             children[name] = value
+        elif isinstance(children.get(name), Parameter):
+            # Replacing a parameter by a plain value would drop it from
+            # params(), the optimizer, state_dict() and save_weights unseen.
+            raise TypeError(_replaced_parameter(self, name, value))
         else:
             children.pop(name, None)
         object.__setattr__(self, name, value)
@@ -78,19 +89,25 @@ class Layer:
         self._children.pop(name, None)
         object.__delattr__(self, name)
 
+    # True for layers whose input is numbers, never ids (Linear, the recurrent
+    # layers): they also cast integer arrays and Python lists to their dtype.
+    numeric_input = False
+
     def __call__(self, *args, **kwargs):
         # Runs at every layer call, so the usual case (data already in the
         # layer's dtype) costs a dtype comparison per argument and nothing more.
+        numeric = self.numeric_input
         for a in (*args, *kwargs.values()) if kwargs else args:
-            given = _float_dtype(a)
+            given = _castable_dtype(a, numeric)
             if given is None:
                 continue
             some = self._some_dtype()
             if some is not None and given != some:   # (a dtype == None would compare as float64)
                 dtype = self.dtype
                 if dtype is not None:
-                    args = [_cast(a, dtype) for a in args]
-                    kwargs = {k: _cast(a, dtype) for k, a in kwargs.items()}
+                    xp = backend.get_array_module(self.params()[0].data)   # for a list
+                    args = [_cast(a, dtype, numeric, xp) for a in args]
+                    kwargs = {k: _cast(a, dtype, numeric, xp) for k, a in kwargs.items()}
                 break
         return self.forward(*args, **kwargs)
 
@@ -153,16 +170,30 @@ class Layer:
         return [p for _, p in self.named_params()]
 
     def layers(self):
-        """Every sub-layer (recursively), each once, in definition order."""
-        seen, out, stack = set(), [], [self]
+        """Every sub-layer (recursively), each once, in definition order: a
+        layer comes before its own sub-layers, as in :meth:`named_params`."""
+        seen, out = set(), []
+        stack = _sub_layers(self)
         while stack:
             layer = stack.pop()
-            for child in reversed(list(layer._children.values())):
-                if isinstance(child, Layer) and id(child) not in seen:
-                    seen.add(id(child))
-                    out.append(child)
-                    stack.append(child)
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack += _sub_layers(layer)
         return out
+
+    def parameters(self):
+        """PyTorch's name for :meth:`params` (the same list)."""
+        return self.params()
+
+    def __getattr__(self, name):
+        # Only reached when the usual lookup failed: a name from PyTorch or
+        # DeZero gets minigrad's name for it instead of a bare AttributeError.
+        hint = _OTHER_NAMES.get(name)
+        if hint is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(f"{type(self).__name__} has no {name!r}: {hint}")
 
     # ---------------------------------------------------------------- printing
     def extra_repr(self) -> str:
@@ -233,23 +264,63 @@ class Layer:
         return self
 
 
-def _float_dtype(a):
-    """The dtype of a floating-point array or Variable (what a layer casts to
-    its dtype), else None."""
+# Names other frameworks use on a layer, and what minigrad calls them.
+_OTHER_NAMES = {
+    "named_parameters": "minigrad calls it named_params() ((name, Parameter) pairs)",
+    "children": "minigrad lists sub-layers with layers() (all of them, recursively)",
+    "named_children": "minigrad lists sub-layers with layers(); named_params() names the "
+                      "parameters",
+    "modules": "minigrad lists sub-layers with layers()",
+    "named_modules": "minigrad lists sub-layers with layers()",
+    "cuda": "minigrad moves a layer with to_gpu() (and back with to_cpu())",
+    "cpu": "minigrad moves a layer with to_cpu()",
+    "to": "minigrad moves a layer with to_gpu() / to_cpu(); a dtype is chosen when the "
+          "layer is built (dtype=)",
+    "requires_grad_": "set p.requires_grad on each of layer.params()",
+    "apply": "walk [layer] + layer.layers() yourself",
+    "cleargrad": "minigrad calls it zero_grad() (or cleargrads(), the book's name)",
+    "update": "layers do not update themselves: an optimizer does, "
+              "SGD(model, lr=...).update()",
+}
+
+# A sentinel "dtype" for a Python list: never equal to a layer's dtype.
+_LIST = "list"
+
+
+def _castable_dtype(a, numeric):
+    """The dtype of an input a layer casts to its dtype (a floating-point array
+    or Variable; with ``numeric`` also an integer one, or a list), else None."""
     if isinstance(a, Variable):
         a = a.data
     elif not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
-        return None
-    return a.dtype if a.dtype.kind == "f" else None
+        return _LIST if numeric and isinstance(a, list) else None
+    kind = a.dtype.kind
+    return a.dtype if kind == "f" or (numeric and kind in "iu") else None
 
 
-def _cast(a, dtype):
-    given = _float_dtype(a)
+def _cast(a, dtype, numeric, xp):
+    given = _castable_dtype(a, numeric)
     if given is None or given == dtype:   # not `in (None, dtype)`: np.dtype(None) is float64
         return a
+    if given is _LIST:   # onto the parameters' device (xp: numpy or cupy)
+        return xp.asarray(a, dtype=dtype)
     if isinstance(a, Variable):
         return F.astype(a, dtype)
     return a.astype(dtype)
+
+
+def _replaced_parameter(layer, name, value) -> str:
+    what = f"{type(layer).__name__}.{name}"
+    return (f"{what} is a Parameter; assigning a {type(value).__name__} to it would drop it "
+            f"from params(), the optimizer, state_dict() and save_weights. Update it in "
+            f"place instead (layer.{name}.data -= lr * layer.{name}.grad.data, or "
+            f"layer.{name} -= ... under minigrad.no_grad()), assign a Parameter "
+            f"(layer.{name} = Parameter(array)), or remove it first with del layer.{name}")
+
+
+def _sub_layers(layer) -> list:
+    """``layer``'s own sub-layers, last first (a stack pops them in order)."""
+    return [c for c in reversed(list(layer._children.values())) if isinstance(c, Layer)]
 
 
 def _tree(layer, indent, path, seen_params, seen_layers, lines):

@@ -35,6 +35,8 @@ class Linear(Layer):
     ['W', 'b']
     """
 
+    numeric_input = True   # integer arrays and lists are numbers here, cast to the dtype
+
     def __init__(self, in_size: int, out_size: int, bias: bool = True, dtype=None,
                  W=None, b=None, rng=None):
         super().__init__()
@@ -79,6 +81,8 @@ class TiedLinear(Layer):
     >>> [(name, p.shape) for name, p in LM().named_params()]
     [('embed.W', (10, 4)), ('out.b', (10,))]
     """
+
+    numeric_input = True   # integer arrays and lists are numbers here, cast to the dtype
 
     def __init__(self, weight: Parameter, bias: bool = True, b=None):
         super().__init__()

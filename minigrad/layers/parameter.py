@@ -6,8 +6,10 @@ import numpy as np
 
 from .. import backend
 from ..core.arrays import array_of
+from ..core.config import is_grad_enabled
+from ..core.sparse import SparseRows
 from ..core.variable import Variable
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, GraphError, ShapeError
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 
@@ -24,6 +26,19 @@ class Parameter(Variable):
     >>> W
     parameter([[0., 0., 0.],
                [0., 0., 0.]], dtype=float32, name='W')
+
+    In-place arithmetic (``-=``, ``+=``, ``*=``, ``/=``) updates the
+    parameter's own array under ``no_grad``, the update PyTorch users write
+    by hand; it is the same Parameter afterwards, still registered in its
+    layer and its optimizer:
+
+    >>> import minigrad as mg
+    >>> W.grad = mg.Variable(np.ones((2, 3), dtype=np.float32))
+    >>> with mg.no_grad():
+    ...     W -= 0.5 * W.grad
+    >>> W.data
+    array([[-0.5, -0.5, -0.5],
+           [-0.5, -0.5, -0.5]], dtype=float32)
     """
 
     __slots__ = ()
@@ -42,6 +57,59 @@ class Parameter(Variable):
         if self.name is not None:
             text = f"{text[:-1]}, name={self.name!r})"
         return text
+
+    # A Variable's ``p -= x`` would make a new Variable and rebind the name,
+    # leaving the weights as they were: for a parameter the update is meant.
+    def __iadd__(self, other):
+        return self._in_place("+=", other)
+
+    def __isub__(self, other):
+        return self._in_place("-=", other)
+
+    def __imul__(self, other):
+        return self._in_place("*=", other)
+
+    def __itruediv__(self, other):
+        return self._in_place("/=", other)
+
+    def _in_place(self, op, other):
+        """``self.data <op> other`` in place, under the rules PyTorch applies to
+        a leaf tensor: refused where the graph would record it."""
+        what = f"Parameter {self.name + ' ' if self.name else ''}{tuple(self.shape)}"
+        if is_grad_enabled() and self.requires_grad:
+            raise GraphError(
+                f"{op} on {what}: an in-place change of a parameter that requires grad is "
+                f"not recorded in the graph. For an update by hand write it under no_grad "
+                f"(with minigrad.no_grad(): p {op} ...), or change the array (p.data {op} ...)")
+        if isinstance(other, SparseRows):
+            raise TypeError(f"{op} on {what}: the operand is a sparse gradient (SparseRows); "
+                            "use other.to_dense(), or let an optimizer apply it")
+        value = array_of(other)
+        shape = value.shape
+        try:
+            fits = np.broadcast_shapes(tuple(shape), tuple(self.shape)) == tuple(self.shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"{op} on {what}: the operand has shape {tuple(shape)}, which does "
+                             f"not broadcast to the parameter's shape; an update must keep it "
+                             f"{tuple(self.shape)}")
+        data = self.data
+        if isinstance(data, np.ndarray) and not data.flags.writeable:
+            # The engine's guard: a live graph saved this array for its backward.
+            raise GraphError(
+                f"{op} on {what}: its array is saved by a graph that has not run backward "
+                f"yet, and changing it would make that backward wrong. Call backward() "
+                f"first (or drop the graph: del the loss), then update")
+        if op == "+=":
+            data += value
+        elif op == "-=":
+            data -= value
+        elif op == "*=":
+            data *= value
+        else:
+            data /= value
+        return self
 
 
 def _dtype_of(a):

@@ -40,6 +40,7 @@ from .. import backend
 from .. import functions as F
 from ..core.config import name_scope
 from ..core.variable import Variable
+from ..errors import ShapeError
 from .cells import GRUCell, LSTMCell, RNNCell, _Recurrent
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -130,11 +131,17 @@ class _Sequence(_Recurrent):
         if xs.ndim != 3:
             raise ValueError(f"{type(self).__name__}: expects input of shape (N, T, D), got "
                              f"{xs.shape}")
+        N, T, _ = xs.shape
         if h0 is not None or c0 is not None or not self.stateful:
             h, c = _constant(h0, self.Wx), _constant(c0, self.Wx)
         else:
             h, c = self.h, self.c
-        N, T, _ = xs.shape
+            if h is not None and h.shape[0] != N:
+                raise ShapeError(
+                    f"{type(self).__name__}(stateful=True): the state carried from the last "
+                    f"call is for a batch of {h.shape[0]} ({tuple(h.shape)}), this batch has "
+                    f"{N} rows ({tuple(xs.shape)}); call reset_state() before a batch of "
+                    f"another size (a new text, a test set) so it starts from zeros")
         xw_all = F.linear(xs, self.Wx, self.b)        # (N, T, kH): one matmul for all steps
         if self.fused:
             return self._run_fused(xw_all, h, c, return_state)

@@ -2,9 +2,9 @@
 resumable state (``state_dict`` / ``load_state_dict``). See docs/optimizers.md.
 """
 from .adaptive import AdaGrad, Adam, RMSprop
-from .base import Optimizer, OptimizerStateError
+from .base import NoGradientWarning, Optimizer, OptimizerStateError
 from .hooks import ClipGradNorm, WeightDecay
 from .sgd import SGD, Momentum, Nesterov
 
-__all__ = ["Optimizer", "OptimizerStateError", "SGD", "Momentum", "Nesterov", "AdaGrad",
+__all__ = ["Optimizer", "OptimizerStateError", "NoGradientWarning", "SGD", "Momentum", "Nesterov", "AdaGrad",
            "RMSprop", "Adam", "ClipGradNorm", "WeightDecay"]

@@ -22,7 +22,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, *, lazy: bool = False):
         super().__init__(params, lazy=lazy)
-        self.lr = float(lr)
+        self.lr = lr          # checked and made a float by Optimizer.__setattr__
 
     def update_one(self, param, grad):
         xp = backend.get_array_module(param.data)
@@ -45,7 +45,7 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 0.01, decay_rate: float = 0.99, *,
                  lazy: bool = False):
         super().__init__(params, lazy=lazy)
-        self.lr, self.decay_rate = float(lr), float(decay_rate)
+        self.lr, self.decay_rate = lr, decay_rate
 
     def update_one(self, param, grad):
         xp = backend.get_array_module(param.data)
@@ -83,7 +83,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *,
                  lazy: bool = False):
         super().__init__(params, lazy=lazy)
-        self.lr, self.beta1, self.beta2 = float(lr), float(beta1), float(beta2)
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
 
     def update_one(self, param, grad):
         s, d = self.scratch(param, 2)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+import math
+import warnings
+
 from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
@@ -12,6 +15,32 @@ from ..errors import MinigradError
 class OptimizerStateError(MinigradError, ValueError):
     """A state dict that does not fit the optimizer it is loaded into (another
     optimizer type, another number of parameters, other shapes or dtypes)."""
+
+
+class NoGradientWarning(UserWarning):
+    """An optimizer step in which none of the optimizer's parameters had a
+    gradient: nothing was trained (usually an optimizer built on another
+    model's parameters, or update() before backward())."""
+
+
+# What each hyper-parameter must be: (the words for it, the test).
+_HYPER_RULES = {
+    "lr": ("a finite number >= 0", lambda v: 0 <= v < math.inf),
+    "momentum": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "decay_rate": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "beta1": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "beta2": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+}
+
+# Names other frameworks use on an optimizer, and what minigrad calls them.
+_OTHER_NAMES = {
+    "param_groups": "a minigrad optimizer has one set of parameters (params()) and one "
+                    "learning rate (.lr)",
+    "add_param_group": "build one optimizer per group of parameters, each with its own lr",
+    "setup": "minigrad passes the model to the constructor: SGD(model, lr=0.1)",
+    "state": "per-parameter state is state_of(param); state_dict() saves all of it",
+    "clip_grad_norm": "add a hook: optimizer.add_hook(ClipGradNorm(max_norm))",
+}
 
 
 class Optimizer:
@@ -53,7 +82,8 @@ class Optimizer:
     def __init__(self, params, *, lazy: bool = False):
         # Anything with params() (a Layer, a whole model) is read again at each update.
         self.target = params if callable(getattr(params, "params", None)) else None
-        self._fixed = None if self.target is not None else _unique(params)
+        self._fixed = None if self.target is not None else _unique(type(self).__name__, params)
+        self._warned_no_grad = False
         self.lazy = bool(lazy)
         self.hooks = []
         self.steps = 0          # update() calls so far (Adam's t)
@@ -79,6 +109,21 @@ class Optimizer:
 
     cleargrads = zero_grad
 
+    def __setattr__(self, name, value):
+        # Every hyper-parameter is checked where it is set: by the
+        # constructor, by a learning-rate schedule, by load_state_dict.
+        if name in type(self).hyperparams:
+            value = _checked_hyper(type(self).__name__, name, value)
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        # Only reached when the usual lookup failed: names from PyTorch or
+        # DeZero get minigrad's way of saying it.
+        hint = _OTHER_NAMES.get(name)
+        if hint is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(f"{type(self).__name__} has no {name!r}: {hint}")
+
     # ------------------------------------------------------------ hooks
     def add_hook(self, hook):
         """Run ``hook(params)`` on the parameters that have a gradient, before each
@@ -93,8 +138,14 @@ class Optimizer:
 
     # ------------------------------------------------------------ updating
     def update(self):
-        """One optimization step: hooks, then each parameter with a gradient."""
-        live = [p for p in self.params() if p.grad is not None]
+        """One optimization step: hooks, then each parameter with a gradient.
+        ``step()`` is another name for it (PyTorch's)."""
+        params = self.params()
+        live = [p for p in params if p.grad is not None]
+        if not live and params and not self._warned_no_grad:
+            self._warned_no_grad = True
+            warnings.warn(_no_gradient_message(self, len(params)), NoGradientWarning,
+                          stacklevel=2)
         densify = not self.lazy and any(not getattr(h, "exact_on_rows", False)
                                         for h in self.hooks)
         for p in live:
@@ -112,6 +163,10 @@ class Optimizer:
                 self._update_rows(p, p.grad)
             else:
                 self.update_every_row(p, p.grad)
+
+    def step(self):
+        """PyTorch's name for :meth:`update`."""
+        self.update()
 
     def update_every_row(self, param, grad):
         """The dense rule for a (coalesced) SparseRows gradient: the rows it
@@ -285,17 +340,46 @@ class _Rows:
         self.data, self.state = data, state
 
 
-def _unique(params) -> list:
+def _unique(owner, params) -> list:
     if isinstance(params, Variable):  # iterating a Variable would walk its rows
         params = [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: params must be a Layer (the model) or a list of its "
+                        f"Parameters, got {type(params).__name__}") from None
+    if not params:
+        raise ValueError(f"{owner}: params is empty, so there is nothing to train; pass the "
+                         f"model ({owner}(model, ...)) or model.params()")
     out, seen = [], set()
     for p in params:
         if not isinstance(p, Variable):
-            raise TypeError(f"optimizer: expected a Layer or Parameters, got a {type(p).__name__}")
+            raise TypeError(f"{owner}: params must be a Layer (the model) or a list of its "
+                            f"Parameters, got a list holding a {type(p).__name__}")
         if id(p) not in seen:
             seen.add(id(p))
             out.append(p)
     return out
+
+
+def _checked_hyper(owner, name, value) -> float:
+    """``value`` as a float, if it is what hyper-parameter ``name`` must be."""
+    words, ok = _HYPER_RULES.get(name, ("a finite number", math.isfinite))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number != number or not ok(number):
+        raise ValueError(f"{owner}: {name} must be {words}, got {value!r}")
+    return number
+
+
+def _no_gradient_message(optimizer, count) -> str:
+    name = type(optimizer).__name__
+    return (f"{name}.update: none of its {count} parameters has a gradient, so this step "
+            f"changed nothing (said once per optimizer). Check that the loss comes from the "
+            f"model the optimizer was built on ({name}(model, ...)), and that backward() "
+            f"runs before update()")
 
 
 def _text(v):

@@ -22,7 +22,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, *, lazy: bool = False):
         super().__init__(params, lazy=lazy)
-        self.lr = float(lr)
+        self.lr = lr          # checked and made a float by Optimizer.__setattr__
 
     def update_one(self, param, grad):
         param.data -= self.lr * grad
@@ -40,7 +40,7 @@ class Momentum(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, *, lazy: bool = False):
         super().__init__(params, lazy=lazy)
-        self.lr, self.momentum = float(lr), float(momentum)
+        self.lr, self.momentum = lr, momentum
 
     def update_one(self, param, grad):
         v = self.state_of(param)["v"]

@@ -4,6 +4,8 @@
   second derivatives with central differences in float64;
 * :func:`gradcheck_params` does the same for every parameter of a Layer (or
   any Parameters a function reads), a float32 model included;
+* :func:`stand_in` puts a gradcheck input where a layer holds a weight, to
+  check a whole model as a function of its weights;
 * :mod:`minigrad.testing.strategies` has hypothesis strategies for inputs that
   make such checks meaningful (no ties for max, no kinks for relu, ...). It
   needs hypothesis (``pip install 'minigrad[testing]'``) and is imported only
@@ -20,9 +22,10 @@ True
 """
 import importlib
 
-from .gradcheck import GradcheckError, gradcheck, gradcheck_params, gradgradcheck
+from .gradcheck import GradcheckError, gradcheck, gradcheck_params, gradgradcheck, stand_in
 
-__all__ = ["gradcheck", "gradgradcheck", "gradcheck_params", "GradcheckError", "strategies"]
+__all__ = ["gradcheck", "gradgradcheck", "gradcheck_params", "GradcheckError", "stand_in",
+           "strategies"]
 
 
 def __getattr__(name):

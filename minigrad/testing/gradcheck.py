@@ -21,7 +21,7 @@ from .. import backend
 from ..core import Variable, grad
 from ..errors import describe
 
-__all__ = ["gradcheck", "gradgradcheck", "gradcheck_params", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "gradcheck_params", "GradcheckError", "stand_in"]
 
 
 class GradcheckError(AssertionError):
@@ -440,3 +440,22 @@ def gradcheck_params(f, params, eps=1e-6, atol=1e-5, rtol=1e-4, mode="full", n_d
         return _verify(check, eps, atol, rtol, mode, n_directions, raise_exception)
     finally:
         check.restore()
+
+
+def stand_in(layer, name: str, value):
+    """Put ``value`` (a Variable gradcheck passes in) where ``layer.<name>``
+    holds a weight, so that the layer computes with it and ``gradcheck`` sees
+    its gradient: how a test makes a whole model a function of its weights.
+    The Parameter that was there is unregistered first (a layer refuses a
+    plain assignment over a Parameter, which would drop it silently).
+
+    >>> import numpy as np, minigrad as mg
+    >>> from minigrad.layers import Linear
+    >>> fc = Linear(2, 1, W=np.ones((2, 1)))
+    >>> stand_in(fc, "W", mg.Variable(np.full((2, 1), 3.0)))
+    >>> fc(np.ones((1, 2))), [name for name, _ in fc.named_params()]
+    (variable([[6.]]), ['b'])
+    """
+    if name in getattr(layer, "_children", {}):
+        delattr(layer, name)
+    setattr(layer, name, value)

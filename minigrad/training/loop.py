@@ -31,6 +31,7 @@ the caller passes in as ``after_epoch``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -39,9 +40,12 @@ import numpy as np
 
 from .. import random as mg_random
 from ..atomic import remove_stale_temporaries
+from ..core.anomaly import detect_anomaly
 from ..layers import CheckpointError
 from . import checkpoint as ckpt
+from .guard import check_grads, check_loss
 from .progress import Progress, note
+from .protocol import check_model, reset_state
 
 __all__ = ["TrainingLoop"]
 
@@ -68,8 +72,18 @@ class TrainingLoop:
     * ``after_epoch(loop, epoch)``: called after each epoch (0-based), before
       the epoch's resume file is written; it may record into ``loop.history``
       and change ``loop.optimizer.lr``.
+    * ``schedule``: a learning-rate schedule (:mod:`minigrad.training.schedules`),
+      stepped after ``after_epoch`` (which may record what it reads, such as
+      the validation perplexity); its state goes into the resume file.
     * ``recurrent=True``: the states of stateful recurrent layers are carried
-      in the resume file too.
+      in the resume file too, and ``model.reset_state()`` (when the model has
+      one) is called before and after the run.
+    * ``stop_on_nonfinite`` (default True): a NaN or Inf loss or gradient
+      stops the run with a :class:`~minigrad.training.NonFiniteError` naming
+      the epoch, the iteration and the parameter, before the update.
+    * ``anomaly=True``: every step runs in minigrad's anomaly mode
+      (:func:`minigrad.detect_anomaly`), which names the operation that made
+      the first NaN or Inf and the line of your code that called it (slower).
     * ``checkpoint_every=N``: the whole training state goes to
       ``checkpoint_path`` every N batches and at the end of each epoch,
       atomically; :meth:`run` with ``resume=path`` continues from such a file
@@ -92,8 +106,10 @@ class TrainingLoop:
 
     def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,
                  perplexity=False, progress=True, after_epoch=None, recurrent=False,
-                 checkpoint_every=None, checkpoint_path=None, history=None, name="train",
-                 data_name="the training data", comm=None):
+                 checkpoint_every=None, checkpoint_path=None, history=None, name="TrainingLoop",
+                 data_name="the training data", comm=None, schedule=None,
+                 stop_on_nonfinite=True, anomaly=False):
+        check_model(model, name, loss=loss)
         self.comm = comm
         if comm is not None:
             from ..distributed import DistributedOptimizer, ShardedBatches
@@ -110,7 +126,9 @@ class TrainingLoop:
         self.perplexity = perplexity
         self.progress = progress
         self.after_epoch = after_epoch
+        self.schedule = schedule
         self.recurrent = recurrent
+        self.stop_on_nonfinite, self.anomaly = bool(stop_on_nonfinite), bool(anomaly)
         self.checkpoint_every = _positive_int_or_none("checkpoint_every", checkpoint_every)
         if checkpoint_every is not None and checkpoint_path is None:
             raise ValueError("checkpoint_every needs out_dir or checkpoint_path: where to "
@@ -134,13 +152,32 @@ class TrainingLoop:
     # ------------------------------------------------------------- one step
     def step(self, batch) -> float:
         """One optimizer step on one batch; returns the batch's loss."""
-        loss = self.loss(*batch)
-        self.model.zero_grad()
-        loss.backward()
+        # One rank alone must not stop (the others would wait for it): with
+        # several ranks the averaged loss and gradients, the same on every
+        # rank, are checked, after the update they made.
+        check = self.stop_on_nonfinite
+        with detect_anomaly() if self.anomaly else contextlib.nullcontext():
+            loss = self.loss(*batch)
+            if check and self.comm is None:
+                check_loss(float(loss.data), self._where())
+            self.model.zero_grad()
+            loss.backward()
         if self.comm is not None:
-            return self.optimizer.update(loss=loss)    # the mean over the ranks
+            mean = self.optimizer.update(loss=loss)    # the mean over the ranks
+            if check:
+                where = f"{self._where()}, on every rank"
+                check_loss(mean, where, updated=True)
+                check_grads(self.model.named_params(), where, updated=True)
+            return mean
+        if check:
+            check_grads(self.model.named_params(), self._where())
         self.optimizer.update()
         return float(loss.data)   # ``loss`` and its graph go when this returns
+
+    def _where(self) -> str:
+        """The step being taken, in the words of the reports."""
+        return (f"{self.name}: epoch {self.epoch + 1}/{self.max_epoch}, iteration "
+                f"{self.iteration + 1} (batch {self.done + 1} of {len(self.batches)})")
 
     @property
     def is_root(self) -> bool:
@@ -154,9 +191,11 @@ class TrainingLoop:
         state = self._read(resume) if resume is not None else None
         self.model.train()
         if self.recurrent:
-            self.model.reset_state()
+            reset_state(self.model)
         if state is not None:
             self._restore(resume, *state)
+        if self.schedule is not None:
+            self.schedule.start(self.optimizer)
         if self.checkpoint_path is not None and self.is_root:
             Path(self.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.checkpoint_path)
@@ -190,14 +229,23 @@ class TrainingLoop:
             history["epoch_loss"].append(self._epoch_total / n)
             if self.after_epoch is not None:
                 self.after_epoch(self, self.epoch)
+            if self.schedule is not None:
+                self._scheduled_lr()
             history["epoch_time_s"].append(time.perf_counter() - start)
             self.epoch += 1
             if self.checkpoint_every:
                 # The epoch is finished, its hook included: a resume starts the next.
                 self._checkpoint(mid_epoch=False)
         if self.recurrent:
-            self.model.reset_state()
+            reset_state(self.model)
         return history
+
+    def _scheduled_lr(self):
+        old = self.optimizer.lr
+        self.schedule.after_epoch(self.optimizer, self.epoch, self.history)
+        if self.optimizer.lr != old:
+            self.note(f"| epoch {self.epoch + 1} | lr {old:g} -> {self.optimizer.lr:g} "
+                      f"({type(self.schedule).__name__})")
 
     def _report(self) -> str:
         mean = self._total / self._count
@@ -223,7 +271,8 @@ class TrainingLoop:
         meta = {"iteration": self.iteration, "epoch": self.epoch, "batches_done": self.done,
                 "mid_epoch": mid_epoch, "sums": [self._total, self._count, self._epoch_total],
                 "batches": self.batches.state_dict(), "data_sha256": self.batches.digest(),
-                "random": mg_random.get_state(), "history": self.history}
+                "random": mg_random.get_state(), "history": self.history,
+                "schedule": None if self.schedule is None else self.schedule.state_dict()}
         if self.comm is not None:
             meta["random_ranks"] = self.comm.allgather_object(meta["random"])
         if self.is_root:
@@ -267,11 +316,20 @@ class TrainingLoop:
                             "(its SHA-256 differs)")
         if self.recurrent:
             problems += ckpt.check_recurrent(arrays, self.model, self.batches.batch_size)
+        # (A run may drop or add a schedule when it resumes; another one
+        # would continue some other schedule's state.)
+        saved = meta.get("schedule")
+        if saved is not None and self.schedule is not None and \
+                saved.get("schedule") != type(self.schedule).__name__:
+            problems.append(f"  schedule: the checkpoint has {saved.get('schedule')}, this run "
+                            f"has {type(self.schedule).__name__}")
         if problems:
             raise CheckpointError(f"{where}: it does not match this run "
                                   f"({type(self.model).__name__}); nothing was changed:\n"
                                   + "\n".join(problems))
         ckpt.load_optimizer(arrays, self.optimizer, where)   # checks all before it changes
+        if saved is not None and self.schedule is not None:
+            self.schedule.load_state_dict(saved)
         ckpt.load_weights_from(arrays, self.model)
         if self.recurrent:
             if self.comm is not None:      # this rank's rows of the whole batch's states

@@ -1,6 +1,11 @@
-"""Progress of a training run: a tqdm bar when tqdm is installed
-(``pip install 'minigrad[progress]'``), else one printed line per report."""
+"""Progress of a training run: a tqdm bar on a terminal when tqdm is
+installed (``pip install 'minigrad[progress]'``), else one printed line per
+report. Where the output is not a terminal (a log file, a pipe, a notebook's
+captured cell) a bar would be redrawn and cleared each epoch, leaving no
+losses in the log, so the lines are printed there too."""
 from __future__ import annotations
+
+import sys
 
 __all__ = ["Progress", "note"]
 
@@ -14,7 +19,7 @@ class Progress:
 
     def __init__(self, total, desc, enabled=True):
         self.desc, self.bar, self.enabled = desc, None, enabled
-        if not enabled:
+        if not enabled or not _on_a_terminal(sys.stderr):   # (where tqdm draws)
             return
         try:
             from tqdm import tqdm   # optional: training must not depend on it
@@ -35,6 +40,13 @@ class Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def _on_a_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):    # no isatty, or a closed stream
+        return False
 
 
 def note(text, enabled=True):

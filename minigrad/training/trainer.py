@@ -6,7 +6,8 @@ from __future__ import annotations
 from ..data.batching import ShuffledBatches
 from ..optimizers import ClipGradNorm
 from .loop import TrainingLoop
-from .outputs import new_figure, save_figure
+from .plots import plot_loss
+from .protocol import check_model
 
 __all__ = ["Trainer"]
 
@@ -23,6 +24,11 @@ class Trainer:
     loss in ``loss_list`` (the book's list) and on the progress bar. It may be
     called again to train further. The whole history of the last ``fit`` (every
     loss, per-epoch means, times) is ``trainer.history``.
+
+    A NaN or Inf loss or gradient stops ``fit`` with a
+    :class:`~minigrad.training.NonFiniteError` naming the step and the
+    parameter (``stop_on_nonfinite=False`` trains on); ``anomaly=True`` runs
+    every step in anomaly mode, which names the operation that made it.
 
     >>> import numpy as np, minigrad as mg
     >>> from minigrad import layers as L
@@ -43,30 +49,45 @@ class Trainer:
     (40, True)
     """
 
-    def __init__(self, model, optimizer, *, loss=None, progress=True):
+    def __init__(self, model, optimizer, *, loss=None, progress=True, stop_on_nonfinite=True,
+                 anomaly=False):
+        check_model(model, "Trainer", loss=loss)
         self.model, self.optimizer = model, optimizer
         self.loss = loss
         self.progress = progress
+        self.stop_on_nonfinite, self.anomaly = stop_on_nonfinite, anomaly
         self.loss_list = []
         self.eval_interval = None
         self.current_epoch = 0
         self.history = None
 
-    def fit(self, x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20, *,
-            after_epoch=None, checkpoint_every=None, checkpoint_path=None, resume=None,
-            batches=None):
+    def fit(self, x=None, t=None, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20,
+            *, after_epoch=None, checkpoint_every=None, checkpoint_path=None, resume=None,
+            batches=None, schedule=None):
         """Train for ``max_epoch`` epochs; returns the history (see
-        :class:`~minigrad.training.TrainingLoop`; ``after_epoch`` and the
-        resume options are passed on to it). ``batches`` replaces the default
-        :class:`~minigrad.data.ShuffledBatches` of ``(x, t)`` (to shuffle with
-        a generator of your own, say)."""
+        :class:`~minigrad.training.TrainingLoop`; ``after_epoch``, ``schedule``
+        and the resume options are passed on to it). ``batches`` replaces
+        ``(x, t)``: a batcher of your own (a
+        :class:`~minigrad.data.ShuffledBatches` with your own generator, say),
+        whose batch size is then the one used."""
         if batches is None:
+            if x is None or t is None:
+                raise TypeError("Trainer.fit: give the data, fit(x, t, ...), or a batcher, "
+                                "fit(batches=...)")
             batches = ShuffledBatches(x, t, batch_size=batch_size)
+        elif x is not None or t is not None:
+            raise TypeError("Trainer.fit: x and t are given together with batches=, which "
+                            "would ignore them; pass the data to the batcher "
+                            "(ShuffledBatches(x, t, batch_size=...)) and call fit(batches=...)")
+        else:
+            batch_size = getattr(batches, "batch_size", batch_size)
         clip = ClipGradNorm(max_grad) if max_grad is not None else None
         loop = TrainingLoop(self.model, self.optimizer, batches, max_epoch=max_epoch,
                             loss=self.loss, report_every=eval_interval, progress=self.progress,
                             after_epoch=after_epoch, checkpoint_every=checkpoint_every,
                             checkpoint_path=checkpoint_path, name="Trainer.fit",
+                            schedule=schedule, stop_on_nonfinite=self.stop_on_nonfinite,
+                            anomaly=self.anomaly,
                             history={"model": type(self.model).__name__,
                                      "batch_size": batch_size, "max_grad": max_grad})
         if clip is not None:
@@ -86,16 +107,4 @@ class Trainer:
         ``path`` the picture is written there (PNG, atomically) and the path
         returned; without, the matplotlib Figure is returned (Jupyter shows
         it). None, with a note, when matplotlib is missing."""
-        fig = new_figure()
-        if fig is None:
-            return None
-        ax = fig.add_subplot(1, 1, 1)
-        ax.plot(range(len(self.loss_list)), self.loss_list, label="train")
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-        ax.set_xlabel(f"iterations (x{self.eval_interval})")
-        ax.set_ylabel("loss")
-        ax.grid(True, alpha=0.3)
-        if path is None:
-            return fig
-        return save_figure(fig, path)
+        return plot_loss(self.loss_list, path, every=self.eval_interval or 1, ylim=ylim)
