@@ -53,29 +53,64 @@ def describe(arrays) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-# What PyTorch and DeZero call things, and what minigrad writes instead: the
-# AttributeError for such a name says so (Variable here; layers and optimizers
-# add theirs).
+# Names PyTorch and DeZero use, by the minigrad class that lacks them, and
+# what minigrad calls them: the AttributeError for such a name says so.
 OTHER_NAMES = {
     "Variable": {
-        "clone": "v.copy()", "unsqueeze": "v.expand_dims(axis)", "view": "v.reshape(shape)",
-        "to": "v.to_gpu() or v.to_cpu()", "cuda": "v.to_gpu()", "cpu": "v.to_cpu()",
-        "permute": "v.transpose(axes)", "dim": "v.ndim", "numel": "v.size",
-        "zero_grad": "v.cleargrad()", "zero_": "v.cleargrad() (for a gradient)",
-        "grad_fn": "v.creator", "is_leaf": "v.creator is None",
-        "requires_grad_": "v.requires_grad = True", "mm": "v @ w", "matmul": "v @ w",
-        "float": "v.astype(np.float32)", "double": "v.astype(np.float64)",
+        "clone": "minigrad calls it v.copy()",
+        "unsqueeze": "minigrad calls it v.expand_dims(axis)",
+        "view": "minigrad calls it v.reshape(shape)",
+        "to": "minigrad moves a Variable with v.to_gpu() / v.to_cpu(), and casts with "
+              "v.astype(dtype)",
+        "cuda": "minigrad calls it v.to_gpu()",
+        "cpu": "minigrad calls it v.to_cpu()",
+        "permute": "minigrad calls it v.transpose(axes)",
+        "dim": "minigrad calls it v.ndim",
+        "numel": "minigrad calls it v.size",
+        "zero_grad": "minigrad calls it v.cleargrad()",
+        "zero_": "a gradient is cleared with v.cleargrad()",
+        "grad_fn": "minigrad calls it v.creator",
+        "is_leaf": "write v.creator is None",
+        "requires_grad_": "set v.requires_grad = True",
+        "mm": "write v @ w",
+        "matmul": "write v @ w",
+        "float": "write v.astype(np.float32)",
+        "double": "write v.astype(np.float64)",
+    },
+    "Layer": {
+        "named_parameters": "minigrad calls it named_params() ((name, Parameter) pairs)",
+        "children": "minigrad lists sub-layers with layers() (all of them, recursively)",
+        "named_children": "minigrad lists sub-layers with layers(); named_params() names the "
+                          "parameters",
+        "modules": "minigrad lists sub-layers with layers()",
+        "named_modules": "minigrad lists sub-layers with layers()",
+        "cuda": "minigrad moves a layer with to_gpu() (and back with to_cpu())",
+        "cpu": "minigrad moves a layer with to_cpu()",
+        "to": "minigrad moves a layer with to_gpu() / to_cpu(); a dtype is chosen when the "
+              "layer is built (dtype=)",
+        "requires_grad_": "set p.requires_grad on each of layer.params()",
+        "apply": "walk [layer] + layer.layers() yourself",
+        "cleargrad": "minigrad calls it zero_grad() (or cleargrads(), the book's name)",
+        "update": "layers do not update themselves: an optimizer does, "
+                  "SGD(model, lr=...).update()",
+    },
+    "Optimizer": {
+        "param_groups": "a minigrad optimizer has one set of parameters (params()) and one "
+                        "learning rate (.lr)",
+        "add_param_group": "build one optimizer per group of parameters, each with its own lr",
+        "setup": "minigrad passes the model to the constructor: SGD(model, lr=0.1)",
+        "state": "per-parameter state is state_of(param); state_dict() saves all of it",
+        "clip_grad_norm": "add a hook: optimizer.add_hook(ClipGradNorm(max_norm))",
     },
 }
 
 
 def no_attribute(obj, name) -> AttributeError:
-    """The AttributeError for ``obj.name``, saying what minigrad calls it when
-    ``name`` is a PyTorch or DeZero habit."""
+    """The AttributeError for ``obj.name``; when ``name`` is a PyTorch or
+    DeZero habit, it says what minigrad calls it."""
     kind = type(obj).__name__
-    for cls in type(obj).__mro__:
-        instead = OTHER_NAMES.get(cls.__name__, {}).get(name)
-        if instead is not None:
-            return AttributeError(f"{kind} has no {name!r} (a PyTorch or DeZero name): "
-                                  f"minigrad writes {instead}")
-    return AttributeError(f"{kind!r} object has no attribute {name!r}")
+    hints = [OTHER_NAMES.get(cls.__name__, {}).get(name) for cls in type(obj).__mro__]
+    hint = next((h for h in hints if h is not None), None)
+    if hint is None or name.startswith("__"):
+        return AttributeError(f"{kind!r} object has no attribute {name!r}")
+    return AttributeError(f"{kind} has no {name!r}: {hint}")

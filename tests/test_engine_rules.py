@@ -199,3 +199,15 @@ def test_a_saving_operation_that_says_its_arrays_are_constants_may_go_twice():
     gx, = mg.grad(MaskedDouble()(x).sum(), [x], create_graph=True)
     ggx, = mg.grad(gx.sum(), [x])
     np.testing.assert_array_equal(ggx.data, [0.0, 2.0])
+
+
+# --------------------------------------------------------------- other frameworks' names
+@pytest.mark.parametrize("name, says", [("clone", r"v\.copy\(\)"), ("unsqueeze", "expand_dims"),
+                                        ("view", "reshape"), ("cuda", r"to_gpu\(\)"),
+                                        ("to", "to_gpu"), ("grad_fn", "creator")])
+def test_a_pytorch_name_on_a_variable_says_what_minigrad_calls_it(name, says):
+    v = mg.Variable(np.ones(2))
+    with pytest.raises(AttributeError, match=f"Variable has no '{name}': .*{says}"):
+        getattr(v, name)
+    with pytest.raises(AttributeError, match="'Variable' object has no attribute 'nonsense'"):
+        v.nonsense

@@ -6,6 +6,7 @@ import numpy as np
 from .. import backend
 from .. import functions as F
 from ..core.variable import Variable
+from ..errors import no_attribute
 from .parameter import Parameter
 from .serialization import load_state_dict as _load_state_dict
 from .serialization import load_weights as _load_weights
@@ -190,10 +191,7 @@ class Layer:
     def __getattr__(self, name):
         # Only reached when the usual lookup failed: a name from PyTorch or
         # DeZero gets minigrad's name for it instead of a bare AttributeError.
-        hint = _OTHER_NAMES.get(name)
-        if hint is None or name.startswith("__"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raise AttributeError(f"{type(self).__name__} has no {name!r}: {hint}")
+        raise no_attribute(self, name)
 
     # ---------------------------------------------------------------- printing
     def extra_repr(self) -> str:
@@ -264,24 +262,6 @@ class Layer:
         return self
 
 
-# Names other frameworks use on a layer, and what minigrad calls them.
-_OTHER_NAMES = {
-    "named_parameters": "minigrad calls it named_params() ((name, Parameter) pairs)",
-    "children": "minigrad lists sub-layers with layers() (all of them, recursively)",
-    "named_children": "minigrad lists sub-layers with layers(); named_params() names the "
-                      "parameters",
-    "modules": "minigrad lists sub-layers with layers()",
-    "named_modules": "minigrad lists sub-layers with layers()",
-    "cuda": "minigrad moves a layer with to_gpu() (and back with to_cpu())",
-    "cpu": "minigrad moves a layer with to_cpu()",
-    "to": "minigrad moves a layer with to_gpu() / to_cpu(); a dtype is chosen when the "
-          "layer is built (dtype=)",
-    "requires_grad_": "set p.requires_grad on each of layer.params()",
-    "apply": "walk [layer] + layer.layers() yourself",
-    "cleargrad": "minigrad calls it zero_grad() (or cleargrads(), the book's name)",
-    "update": "layers do not update themselves: an optimizer does, "
-              "SGD(model, lr=...).update()",
-}
 
 # A sentinel "dtype" for a Python list: never equal to a layer's dtype.
 _LIST = "list"

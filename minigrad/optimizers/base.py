@@ -9,7 +9,7 @@ import warnings
 from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
-from ..errors import MinigradError
+from ..errors import MinigradError, no_attribute
 
 
 class OptimizerStateError(MinigradError, ValueError):
@@ -32,15 +32,6 @@ _HYPER_RULES = {
     "beta2": ("a number in [0, 1)", lambda v: 0 <= v < 1),
 }
 
-# Names other frameworks use on an optimizer, and what minigrad calls them.
-_OTHER_NAMES = {
-    "param_groups": "a minigrad optimizer has one set of parameters (params()) and one "
-                    "learning rate (.lr)",
-    "add_param_group": "build one optimizer per group of parameters, each with its own lr",
-    "setup": "minigrad passes the model to the constructor: SGD(model, lr=0.1)",
-    "state": "per-parameter state is state_of(param); state_dict() saves all of it",
-    "clip_grad_norm": "add a hook: optimizer.add_hook(ClipGradNorm(max_norm))",
-}
 
 
 class Optimizer:
@@ -119,10 +110,7 @@ class Optimizer:
     def __getattr__(self, name):
         # Only reached when the usual lookup failed: names from PyTorch or
         # DeZero get minigrad's way of saying it.
-        hint = _OTHER_NAMES.get(name)
-        if hint is None or name.startswith("__"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raise AttributeError(f"{type(self).__name__} has no {name!r}: {hint}")
+        raise no_attribute(self, name)
 
     # ------------------------------------------------------------ hooks
     def add_hook(self, hook):

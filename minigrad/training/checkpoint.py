@@ -23,7 +23,7 @@ import numpy as np
 from .. import backend
 from ..atomic import atomic_write
 from ..layers import CheckpointError
-from ..layers.serialization import _differences
+from ..layers.serialization import RESUME_PREFIX, _differences
 from ..optimizers.base import OptimizerStateError
 from .outputs import to_builtin
 
@@ -94,7 +94,7 @@ def weights_arrays(model, optimizer) -> dict:
 
 def check_weights(arrays, model) -> list:
     """Problems that keep the file's weights out of ``model`` (empty: none)."""
-    return _differences(dict(model.named_params()), _prefixed(arrays, "model."))
+    return _differences(dict(model.named_params()), _prefixed(arrays, RESUME_PREFIX))
 
 
 def load_optimizer(arrays, optimizer, where) -> None:
@@ -108,7 +108,7 @@ def load_optimizer(arrays, optimizer, where) -> None:
 
 def load_weights_from(arrays, model) -> None:
     """Give every parameter the file's values, on the parameter's own device."""
-    found = _prefixed(arrays, "model.")
+    found = _prefixed(arrays, RESUME_PREFIX)
     for name, p in model.named_params():
         a = found[name]
         p.data = a if isinstance(p.data, np.ndarray) else backend.as_cupy(a)
