@@ -7,10 +7,12 @@ operation; each is a named module flag that a test turns off to check that
 every result stays the same, bit for bit. For each switch this times, round
 robin in one process, the workload it is for with the switch on and off:
 
-* ``backward.CHAIN_SHORTCUT``: the 1000-op chain of engine_overhead.py
-  (y = y * c, y = y + c, y = tanh(y), on (8, 8) float32), forward + backward;
 * ``gradients.IN_PLACE_SUMS``: a composed (unfused) RNN layer, H 100, N 20,
   T 35, whose weights each receive 35 gradients, forward + backward.
+
+(A chain shortcut past the backward pass's heap was measured the same way on
+the 1000-op chain of engine_overhead.py: 3% of an op in instructions, 4% in
+time, so it was removed.)
 
 It prints the table and writes benchmarks/results/speed_switches.{json,md}.
 """
@@ -31,21 +33,7 @@ import numpy as np  # noqa: E402
 import _harness as H  # noqa: E402
 import minigrad as mg  # noqa: E402
 from minigrad import functions as F  # noqa: E402
-from minigrad.core import backward, gradients  # noqa: E402
-
-
-def chain():
-    rng = np.random.default_rng(0)
-    cs = [rng.normal(size=(8, 8)).astype(np.float32) for _ in range(1000)]
-    x = mg.Variable(rng.normal(size=(8, 8)).astype(np.float32))
-
-    def step():
-        y = x
-        for i, c in enumerate(cs):
-            k = i % 3
-            y = y * c if k == 0 else (y + c if k == 1 else F.tanh(y))
-        y.sum().backward()
-    return step, len(cs)
+from minigrad.core import gradients  # noqa: E402
 
 
 def composed_rnn():
@@ -66,8 +54,7 @@ def composed_rnn():
     return step, T * 7
 
 
-SWITCHES = [(backward, "CHAIN_SHORTCUT", chain),
-            (gradients, "IN_PLACE_SUMS", composed_rnn)]
+SWITCHES = [(gradients, "IN_PLACE_SUMS", composed_rnn)]
 
 
 def flipped(module, name, value, fn):

@@ -105,12 +105,23 @@ OTHER_NAMES = {
 }
 
 
-def no_attribute(obj, name) -> AttributeError:
-    """The AttributeError for ``obj.name``; when ``name`` is a PyTorch or
-    DeZero habit, it says what minigrad calls it."""
-    kind = type(obj).__name__
-    hints = [OTHER_NAMES.get(cls.__name__, {}).get(name) for cls in type(obj).__mro__]
-    hint = next((h for h in hints if h is not None), None)
-    if hint is None or name.startswith("__"):
-        return AttributeError(f"{kind!r} object has no attribute {name!r}")
-    return AttributeError(f"{kind} has no {name!r}: {hint}")
+def other_names(cls):
+    """Class decorator: each PyTorch or DeZero name listed for ``cls`` in
+    OTHER_NAMES becomes an attribute whose reading raises an AttributeError
+    saying what minigrad calls it.
+
+    (Descriptors, not ``__getattr__``: a class with ``__getattr__`` loses
+    CPython's fast attribute reads, and every operation reads Variables'.)"""
+    for name, hint in OTHER_NAMES[cls.__name__].items():
+        setattr(cls, name, _OtherName(name, hint))
+    return cls
+
+
+class _OtherName:
+    """A name from another framework: reading it says what minigrad calls it."""
+
+    def __init__(self, name, hint):
+        self.name, self.hint = name, hint
+
+    def __get__(self, obj, owner=None):
+        raise AttributeError(f"{owner.__name__} has no {self.name!r}: {self.hint}")

@@ -33,14 +33,8 @@ from .config import using_config, state
 from .engine_ops import fit_gradient
 from .gradients import Gradients
 from .higher_order import backward_on_variables
-from .ops import ops
+from . import ops
 from .variable import Variable
-
-# Speed switch: when an operation's backward reaches exactly the operation the
-# heap would return next (a chain), run it without the trip through the heap.
-# Off, the order and the results are the same.
-CHAIN_SHORTCUT = True
-
 
 def backward(y, grad=None, retain_graph=None, create_graph=False):
     """``y.backward(...)``: see Variable.backward."""
@@ -92,7 +86,16 @@ def _run(outputs, seeds, retain_graph, grads):
                 raise explain.freed(f)
             outs = (out,) if f.outputs is None else [ref() for ref in f.outputs]
             gys = grads.take(f, outs)
-            gxs = _call_backward(f, outs, gys, create_graph)
+            try:
+                gxs = backward_on_variables(f, outs, gys) if create_graph else f.backward(*gys)
+            except (ValueError, TypeError, IndexError) as e:
+                raise explain.backward_error(f, e, gys) from e   # names f and the shapes
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            if len(gxs) != len(f.inputs):
+                raise explain.wrong_count(f, gxs)
+            if state.detect_anomaly:
+                anomaly.check_backward(f, gys, gxs)
             for i, x in enumerate(f.inputs):
                 gx = gxs[i]
                 if gx is None or not isinstance(x, Variable) or not x.requires_grad:
@@ -115,51 +118,19 @@ class Schedule:
         self.heap = []
         self.seen = set()
         self.order = 0          # ties in generation pop in push order: deterministic sums
-        self.next = None        # the latest push, held out of the heap (CHAIN_SHORTCUT)
 
     def push(self, f, out):
         if f is None or f in self.seen:
             return
         self.seen.add(f)
-        if self.next is not None:
-            self._heap_push(self.next)
-        self.next = (f, out)
-        if not CHAIN_SHORTCUT:
-            self._heap_push(self.next)
-            self.next = None
-
-    def _heap_push(self, item):
-        heappush(self.heap, (-item[0].generation, self.order, item))
+        heappush(self.heap, (-f.generation, self.order, f, out))
         self.order += 1
 
     def __iter__(self):
         heap = self.heap
-        while True:
-            item, self.next = self.next, None
-            if item is not None:
-                if not heap or item[0].generation > -heap[0][0]:
-                    yield item
-                    continue
-                self._heap_push(item)
-            if not heap:
-                return
-            yield heappop(heap)[2]
-
-
-def _call_backward(f, outs, gys, create_graph):
-    """``f``'s input gradients as a tuple, with errors that name ``f``."""
-    try:
-        gxs = backward_on_variables(f, outs, gys) if create_graph else f.backward(*gys)
-    except (ValueError, TypeError, IndexError) as e:
-        raise explain.backward_error(f, e, gys) from e
-    if type(gxs) is not tuple:
-        gxs = (gxs,)
-    if len(gxs) != len(f.inputs):
-        raise GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
-                         f"{len(f.inputs)} inputs")
-    if state.detect_anomaly:
-        anomaly.check_backward(f, gys, gxs)
-    return gxs
+        while heap:
+            _, _, f, out = heappop(heap)
+            yield f, out
 
 
 def _as_tuple(x):

@@ -107,8 +107,9 @@ def astype(x, dtype):
 def fit_gradient(f, i, x, gx, create_graph):
     """Bring a gradient to its input's shape and dtype, or explain why not."""
     data = x.data
-    if type(gx) is np.ndarray and gx.shape == data.shape and gx.dtype == data.dtype:
-        return gx  # the common case, first
+    if type(gx) is np.ndarray and gx.shape == data.shape and (
+            gx.dtype is data.dtype or gx.dtype == data.dtype):
+        return gx  # the common case, first (one dtype object is usually both)
     if isinstance(gx, SparseRows):
         if gx.shape != data.shape:
             raise ShapeError(f"{f.name}.backward returned sparse rows for a table of shape "

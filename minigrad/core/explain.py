@@ -85,3 +85,8 @@ def saved_constants(f, kept):
 def freed(f):
     return GraphError(f"backward: the graph through {f.name} was already freed by an earlier "
                       "backward; call that backward with retain_graph=True to backprop twice")
+
+
+def wrong_count(f, gxs):
+    return GraphError(f"{f.name}.backward returned {len(gxs)} gradients for "
+                      f"{len(f.inputs)} inputs")

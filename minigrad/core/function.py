@@ -147,16 +147,15 @@ class Function:
         """Make the output Variables, link them to this operation, and keep
         what backward reads."""
         self.generation = gen
-        if type(ys) is tuple:
-            outputs = tuple([self._output(y) for y in ys])
+        outputs = tuple([Variable(y) for y in ys]) if type(ys) is tuple else (Variable(ys),)
+        for out in outputs:
+            out.creator, out.generation = self, gen + 1
+        if len(outputs) > 1:
             self.outputs = tuple([weakref.ref(out) for out in outputs])
             # An unused output may be gone by backward time; its zero gradient
             # is built from this.
             self.output_specs = tuple([(y.shape, y.dtype) for y in outputs])
-            y = outputs[0].data
-        else:
-            outputs = self._output(ys)
-            y = outputs.data
+        y = outputs[0].data
         if state.scope:
             self.scope = state.scope
         kept = ()
@@ -170,13 +169,7 @@ class Function:
             kept += ("y",)
         if kept:
             self._saved = kept + self._saved   # after what forward kept with save()
-        return outputs
-
-    def _output(self, y):
-        out = Variable(y)
-        out.creator = self
-        out.generation = self.generation + 1
-        return out
+        return outputs if type(ys) is tuple else outputs[0]
 
     # --------------------------------------------------- what backward reads
     # ``self.xs`` (the inputs) and ``self.y`` (the output) are plain instance

@@ -108,7 +108,8 @@ class Gradients:
         for out in outs:
             g = None if out is None else self.pending.pop(out, None)
             if g is not None:
-                self.owned.pop(id(g), None)   # backward may pass it on: no longer ours
+                if self.owned:
+                    self.owned.pop(id(g), None)   # backward may pass it on: no longer ours
                 if self.capture is not None:
                     if out in self.capture:
                         self.capture[out] = g

@@ -1,29 +1,23 @@
 """The operations that Variable's methods call, filled in by the modules that
 define them.
 
-``x * y`` is ``Variable.__mul__``, which calls ``ops.mul``: the Mul operation of
+``x * y`` is ``Variable.__mul__``, which calls ``ops.Mul``: the Mul operation of
 ``minigrad.functions.arithmetic``. The operations are built on Variable, so
-Variable cannot import them; instead each module registers its entries here
-when it is imported (``minigrad.functions`` the arithmetic, the reductions and
-numpy's calls; ``core/backward.py`` the backward pass). ``import minigrad``
-imports them all.
+Variable cannot import them; instead each module registers its entries in this
+module when it is imported (``minigrad.functions`` the arithmetic, the
+reductions and numpy's calls; ``core/backward.py`` the backward pass).
+``import minigrad`` imports them all.
 """
 from __future__ import annotations
 
 
-class _Table:
-    """A plain namespace that names the missing module when an entry is absent."""
-
-    def register(self, **entries):
-        for name, function in entries.items():
-            setattr(self, name, function)
-
-    def __getattr__(self, name):
-        # Reached only for a name nothing registered (attributes set by
-        # register() are found before __getattr__ is consulted).
-        raise AttributeError(
-            f"minigrad: the operation {name!r} is not registered; `import minigrad` (which "
-            "imports minigrad.functions) before using Variables' operators")
+def register(**entries):
+    """Add ``name=function`` entries to this module's namespace."""
+    globals().update(entries)
 
 
-ops = _Table()
+def __getattr__(name):
+    # Reached only for a name nothing registered.
+    raise AttributeError(
+        f"minigrad: the operation {name!r} is not registered; `import minigrad` (which "
+        "imports minigrad.functions) before using Variables' operators")

@@ -9,14 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..errors import DTypeError, ShapeError, no_attribute
-from .ops import ops
+from ..errors import DTypeError, ShapeError, other_names
+from . import ops
 
 
-def _differentiable(dtype) -> bool:
-    return dtype.kind in "fc"
-
-
+@other_names   # PyTorch's and DeZero's names say what minigrad calls them
 class Variable:
     """A node of the computation graph: ``data`` and, after backward, ``grad``.
 
@@ -41,8 +38,8 @@ class Variable:
         if type(data) is not np.ndarray:  # the common case needs no conversion
             data = data.data if isinstance(data, Variable) else backend.as_array(data)
         if requires_grad is None:
-            requires_grad = _differentiable(data.dtype)
-        elif requires_grad and not _differentiable(data.dtype):
+            requires_grad = data.dtype.kind in "fc"     # floating point: differentiable
+        elif requires_grad and data.dtype.kind not in "fc":
             raise DTypeError(
                 f"Variable: requires_grad=True needs floating-point data, got dtype {data.dtype} "
                 f"with shape {data.shape}; convert it first, e.g. data.astype(np.float32)")
@@ -192,17 +189,17 @@ class Variable:
     def __ge__(self, other): return self.data >= _operand(other)
 
     # ----------------------------------------------------------- operators
-    # Each runs the operation of minigrad.functions named in the call:
-    # x * y is F.mul(x, y), the Mul node.
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
-    def __rtruediv__(self, other): return ops.div(other, self)
-    def __neg__(self): return ops.neg(self)
+    # Each records the operation of minigrad.functions named in the call:
+    # x * y is the book's Mul node, Mul().apply(x, y).
+    def __add__(self, other): return ops.Add().apply(self, other)
+    def __radd__(self, other): return ops.Add().apply(other, self)
+    def __sub__(self, other): return ops.Sub().apply(self, other)
+    def __rsub__(self, other): return ops.Sub().apply(other, self)
+    def __mul__(self, other): return ops.Mul().apply(self, other)
+    def __rmul__(self, other): return ops.Mul().apply(other, self)
+    def __truediv__(self, other): return ops.Div().apply(self, other)
+    def __rtruediv__(self, other): return ops.Div().apply(other, self)
+    def __neg__(self): return ops.Neg().apply(self)
     def __pow__(self, exponent): return ops.pow(self, exponent)
     def __matmul__(self, other): return ops.matmul(self, other)
     def __rmatmul__(self, other): return ops.matmul(other, self)
@@ -256,8 +253,12 @@ class Variable:
     # np.tanh(v), ndarray * v, np.concatenate([v, w]) run minigrad's operations;
     # np.asarray(v) gives the data of a constant; the rest is explained
     # (minigrad/functions/numpy_protocol.py).
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs): return ops.array_ufunc(ufunc, method, inputs, kwargs)
-    def __array_function__(self, func, types, args, kwargs): return ops.array_function(func, args, kwargs)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return ops.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return ops.array_function(func, args, kwargs)
+
     def __array__(self, dtype=None, copy=None):
         return ops.array(self, dtype, copy)
 
@@ -278,9 +279,6 @@ class Variable:
             self.grad = self.grad.moved(convert)   # sparse rows: indices and rows
         return self
 
-    def __getattr__(self, name):
-        # Reached only for a name Variable lacks: a PyTorch habit gets its minigrad name.
-        raise no_attribute(self, name)
 
 
 def _operand(x):

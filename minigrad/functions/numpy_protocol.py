@@ -28,7 +28,7 @@ import inspect
 import numpy as np
 
 from .. import backend
-from ..core.ops import ops
+from ..core import ops
 from ..core.variable import Variable
 from ..errors import DeviceError, GraphError
 

@@ -7,8 +7,8 @@ arrays and on Variables because Variables have these methods.
 """
 from __future__ import annotations
 
-from ..core.ops import ops
-from .arithmetic import add, div, mul, neg, pow, sub
+from ..core import ops
+from .arithmetic import Add, Div, Mul, Neg, Sub, pow
 from .elementwise import (abs, astype, clip, copy, cos, exp, leaky_relu, log, log1p, relu,
                           sigmoid, sin, sqrt, tanh)
 from .linalg import matmul
@@ -16,7 +16,7 @@ from .reduction import argmax, argmin, logsumexp, max, mean, min, sum
 from .shape import expand_dims, flatten, get_item, reshape, squeeze, transpose
 
 ops.register(
-    add=add, sub=sub, mul=mul, div=div, neg=neg, pow=pow, matmul=matmul, get_item=get_item,
+    Add=Add, Sub=Sub, Mul=Mul, Div=Div, Neg=Neg, pow=pow, matmul=matmul, get_item=get_item,
     reshape=reshape, transpose=transpose, flatten=flatten, squeeze=squeeze,
     expand_dims=expand_dims, sum=sum, mean=mean, max=max, min=min, argmax=argmax,
     argmin=argmin, logsumexp=logsumexp, astype=astype, copy=copy, clip=clip, abs=abs, exp=exp,

@@ -6,7 +6,7 @@ import numpy as np
 from .. import backend
 from .. import functions as F
 from ..core.variable import Variable
-from ..errors import no_attribute
+from ..errors import other_names
 from .parameter import Parameter
 from .serialization import load_state_dict as _load_state_dict
 from .serialization import load_weights as _load_weights
@@ -14,6 +14,7 @@ from .serialization import save_weights as _save_weights
 from .serialization import state_dict as _state_dict
 
 
+@other_names   # PyTorch's and DeZero's names say what minigrad calls them
 class Layer:
     """Base of every layer and model.
 
@@ -188,10 +189,6 @@ class Layer:
         """PyTorch's name for :meth:`params` (the same list)."""
         return self.params()
 
-    def __getattr__(self, name):
-        # Only reached when the usual lookup failed: a name from PyTorch or
-        # DeZero gets minigrad's name for it instead of a bare AttributeError.
-        raise no_attribute(self, name)
 
     # ---------------------------------------------------------------- printing
     def extra_repr(self) -> str:

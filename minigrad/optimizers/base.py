@@ -9,7 +9,7 @@ import warnings
 from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
-from ..errors import MinigradError, no_attribute
+from ..errors import MinigradError, other_names
 
 
 class OptimizerStateError(MinigradError, ValueError):
@@ -34,6 +34,7 @@ _HYPER_RULES = {
 
 
 
+@other_names   # PyTorch's and DeZero's names say what minigrad calls them
 class Optimizer:
     """Base of every optimizer.
 
@@ -107,10 +108,6 @@ class Optimizer:
             value = _checked_hyper(type(self).__name__, name, value)
         object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
-        # Only reached when the usual lookup failed: names from PyTorch or
-        # DeZero get minigrad's way of saying it.
-        raise no_attribute(self, name)
 
     # ------------------------------------------------------------ hooks
     def add_hook(self, hook):
