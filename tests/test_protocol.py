@@ -129,3 +129,14 @@ def test_a_recurrent_loop_without_reset_state_runs():
                         recurrent=True, progress=False)
     history = loop.run()
     assert len(history["loss"]) == len(TBPTTBatcher(corpus, 4, 5))
+
+
+def test_a_criterion_given_as_loss_is_refused_with_what_to_write():
+    # PyTorch's habit: loss=criterion, where criterion(scores, targets) is meant.
+    model = L.Linear(3, 3)
+    with pytest.raises(ModelProtocolError, match=r"loss=F\.softmax_cross_entropy would .*"
+                                                 r"lambda x, t: F\.softmax_cross_entropy\(model\(x\), t\)"):
+        Trainer(model, SGD(model), loss=F.softmax_cross_entropy)
+    with pytest.raises(ModelProtocolError, match=r"F\.mean_squared_error"):
+        TrainingLoop(model, SGD(model), [], max_epoch=1, loss=F.mean_squared_error)
+    Trainer(model, SGD(model), loss=lambda x, t: F.softmax_cross_entropy(model(x), t))

@@ -22,6 +22,7 @@ minigrad.training.protocol.ModelProtocolError: Trainer: the model (Linear) lacks
 """
 from __future__ import annotations
 
+from .. import functions as F
 from ..errors import MinigradError
 
 __all__ = ["ModelProtocolError", "check_model", "LAYER_METHODS"]
@@ -52,10 +53,20 @@ def check_model(model, user: str, *, loss=None, generating=False) -> None:
         missing.append("  - loss(*batch): the loss of one batch, a scalar Variable; define "
                        "it on the model, or pass the loss function as loss=... (Trainer(model, "
                        "optimizer, loss=f), TrainingLoop(..., loss=f))")
+    if loss in _CRITERIA:
+        # PyTorch's habit, criterion(model(x), t): here loss= gets the batch itself.
+        name = f"F.{loss.__name__}"
+        missing.append(f"  - loss={name} would compute the loss of the batch's inputs, not of "
+                       f"the model's scores: loss= takes the batch (x, t) and returns its loss; "
+                       f"write loss=lambda x, t: {name}(model(x), t), or define model.loss")
     if missing:
         raise ModelProtocolError(f"{user}: the model ({type(model).__name__}) lacks what it "
                                  f"needs:\n" + "\n".join(missing) +
                                  "\n(see 'What a model needs' in docs/training.md)")
+
+
+# minigrad's loss functions of (scores, targets): never a loss of the batch itself.
+_CRITERIA = (F.softmax_cross_entropy, F.sigmoid_cross_entropy, F.mean_squared_error)
 
 
 def reset_state(model) -> None:
