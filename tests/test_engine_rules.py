@@ -210,3 +210,27 @@ def test_a_pytorch_name_on_a_variable_says_what_minigrad_calls_it(name, says):
         getattr(v, name)
     with pytest.raises(AttributeError, match="'Variable' object has no attribute 'nonsense'"):
         v.nonsense
+
+
+# --------------------------------------------------------------- no_grad
+def test_no_grad_decorates_with_and_without_parentheses():
+    x = mg.Variable(np.ones(2))
+
+    @mg.no_grad
+    def bare(v):
+        return v * 2
+
+    @mg.no_grad()
+    def called(v):
+        return v * 2
+
+    @mg.no_grad
+    def nested(v, depth):                 # the switch is restored at each level
+        return v * 2 if depth == 0 else nested(v, depth - 1)
+
+    assert not bare(x).requires_grad and not called(x).requires_grad
+    assert not nested(x, 3).requires_grad
+    assert (x * 2).requires_grad and mg.is_grad_enabled()
+    with mg.no_grad():
+        assert mg.enable_grad(lambda v: v * 2)(x).requires_grad
+        assert not mg.is_grad_enabled()
