@@ -47,6 +47,16 @@ def test_missing_mpi4py_says_how_to_install(monkeypatch):
         dist.create_communicator()
 
 
+def test_mpirun_options_name_the_fabrics():
+    from minigrad.distributed.launch import mpirun_options
+
+    assert mpirun_options("shared-memory") == []
+    tcp = mpirun_options("tcp-loopback")
+    assert tcp[tcp.index("btl") + 1] == "tcp,self" and "lo" in tcp
+    with pytest.raises(ValueError, match="fabric must be one of"):
+        mpirun_options("infiniband")
+
+
 # ---------------------------------------------------------------- dense gradients
 def test_weighted_mean_of_dense_gradients_one_allreduce_per_dtype():
     weights = [1.0, 2.0, 0.0]

@@ -1,10 +1,12 @@
 """minigrad.distributed across real processes: mpirun from pytest, in a
 subprocess with a timeout.
 
-One job per rank count runs every case of distributed_cases.py (the worker
-is distributed_worker.py); the tests compare each rank's records with the
-same steps taken on this process with the whole batch. A third job checks
-that a rank that raises ends the whole job.
+One job per rank count (2 and 3) and per fabric runs every case of
+distributed_cases.py (the worker is distributed_worker.py): over shared
+memory, Open MPI's choice on one machine, and over its TCP transport on the
+loopback interface, the code a job across machines runs. The tests compare
+each rank's records with the same steps taken on this process with the whole
+batch. Another job checks that a rank that raises ends the whole job.
 
 mpirun comes with ``pip install 'minigrad[distributed]'`` (mpi4py + the Open
 MPI wheel). Where it is missing these tests skip, except under
@@ -24,6 +26,7 @@ import numpy as np
 import pytest
 
 import distributed_cases as cases
+from minigrad.distributed.launch import mpirun_options
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,30 +52,33 @@ if MPIRUN is None:
                 allow_module_level=True)
 
 
-def mpirun(n, mode, out_dir, timeout=JOB_TIMEOUT_S):
-    """Run the worker on ``n`` ranks; (CompletedProcess, seconds)."""
+def mpirun(n, mode, out_dir, timeout=JOB_TIMEOUT_S, fabric="shared-memory"):
+    """Run the worker on ``n`` ranks talking over ``fabric``; (CompletedProcess, seconds)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
                OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                # root in containers and CI; more ranks than cores
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    cmd = [MPIRUN, "--oversubscribe", "-n", str(n), sys.executable, str(WORKER), mode,
-           str(out_dir)]
+    cmd = [MPIRUN, "--oversubscribe", "-n", str(n), *mpirun_options(fabric), sys.executable,
+           str(WORKER), mode, str(out_dir)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
     return proc, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
+JOBS = [(n, fabric) for fabric in ("shared-memory", "tcp-loopback") for n in (2, 3)]
+
+
+@pytest.fixture(scope="module", params=JOBS, ids=[f"{n} ranks, {f}" for n, f in JOBS])
 def job(request, tmp_path_factory):
-    n = request.param
-    out = tmp_path_factory.mktemp(f"mpi{n}")
-    proc, _ = mpirun(n, "check", out)
+    n, fabric = request.param
+    out = tmp_path_factory.mktemp(f"mpi{n}-{fabric}")
+    proc, _ = mpirun(n, "check", out, fabric=fabric)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = []
     for r in range(n):
         with open(out / f"rank{r}.pkl", "rb") as f:
-            ranks.append(pickle.load(f))
+            ranks.append(pickle.load(f) | {"fabric": fabric})
     return ranks
 
 
@@ -114,6 +120,20 @@ def test_the_cases_exercise_what_they_claim(job, one_process):
                for r, w in zip(job[0]["rnnlm"], one_process["rnnlm"]))
     for mode in ("gather", "densify"):
         assert set(job[0][f"cbow-{mode}-plan"]) == {mode}            # both tables sparse
+
+
+def test_the_ranks_talk_over_the_fabric_asked_for_and_only_on_loopback(job):
+    """Each rank's established TCP connections (from /proc): one to mpirun on
+    every fabric; over TCP, the connections between ranks too. Every address
+    is 127.0.0.1."""
+    connections = [c for rank in job for c in rank["tcp"]]
+    assert connections and all(c.split(":")[0] == "127.0.0.1" for pair in connections
+                                for c in pair), connections
+    between_ranks = len(connections) - len(job)          # less each rank's link to mpirun
+    if job[0]["fabric"] == "tcp-loopback":
+        assert between_ranks >= len(job) - 1, connections
+    else:
+        assert between_ranks == 0, connections
 
 
 def test_sharded_perplexity_equals_one_process(job, one_process):
