@@ -33,7 +33,11 @@ def check(comm, out_dir):
         results[f"cbow-{mode}"] = cases.run_cbow(comm)
         results[f"cbow-{mode}-plan"] = list(comm.last_plan)
     comm.sparse = "auto"
-    results["identical"] = {name: cases.run_identical(comm, name) for name in cases.OPTIMIZERS}
+    for kind, run in (("mlp", cases.run_mlp), ("rnnlm", cases.run_rnnlm), ("cbow", cases.run_cbow)):
+        results[f"{kind}-sharded"] = run(comm, shard=True)
+    for shard, key in ((False, "identical"), (True, "identical-sharded")):
+        results[key] = {name: cases.run_identical(comm, name, shard=shard)
+                        for name in cases.OPTIMIZERS}
     try:
         dist.DistributedOptimizer(O.SGD(cases.MLP() if comm.rank else cases.Tagger()), comm)
     except dist.DistributedError as exc:

@@ -93,11 +93,11 @@ def one_process():
 RTOL, ATOL = 2e-5, 1e-7
 
 
-def assert_same_steps(got, want):
+def assert_same_steps(got, want, kinds=("grads", "params")):
     assert len(got) == len(want)
     for step, (g, w) in enumerate(zip(got, want)):
         np.testing.assert_allclose(g["loss"], w["loss"], rtol=RTOL, err_msg=f"loss, step {step}")
-        for kind in ("grads", "params"):
+        for kind in kinds:
             assert g[kind].keys() == w[kind].keys()
             for name in w[kind]:
                 np.testing.assert_allclose(g[kind][name], w[kind][name], rtol=RTOL, atol=ATOL,
@@ -109,6 +109,14 @@ def test_a_step_on_ranks_equals_a_step_on_the_whole_batch(job, one_process, case
     want = one_process[case.split("-")[0]]
     for rank in job:
         assert_same_steps(rank[case], want)
+
+
+@pytest.mark.parametrize("case", ["mlp", "rnnlm", "cbow"])
+def test_a_sharded_step_on_ranks_equals_a_step_on_the_whole_batch(job, one_process, case):
+    """The parameters and the loss; a sharded update leaves no averaged gradient."""
+    for rank in job:
+        assert_same_steps(rank[f"{case}-sharded"], one_process[case], kinds=("params",))
+        assert all(g is None for step in rank[f"{case}-sharded"] for g in step["grads"].values())
 
 
 def test_the_cases_exercise_what_they_claim(job, one_process):
@@ -142,11 +150,17 @@ def test_sharded_perplexity_equals_one_process(job, one_process):
 
 
 @pytest.mark.parametrize("name", list(cases.OPTIMIZERS))
-def test_parameters_stay_identical_across_ranks(job, name):
-    runs = [rank["identical"][name] for rank in job]
+@pytest.mark.parametrize("key", ["identical", "identical-sharded"], ids=["whole", "sharded"])
+def test_parameters_stay_identical_across_ranks(job, name, key):
+    runs = [rank[key][name] for rank in job]
     assert len(runs[0]["digests"]) == 20 and runs[0]["moved"]
     for other in runs[1:]:
         assert other["digests"] == runs[0]["digests"]
+    if len(job) == 2:
+        # Two ranks add the same two gradients (a + b) whether they reduce or
+        # reduce-scatter, so sharded and unsharded agree bit for bit, step by
+        # step. (Three may add them in another order.)
+        assert runs[0]["digests"] == job[0]["identical"][name]["digests"]
 
 
 def test_a_rank_with_other_parameters_fails_every_rank(job):

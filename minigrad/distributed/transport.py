@@ -5,6 +5,9 @@ goes into them. The operations:
 
 * ``allreduce_sum(buf)``: ``buf`` becomes the elementwise sum over the ranks (in place);
 * ``broadcast(buf, root)``: ``buf`` becomes root's (in place);
+* ``reduce_scatter(buf, counts)``: the elementwise sum over the ranks of
+  ``buf``, of which rank r receives its part, ``counts[r]`` elements (the
+  parts in rank order);
 * ``allgatherv(buf, counts)``: every rank's ``buf`` (``counts[r]`` elements
   from rank r), concatenated in rank order;
 * ``allgather_header(vec)``: the small float64 vectors of all ranks, one row each;
@@ -59,6 +62,16 @@ class MpiTransport:
             self.comm.Allreduce(self.MPI.IN_PLACE, host[start:start + step], op=self.MPI.SUM)
         _back(buf, host)
         return buf
+
+    def reduce_scatter(self, buf, counts):
+        counts = [int(c) for c in counts]
+        if self.size == 1:
+            return buf[:counts[0]].copy()
+        host = _host(buf)
+        out = np.empty(counts[self.rank], dtype=host.dtype)
+        if sum(counts):
+            self.comm.Reduce_scatter(host, out, counts, op=self.MPI.SUM)
+        return out if not backend.is_cupy_array(buf) else backend.as_cupy(out)
 
     def broadcast(self, buf, root=0):
         if buf.size == 0 or self.size == 1:
