@@ -212,8 +212,10 @@ def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None)
             if opt.steps == crash:
                 raise Crash()
         opt.add_hook(hook)
-    history = train_rnnlm(model, train, valid, batch_size=4, time_size=5, lr=None, max_epoch=2,
+    # A batch of 6 rows: 2 or 3 per rank on 2 or 3 ranks, so a resume file of
+    # one can be resumed on the other.
+    history = train_rnnlm(model, train, valid, batch_size=6, time_size=5, lr=None, max_epoch=2,
                           max_grad=0.5, optimizer=opt, lr_schedule="divide_by_4_when_worse",
-                          eval_interval=5, eval_batch_size=4, progress=False, out_dir=out_dir,
+                          eval_interval=5, eval_batch_size=6, progress=False, out_dir=out_dir,
                           checkpoint_every=5, resume=resume, comm=comm)
     return history, {name: p.data.copy() for name, p in model.named_params()}

@@ -6,7 +6,8 @@
 
 ``check`` runs every case of distributed_cases.py and writes this rank's
 records to OUT_DIR/rank<R>.pkl; ``resume`` trains, crashes and resumes
-train_rnnlm; ``crash`` has rank 1 raise after one step while the others go
+train_rnnlm; ``resume-elsewhere`` resumes that crashed run on this job's
+number of ranks; ``crash`` has rank 1 raise after one step while the others go
 on into the next collective; ``gpu-mpi`` and ``gpu-nccl`` take the MLP
 step on GPU arrays (through the host, or through NCCL).
 """
@@ -92,6 +93,30 @@ def resume(comm, out_dir):
         pickle.dump({"full": full, "resumed": resumed}, f)
 
 
+def resume_elsewhere(comm, out_dir):
+    """The resume file of the 2-rank ``resume`` job in OUT_DIR resumed on this
+    job's ranks twice, with other seeds each time; records the histories,
+    the weights and the generator state each rank resumed with."""
+    from minigrad import random as mg_random
+    from minigrad.training.loop import TrainingLoop
+
+    restore, resumed_with = TrainingLoop._restore, []
+
+    def recording(loop, *args):
+        restore(loop, *args)
+        resumed_with.append(mg_random.get_state())
+
+    TrainingLoop._restore = recording
+    path = os.path.join(out_dir, "crashed", "rnnlm_resume.npz")
+    runs = []
+    for seed, model_rng in ((99, 7), (5, 3)):
+        target = os.path.join(out_dir, f"on{comm.size}-seed{seed}")
+        runs.append(cases.run_training(comm, target, seed=seed, model_rng=model_rng,
+                                       resume=path))
+    with open(os.path.join(out_dir, f"on{comm.size}-rank{comm.rank}.pkl"), "wb") as f:
+        pickle.dump({"runs": runs, "resumed_with": resumed_with}, f)
+
+
 def crash(comm, out_dir):
     opt = dist.DistributedOptimizer(O.SGD(cases.MLP(), lr=0.1), comm)
     for step in range(1000):
@@ -111,7 +136,8 @@ def gpu_step(comm, out_dir):
 
 
 # mode: (communicator kind, what the ranks do)
-MODES = {"check": ("mpi", check), "resume": ("mpi", resume), "crash": ("mpi", crash),
+MODES = {"check": ("mpi", check), "resume": ("mpi", resume),
+         "resume-elsewhere": ("mpi", resume_elsewhere), "crash": ("mpi", crash),
          "gpu-mpi": ("mpi", gpu_step), "gpu-nccl": ("nccl", gpu_step)}
 
 if __name__ == "__main__":

@@ -179,21 +179,56 @@ def test_a_crashing_rank_ends_the_job_within_seconds(tmp_path):
 
 
 # ---------------------------------------------------------------- training: resume, the CLI
-def test_a_distributed_run_resumes_exactly(tmp_path):
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """The 2-rank ``resume`` job: an uninterrupted run, a crashed one, and the
+    crashed one resumed; its directory and each rank's records."""
+    out = tmp_path_factory.mktemp("resume")
+    proc, _ = mpirun(2, "resume", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, [pickle.loads((out / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+
+
+def test_a_distributed_run_resumes_exactly(resumed):
     """BetterRnnlm (each rank its own dropout masks, its own rows of the
     recurrent state) crashed mid-epoch and resumed with other seeds gives
     the uninterrupted run's losses and weights, bit for bit, on every rank."""
-    proc, _ = mpirun(2, "resume", tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+    out, ranks = resumed
     for rank in ranks:
-        (full, w_full), (resumed, w_resumed) = rank["full"], rank["resumed"]
+        (full, w_full), (again, w_again) = rank["full"], rank["resumed"]
         for key in ("loss", "train_ppl", "valid_ppl", "lr", "best_valid_ppl"):
-            assert resumed[key] == full[key], key
-        assert all(np.array_equal(w_full[k], w_resumed[k]) for k in w_full)
+            assert again[key] == full[key], key
+        assert all(np.array_equal(w_full[k], w_again[k]) for k in w_full)
     assert ranks[0]["full"][0]["loss"] == ranks[1]["full"][0]["loss"]   # the mean over ranks
-    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == \
+    assert sorted(p.name for p in (out / "full").iterdir()) == \
         ["rnnlm_best.npz", "rnnlm_resume.npz"]
+
+
+@pytest.mark.parametrize("n", [1, 3], ids=["on 1 rank", "on 3 ranks"])
+def test_a_2_rank_run_resumes_repeatably_on_another_number_of_ranks(resumed, n):
+    """Rank r of the resumed job takes the saved stream of rank r; a rank the
+    saved run did not have, a stream drawn from the saved ones. Resumed twice
+    with other seeds, the runs are the same, bit for bit, on every rank."""
+    from minigrad.training.checkpoint import read_state
+
+    out, _ = resumed
+    proc, _ = mpirun(n, "resume-elsewhere", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    saved = read_state(out / "crashed" / "rnnlm_resume.npz", "resume")[1]["random_ranks"]
+    ranks = [pickle.loads((out / f"on{n}-rank{r}.pkl").read_bytes()) for r in range(n)]
+    streams = []
+    for r, rank in enumerate(ranks):
+        first, second = rank["resumed_with"]
+        assert first == second                                    # whatever the seeds
+        assert (first == saved[r]) if r < len(saved) else (first not in saved)
+        streams.append(first)
+        (h1, w1), (h2, w2) = rank["runs"]
+        for key in ("loss", "train_ppl", "valid_ppl", "lr"):
+            assert h1[key] == h2[key], key
+        assert all(np.array_equal(w1[k], w2[k]) for k in w1)
+        assert h1["loss"][:5] == ranks[0]["runs"][0][0]["loss"][:5]   # the saved history
+    assert len({repr(s) for s in streams}) == n                   # each rank its own
+    assert len(ranks[0]["runs"][0][0]["loss"]) > 5                # it trained after resuming
 
 
 def test_cli_distributed_rnnlm_matches_one_process(tmp_path):
