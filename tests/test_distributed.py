@@ -607,3 +607,20 @@ def test_a_hook_that_is_not_elementwise_is_refused_when_sharded():
             return str(exc)
 
     assert all("elementwise = True" in m and "shard=False" in m for m in run_ranks(2, rank))
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 24, 64], ids=["one call", "rounds of 64 bytes"])
+def test_mpi_reduce_scatter_gives_each_rank_its_part_of_the_sum(monkeypatch, chunk_bytes):
+    from minigrad.distributed import transport
+
+    monkeypatch.setattr(transport, "ALLREDUCE_CHUNK_BYTES", chunk_bytes)
+    counts = [37, 0, 50]
+    data = [dense(sum(counts), seed=r) for r in range(3)]
+
+    def rank(comm):
+        return comm.transport.reduce_scatter(data[comm.rank].copy(), counts).copy()
+
+    total = data[0] + data[1] + data[2]
+    for r, part in enumerate(run_ranks(3, rank, transport="mpi")):
+        start = sum(counts[:r])
+        np.testing.assert_array_equal(part, total[start:start + counts[r]])
