@@ -72,6 +72,8 @@ def parse(argv):
     p.add_argument("--fabric", default="shared-memory", choices=("shared-memory", "tcp-loopback"),
                    help="how the ranks talk: Open MPI's shared memory, or its TCP transport on "
                         "127.0.0.1 (the path between machines); results in distributed-tcp")
+    p.add_argument("--out", help="name of the results files (default: distributed, or "
+                   "distributed-yield / distributed-tcp)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -407,8 +409,9 @@ def worker(args):
     results["fabric"] = args.fabric
     if job.rank == 0:
         results["load_avg_end"] = os.getloadavg()
-        name = ("distributed-yield" if results["yield_when_idle"] else
-                "distributed-tcp" if args.fabric == "tcp-loopback" else "distributed")
+        name = args.out or ("distributed-yield" if results["yield_when_idle"] else
+                            "distributed-tcp" if args.fabric == "tcp-loopback" else "distributed")
+        results["out"] = args.out
         H.write_results(name, results, markdown(results))
         print(markdown(results))
 
@@ -419,6 +422,7 @@ def markdown(res):
     lines = ["# Data-parallel training: 2 ranks against 1 process"
              + (", over TCP on loopback" if tcp else ""), "",
              "`python benchmarks/distributed.py" + (" --fabric tcp-loopback" if tcp else "")
+             + (f" --out {res['out']}" if res.get("out") else "")
              + "` (one mpirun job of 2 ranks, 1 BLAS thread "
              "each; the 1-process step runs on rank 0 while rank 1 sleeps). Global batch: "
              "20 x 35 for the language models (SGD lr 20, clip 0.25), 100 for CBOW "
@@ -576,6 +580,8 @@ def main(argv=None):
     cmd = mpirun_command(2) + mca + mpirun_options(args.fabric) + [
         sys.executable, str(Path(__file__).resolve()), "--worker", "--rounds", str(args.rounds),
         "--only", args.only, "--data", args.data, "--fabric", args.fabric]
+    if args.out:
+        cmd += ["--out", args.out]
     return subprocess.run(cmd, cwd=ROOT, env=environment()).returncode
 
 
