@@ -338,12 +338,14 @@ def test_sum_over_ranks_is_the_same_everywhere():
 
 
 # ---------------------------------------------------------------- on each backend, through MPI
+@pytest.mark.parametrize("shard", [False, True], ids=["whole", "sharded"])
 @pytest.mark.parametrize("sparse", ["gather", "densify"])
-def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse):
+def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse, shard):
     """Parameters on the device: MpiTransport hands MPI host copies (MPI without
     CUDA support reads host memory only) and writes the results back on the
     device. Rank 0's parameters and Adam state are broadcast, then dense and
-    sparse gradients averaged and applied: the same values as on the CPU."""
+    sparse gradients averaged and applied, whole or sharded: the same values
+    as on the CPU."""
     weights = [2.0, 1.0, 1.0]
 
     def step(on, transport):
@@ -352,7 +354,7 @@ def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse):
             model.E = Parameter(dense((V, D), seed=comm.rank))
             if on is not np:
                 model.to_gpu()
-            opt = dist.DistributedOptimizer(Adam(model, lr=0.1), comm)
+            opt = dist.DistributedOptimizer(Adam(model, lr=0.1), comm, shard=shard)
             g = SPARSE[comm.rank]
             for _ in range(2):
                 model.W.grad = mg.Variable(mg.to_gpu(dense((3, 2), seed=10 + comm.rank))
