@@ -384,7 +384,8 @@ def predicted_step(m, n, alpha, beta):
     compute = m["fixed_s"] + m["batch"] / n * m["per_sample_s"]
     if n == 1:
         return compute
-    exchange = m["calls_per_step"] * 2 * (n - 1) * alpha + 2 * (n - 1) / n * m["bytes_per_step"] / beta
+    latency = m["calls_per_step"] * 2 * (n - 1) * alpha
+    exchange = latency + 2 * (n - 1) / n * m["bytes_per_step"] / beta
     return compute + exchange
 
 
@@ -437,11 +438,12 @@ def markdown(res):
     for kind in MODELS:
         r = res.get(kind)
         if r:
+            cpu_one = r["cpu_one_process"]["median"]
             rows.append([kind, f"{r['params']:,}", f"{1e3 * r['one_process']['median']:.1f}",
                          f"{1e3 * r['two_ranks']['median']:.1f}", f"**{r['speedup']:.2f}x**",
                          f"{1e3 * r['two_ranks_sharded']['median']:.1f}",
                          f"**{r['speedup_sharded']:.2f}x**",
-                         f"{r['cpu_one_process']['median'] / r['cpu_two_ranks_sharded']['median']:.2f}x",
+                         f"{cpu_one / r['cpu_two_ranks_sharded']['median']:.2f}x",
                          f"{1e3 * r['cpu_one_process']['median']:.1f}",
                          f"{1e3 * r['cpu_two_ranks']['median']:.1f}", f"{r['cpu_speedup']:.2f}x",
                          f"{1e3 * r['cpu_half_batch']['median']:.1f}", f"{r['bound']:.2f}x",
@@ -497,7 +499,8 @@ def scaling_lines(res):
              "the collectives in one unsharded step (the Allreduce buffer, the header, the "
              "gathered rows):", "",
              H.md_table(["model", "per sample (ms)", "fixed per step (ms)", "bytes per step",
-                         "collective calls", "bytes per step, sharded (Reduce-scatter + Allgather)"],
+                         "collective calls",
+                         "bytes per step, sharded (Reduce-scatter + Allgather)"],
                         [[k, f"{1e3 * m['per_sample_s']:.2f}", f"{1e3 * m['fixed_s']:.1f}",
                           f"{m['bytes_per_step'] / 1e6:.2f} MB", f"{m['calls_per_step']:.0f}",
                           f"{m['bytes_per_step_sharded'] / 1e6:.2f} MB"] for k, m in models])]

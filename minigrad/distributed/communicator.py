@@ -32,6 +32,7 @@ from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
 from .mpi import DistributedError
+from .sharding import rows_of, slice_size
 
 __all__ = ["Communicator", "choose_sparse", "SPARSE_MODES", "GATHER_LIMIT"]
 
@@ -205,17 +206,16 @@ class Communicator:
     def _scatter_dense(self, params, kinds, ranks, scale):
         """One Reduce-scatter of the dense gradients of one dtype: ``ranks[r]``
         lists rank r's slices. Returns {this rank's slice: its mean rows}."""
-        from .sharding import rows_of
-
         first = params[next(s.index for rank in ranks for s in rank)]
         xp = _module_of([p.data for p in params])
-        counts = [sum(_rows_size(params[s.index], s.lo, s.hi) for s in rank) for rank in ranks]
+        counts = [sum(slice_size(params[s.index].shape, s.lo, s.hi) for s in rank)
+                  for rank in ranks]
         buf = self._buffer(xp, first.dtype, sum(counts))
         start = 0
         for rank in ranks:
             for s in rank:
                 p = params[s.index]
-                n = _rows_size(p, s.lo, s.hi)
+                n = slice_size(p.shape, s.lo, s.hi)
                 region = buf[start:start + n].reshape((s.hi - s.lo,) + tuple(p.shape[1:]))
                 if kinds[s.index] == _DENSE:
                     xp.multiply(rows_of(p.grad.data)[s.lo:s.hi], scale, out=region)
@@ -231,7 +231,7 @@ class Communicator:
         out, start = {}, 0
         for s in ranks[self.rank]:
             p = params[s.index]
-            n = _rows_size(p, s.lo, s.hi)
+            n = slice_size(p.shape, s.lo, s.hi)
             out[s] = mine[start:start + n].reshape((s.hi - s.lo,) + tuple(p.shape[1:]))
             start += n
         return out
@@ -343,10 +343,6 @@ class Communicator:
 
 
 # ---------------------------------------------------------------- helpers
-def _rows_size(p, lo, hi):
-    return (hi - lo) * (math.prod(p.shape[1:]) if len(p.shape) > 1 else 1)
-
-
 def _value(x):
     return backend.as_numpy(x.data if isinstance(x, Variable) else x)
 

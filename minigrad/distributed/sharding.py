@@ -54,6 +54,11 @@ def rows_of(a):
     return a if a.ndim else a.reshape(1)
 
 
+def slice_size(shape, lo, hi) -> int:
+    """The number of elements in rows ``lo:hi`` of an array of ``shape``."""
+    return (hi - lo) * (int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+
+
 class ShardLayout:
     """Which rows of which parameter each of ``size`` ranks owns.
 
@@ -84,10 +89,9 @@ class ShardLayout:
         for j in members:
             shape = self.shapes[j]
             rows, step = (shape[0] if shape else 1), block_rows(shape)
-            width = int(np.prod(shape[1:])) if len(shape) > 1 else 1
             for lo in range(0, rows, step):
                 n = min(step, rows - lo)
-                runs.append((j, lo, n, n * width))
+                runs.append((j, lo, n, slice_size(shape, lo, lo + n)))
         total = sum(r[3] for r in runs)
         if not total:           # parameters without elements: nothing to own
             return [[] for _ in range(self.size)]
@@ -203,8 +207,7 @@ def _allgather_slices(comm, params, slices, array_of):
 
 
 def _size(params, s):
-    shape = params[s.index].shape
-    return (s.hi - s.lo) * (int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+    return slice_size(params[s.index].shape, s.lo, s.hi)
 
 
 # ---------------------------------------------------------------- the state, whole or in parts
