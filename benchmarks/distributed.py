@@ -3,6 +3,7 @@
     python benchmarks/distributed.py                 # steps, sparse rows, Allreduce (~5 min)
     python benchmarks/distributed.py --rounds 3 --only rnnlm,cbow
     python benchmarks/distributed.py --yield-when-idle   # waiting ranks yield their core
+    python benchmarks/distributed.py --fabric tcp-loopback   # over TCP on 127.0.0.1
     python benchmarks/distributed.py --epoch         # one PTB epoch of Rnnlm, 1 vs 2 ranks (~8 min)
 
 The script starts itself under ``mpirun -n 2`` with one BLAS thread per rank.
@@ -11,9 +12,10 @@ Inside that one job every round times, in an order that alternates:
 * **1 process**: rank 0 takes one optimizer step on the whole global batch
   with the plain optimizer while rank 1 sleeps (a sleeping wait, not MPI's
   busy one, so rank 0 has a core to itself as a lone process would);
-* **2 ranks**: both take one DistributedOptimizer step on their half.
+* **2 ranks**: both take one DistributedOptimizer step on their half;
+* **2 ranks, sharded**: the same with ``shard=True``.
 
-So both see the same outside load, and the speed-up is the ratio of the
+So all three see the same outside load, and the speed-up is the ratio of the
 medians of one run. ``comm`` is the time inside ``mean_grads`` (packing, the
 header, the Allreduce and the wait for the slower rank) as a share of the
 2-rank step; ``allreduce`` the Allreduce alone.
@@ -21,9 +23,13 @@ header, the Allreduce and the wait for the slower rank) as a share of the
 The other sections: sparse row gradients (gathered vs densified, by the
 number of rows: where the crossover lies, which sets
 ``minigrad.distributed.GATHER_LIMIT``), and one Allreduce of BetterRnnlm's
-13.3M gradients against the same in chunks. Results: results/distributed.md
-and .json (``--yield-when-idle``: distributed-yield; ``--epoch``:
-distributed-epoch).
+13.3M gradients against the same in chunks, and the link (latency and
+bandwidth of an Allreduce between the two ranks). With the steps, the inputs
+of the scaling model (per model: the compute per sample, the fixed work per
+step, the bytes exchanged) and its predictions for 2, 8 and 64 ranks on 10
+and 100 Gb/s networks, against the speed-up measured here. Results:
+results/distributed.md and .json (``--yield-when-idle``: distributed-yield;
+``--fabric tcp-loopback``: distributed-tcp; ``--epoch``: distributed-epoch).
 """
 from __future__ import annotations
 
@@ -50,7 +56,7 @@ import _harness as H  # noqa: E402
 
 PTB = ROOT.parent / "shared" / "data" / "ptb"
 MODELS = ("better-rnnlm", "rnnlm", "cbow")
-SECTIONS = MODELS + ("sparse", "allreduce")
+SECTIONS = MODELS + ("sparse", "allreduce", "link")
 
 
 def parse(argv):
@@ -63,6 +69,11 @@ def parse(argv):
     p.add_argument("--yield-when-idle", action="store_true",
                    help="Open MPI's mpi_yield_when_idle: a waiting rank yields its core "
                         "instead of spinning (kinder to a loaded machine)")
+    p.add_argument("--fabric", default="shared-memory", choices=("shared-memory", "tcp-loopback"),
+                   help="how the ranks talk: Open MPI's shared memory, or its TCP transport on "
+                        "127.0.0.1 (the path between machines); results in distributed-tcp")
+    p.add_argument("--out", help="name of the results files (default: distributed, or "
+                   "distributed-yield / distributed-tcp)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -90,9 +101,28 @@ class Job:
         self.comm = dist.create_communicator()
         self.rank = self.comm.rank
         self.mpi = self.comm.transport.comm
-        self.timers = {"comm": [], "allreduce": []}
+        self.timers = {"comm": [], "allreduce": [], "bytes": [], "calls": []}
         self._time(self.comm, "mean_grads", "comm")
+        self._time(self.comm, "reduce_scatter_grads", "comm")
         self._time(self.comm.transport, "allreduce_sum", "allreduce")
+        for method in ("allreduce_sum", "reduce_scatter", "allgatherv", "allgather_header"):
+            self._count_bytes(self.comm.transport, method)
+
+    def _count_bytes(self, transport, method):
+        """Count the payload of a collective: what this rank puts in (for an
+        allgather, what every rank puts in together)."""
+        inner = getattr(transport, method)
+
+        def counted(buf, *args):
+            n = sum(args[0]) * buf.itemsize if method == "allgatherv" else np.asarray(buf).nbytes
+            self.timers["bytes"].append(n)
+            if method == "allreduce_sum":       # one call per 16 MiB piece
+                from minigrad.distributed.transport import ALLREDUCE_CHUNK_BYTES
+                self.timers["calls"].append(max(1, -(-n // ALLREDUCE_CHUNK_BYTES)))
+            else:
+                self.timers["calls"].append(1)
+            return inner(buf, *args)
+        setattr(transport, method, counted)
 
     def _time(self, obj, method, key):
         inner = getattr(obj, method)
@@ -140,10 +170,13 @@ def lm_setup(job, kind, data):
     half = build() if job.rank == 0 else None
     half_opt = optimizer(half) if half is not None else None
     halves = TBPTTBatcher(corpus, 10, 35)
-    model = build()
-    opt = job.dist.DistributedOptimizer(optimizer(model), job.comm)
-    mine = job.dist.ShardedBatches(TBPTTBatcher(corpus, 20, 35), job.rank, job.comm.size)
-    return (single, single_opt, whole), (half, half_opt, halves), (model, opt, mine)
+    ranks = []
+    for shard in (False, True):
+        model = build()
+        opt = job.dist.DistributedOptimizer(optimizer(model), job.comm, shard=shard)
+        mine = job.dist.ShardedBatches(TBPTTBatcher(corpus, 20, 35), job.rank, job.comm.size)
+        ranks.append((model, opt, mine))
+    return (single, single_opt, whole), (half, half_opt, halves), *ranks
 
 
 def cbow_setup(job, data):
@@ -163,11 +196,14 @@ def cbow_setup(job, data):
     half = build() if job.rank == 0 else None
     half_opt = Adam(half, lr=0.001) if half is not None else None
     halves = ShuffledBatches(contexts, target, batch_size=50, rng=0)
-    model = build()
-    opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.comm)
-    mine = job.dist.ShardedBatches(ShuffledBatches(contexts, target, batch_size=100, rng=0),
-                                   job.rank, job.comm.size)
-    return (single, single_opt, whole), (half, half_opt, halves), (model, opt, mine)
+    ranks = []
+    for shard in (False, True):
+        model = build()
+        opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.comm, shard=shard)
+        mine = job.dist.ShardedBatches(ShuffledBatches(contexts, target, batch_size=100, rng=0),
+                                       job.rank, job.comm.size)
+        ranks.append((model, opt, mine))
+    return (single, single_opt, whole), (half, half_opt, halves), *ranks
 
 
 def step(model, opt, batch, distributed):
@@ -185,11 +221,13 @@ def time_model(job, kind, data, rounds, warmup=2):
 
     dist.seed(0, job.rank)
     setups = cbow_setup(job, data) if kind == "cbow" else lm_setup(job, kind, data)
-    (single, single_opt, whole), (half, half_opt, halves), (model, opt, mine) = setups
-    one, two, comm, allreduce, cpu_one, cpu_two, cpu_half = [], [], [], [], [], [], []
+    (single, single_opt, whole), (half, half_opt, halves), *ranks = setups
+    one, cpu_one, cpu_half = [], [], []
+    two = {shard: {"wall": [], "cpu": [], "comm": [], "allreduce": [], "bytes": [], "calls": []}
+           for shard in (False, True)}
+    orders = [("one", False, True), (True, "one", False), (False, True, "one")]
     for r in range(warmup + rounds):
-        order = ("one", "two") if r % 2 == 0 else ("two", "one")
-        for what in order:
+        for what in orders[r % 3]:
             job.sleep_barrier()
             if what == "one":
                 if job.rank == 0:
@@ -203,6 +241,7 @@ def time_model(job, kind, data, rounds, warmup=2):
                         cpu_one.append(dc)
                         cpu_half.append(time.process_time() - c)
             else:
+                model, opt, mine = ranks[what]
                 job.take()
                 c, t = time.process_time(), time.perf_counter()
                 step(model, opt, mine.next_batch(), True)
@@ -210,21 +249,36 @@ def time_model(job, kind, data, rounds, warmup=2):
                 timers = job.take()
                 dc = max(job.comm.allgather_object(dc))      # the busier rank
                 if r >= warmup:
-                    two.append(dt)
-                    cpu_two.append(dc)
-                    comm.append(sum(timers["comm"]))
-                    allreduce.append(sum(timers["allreduce"]))
+                    rec = two[what]
+                    rec["wall"].append(dt)
+                    rec["cpu"].append(dc)
+                    rec["comm"].append(sum(timers["comm"]))
+                    rec["allreduce"].append(sum(timers["allreduce"]))
+                    rec["bytes"].append(sum(timers["bytes"]))
+                    rec["calls"].append(len(timers["calls"]) and sum(timers["calls"]))
     job.sleep_barrier()
     if job.rank != 0:
         return None
     med = H.median
-    return {"one_process": H.summarize(one), "two_ranks": H.summarize(two),
-            "comm": H.summarize(comm), "allreduce": H.summarize(allreduce),
-            "speedup": med(one) / med(two), "comm_share": med(comm) / med(two),
-            "cpu_one_process": H.summarize(cpu_one), "cpu_two_ranks": H.summarize(cpu_two),
-            "cpu_speedup": med(cpu_one) / med(cpu_two),
+    plain, sharded = two[False], two[True]
+    model = ranks[0][0]
+    batch = whole.batch_size
+    return {"one_process": H.summarize(one), "two_ranks": H.summarize(plain["wall"]),
+            "comm": H.summarize(plain["comm"]), "allreduce": H.summarize(plain["allreduce"]),
+            "speedup": med(one) / med(plain["wall"]),
+            "comm_share": med(plain["comm"]) / med(plain["wall"]),
+            "cpu_one_process": H.summarize(cpu_one), "cpu_two_ranks": H.summarize(plain["cpu"]),
+            "cpu_speedup": med(cpu_one) / med(plain["cpu"]),
             "cpu_half_batch": H.summarize(cpu_half), "bound": med(cpu_one) / med(cpu_half),
-            "allreduce_share": med(allreduce) / med(two),
+            "allreduce_share": med(plain["allreduce"]) / med(plain["wall"]),
+            "two_ranks_sharded": H.summarize(sharded["wall"]),
+            "speedup_sharded": med(one) / med(sharded["wall"]),
+            "cpu_two_ranks_sharded": H.summarize(sharded["cpu"]),
+            "bytes_per_step": med(plain["bytes"]), "bytes_per_step_sharded": med(sharded["bytes"]),
+            "calls_per_step": med(plain["calls"]),
+            # t(B) = fixed + B * per_sample, measured at B and B / 2 on one process
+            "batch": batch, "per_sample_s": 2 * (med(cpu_one) - med(cpu_half)) / batch,
+            "fixed_s": 2 * med(cpu_half) - med(cpu_one),
             "params": int(sum(p.data.size for p in model.params())),
             "plan": sorted(set(job.comm.last_plan))}
 
@@ -288,6 +342,57 @@ def time_allreduce(job, rounds, n=13_300_000):
     return out if job.rank == 0 else None
 
 
+def time_link(job, rounds):
+    """Latency and bandwidth between the 2 ranks, as the ring model uses
+    them: an Allreduce of 8 bytes takes 2 (N - 1) alpha = 2 alpha, one of S
+    bytes 2 alpha + S / beta (N = 2: each rank sends half and receives half,
+    twice)."""
+    from mpi4py import MPI
+
+    def timed(buf, repeat):
+        times = []
+        for r in range(rounds + 1):
+            job.sleep_barrier()
+            t = time.perf_counter()
+            for _ in range(repeat):
+                job.mpi.Allreduce(MPI.IN_PLACE, buf)
+            if r:
+                times.append((time.perf_counter() - t) / repeat)
+        return H.median(times)
+
+    small = timed(np.ones(2, np.float32), 200)
+    size = 16 << 20
+    large = timed(np.ones(size // 4, np.float32), 3)
+    alpha = small / 2
+    return ({"alpha_s": alpha, "beta_bytes_per_s": size / max(large - 2 * alpha, 1e-9),
+             "small_allreduce_s": small, "allreduce_16MiB_s": large}
+            if job.rank == 0 else None)
+
+
+# ---------------------------------------------------------------- the scaling model
+# Links the table predicts for: (name, latency alpha in s, bandwidth beta in bytes/s). The
+# latencies are typical of MPI over TCP on 10 Gb/s Ethernet and over a 100 Gb/s RDMA fabric.
+NETWORKS = (("10 Gb/s", 30e-6, 10e9 / 8), ("100 Gb/s", 5e-6, 100e9 / 8))
+RANKS = (2, 8, 64)
+
+
+def predicted_step(m, n, alpha, beta):
+    """Seconds of one step on ``n`` ranks by the model: the fixed work, the
+    rank's share of the global batch, and the exchange, each collective a
+    ring (2 (n - 1) messages of latency alpha, 2 (n - 1) / n of the bytes
+    through a link of bandwidth beta)."""
+    compute = m["fixed_s"] + m["batch"] / n * m["per_sample_s"]
+    if n == 1:
+        return compute
+    latency = m["calls_per_step"] * 2 * (n - 1) * alpha
+    exchange = latency + 2 * (n - 1) / n * m["bytes_per_step"] / beta
+    return compute + exchange
+
+
+def predicted_speedup(m, n, alpha, beta):
+    return predicted_step(m, 1, alpha, beta) / predicted_step(m, n, alpha, beta)
+
+
 def worker(args):
     job = Job()
     sections = [s for s in args.only.split(",") if s]
@@ -300,17 +405,26 @@ def worker(args):
         results["sparse"] = time_sparse(job, args.rounds)
     if "allreduce" in sections:
         results["allreduce"] = time_allreduce(job, args.rounds)
+    if "link" in sections:
+        results["link"] = time_link(job, args.rounds)
+    results["fabric"] = args.fabric
     if job.rank == 0:
         results["load_avg_end"] = os.getloadavg()
-        name = "distributed-yield" if results["yield_when_idle"] else "distributed"
+        name = args.out or ("distributed-yield" if results["yield_when_idle"] else
+                            "distributed-tcp" if args.fabric == "tcp-loopback" else "distributed")
+        results["out"] = args.out
         H.write_results(name, results, markdown(results))
         print(markdown(results))
 
 
 def markdown(res):
     env = res["env"]
-    lines = ["# Data-parallel training: 2 ranks against 1 process", "",
-             "`python benchmarks/distributed.py` (one mpirun job of 2 ranks, 1 BLAS thread "
+    tcp = res.get("fabric") == "tcp-loopback"
+    lines = ["# Data-parallel training: 2 ranks against 1 process"
+             + (", over TCP on loopback" if tcp else ""), "",
+             "`python benchmarks/distributed.py" + (" --fabric tcp-loopback" if tcp else "")
+             + (f" --out {res['out']}" if res.get("out") else "")
+             + "` (one mpirun job of 2 ranks, 1 BLAS thread "
              "each; the 1-process step runs on rank 0 while rank 1 sleeps). Global batch: "
              "20 x 35 for the language models (SGD lr 20, clip 0.25), 100 for CBOW "
              "(Adam); medians over the rounds; each rank takes half of every batch"
@@ -324,8 +438,12 @@ def markdown(res):
     for kind in MODELS:
         r = res.get(kind)
         if r:
+            cpu_one = r["cpu_one_process"]["median"]
             rows.append([kind, f"{r['params']:,}", f"{1e3 * r['one_process']['median']:.1f}",
                          f"{1e3 * r['two_ranks']['median']:.1f}", f"**{r['speedup']:.2f}x**",
+                         f"{1e3 * r['two_ranks_sharded']['median']:.1f}",
+                         f"**{r['speedup_sharded']:.2f}x**",
+                         f"{cpu_one / r['cpu_two_ranks_sharded']['median']:.2f}x",
                          f"{1e3 * r['cpu_one_process']['median']:.1f}",
                          f"{1e3 * r['cpu_two_ranks']['median']:.1f}", f"{r['cpu_speedup']:.2f}x",
                          f"{1e3 * r['cpu_half_batch']['median']:.1f}", f"{r['bound']:.2f}x",
@@ -334,17 +452,22 @@ def markdown(res):
     if rows:
         lines += ["", "## One optimizer step", "",
                   H.md_table(["model", "parameters", "1 process (ms)", "2 ranks (ms)",
-                              "speed-up", "CPU, 1 process (ms)", "CPU, busier rank (ms)",
+                              "speed-up", "2 ranks, sharded (ms)", "speed-up, sharded",
+                              "CPU ratio, sharded",
+                              "CPU, 1 process (ms)", "CPU, busier rank (ms)",
                               "CPU ratio", "CPU, half batch alone (ms)", "bound",
                               "in mean_grads", "in the Allreduce", "gradients"],
                              rows),
-                  "", "*speed-up*: of the wall time. *CPU*: the CPU time of the step (of the "
+                  "", "*speed-up*: of the wall time. *sharded*: `DistributedOptimizer(..., "
+                  "shard=True)`, each rank updating its half of the parameters. *CPU*: the "
+                  "CPU time of the unsharded step (of the "
                   "busier rank on 2 ranks; Open MPI's spinning while it waits counts too); "
                   "their ratio is the speed-up two idle cores would give. *bound*: 1 process "
                   "on the whole batch against 1 process on half of it, the speed-up without "
                   "any exchange. *in mean_grads*: "
                   "packing, the header, the Allreduce and the wait for the slower rank, as a "
                   "share of the 2-rank step."]
+        lines += scaling_lines(res)
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
                   "One (10,000 x 100) float32 table; each rank holds the given number of "
@@ -364,6 +487,47 @@ def markdown(res):
                              [[k, f"{v['ms']:.1f}", f"{v['cpu_ms']:.1f}", f"{v['page_faults']:.0f}"]
                               for k, v in res["allreduce"].items()])]
     return "\n".join(lines)
+
+
+def scaling_lines(res):
+    """The scaling model's inputs per model, and its predictions."""
+    models = [(kind, res[kind]) for kind in MODELS if res.get(kind)]
+    link = res.get("link")
+    lines = ["", "## The scaling model", "",
+             "Per model, from the 1-process steps above (CPU time; t(B) = fixed + B x per "
+             "sample, at the global batch B and at B / 2) and the bytes each rank hands to "
+             "the collectives in one unsharded step (the Allreduce buffer, the header, the "
+             "gathered rows):", "",
+             H.md_table(["model", "per sample (ms)", "fixed per step (ms)", "bytes per step",
+                         "collective calls",
+                         "bytes per step, sharded (Reduce-scatter + Allgather)"],
+                        [[k, f"{1e3 * m['per_sample_s']:.2f}", f"{1e3 * m['fixed_s']:.1f}",
+                          f"{m['bytes_per_step'] / 1e6:.2f} MB", f"{m['calls_per_step']:.0f}",
+                          f"{m['bytes_per_step_sharded'] / 1e6:.2f} MB"] for k, m in models])]
+    if link:
+        where = "TCP on loopback" if res.get("fabric") == "tcp-loopback" else "shared memory"
+        lines += ["", f"This link ({where}, 2 ranks): latency alpha "
+                  f"{1e6 * link['alpha_s']:.1f} us, bandwidth beta "
+                  f"{link['beta_bytes_per_s'] / 1e9:.2f} GB/s (an Allreduce of 8 bytes: "
+                  f"{1e6 * link['small_allreduce_s']:.1f} us; of 16 MiB: "
+                  f"{1e3 * link['allreduce_16MiB_s']:.1f} ms).", ""]
+        header = ["model", "2 ranks here, predicted", "2 ranks here, measured"]
+        header += [f"{n} ranks, {net}" for net, _, _ in NETWORKS for n in RANKS]
+        rows = []
+        for k, m in models:
+            row = [k, f"{predicted_speedup(m, 2, link['alpha_s'], link['beta_bytes_per_s']):.2f}x",
+                   f"{m['speedup']:.2f}x"]
+            row += [f"{predicted_speedup(m, n, a, b):.2f}x" for _, a, b in NETWORKS for n in RANKS]
+            rows.append(row)
+        lines += [H.md_table(header, rows), "",
+                  "Predicted speed-up of the unsharded step over one process, the global "
+                  "batch fixed: step(N) = fixed + B / N x per sample + calls x 2 (N - 1) "
+                  "alpha + 2 (N - 1) / N x bytes / beta (every collective a ring). Networks: "
+                  + "; ".join(f"{net}, alpha {1e6 * a:.0f} us" for net, a, _ in NETWORKS)
+                  + ". The language models' batch of 20 rows does not split over 64 ranks: "
+                  "that column is the model's limit (per sample taken as divisible), not a run "
+                  "you can launch."]
+    return lines
 
 
 # ---------------------------------------------------------------- one PTB epoch
@@ -414,9 +578,13 @@ def main(argv=None):
     if args.worker:
         return worker(args)
     mca = ["--mca", "mpi_yield_when_idle", "1"] if args.yield_when_idle else []
-    cmd = mpirun_command(2) + mca + [sys.executable, str(Path(__file__).resolve()), "--worker",
-                               "--rounds", str(args.rounds), "--only", args.only,
-                               "--data", args.data]
+    from minigrad.distributed.launch import mpirun_options
+
+    cmd = mpirun_command(2) + mca + mpirun_options(args.fabric) + [
+        sys.executable, str(Path(__file__).resolve()), "--worker", "--rounds", str(args.rounds),
+        "--only", args.only, "--data", args.data, "--fabric", args.fabric]
+    if args.out:
+        cmd += ["--out", args.out]
     return subprocess.run(cmd, cwd=ROOT, env=environment()).returncode
 
 

@@ -6,7 +6,8 @@
 
 ``check`` runs every case of distributed_cases.py and writes this rank's
 records to OUT_DIR/rank<R>.pkl; ``resume`` trains, crashes and resumes
-train_rnnlm; ``crash`` has rank 1 raise after one step while the others go
+train_rnnlm; ``resume-elsewhere`` resumes that crashed run on this job's
+number of ranks; ``crash`` has rank 1 raise after one step while the others go
 on into the next collective; ``gpu-mpi`` and ``gpu-nccl`` take the MLP
 step on GPU arrays (through the host, or through NCCL).
 """
@@ -33,13 +34,48 @@ def check(comm, out_dir):
         results[f"cbow-{mode}"] = cases.run_cbow(comm)
         results[f"cbow-{mode}-plan"] = list(comm.last_plan)
     comm.sparse = "auto"
-    results["identical"] = {name: cases.run_identical(comm, name) for name in cases.OPTIMIZERS}
+    for kind, run in (("mlp", cases.run_mlp), ("rnnlm", cases.run_rnnlm), ("cbow", cases.run_cbow)):
+        results[f"{kind}-sharded"] = run(comm, shard=True)
+    for shard, key in ((False, "identical"), (True, "identical-sharded")):
+        results[key] = {name: cases.run_identical(comm, name, shard=shard)
+                        for name in cases.OPTIMIZERS}
     try:
         dist.DistributedOptimizer(O.SGD(cases.MLP() if comm.rank else cases.Tagger()), comm)
     except dist.DistributedError as exc:
         results["mismatch"] = str(exc)
+    results["tcp"] = tcp_connections()
     with open(os.path.join(out_dir, f"rank{comm.rank}.pkl"), "wb") as f:
         pickle.dump(results, f)
+
+
+def tcp_connections():
+    """(local, remote) "address:port" of this process's established IPv4 TCP
+    connections, and "ipv6" pairs for any IPv6 one (Linux's /proc)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[len("socket:["):-1])
+    out = []
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/self/net/{table}") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                established = fields[3] == "01"
+                if established and fields[9] in mine:
+                    out.append(tuple(_address(a) if table == "tcp" else "ipv6:" + a
+                                     for a in fields[1:3]))
+    return out
+
+
+def _address(hex_pair):
+    """ "0100007F:0402" (little-endian IPv4, port) as "127.0.0.1:1026"."""
+    ip, port = hex_pair.split(":")
+    return ".".join(str(b) for b in reversed(bytes.fromhex(ip))) + f":{int(port, 16)}"
 
 
 def resume(comm, out_dir):
@@ -55,6 +91,30 @@ def resume(comm, out_dir):
                                  resume=path)
     with open(os.path.join(out_dir, f"rank{comm.rank}.pkl"), "wb") as f:
         pickle.dump({"full": full, "resumed": resumed}, f)
+
+
+def resume_elsewhere(comm, out_dir):
+    """The resume file of the 2-rank ``resume`` job in OUT_DIR resumed on this
+    job's ranks twice, with other seeds each time; records the histories,
+    the weights and the generator state each rank resumed with."""
+    from minigrad import random as mg_random
+    from minigrad.training.loop import TrainingLoop
+
+    restore, resumed_with = TrainingLoop._restore, []
+
+    def recording(loop, *args):
+        restore(loop, *args)
+        resumed_with.append(mg_random.get_state())
+
+    TrainingLoop._restore = recording
+    path = os.path.join(out_dir, "crashed", "rnnlm_resume.npz")
+    runs = []
+    for seed, model_rng in ((99, 7), (5, 3)):
+        target = os.path.join(out_dir, f"on{comm.size}-seed{seed}")
+        runs.append(cases.run_training(comm, target, seed=seed, model_rng=model_rng,
+                                       resume=path))
+    with open(os.path.join(out_dir, f"on{comm.size}-rank{comm.rank}.pkl"), "wb") as f:
+        pickle.dump({"runs": runs, "resumed_with": resumed_with}, f)
 
 
 def crash(comm, out_dir):
@@ -76,7 +136,8 @@ def gpu_step(comm, out_dir):
 
 
 # mode: (communicator kind, what the ranks do)
-MODES = {"check": ("mpi", check), "resume": ("mpi", resume), "crash": ("mpi", crash),
+MODES = {"check": ("mpi", check), "resume": ("mpi", resume),
+         "resume-elsewhere": ("mpi", resume_elsewhere), "crash": ("mpi", crash),
          "gpu-mpi": ("mpi", gpu_step), "gpu-nccl": ("nccl", gpu_step)}
 
 if __name__ == "__main__":

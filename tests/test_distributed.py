@@ -15,6 +15,7 @@ from minigrad import distributed as dist
 from minigrad.data import ShuffledBatches, TBPTTBatcher
 from minigrad.distributed import nccl as nccl_mod
 from minigrad.layers import Layer, Parameter
+from minigrad import optimizers as O
 from minigrad.optimizers import SGD, Adam, ClipGradNorm
 from thread_ranks import run_ranks
 
@@ -45,6 +46,16 @@ def test_missing_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(dist.DistributedError, match=r"minigrad\[distributed\]"):
         dist.create_communicator()
+
+
+def test_mpirun_options_name_the_fabrics():
+    from minigrad.distributed.launch import mpirun_options
+
+    assert mpirun_options("shared-memory") == []
+    tcp = mpirun_options("tcp-loopback")
+    assert tcp[tcp.index("btl") + 1] == "tcp,self" and "lo" in tcp
+    with pytest.raises(ValueError, match="fabric must be one of"):
+        mpirun_options("infiniband")
 
 
 # ---------------------------------------------------------------- dense gradients
@@ -327,12 +338,14 @@ def test_sum_over_ranks_is_the_same_everywhere():
 
 
 # ---------------------------------------------------------------- on each backend, through MPI
+@pytest.mark.parametrize("shard", [False, True], ids=["whole", "sharded"])
 @pytest.mark.parametrize("sparse", ["gather", "densify"])
-def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse):
+def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse, shard):
     """Parameters on the device: MpiTransport hands MPI host copies (MPI without
     CUDA support reads host memory only) and writes the results back on the
     device. Rank 0's parameters and Adam state are broadcast, then dense and
-    sparse gradients averaged and applied: the same values as on the CPU."""
+    sparse gradients averaged and applied, whole or sharded: the same values
+    as on the CPU."""
     weights = [2.0, 1.0, 1.0]
 
     def step(on, transport):
@@ -341,7 +354,7 @@ def test_steps_through_mpi_host_copies_on_each_backend(xp, sparse):
             model.E = Parameter(dense((V, D), seed=comm.rank))
             if on is not np:
                 model.to_gpu()
-            opt = dist.DistributedOptimizer(Adam(model, lr=0.1), comm)
+            opt = dist.DistributedOptimizer(Adam(model, lr=0.1), comm, shard=shard)
             g = SPARSE[comm.rank]
             for _ in range(2):
                 model.W.grad = mg.Variable(mg.to_gpu(dense((3, 2), seed=10 + comm.rank))
@@ -455,3 +468,161 @@ def test_nccl_transport_on_one_gpu():
         o.update()
     for a, b in zip(plain.params(), wrapped.params()):
         assert bool((a.data == b.data).all())
+
+
+# ---------------------------------------------------------------- the sharded optimizer
+SHARDED_RULES = {
+    "SGD": lambda ps: SGD(ps, lr=0.1),
+    "Momentum": lambda ps: O.Momentum(ps, lr=0.1),
+    "Nesterov": lambda ps: O.Nesterov(ps, lr=0.1),
+    "AdaGrad": lambda ps: O.AdaGrad(ps, lr=0.1),
+    "RMSprop": lambda ps: O.RMSprop(ps, lr=0.01),
+    "Adam": lambda ps: Adam(ps, lr=0.01),
+    "lazy Adam": lambda ps: Adam(ps, lr=0.01, lazy=True),
+    "lazy Momentum": lambda ps: O.Momentum(ps, lr=0.1, lazy=True),
+}
+
+
+class Mixed(Layer):
+    """Several blocks of the clipping norm per parameter, a sparse table, a
+    0-d parameter and a float64 one: every way a shard can be cut."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = Parameter(dense((300, 70), seed=1))
+        self.b = Parameter(dense(70, seed=2))
+        self.E = Parameter(dense((600, 40), seed=3))
+        self.s = Parameter(np.array(0.5, np.float32))
+        self.d = Parameter(dense((40, 3), np.float64, seed=4))
+
+
+def mixed_grads(model, rank, step):
+    rng = np.random.default_rng(1000 * step + rank)
+    for name, p in model.named_params():
+        if name == "E":
+            ids = rng.integers(0, 600, 50)          # repeats, on several blocks
+            p.grad = mg.SparseRows(ids, rng.standard_normal((50, 40)).astype(np.float32),
+                                   (600, 40))
+        else:
+            g = rng.standard_normal(p.shape) * 3
+            p.grad = mg.Variable(np.asarray(g, dtype=p.dtype), requires_grad=False)
+
+
+def train_mixed(comm, rule, shard, steps=4, hooks=()):
+    model = Mixed()
+    opt = dist.DistributedOptimizer(SHARDED_RULES[rule](model), comm, shard=shard)
+    for hook in hooks:
+        opt.add_hook(hook())
+    norms = []
+    for step in range(steps):
+        mixed_grads(model, comm.rank, step)
+        opt.update()
+        norms += [h.last_norm for h in opt.hooks if isinstance(h, ClipGradNorm)]
+    return {n: p.data.copy() for n, p in model.named_params()}, opt.steps, norms
+
+
+@pytest.mark.parametrize("rule", list(SHARDED_RULES))
+@pytest.mark.parametrize("hooks", [(lambda: ClipGradNorm(1.0),),
+                                   (lambda: O.WeightDecay(0.1), lambda: ClipGradNorm(2.0))],
+                         ids=["clip", "decay and clip"])
+def test_a_sharded_update_is_the_unsharded_update_bit_for_bit(rule, hooks):
+    for size, transport in ((2, "threads"), (3, "mpi")):
+        whole = run_ranks(size, lambda comm: train_mixed(comm, rule, False, hooks=hooks),
+                          transport=transport)
+        sharded = run_ranks(size, lambda comm: train_mixed(comm, rule, True, hooks=hooks),
+                            transport=transport)
+        for (want, steps, norms), (got, got_steps, got_norms) in zip(whole, sharded):
+            assert got_steps == steps and got_norms == norms
+            assert norms[0] > 2.0                         # it clips
+            for name in want:
+                assert np.array_equal(got[name], want[name]), (rule, size, name)
+
+
+def test_sharded_optimizer_state_is_split_over_the_ranks():
+    from minigrad.optimizers.hooks import NORM_BLOCK
+
+    def rank(comm):
+        model = Layer()
+        model.W, model.b = Parameter(dense((3000, 100))), Parameter(dense(100))
+        opt = dist.DistributedOptimizer(Adam(model, lr=0.01), comm, shard=True)
+        for p in model.params():
+            p.grad = mg.Variable(dense(p.shape, seed=comm.rank), requires_grad=False)
+        opt.update()
+        held = sum(a.size for s in opt._shards().owned[comm.rank]
+                   for a in (opt.optimizer.held_state(s) or {}).values())
+        assert all(opt.optimizer.held_state(p) is None for p in model.params())
+        return held, [p.grad for p in model.params()]
+
+    total = 2 * (3000 * 100 + 100)                        # Adam: m and v
+    for size in (2, 3):
+        results = run_ranks(size, rank)
+        held = [h for h, _ in results]
+        assert sum(held) == total
+        # 1/N each, give or take the one block of rows where the shards are cut
+        assert all(abs(h - total / size) <= 2 * NORM_BLOCK for h in held), held
+        assert all(g is None for _, grads in results for g in grads)
+
+
+def test_sharded_state_dict_is_the_unsharded_one_and_loads_on_other_rank_counts():
+    def states(comm, shard):
+        model = Mixed()
+        opt = dist.DistributedOptimizer(Adam(model, lr=0.01), comm, shard=shard)
+        for step in range(2):
+            mixed_grads(model, comm.rank, step)
+            opt.update()
+        return opt.state_dict(), {n: p.data.copy() for n, p in model.named_params()}
+
+    (want, params), _ = run_ranks(2, lambda comm: states(comm, False))
+    got = run_ranks(2, lambda comm: states(comm, True))
+    for state, _ in got:
+        assert state.keys() == want.keys()
+        for key, value in want.items():
+            assert np.array_equal(np.asarray(state[key]), np.asarray(value)), key
+
+    def resumed(comm):
+        model = Mixed()
+        for name, p in model.named_params():
+            p.data[...] = params[name]
+        opt = dist.DistributedOptimizer(Adam(model, lr=0.01), comm, shard=True)
+        opt.load_state_dict(want)
+        mixed_grads(model, 0, 5)
+        opt.update()
+        return {n: p.data.copy() for n, p in model.named_params()}, opt.state_dict()["steps"]
+
+    one = run_ranks(1, resumed)[0]
+    for got_params, steps in run_ranks(3, resumed):
+        assert steps == 3
+        for name in got_params:
+            np.testing.assert_allclose(got_params[name], one[0][name], rtol=1e-6)
+
+
+def test_a_hook_that_is_not_elementwise_is_refused_when_sharded():
+    def rank(comm):
+        model = Tiny()
+        opt = dist.DistributedOptimizer(SGD(model, lr=0.1), comm, shard=True)
+        opt.add_hook(lambda params: None)
+        for p in model.params():
+            p.grad = mg.Variable(np.ones_like(p.data), requires_grad=False)
+        try:
+            opt.update()
+        except dist.DistributedError as exc:
+            return str(exc)
+
+    assert all("elementwise = True" in m and "shard=False" in m for m in run_ranks(2, rank))
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 24, 64], ids=["one call", "rounds of 64 bytes"])
+def test_mpi_reduce_scatter_gives_each_rank_its_part_of_the_sum(monkeypatch, chunk_bytes):
+    from minigrad.distributed import transport
+
+    monkeypatch.setattr(transport, "ALLREDUCE_CHUNK_BYTES", chunk_bytes)
+    counts = [37, 0, 50]
+    data = [dense(sum(counts), seed=r) for r in range(3)]
+
+    def rank(comm):
+        return comm.transport.reduce_scatter(data[comm.rank].copy(), counts).copy()
+
+    total = data[0] + data[1] + data[2]
+    for r, part in enumerate(run_ranks(3, rank, transport="mpi")):
+        start = sum(counts[:r])
+        np.testing.assert_array_equal(part, total[start:start + counts[r]])

@@ -1,10 +1,12 @@
 """minigrad.distributed across real processes: mpirun from pytest, in a
 subprocess with a timeout.
 
-One job per rank count runs every case of distributed_cases.py (the worker
-is distributed_worker.py); the tests compare each rank's records with the
-same steps taken on this process with the whole batch. A third job checks
-that a rank that raises ends the whole job.
+One job per rank count (2 and 3) and per fabric runs every case of
+distributed_cases.py (the worker is distributed_worker.py): over shared
+memory, Open MPI's choice on one machine, and over its TCP transport on the
+loopback interface, the code a job across machines runs. The tests compare
+each rank's records with the same steps taken on this process with the whole
+batch. Another job checks that a rank that raises ends the whole job.
 
 mpirun comes with ``pip install 'minigrad[distributed]'`` (mpi4py + the Open
 MPI wheel). Where it is missing these tests skip, except under
@@ -24,6 +26,7 @@ import numpy as np
 import pytest
 
 import distributed_cases as cases
+from minigrad.distributed.launch import mpirun_options
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,30 +52,33 @@ if MPIRUN is None:
                 allow_module_level=True)
 
 
-def mpirun(n, mode, out_dir, timeout=JOB_TIMEOUT_S):
-    """Run the worker on ``n`` ranks; (CompletedProcess, seconds)."""
+def mpirun(n, mode, out_dir, timeout=JOB_TIMEOUT_S, fabric="shared-memory"):
+    """Run the worker on ``n`` ranks talking over ``fabric``; (CompletedProcess, seconds)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]),
                OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                # root in containers and CI; more ranks than cores
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    cmd = [MPIRUN, "--oversubscribe", "-n", str(n), sys.executable, str(WORKER), mode,
-           str(out_dir)]
+    cmd = [MPIRUN, "--oversubscribe", "-n", str(n), *mpirun_options(fabric), sys.executable,
+           str(WORKER), mode, str(out_dir)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
     return proc, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
+JOBS = [(n, fabric) for fabric in ("shared-memory", "tcp-loopback") for n in (2, 3)]
+
+
+@pytest.fixture(scope="module", params=JOBS, ids=[f"{n} ranks, {f}" for n, f in JOBS])
 def job(request, tmp_path_factory):
-    n = request.param
-    out = tmp_path_factory.mktemp(f"mpi{n}")
-    proc, _ = mpirun(n, "check", out)
+    n, fabric = request.param
+    out = tmp_path_factory.mktemp(f"mpi{n}-{fabric}")
+    proc, _ = mpirun(n, "check", out, fabric=fabric)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = []
     for r in range(n):
         with open(out / f"rank{r}.pkl", "rb") as f:
-            ranks.append(pickle.load(f))
+            ranks.append(pickle.load(f) | {"fabric": fabric})
     return ranks
 
 
@@ -87,11 +93,11 @@ def one_process():
 RTOL, ATOL = 2e-5, 1e-7
 
 
-def assert_same_steps(got, want):
+def assert_same_steps(got, want, kinds=("grads", "params")):
     assert len(got) == len(want)
     for step, (g, w) in enumerate(zip(got, want)):
         np.testing.assert_allclose(g["loss"], w["loss"], rtol=RTOL, err_msg=f"loss, step {step}")
-        for kind in ("grads", "params"):
+        for kind in kinds:
             assert g[kind].keys() == w[kind].keys()
             for name in w[kind]:
                 np.testing.assert_allclose(g[kind][name], w[kind][name], rtol=RTOL, atol=ATOL,
@@ -105,6 +111,14 @@ def test_a_step_on_ranks_equals_a_step_on_the_whole_batch(job, one_process, case
         assert_same_steps(rank[case], want)
 
 
+@pytest.mark.parametrize("case", ["mlp", "rnnlm", "cbow"])
+def test_a_sharded_step_on_ranks_equals_a_step_on_the_whole_batch(job, one_process, case):
+    """The parameters and the loss; a sharded update leaves no averaged gradient."""
+    for rank in job:
+        assert_same_steps(rank[f"{case}-sharded"], one_process[case], kinds=("params",))
+        assert all(g is None for step in rank[f"{case}-sharded"] for g in step["grads"].values())
+
+
 def test_the_cases_exercise_what_they_claim(job, one_process):
     mlp_counts = [int((cases.mlp_data()[1][cases.dist.shard(cases.BATCH, r, len(job))] != -1)
                       .sum()) for r in range(len(job))]
@@ -116,17 +130,37 @@ def test_the_cases_exercise_what_they_claim(job, one_process):
         assert set(job[0][f"cbow-{mode}-plan"]) == {mode}            # both tables sparse
 
 
+def test_the_ranks_talk_over_the_fabric_asked_for_and_only_on_loopback(job):
+    """Each rank's established TCP connections (from /proc): one to mpirun on
+    every fabric; over TCP, the connections between ranks too. Every address
+    is 127.0.0.1."""
+    connections = [c for rank in job for c in rank["tcp"]]
+    assert connections and all(c.split(":")[0] == "127.0.0.1" for pair in connections
+                                for c in pair), connections
+    between_ranks = len(connections) - len(job)          # less each rank's link to mpirun
+    if job[0]["fabric"] == "tcp-loopback":
+        assert between_ranks >= len(job) - 1, connections
+    else:
+        assert between_ranks == 0, connections
+
+
 def test_sharded_perplexity_equals_one_process(job, one_process):
     for rank in job:
         assert rank["perplexity"] == pytest.approx(one_process["perplexity"], rel=1e-6)
 
 
 @pytest.mark.parametrize("name", list(cases.OPTIMIZERS))
-def test_parameters_stay_identical_across_ranks(job, name):
-    runs = [rank["identical"][name] for rank in job]
+@pytest.mark.parametrize("key", ["identical", "identical-sharded"], ids=["whole", "sharded"])
+def test_parameters_stay_identical_across_ranks(job, name, key):
+    runs = [rank[key][name] for rank in job]
     assert len(runs[0]["digests"]) == 20 and runs[0]["moved"]
     for other in runs[1:]:
         assert other["digests"] == runs[0]["digests"]
+    if len(job) == 2:
+        # Two ranks add the same two gradients (a + b) whether they reduce or
+        # reduce-scatter, so sharded and unsharded agree bit for bit, step by
+        # step. (Three may add them in another order.)
+        assert runs[0]["digests"] == job[0]["identical"][name]["digests"]
 
 
 def test_a_rank_with_other_parameters_fails_every_rank(job):
@@ -145,21 +179,56 @@ def test_a_crashing_rank_ends_the_job_within_seconds(tmp_path):
 
 
 # ---------------------------------------------------------------- training: resume, the CLI
-def test_a_distributed_run_resumes_exactly(tmp_path):
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """The 2-rank ``resume`` job: an uninterrupted run, a crashed one, and the
+    crashed one resumed; its directory and each rank's records."""
+    out = tmp_path_factory.mktemp("resume")
+    proc, _ = mpirun(2, "resume", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, [pickle.loads((out / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+
+
+def test_a_distributed_run_resumes_exactly(resumed):
     """BetterRnnlm (each rank its own dropout masks, its own rows of the
     recurrent state) crashed mid-epoch and resumed with other seeds gives
     the uninterrupted run's losses and weights, bit for bit, on every rank."""
-    proc, _ = mpirun(2, "resume", tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+    out, ranks = resumed
     for rank in ranks:
-        (full, w_full), (resumed, w_resumed) = rank["full"], rank["resumed"]
+        (full, w_full), (again, w_again) = rank["full"], rank["resumed"]
         for key in ("loss", "train_ppl", "valid_ppl", "lr", "best_valid_ppl"):
-            assert resumed[key] == full[key], key
-        assert all(np.array_equal(w_full[k], w_resumed[k]) for k in w_full)
+            assert again[key] == full[key], key
+        assert all(np.array_equal(w_full[k], w_again[k]) for k in w_full)
     assert ranks[0]["full"][0]["loss"] == ranks[1]["full"][0]["loss"]   # the mean over ranks
-    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == \
+    assert sorted(p.name for p in (out / "full").iterdir()) == \
         ["rnnlm_best.npz", "rnnlm_resume.npz"]
+
+
+@pytest.mark.parametrize("n", [1, 3], ids=["on 1 rank", "on 3 ranks"])
+def test_a_2_rank_run_resumes_repeatably_on_another_number_of_ranks(resumed, n):
+    """Rank r of the resumed job takes the saved stream of rank r; a rank the
+    saved run did not have, a stream drawn from the saved ones. Resumed twice
+    with other seeds, the runs are the same, bit for bit, on every rank."""
+    from minigrad.training.checkpoint import read_state
+
+    out, _ = resumed
+    proc, _ = mpirun(n, "resume-elsewhere", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    saved = read_state(out / "crashed" / "rnnlm_resume.npz", "resume")[1]["random_ranks"]
+    ranks = [pickle.loads((out / f"on{n}-rank{r}.pkl").read_bytes()) for r in range(n)]
+    streams = []
+    for r, rank in enumerate(ranks):
+        first, second = rank["resumed_with"]
+        assert first == second                                    # whatever the seeds
+        assert (first == saved[r]) if r < len(saved) else (first not in saved)
+        streams.append(first)
+        (h1, w1), (h2, w2) = rank["runs"]
+        for key in ("loss", "train_ppl", "valid_ppl", "lr"):
+            assert h1[key] == h2[key], key
+        assert all(np.array_equal(w1[k], w2[k]) for k in w1)
+        assert h1["loss"][:5] == ranks[0]["runs"][0][0]["loss"][:5]   # the saved history
+    assert len({repr(s) for s in streams}) == n                   # each rank its own
+    assert len(ranks[0]["runs"][0][0]["loss"]) > 5                # it trained after resuming
 
 
 def test_cli_distributed_rnnlm_matches_one_process(tmp_path):

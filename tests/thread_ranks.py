@@ -47,6 +47,15 @@ class ThreadTransport:
         buf[...] = total
         return buf
 
+    def reduce_scatter(self, buf, counts):
+        self.calls.append(("reduce_scatter", buf.size))
+        parts = self._all(buf.copy())
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        start = sum(counts[:self.rank])
+        return total[start:start + counts[self.rank]].copy()
+
     def broadcast(self, buf, root=0):
         self.calls.append(("broadcast", buf.size))
         buf[...] = self._all(buf.copy())[root]
@@ -101,6 +110,12 @@ class ThreadMpi:
             assert sendbuf == ThreadMpi.IN_PLACE and op == ThreadMpi.SUM
             recvbuf = self._host(recvbuf)
             recvbuf[...] = sum(self._all(recvbuf.copy()))
+
+        def Reduce_scatter(self, sendbuf, recvbuf, counts, op):  # noqa: N802
+            assert op == ThreadMpi.SUM
+            total = sum(self._all(self._host(sendbuf).copy()))
+            start = sum(counts[:self.rank])
+            self._host(recvbuf)[...] = total[start:start + counts[self.rank]]
 
         def Bcast(self, buf, root=0):  # noqa: N802
             buf = self._host(buf)

@@ -25,6 +25,12 @@ In the script::
         loss.backward()
         opt.update(loss=loss)                       # returns the mean loss over the ranks
 
+``DistributedOptimizer(opt, comm, shard=True)`` shards the update (ZeRO
+stage 1, see sharding.py): each rank updates and keeps the optimizer state
+of its own part of the parameters. ``launch.mpirun_options("tcp-loopback")``
+gives the mpirun options that run the ranks of one machine over TCP, the
+path between machines.
+
 mpi4py is optional (``pip install 'minigrad[distributed]'``) and imported by
 the first communicator, not by ``import minigrad.distributed``. See the docs
 page "Scaling out".

@@ -32,6 +32,7 @@ from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
 from .mpi import DistributedError
+from .sharding import rows_of, slice_size
 
 __all__ = ["Communicator", "choose_sparse", "SPARSE_MODES", "GATHER_LIMIT"]
 
@@ -155,21 +156,85 @@ class Communicator:
         if self.size == 1:
             self.last_plan = ["local" if p.grad is not None else "none" for p in params]
             return local_loss
+        table, scale, mean_loss, plan = self._agree(params, weight, local_loss)
+        self._mean_of(params, plan, table, scale, ("dense", "densify"))
+        return mean_loss
+
+    def reduce_scatter_grads(self, params, layout, weight=None, loss=None):
+        """The first move of a sharded step (see sharding.py): every rank
+        receives the weighted mean over the ranks of the dense gradients of
+        the rows it owns in ``layout`` (a ShardLayout), through one
+        Reduce-scatter per dtype; sparse row gradients are averaged whole,
+        as :meth:`mean_grads` does, into each ``p.grad``.
+
+        Returns (mean loss or None, the plan per parameter as in
+        ``last_plan``, {slice: its averaged gradient rows} for the dense ones).
+        """
+        params = list(params)
+        weight = 1.0 if weight is None else float(weight)
+        local_loss = None if loss is None else float(_value(loss))
+        table, scale, mean_loss, plan = self._agree(params, weight, local_loss)
+        kinds = table[self.rank, _FIXED::2].astype(int)
+        out = {}
+        for group in layout.groups:
+            ranks = [[s for s in rank if plan[s.index] == "dense"] for rank in group]
+            if any(ranks):
+                out.update(self._scatter_dense(params, kinds, ranks, scale))
+        self._mean_of(params, plan, table, scale, ("densify",))
+        return mean_loss, plan, out
+
+    def _agree(self, params, weight, local_loss):
+        """Every rank's header: (the table, this rank's scale, the mean loss, the plan)."""
         header = self._header(params, weight, local_loss)
         table = self.transport.allgather_header(header)
         scales, mean_loss = _weights(table)
         plan = self._plan(params, table)
         self.last_plan = plan
-        scale = scales[self.rank]
+        return table, scales[self.rank], mean_loss, plan
+
+    def _mean_of(self, params, plan, table, scale, reduced):
+        """The mean of each gradient whose plan is in ``reduced`` (by Allreduce)
+        or "gather", on every rank."""
         kinds = table[self.rank, _FIXED::2].astype(int)
-        dense = [(p, mode, kind) for p, mode, kind in zip(params, plan, kinds)
-                 if mode in ("dense", "densify")]
+        dense = [(p, mode, kind) for p, mode, kind in zip(params, plan, kinds) if mode in reduced]
         for group in _by_dtype(dense, lambda entry: entry[0].data):
             self._reduce_dense(group, scale)
         gather = [(j, p) for j, (p, mode) in enumerate(zip(params, plan)) if mode == "gather"]
         if gather:
             self._gather_rows(gather, table, scale)
-        return mean_loss
+
+    def _scatter_dense(self, params, kinds, ranks, scale):
+        """One Reduce-scatter of the dense gradients of one dtype: ``ranks[r]``
+        lists rank r's slices. Returns {this rank's slice: its mean rows}."""
+        first = params[next(s.index for rank in ranks for s in rank)]
+        xp = _module_of([p.data for p in params])
+        counts = [sum(slice_size(params[s.index].shape, s.lo, s.hi) for s in rank)
+                  for rank in ranks]
+        buf = self._buffer(xp, first.dtype, sum(counts))
+        start = 0
+        for rank in ranks:
+            for s in rank:
+                p = params[s.index]
+                n = slice_size(p.shape, s.lo, s.hi)
+                region = buf[start:start + n].reshape((s.hi - s.lo,) + tuple(p.shape[1:]))
+                if kinds[s.index] == _DENSE:
+                    xp.multiply(rows_of(p.grad.data)[s.lo:s.hi], scale, out=region)
+                else:
+                    region.fill(0)
+                    if kinds[s.index] == _SPARSE:
+                        g = p.grad
+                        inside = (g.indices >= s.lo) & (g.indices < s.hi)
+                        backend.scatter_add(region, g.indices[inside] - s.lo,
+                                            g.rows[inside] * scale)
+                start += n
+        mine = self.transport.reduce_scatter(buf, counts)
+        out, start = {}, 0
+        for s in ranks[self.rank]:
+            p = params[s.index]
+            n = slice_size(p.shape, s.lo, s.hi)
+            out[s] = mine[start:start + n].reshape((s.hi - s.lo,) + tuple(p.shape[1:]))
+            start += n
+        return out
 
     def _header(self, params, weight, loss):
         head = [_layout_hash(params), weight, loss is not None, 0.0 if loss is None else loss]

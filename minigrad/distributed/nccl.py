@@ -105,6 +105,20 @@ class NcclTransport:
             self.comm.bcast(buf.data.ptr, buf.size, kind, root, self._stream())
         return buf
 
+    def reduce_scatter(self, buf, counts):
+        kind = self._check(buf)
+        padded = pad_counts(counts)
+        send = self.cupy.zeros(padded * self.size, dtype=buf.dtype)
+        start = 0
+        for r, c in enumerate(counts):
+            send[r * padded:r * padded + int(c)] = buf[start:start + int(c)]
+            start += int(c)
+        out = self.cupy.empty(padded, dtype=buf.dtype)
+        if padded:
+            self.comm.reduceScatter(send.data.ptr, out.data.ptr, padded, kind,
+                                    self.nccl.NCCL_SUM, self._stream())
+        return out[:int(counts[self.rank])]
+
     def allgatherv(self, buf, counts):
         kind = self._check(buf)
         padded = pad_counts(counts)

@@ -6,10 +6,11 @@ import hashlib
 from .. import backend
 from ..optimizers import Optimizer
 from .mpi import DistributedError
+from .sharding import ShardLayout, gather_state, scatter_state, sharded_update
 
 __all__ = ["DistributedOptimizer"]
 
-_OWN = ("optimizer", "comm", "last_loss")
+_OWN = ("optimizer", "comm", "last_loss", "shard", "_layout")
 
 
 class DistributedOptimizer:
@@ -32,15 +33,28 @@ class DistributedOptimizer:
     With equal shares of the global batch, the plain mean is the gradient of
     the whole batch. When the ranks count different numbers of targets
     (``ignore_index``), pass ``weight=`` (this rank's count) to ``update``.
+
+    ``shard=True`` shards the update (ZeRO stage 1, see sharding.py): each
+    rank receives the averaged gradient of its own part of the parameters
+    (Reduce-scatter), clips and updates that part, keeps the optimizer state
+    of that part alone (1/N of it), and the parts are gathered on every
+    rank. The parameters are bit for bit those of the unsharded update on
+    the same averaged gradients. The hooks must be ClipGradNorm or
+    elementwise (WeightDecay); after a sharded ``update`` every gradient is
+    None (the averaged gradient exists only in parts). ``state_dict`` gathers
+    the state of every rank's part, so a resume file is the same either way
+    and resumes on any number of ranks.
     """
 
-    def __init__(self, optimizer, comm):
+    def __init__(self, optimizer, comm, shard: bool = False):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"DistributedOptimizer wraps a minigrad Optimizer, got a "
                             f"{type(optimizer).__name__}")
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "comm", comm)
         object.__setattr__(self, "last_loss", None)
+        object.__setattr__(self, "shard", bool(shard))
+        object.__setattr__(self, "_layout", None)
         self.broadcast()
 
     def broadcast(self, root: int = 0):
@@ -51,17 +65,48 @@ class DistributedOptimizer:
         comm.check_same_params(describe_params(opt))
         comm.broadcast_params(opt.params(), root)
         state = comm.broadcast_object(opt.state_dict() if comm.rank == root else None, root)
-        if comm.rank != root:
-            opt.load_state_dict(state)
+        if comm.rank != root or self.shard:
+            self.load_state_dict(state)
 
     def update(self, loss=None, weight=None):
         """Average the gradients over the ranks, then step. Returns the mean of
         ``loss`` over the ranks (weighted like the gradients) when given, else
         None; also kept in ``last_loss``."""
-        mean = self.comm.mean_grads(self.optimizer.params(), weight=weight, loss=loss)
-        self.optimizer.update()
+        if self.shard:
+            mean = sharded_update(self.optimizer, self.comm, self._shards(), weight=weight,
+                                  loss=loss)
+        else:
+            mean = self.comm.mean_grads(self.optimizer.params(), weight=weight, loss=loss)
+            self.optimizer.update()
         object.__setattr__(self, "last_loss", mean)
         return mean
+
+    def _shards(self) -> ShardLayout:
+        """The layout of the shards, made for the parameters as they are now."""
+        params = self.optimizer.params()
+        layout = self._layout
+        if layout is None or not layout.fits(params):
+            if layout is not None and self.optimizer._state:
+                raise DistributedError("sharded optimizer: the parameters changed after the "
+                                       "first update; build the model whole before training")
+            layout = ShardLayout(params, self.comm.size)
+            object.__setattr__(self, "_layout", layout)
+        return layout
+
+    def state_dict(self) -> dict:
+        """The wrapped optimizer's state_dict; sharded, the state of every
+        rank's part gathered into whole arrays (on every rank: call it on
+        every rank)."""
+        if not self.shard:
+            return self.optimizer.state_dict()
+        return gather_state(self.optimizer, self.comm, self._shards())
+
+    def load_state_dict(self, state: dict):
+        """Load a state_dict (of a sharded or an unsharded optimizer, from any
+        number of ranks); sharded, each rank keeps its part of the state."""
+        self.optimizer.load_state_dict(state)
+        if self.shard:
+            scatter_state(self.optimizer, self._shards(), self.comm.rank)
 
     def step(self, loss=None, weight=None):
         """PyTorch's name for :meth:`update` (which it is, averaging included)."""

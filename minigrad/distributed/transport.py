@@ -5,6 +5,9 @@ goes into them. The operations:
 
 * ``allreduce_sum(buf)``: ``buf`` becomes the elementwise sum over the ranks (in place);
 * ``broadcast(buf, root)``: ``buf`` becomes root's (in place);
+* ``reduce_scatter(buf, counts)``: the elementwise sum over the ranks of
+  ``buf``, of which rank r receives its part, ``counts[r]`` elements (the
+  parts in rank order);
 * ``allgatherv(buf, counts)``: every rank's ``buf`` (``counts[r]`` elements
   from rank r), concatenated in rank order;
 * ``allgather_header(vec)``: the small float64 vectors of all ranks, one row each;
@@ -48,6 +51,7 @@ class MpiTransport:
         self.MPI = mpi if mpi is not None else load_mpi()
         self.comm = mpi_comm if mpi_comm is not None else self.MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self._arrays = {}
 
     # ------------------------------------------------------------ arrays
     def allreduce_sum(self, buf):
@@ -59,6 +63,39 @@ class MpiTransport:
             self.comm.Allreduce(self.MPI.IN_PLACE, host[start:start + step], op=self.MPI.SUM)
         _back(buf, host)
         return buf
+
+    def reduce_scatter(self, buf, counts):
+        """This rank's part of the sum, in an array kept for the next call
+        (valid until then). Like the Allreduce, in rounds of at most 16 MiB:
+        round i sends the i-th piece of every rank's part, copied together."""
+        counts = [int(c) for c in counts]
+        if self.size == 1:
+            return buf[:counts[0]].copy()
+        host = _host(buf)
+        out = self._kept("out", host.dtype, counts[self.rank])
+        piece = max(1, ALLREDUCE_CHUNK_BYTES // host.itemsize // self.size)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        rounds = -(-max(counts) // piece)
+        stage = host if rounds <= 1 else self._kept("stage", host.dtype, piece * self.size)
+        for i in range(rounds):
+            parts = [max(0, min(piece, c - i * piece)) for c in counts]
+            if rounds > 1:
+                at = 0
+                for r, n in enumerate(parts):
+                    stage[at:at + n] = host[starts[r] + i * piece:starts[r] + i * piece + n]
+                    at += n
+            mine = out[i * piece:i * piece + parts[self.rank]]
+            self.comm.Reduce_scatter(stage[:sum(parts)], mine, parts, op=self.MPI.SUM)
+        return out if not backend.is_cupy_array(buf) else backend.as_cupy(out)
+
+    def _kept(self, name, dtype, n):
+        """A host array of ``n`` elements kept from call to call: a fresh one
+        each step would page-fault through its whole size again."""
+        key = (name, np.dtype(dtype).str)
+        kept = self._arrays.get(key)
+        if kept is None or kept.size < n:
+            kept = self._arrays[key] = np.empty(n, dtype=dtype)
+        return kept[:n]
 
     def broadcast(self, buf, root=0):
         if buf.size == 0 or self.size == 1:

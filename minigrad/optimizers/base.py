@@ -131,8 +131,7 @@ class Optimizer:
             self._warned_no_grad = True
             warnings.warn(_no_gradient_message(self, len(params)), NoGradientWarning,
                           stacklevel=2)
-        densify = not self.lazy and any(not getattr(h, "exact_on_rows", False)
-                                        for h in self.hooks)
+        densify = self.hooks_need_dense()
         for p in live:
             if isinstance(p.grad, SparseRows):
                 # Each row once, so hooks see true row gradients (norms, decay).
@@ -140,6 +139,17 @@ class Optimizer:
                           else p.grad.coalesced())
         for hook in self.hooks:
             hook(live)
+        self.apply_rule(live)
+
+    def hooks_need_dense(self) -> bool:
+        """Whether sparse gradients reach the hooks as dense arrays (see add_hook)."""
+        return not self.lazy and any(not getattr(h, "exact_on_rows", False) for h in self.hooks)
+
+    def apply_rule(self, live):
+        """The rule alone, once, on ``live`` (objects with ``data`` and a
+        ``grad``, the hooks already run): one step counted. ``update`` calls it
+        with the parameters; a sharded optimizer with each rank's slices of
+        them, whose state is then its own."""
         self.steps += 1
         for p in live:
             if not isinstance(p.grad, SparseRows):
@@ -204,6 +214,20 @@ class Optimizer:
             entry = (param, {s: xp.zeros_like(param.data) for s in self.slots})
             self._state[id(param)] = entry
         return entry[1]
+
+    def held_state(self, param):
+        """``param``'s state arrays by slot name, or None when it has none yet
+        (unlike :meth:`state_of`, makes none)."""
+        entry = self._state.get(id(param))
+        return None if entry is None else entry[1]
+
+    def set_state(self, param, arrays):
+        """Give ``param`` the state ``arrays`` ({slot: array}, used as they are),
+        or none (``arrays`` None)."""
+        if arrays is None:
+            self._state.pop(id(param), None)
+        else:
+            self._state[id(param)] = (param, arrays)
 
     # ------------------------------------------------------------ resuming
     def state_dict(self) -> dict:

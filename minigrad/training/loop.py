@@ -32,6 +32,8 @@ the caller passes in as ``after_epoch``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import time
 from pathlib import Path
@@ -96,7 +98,9 @@ class TrainingLoop:
       (ShardedBatches), the losses recorded are the means over the ranks,
       only rank 0 shows progress and writes the resume file, which holds
       every rank's rows of the recurrent states and every rank's random
-      state, so a run resumed on as many ranks continues exactly.
+      state, so a run resumed on as many ranks continues exactly, and one
+      resumed on another number of ranks repeats itself
+      (:func:`resumed_random_state`).
 
     :meth:`run` returns the history, plain Python numbers and lists: ``loss``
     (every batch), ``train_iters`` with ``train_loss`` (and ``train_ppl``) at
@@ -337,20 +341,38 @@ class TrainingLoop:
                           for k, a in arrays.items()}
             ckpt.load_recurrent(arrays, self.model)
         self.batches.load_state_dict(theirs)
-        state = self._random_state(meta)
-        if state is not None:
-            mg_random.set_state(state)
+        mg_random.set_state(self._random_state(meta))
         self.history = meta["history"]
         self.iteration, self.epoch = meta["iteration"], meta["epoch"]
         self.done, self.mid_epoch = meta["batches_done"], meta["mid_epoch"]
         self._total, self._count, self._epoch_total = meta["sums"]
 
     def _random_state(self, meta):
-        """This rank's generator state from the file: its own when the file has
-        one per rank for as many ranks; else rank 0 takes the file's and the
-        others keep their own seeds (with another number of ranks their
-        dropout streams cannot continue exactly, but they stay independent)."""
-        ranks = meta.get("random_ranks")
-        if self.comm is not None and ranks is not None and len(ranks) == self.comm.size:
-            return ranks[self.comm.rank]
-        return meta["random"] if self.is_root else None
+        """This rank's generator state from the file (see resumed_random_state)."""
+        return resumed_random_state(meta, 0 if self.comm is None else self.comm.rank)
+
+
+def resumed_random_state(meta, rank: int) -> dict:
+    """The state of minigrad.random's generator that rank ``rank`` resumes
+    with, from the resume file's ``meta``: the state the file holds for that
+    rank (a run on several ranks saves every rank's; a run of one process,
+    its one); for a rank the saved run did not have, a stream of its own
+    drawn from the saved states, the same at every resume whatever seeds the
+    resumed run was given. So a resume on any number of ranks is repeatable,
+    and on as many ranks it continues every saved stream exactly.
+
+    >>> meta = {"random": "r0", "random_ranks": ["r0", "r1"]}
+    >>> resumed_random_state(meta, 1)
+    'r1'
+    >>> new = resumed_random_state({"random": np.random.default_rng(0).bit_generator.state}, 2)
+    >>> new["bit_generator"], new == resumed_random_state(
+    ...     {"random": np.random.default_rng(0).bit_generator.state}, 2)
+    ('PCG64', True)
+    """
+    saved = meta.get("random_ranks") or [meta["random"]]
+    if rank < len(saved):
+        return saved[rank]
+    digest = hashlib.sha256(json.dumps(saved, sort_keys=True).encode()).digest()
+    entropy = [int.from_bytes(digest[i:i + 8], "little") for i in range(0, 32, 8)] + [rank]
+    kind = getattr(np.random, saved[0]["bit_generator"])
+    return kind(np.random.SeedSequence(entropy)).state
