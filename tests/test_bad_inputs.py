@@ -596,3 +596,10 @@ def test_backward_through_an_integer_cast_says_where_the_graph_was_cut():
     with pytest.raises(mg.GraphError) as info:
         out.backward()
     assert_mentions(str(info.value), "does not require a gradient", "integer", "cuts the graph")
+
+
+def test_a_linear_layer_given_one_sample_says_how_to_make_it_a_batch():
+    from minigrad.layers import Linear
+
+    with pytest.raises(mg.ShapeError, match=r"single sample of shape \(3,\) is the batch x\[None\]"):
+        Linear(3, 2)(np.ones(3))

@@ -35,7 +35,10 @@ def _array_reshape(a, shape):
 
 def _check_inner(op, a, b):
     if a.ndim < 2 or b.ndim < 2:
-        raise ValueError("both operands need at least 2 dimensions (matmul() reshapes vectors)")
+        one = (f"; a single sample of shape {a.shape} is the batch x[None], shape (1, {a.shape[0]})"
+               if a.ndim == 1 and b.ndim == 2 else "")
+        raise ValueError(f"{op} needs operands of at least 2 dimensions, a batch of rows "
+                         f"(F.matmul and @ also take vectors){one}")
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(
             f"the inner dimensions {a.shape[-1]} and {b.shape[-2]} differ: for x @ W with x of "
