@@ -15,6 +15,7 @@ from .core import (Function, Variable, as_variable, detect_anomaly, enable_grad,
 from .core.sparse import SparseRows
 from .errors import AnomalyError, DeviceError, DTypeError, GraphError, MinigradError, ShapeError
 from . import functions
+from .compiled import CompileError, compile
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "get_array_module", "gpu_available", "to_gpu", "to_cpu", "viz",
     "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError",
     "MinigradError", "ShapeError", "DTypeError", "GraphError", "DeviceError",
+    "compile", "CompileError",
 ]

@@ -9,6 +9,9 @@ import numpy as np
 _numpy_rng = np.random.default_rng()
 _device_rngs: dict = {}  # device module -> its generator, made on first use
 _seed = None
+# Called before each draw when set: a compiled step, while it records, refuses
+# draws that a replay would not repeat (minigrad.compiled).
+_draw_check = None
 
 
 def seed(value: int) -> None:
@@ -20,7 +23,16 @@ def seed(value: int) -> None:
 
 
 def numpy_generator() -> np.random.Generator:
+    """minigrad's own generator, for a draw made now."""
+    if _draw_check is not None:
+        _draw_check()
     return _numpy_rng
+
+
+def set_draw_check(check) -> None:
+    """Call ``check()`` before each draw from minigrad's generator (None: stop)."""
+    global _draw_check
+    _draw_check = check
 
 
 def generator(rng=None) -> np.random.Generator:
@@ -46,6 +58,8 @@ def set_state(state) -> None:
 
 def uniform(xp, shape, dtype):
     """Uniform [0, 1) samples of ``dtype`` on the device of ``xp``."""
+    if _draw_check is not None:
+        _draw_check()
     if xp is np:
         kind = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float64
         return _numpy_rng.random(shape, dtype=kind)

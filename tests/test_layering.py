@@ -2,7 +2,9 @@
 back through others.
 
 The order, lowest first: the utilities (errors, atomic writes, random
-numbers) < backend (arrays) < core (the engine) < functions (operations) <
+numbers) < backend (arrays) < core (the engine) < compiled (a step recorded
+and replayed: the layers and optimizers mark their host calls with it) <
+functions (operations) <
 layers < optimizers, viz, data, testing (peers: none imports another) <
 distributed < training < the package's own face (minigrad/__init__) < the
 demo < ``python -m minigrad`` (__main__). models/ lives outside the package, above all of it.
@@ -20,6 +22,7 @@ LEVELS = [
     {"errors", "atomic", "random"},
     {"backend"},
     {"core"},
+    {"compiled"},
     {"functions"},
     {"layers"},
     {"optimizers", "viz", "data", "testing"},

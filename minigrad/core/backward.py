@@ -71,11 +71,17 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 ops.register(backward=backward)
 
 
-def _run(outputs, seeds, retain_graph, grads):
+def _run(outputs, seeds, retain_graph, grads, schedule=None):
+    """The backward pass. ``schedule`` (default: a new :class:`Schedule`)
+    says which operation runs next; a compiled step passes one that replays
+    an order it recorded, and, while it records, supplies one that logs it."""
     create_graph = grads.create_graph
     if len(seeds) != len(outputs):
         raise GraphError(f"backward: {len(outputs)} outputs but {len(seeds)} seed gradients")
-    schedule = Schedule()
+    if schedule is None:
+        recorder = state.recorder
+        schedule = Schedule() if recorder is None else \
+            recorder.backward_schedule(outputs, seeds, retain_graph, grads)
     for y, g in zip(outputs, seeds):
         grads.add(y, grads.seed(y, g))
         schedule.push(y.creator, y)

@@ -18,6 +18,10 @@ class _State:
         self.scope = ()
         # True in anomaly mode (anomaly.py): every result is checked for NaN/Inf.
         self.detect_anomaly = False
+        # A compiled step's recorder while it records one call (minigrad.compiled),
+        # else None: it is told of every recorded operation, every backward pass
+        # and every value read into Python.
+        self.recorder = None
 
 
 state = _State()

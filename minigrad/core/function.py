@@ -169,6 +169,8 @@ class Function:
             kept += ("y",)
         if kept:
             self._saved = kept + self._saved   # after what forward kept with save()
+        if state.recorder is not None:
+            state.recorder.record(self, outputs)   # a compiled step replays it later
         return outputs if type(ys) is tuple else outputs[0]
 
     # --------------------------------------------------- what backward reads

@@ -11,6 +11,7 @@ import numpy as np
 from .. import backend
 from ..errors import DTypeError, ShapeError, other_names
 from . import ops
+from .config import state
 
 
 @other_names   # PyTorch's and DeZero's names say what minigrad calls them
@@ -140,10 +141,14 @@ class Variable:
 
     def tolist(self):
         """The data as (nested lists of) Python numbers, as ``ndarray.tolist``."""
+        if state.recorder is not None:
+            state.recorder.read("tolist()")   # a compiled step refuses values read into Python
         return self.data.tolist()
 
     def numpy(self):
         """The data as a numpy array (copied from the GPU if needed)."""
+        if state.recorder is not None:
+            state.recorder.read("numpy()")
         return backend.as_numpy(self.data)
 
     # ----------------------------------------------------------- one number
@@ -151,6 +156,8 @@ class Variable:
     # or a PyTorch tensor does: float(loss), f"{loss:.3f}", round(loss, 3),
     # if loss < best: ... A larger one raises, naming its shape.
     def _number(self, use):
+        if state.recorder is not None:
+            state.recorder.read(use)
         if self.data.size != 1:
             raise ShapeError(
                 f"{use}: the Variable has shape {self.data.shape} ({self.data.size} elements), "

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import backend
 from .. import functions as F
+from ..compiled import replayed
 from ..core.variable import Variable
 from ..errors import other_names
 from .parameter import Parameter
@@ -206,6 +207,7 @@ class Layer:
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- state
+    @replayed   # a compiled step calls it again on every replay
     def zero_grad(self):
         """Drop every parameter's gradient, so that the next backward starts
         from zero (optimizers have the same method). ``cleargrads()`` is

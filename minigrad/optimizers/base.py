@@ -8,6 +8,7 @@ import warnings
 
 from .. import backend
 from ..core.sparse import SparseRows
+from ..compiled import replayed
 from ..core.variable import Variable
 from ..errors import MinigradError, other_names
 
@@ -94,6 +95,7 @@ class Optimizer:
         named = getattr(self.target, "named_params", None)
         return None if named is None else [n for n, _ in named()]
 
+    @replayed   # a compiled step calls it again on every replay
     def zero_grad(self):
         """Drop every parameter's gradient (the next backward starts from zero)."""
         for p in self.params():
@@ -122,6 +124,7 @@ class Optimizer:
         return hook
 
     # ------------------------------------------------------------ updating
+    @replayed   # reads the learning rate, the step count and the state live
     def update(self):
         """One optimization step: hooks, then each parameter with a gradient.
         ``step()`` is another name for it (PyTorch's)."""

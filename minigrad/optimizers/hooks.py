@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..compiled import replayed
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
 
@@ -104,6 +105,7 @@ class ClipGradNorm:
         self.max_norm = float(max_norm)
         self.last_norm = None
 
+    @replayed   # called in a compiled step by hand, it runs again on every replay
     def __call__(self, params):
         sums = [block_sums(p.grad) for p in params]
         self.clip_to(params, add_in_order(np.concatenate(sums) if sums else []))
@@ -134,6 +136,7 @@ class WeightDecay:
     def __init__(self, rate: float):
         self.rate = float(rate)
 
+    @replayed
     def __call__(self, params):
         for p in params:
             g = p.grad

@@ -1,0 +1,7 @@
+"""minigrad.compiled: a training step recorded once and replayed (define-by-run
+becomes define-and-run). See docs/compiled-step.md."""
+from .rules import CompileError
+from .step import CompiledStep, ScheduleEvictedWarning, compile
+from .tape import replayed
+
+__all__ = ["compile", "CompiledStep", "CompileError", "ScheduleEvictedWarning", "replayed"]

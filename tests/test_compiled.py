@@ -1,0 +1,76 @@
+"""A compiled step (minigrad.compile) against the same step run eagerly: the
+same losses and the same weights after every step, bit for bit."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functions as F
+from minigrad import layers as L
+from minigrad import optimizers as O
+from models.two_layer_net import TwoLayerNet
+
+STEPS = 50
+
+
+def _train_step(model, opt, loss_of=None):
+    loss_of = loss_of or model.loss
+
+    def step(*batch):
+        model.zero_grad()
+        loss = loss_of(*batch)
+        loss.backward()
+        opt.update()
+        return loss
+    return step
+
+
+def _twins(make_model, make_opt):
+    """(eager model, its optimizer), (compiled model, its optimizer): equal weights."""
+    a, b = make_model(), make_model()
+    b.load_state_dict(a.state_dict())
+    return (a, make_opt(a)), (b, make_opt(b))
+
+
+def _assert_same(eager, compiled):
+    for (name, p), (_, q) in zip(eager.named_params(), compiled.named_params()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+def _run_both(eager_step, compiled_step, eager_model, compiled_model, batches, between=None):
+    for i, batch in enumerate(batches):
+        if between is not None:
+            between(i)
+        want = eager_step(*batch)
+        got = compiled_step(*batch)
+        np.testing.assert_array_equal(got.data, want.data, err_msg=f"loss of step {i}")
+        _assert_same(eager_model, compiled_model)
+
+
+def _spiral_batches(n, batch=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(batch, 2)).astype(np.float32), rng.integers(0, 3, batch))
+            for _ in range(n)]
+
+
+def test_two_layer_net_with_sgd_replays_the_eager_steps_bit_for_bit():
+    (a, opt_a), (b, opt_b) = _twins(lambda: TwoLayerNet(2, 10, 3, rng=0),
+                                    lambda m: O.SGD(m, lr=1.0))
+    fast = mg.compile(_train_step(b, opt_b), b)
+    _run_both(_train_step(a, opt_a), fast, a, b, _spiral_batches(STEPS))
+    assert fast.recordings == 2 and fast.replays == STEPS - 2
+
+
+class MLP(L.Layer):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = L.Linear(4, 16, rng=1)
+        self.fc2 = L.Linear(16, 3, rng=2)
+
+    def loss(self, x, t):
+        return F.softmax_cross_entropy(self.fc2(F.relu(self.fc1(x))), t)
+
+
+def _mlp_batches(n, batch=8, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(batch, 4)).astype(np.float32), rng.integers(0, 3, batch))
+            for _ in range(n)]
