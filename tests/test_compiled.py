@@ -74,3 +74,57 @@ def _mlp_batches(n, batch=8, seed=1):
     rng = np.random.default_rng(seed)
     return [(rng.normal(size=(batch, 4)).astype(np.float32), rng.integers(0, 3, batch))
             for _ in range(n)]
+
+
+def test_adam_with_a_learning_rate_changed_between_steps_replays_bit_for_bit():
+    # Adam's update reads lr, its step count and its moments live: a host call.
+    (a, opt_a), (b, opt_b) = _twins(MLP, lambda m: O.Adam(m, lr=0.01))
+    fast = mg.compile(_train_step(b, opt_b), b)
+
+    def schedule(i):
+        opt_a.lr = opt_b.lr = 0.01 / (1 + i // 10)
+    _run_both(_train_step(a, opt_a), fast, a, b, _mlp_batches(STEPS), between=schedule)
+    assert opt_b.steps == STEPS and fast.replays == STEPS - 2
+
+
+@pytest.mark.parametrize("by_hand", [False, True], ids=["as a hook", "called in the step"])
+def test_gradient_clipping_replays_bit_for_bit(by_hand):
+    def make_opt(m):
+        opt = O.SGD(m, lr=0.5)
+        if not by_hand:
+            opt.add_hook(O.ClipGradNorm(0.05))
+        return opt
+    (a, opt_a), (b, opt_b) = _twins(MLP, make_opt)
+
+    def clipped(model, opt):
+        clip = O.ClipGradNorm(0.05)
+
+        def step(x, t):
+            model.zero_grad()
+            loss = model.loss(x, t)
+            loss.backward()
+            clip(model.params())
+            opt.update()
+            return loss
+        return step
+    make = clipped if by_hand else _train_step
+    fast = mg.compile(make(b, opt_b), b)
+    _run_both(make(a, opt_a), fast, a, b, _mlp_batches(STEPS))
+    assert fast.replays == STEPS - 2
+
+
+def test_the_recorded_entries_are_the_operations_backward_and_host_calls_in_order():
+    from minigrad.compiled.tape import Backward, Forward, HostCall
+    model = MLP()
+    opt = O.SGD(model, lr=0.1)
+    fast = mg.compile(_train_step(model, opt), model)
+    x, t = _mlp_batches(1)[0]
+    fast(x, t)
+    tape = next(iter(fast._entries.values())).tape
+    kinds = [type(e) for e in tape.entries]
+    assert kinds[0] is HostCall and tape.entries[0].name == "MLP.zero_grad"
+    assert kinds[-1] is HostCall and tape.entries[-1].name == "SGD.update"
+    assert kinds.count(Backward) == 1 and kinds.index(Backward) == len(kinds) - 2
+    assert all(k is Forward for k in kinds[1:-2])
+    # The update's own work (the hooks it runs) is not on the tape: the host call repeats it.
+    assert [type(e.f).__name__ for e in tape.entries[1:-2]][-1] == "SoftmaxCrossEntropy"
