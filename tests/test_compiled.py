@@ -128,3 +128,48 @@ def test_the_recorded_entries_are_the_operations_backward_and_host_calls_in_orde
     assert all(k is Forward for k in kinds[1:-2])
     # The update's own work (the hooks it runs) is not on the tape: the host call repeats it.
     assert [type(e.f).__name__ for e in tape.entries[1:-2]][-1] == "SoftmaxCrossEntropy"
+
+
+def _tbptt_epoch(rng, vocab, batch=4, time=5, full=6, short=3):
+    """One epoch's batches: ``full`` of (batch, time), then a short last one."""
+    sizes = [time] * full + [short]
+    return [(rng.integers(0, vocab, (batch, T)), rng.integers(0, vocab, (batch, T)))
+            for T in sizes]
+
+
+@pytest.mark.parametrize("make", ["Rnnlm", "SimpleRnnlm"])
+def test_a_stateful_rnnlm_carries_its_state_across_replays_and_retraces(make):
+    import models.rnnlm as lm
+    vocab = 30
+    (a, opt_a), (b, opt_b) = _twins(lambda: getattr(lm, make)(vocab, 8, 8, rng=0),
+                                    lambda m: O.SGD(m, lr=0.5))
+    for opt in (opt_a, opt_b):
+        opt.add_hook(O.ClipGradNorm(0.25))
+    fast = mg.compile(_train_step(b, opt_b), b)
+    eager = _train_step(a, opt_a)
+    rng = np.random.default_rng(3)
+    steps = 0
+    for epoch in range(8):     # 7 batches an epoch: 56 steps
+        a.reset_state()
+        b.reset_state()
+        _run_both(eager, fast, a, b, _tbptt_epoch(rng, vocab))
+        np.testing.assert_array_equal(b.recurrent.h.data, a.recurrent.h.data)
+        steps += 7
+    assert steps >= STEPS
+    # Signatures: the first batch (no state yet), the full batches, the short last one.
+    assert len(fast._entries) == 3 and fast.replays > steps // 2
+
+
+def test_seq2seq_with_teacher_forcing_replays_bit_for_bit():
+    from models.seq2seq import Seq2seq
+    vocab = 12
+    (a, opt_a), (b, opt_b) = _twins(lambda: Seq2seq(vocab, 6, 8, rng=0),
+                                    lambda m: O.Adam(m, lr=0.01))
+    fast = mg.compile(_train_step(b, opt_b), b)
+    rng = np.random.default_rng(4)
+    batches = [(rng.integers(0, vocab, (5, 7)), rng.integers(0, vocab, (5, 4)))
+               for _ in range(STEPS)]
+    _run_both(_train_step(a, opt_a), fast, a, b, batches)
+    # The LSTMs keep their last state (unused when not stateful): the first call
+    # has none, so the second is another signature, recorded twice.
+    assert fast.recordings == 3 and fast.replays == STEPS - 3
