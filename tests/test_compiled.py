@@ -173,3 +173,23 @@ def test_seq2seq_with_teacher_forcing_replays_bit_for_bit():
     # The LSTMs keep their last state (unused when not stateful): the first call
     # has none, so the second is another signature, recorded twice.
     assert fast.recordings == 3 and fast.replays == STEPS - 3
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["the book's Adam", "lazy Adam"])
+def test_cbow_with_sparse_rows_whose_ids_change_every_call_replays_bit_for_bit(lazy):
+    from models.word2vec import CBOW
+    rng = np.random.default_rng(5)
+    vocab, window = 20, 1
+    corpus = rng.integers(0, vocab, 200)
+    (a, opt_a), (b, opt_b) = _twins(
+        lambda: CBOW(vocab, 6, window, corpus, sample_size=3, sparse=True, rng=0),
+        lambda m: O.Adam(m, lr=0.01, lazy=lazy))
+    fast = mg.compile(_train_step(b, opt_b), b)
+    batches = []
+    for _ in range(STEPS):
+        contexts = rng.integers(0, vocab, (8, 2 * window))
+        target = rng.integers(0, vocab, 8)
+        # The negatives are drawn outside the step and passed in (see test_negative_sampling_...)
+        batches.append((contexts, target, a.ns_loss.sampler.sample(target)))
+    _run_both(_train_step(a, opt_a), fast, a, b, batches)
+    assert fast.replays == STEPS - 2

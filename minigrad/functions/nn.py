@@ -36,6 +36,17 @@ def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
     return x * mask
 
 
+def check_ids(owner, ids, W):
+    """Refuse ids that are not integers or not rows of the table ``W``."""
+    if ids.dtype.kind not in "iu":
+        raise DTypeError(f"{owner}: ids must be integers, got dtype {ids.dtype}")
+    V = W.shape[0]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+        raise IndexError(f"{owner}: id {bad} is out of range for a table of {V} rows "
+                         f"(shape {tuple(W.shape)})")
+
+
 class SparseEmbedding(Function):
     """W[ids] whose backward gives W a SparseRows gradient: only the looked-up
     rows, instead of a (V, D) buffer of zeros written at a few rows."""
@@ -76,13 +87,7 @@ def embedding(W, ids, sparse: bool = False):
     # The ids go where the table is: the book's batches come from numpy, and a
     # numpy index into a cupy table would mix devices in the backward's scatter.
     ids = backend.get_array_module(array_of(W)).asarray(array_of(ids))
-    if ids.dtype.kind not in "iu":
-        raise DTypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
-    V = W.shape[0]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):
-        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
-        raise IndexError(f"Embedding: id {bad} is out of range for a table of {V} rows "
-                         f"(shape {tuple(W.shape)})")
+    check_ids("Embedding", ids, W)
     if sparse:
         return SparseEmbedding(ids).apply(W)
     return get_item(W, ids)

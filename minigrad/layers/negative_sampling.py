@@ -13,8 +13,12 @@ import numpy as np
 from .. import backend
 from .. import random as mg_random
 from ..core.arrays import array_of
-from ..errors import DTypeError, ShapeError
-from ..functions import embedding, reshape, sigmoid_cross_entropy
+from ..core.function import Function
+from ..core.sparse import SparseRows
+from ..errors import DTypeError, GraphError, ShapeError
+from ..functions import reshape, sigmoid_cross_entropy
+from ..functions.nn import check_ids
+from ..functions.shape import GetItemGrad
 from .layer import Layer
 from .parameter import Parameter, given_array, layer_dtype
 
@@ -284,12 +288,45 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False):
     xp = backend.get_array_module(w)
     if xp is not np:  # the ids go where the weight lives
         t, neg = backend.as_cupy(t), backend.as_cupy(neg)
-    # One gather for the positive and all negatives: column 0 is the positive.
-    ids = xp.concatenate([t[..., None], neg.astype(t.dtype, copy=False)], axis=-1)
-    rows = embedding(W, ids, sparse=sparse)                             # (..., 1 + k, D)
+    for ids in (t, neg):
+        check_ids("Embedding", ids, W)
+    rows = PositiveAndNegativeRows(t, neg, sparse).apply(W)            # (..., 1 + k, D)
     scores = (reshape(h, t.shape + (1, dim)) * rows).sum(axis=-1)       # (..., 1 + k)
-    labels = xp.zeros(ids.shape, dtype=w.dtype)
+    width = 1 + neg.shape[-1]
+    labels = xp.zeros(t.shape + (width,), dtype=w.dtype)
     labels[..., 0] = 1
     # sigmoid_cross_entropy averages over all N * (1 + k) terms; the book sums
     # the 1 + k per-term batch means, which is (1 + k) times that.
-    return sigmoid_cross_entropy(scores, labels) * ids.shape[-1]
+    return sigmoid_cross_entropy(scores, labels) * width
+
+
+class PositiveAndNegativeRows(Function):
+    """W[ids] for ids = each target (column 0) followed by its negatives: one
+    gather for all. The ids are joined in ``forward``, so that a compiled step,
+    which runs forward again on every replay, joins each call's ids; its
+    backward is the embedding lookup's (SparseRows with ``sparse``, else the
+    rows scattered into zeros), so the numbers are the same."""
+
+    saves_inputs = False
+
+    def __init__(self, target, negatives, sparse):
+        self.target, self.negatives, self.sparse = target, negatives, sparse
+
+    def forward(self, W):
+        xp = backend.get_array_module(W)
+        t = self.target
+        ids = xp.concatenate([t[..., None], self.negatives.astype(t.dtype, copy=False)], axis=-1)
+        self.shape = W.shape
+        self.save(ids=ids)
+        return W[ids]
+
+    def backward(self, gy):
+        if self.sparse:
+            return SparseRows(self.ids, gy, self.shape)
+        return GetItemGrad(self.ids, self.shape).apply(gy)
+
+    def backward_graph(self, gy):
+        if self.sparse:
+            raise GraphError("NegativeSamplingLoss: sparse gradients cannot be differentiated "
+                             "again; use sparse=False for higher-order gradients")
+        return self.backward(gy)
