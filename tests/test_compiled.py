@@ -193,3 +193,160 @@ def test_cbow_with_sparse_rows_whose_ids_change_every_call_replays_bit_for_bit(l
         batches.append((contexts, target, a.ns_loss.sampler.sample(target)))
     _run_both(_train_step(a, opt_a), fast, a, b, batches)
     assert fast.replays == STEPS - 2
+
+
+def test_dropout_draws_a_new_mask_on_every_replay_as_eager_does():
+    # BetterRnnlm: dropout between its LSTMs, weight tying, stateful TBPTT.
+    from models.rnnlm import BetterRnnlm
+    vocab = 25
+    (a, opt_a), (b, opt_b) = _twins(lambda: BetterRnnlm(vocab, 8, 8, dropout_ratio=0.5, rng=0),
+                                    lambda m: O.SGD(m, lr=0.5))
+    fast = mg.compile(_train_step(b, opt_b), b)
+    eager = _train_step(a, opt_a)
+    rng = np.random.default_rng(6)
+    batches = [(rng.integers(0, vocab, (3, 4)), rng.integers(0, vocab, (3, 4)))
+               for _ in range(STEPS)]
+    for i, batch in enumerate(batches):
+        mg.random.seed(100 + i)      # each step's masks: the same stream for both
+        want = eager(*batch)
+        mg.random.seed(100 + i)
+        got = fast(*batch)
+        np.testing.assert_array_equal(got.data, want.data, err_msg=f"loss of step {i}")
+        _assert_same(a, b)
+    assert fast.replays == STEPS - 3
+
+
+def test_dropout_as_an_operation_gives_the_masks_and_gradients_of_before():
+    x = mg.Variable(np.linspace(-1, 1, 12).reshape(3, 4))
+    mg.random.seed(7)
+    y = F.dropout(x, 0.25)
+    y.sum().backward()
+    mg.random.seed(7)
+    keep = mg.random.uniform(np, (3, 4), x.dtype) >= 0.25
+    mask = keep.astype(x.dtype) * x.dtype.type(1 / 0.75)
+    np.testing.assert_array_equal(y.data, x.data * mask)
+    np.testing.assert_array_equal(x.grad.data, mask)
+    assert type(y.creator).__name__ == "Dropout"
+
+
+# ------------------------------------------------------------ loud, never silent
+def _mlp_step(body):
+    """A compiled MLP step whose middle is ``body(model, loss, x, t)``."""
+    model = MLP()
+    opt = O.SGD(model, lr=0.1)
+
+    def step(x, t):
+        model.zero_grad()
+        loss = model.loss(x, t)
+        out = body(model, loss, x, t)
+        loss.backward()
+        opt.update()
+        return loss if out is None else out
+    return mg.compile(step, model)
+
+
+@pytest.mark.parametrize("read, use", [
+    (lambda loss: float(loss), "float()"),
+    (lambda loss: loss.item(), "item()"),
+    (lambda loss: bool(loss), "a truth value"),
+    (lambda loss: loss < 1.0, "a comparison"),
+    (lambda loss: loss.numpy(), "numpy()"),
+    (lambda loss: loss.tolist(), "tolist()"),
+], ids=["float", "item", "bool", "comparison", "numpy", "tolist"])
+def test_a_value_read_into_python_while_recording_is_refused_naming_the_line(read, use):
+    fast = _mlp_step(lambda model, loss, x, t: read(loss) and None)
+    with pytest.raises(mg.CompileError) as e:
+        fast(*_mlp_batches(1)[0])
+    assert use in str(e.value) and "test_compiled.py" in str(e.value)
+    assert "loss, not float(loss)" in str(e.value)
+
+
+def test_a_returned_python_number_is_refused():
+    fast = _mlp_step(lambda model, loss, x, t: 1.5)
+    with pytest.raises(mg.CompileError, match="returned a float"):
+        fast(*_mlp_batches(1)[0])
+
+
+def test_two_calls_with_the_same_signature_taking_different_paths_are_refused():
+    model = MLP()
+    opt = O.SGD(model, lr=0.1)
+    calls = []
+
+    def step(x, t):
+        calls.append(1)
+        model.zero_grad()
+        h = F.relu(model.fc1(x))
+        if len(calls) == 2:      # Python state decides the path: the second call differs
+            h = F.tanh(h)
+        loss = F.softmax_cross_entropy(model.fc2(h), t)
+        loss.backward()
+        opt.update()
+        return loss
+    fast = mg.compile(step, model)
+    batches = _mlp_batches(2)
+    fast(*batches[0])
+    with pytest.raises(mg.CompileError, match="different paths: entry 3 is Linear in the first "
+                                              "call and Tanh in the second"):
+        fast(*batches[1])
+
+
+def test_an_array_computed_in_python_from_the_arguments_is_refused_naming_the_operation():
+    model = MLP()
+    opt = O.SGD(model, lr=0.1)
+
+    def step(x, t):
+        model.zero_grad()
+        scaled = x * 2.0         # numpy on the argument: not an operation, frozen by a replay
+        loss = model.loss(scaled, t)
+        loss.backward()
+        opt.update()
+        return loss
+    fast = mg.compile(step, model)
+    batches = _mlp_batches(2)
+    fast(*batches[0])
+    with pytest.raises(mg.CompileError, match=r"entry 1, Linear, input 0 \(\(8, 4\) float32\) "
+                                              r"has other values in the second call"):
+        fast(*batches[1])
+
+
+def test_a_random_draw_outside_an_operation_is_refused():
+    from models.word2vec import CBOW
+    corpus = np.random.default_rng(0).integers(0, 20, 200)
+    model = CBOW(20, 6, 1, corpus, sample_size=3, sparse=True, rng=0)
+    model.ns_loss.sampler._rng = None       # draws from minigrad.random
+    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1)), model)
+    with pytest.raises(mg.CompileError, match="random draw at .*negative_sampling.py.* outside "
+                                              "any operation"):
+        fast(np.zeros((8, 2), np.int64), np.ones(8, np.int64))
+
+
+def test_negatives_drawn_inside_the_step_from_their_own_generator_are_refused_at_the_second_call():
+    from models.word2vec import CBOW
+    corpus = np.random.default_rng(0).integers(0, 20, 200)
+    model = CBOW(20, 6, 1, corpus, sample_size=3, sparse=True, rng=0)
+    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1)), model)
+    batch = (np.zeros((8, 2), np.int64), np.ones(8, np.int64))
+    fast(*batch)
+    with pytest.raises(mg.CompileError, match="PositiveAndNegativeRows, its constant 'negatives'"):
+        fast(*batch)
+
+
+def test_higher_order_gradients_are_refused():
+    model = L.Linear(2, 1, rng=0)
+
+    def step(x):
+        y = (model(x) ** 3).sum()
+        mg.grad(y, [model.W], create_graph=True)
+        return y
+    with pytest.raises(mg.CompileError, match="create_graph=True"):
+        mg.compile(step, model)(np.ones((2, 2), np.float32))
+
+
+def test_a_full_cache_drops_the_oldest_signature_and_says_so_once():
+    model = MLP()
+    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1)), model, cache_size=2)
+    rng = np.random.default_rng(0)
+    with pytest.warns(mg.compiled.ScheduleEvictedWarning, match=r"\(1, 4\) float32") as caught:
+        for n in (1, 2, 3, 4):
+            fast(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 3, n))
+    assert len(caught) == 1 and len(fast._entries) == 2

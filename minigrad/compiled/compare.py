@@ -24,8 +24,7 @@ _ENGINE_ATTRIBUTES = {"inputs", "outputs", "output_specs", "generation", "scope"
 
 
 def compare(first, second, arguments, carried_first, carried_second):
-    if len(first.entries) != len(second.entries):
-        _differ(f"the first recorded {_count(first)}, the second {_count(second)}")
+    """Raise a CompileError naming the first entry where two recordings differ."""
     for k, (a, b) in enumerate(zip(first.entries, second.entries)):
         if type(a) is not type(b):
             _differ(f"entry {k} is {_what(a)} in the first call and {_what(b)} in the second")
@@ -37,10 +36,15 @@ def compare(first, second, arguments, carried_first, carried_second):
         elif len(a.order) != len(b.order):
             _differ(f"entry {k}: a backward pass through {len(a.order)} operations in the "
                     f"first call, through {len(b.order)} in the second")
+    n, m = len(first.entries), len(second.entries)
+    if n != m:
+        extra = (first if n > m else second).entries[min(n, m)]
+        _differ(f"entry {min(n, m)} is {_what(extra)} in the {'first' if n > m else 'second'} "
+                f"call only (the first recorded {_count(first)}, the second {_count(second)})")
 
 
 def _same_operation(k, f, g, arguments, carried_f, carried_g):
-    where = f"operation {k}, {f.name}"
+    where = f"entry {k}, {f.name}"
     if type(f) is not type(g) or len(f.inputs) != len(g.inputs):
         _differ(f"entry {k} is {f.name} in the first call and {g.name} in the second")
     for i, (x, y) in enumerate(zip(f.inputs, g.inputs)):
@@ -93,8 +97,8 @@ def _argument(p) -> str:
 
 def _count(tape) -> str:
     kinds = [type(e) for e in tape.entries]
-    return (f"{kinds.count(Forward)} operations, {kinds.count(Backward)} backward passes and "
-            f"{kinds.count(HostCall)} host calls")
+    return (f"{kinds.count(Forward)} operations, {kinds.count(Backward)} backward pass(es) and "
+            f"{kinds.count(HostCall)} host call(s)")
 
 
 def _what(e) -> str:

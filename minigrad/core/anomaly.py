@@ -31,7 +31,9 @@ from .variable import Variable
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_QUIET_DIRS = (_PACKAGE_DIR + "core" + os.sep, _PACKAGE_DIR + "functions" + os.sep)
+# (compiled: a compiled step's refusals name the user's line, not their own)
+_QUIET_DIRS = tuple(_PACKAGE_DIR + part for part in
+                    ("core" + os.sep, "functions" + os.sep, "compiled" + os.sep, "random.py"))
 
 
 def set_detect_anomaly(enabled: bool) -> None:

@@ -188,12 +188,12 @@ class Variable:
     # PyTorch's tensors): look Variables up in a dict or a set, not a list.
     __hash__ = object.__hash__
 
-    def __eq__(self, other): return self.data == _operand(other)
-    def __ne__(self, other): return self.data != _operand(other)
-    def __lt__(self, other): return self.data < _operand(other)
-    def __le__(self, other): return self.data <= _operand(other)
-    def __gt__(self, other): return self.data > _operand(other)
-    def __ge__(self, other): return self.data >= _operand(other)
+    def __eq__(self, other): return _compared(self) == _operand(other)
+    def __ne__(self, other): return _compared(self) != _operand(other)
+    def __lt__(self, other): return _compared(self) < _operand(other)
+    def __le__(self, other): return _compared(self) <= _operand(other)
+    def __gt__(self, other): return _compared(self) > _operand(other)
+    def __ge__(self, other): return _compared(self) >= _operand(other)
 
     # ----------------------------------------------------------- operators
     # Each records the operation of minigrad.functions named in the call:
@@ -290,3 +290,10 @@ class Variable:
 
 def _operand(x):
     return x.data if isinstance(x, Variable) else x
+
+
+def _compared(v):
+    # A comparison is computed outside any operation: a compiled step refuses it.
+    if state.recorder is not None:
+        state.recorder.read("a comparison")
+    return v.data

@@ -26,14 +26,34 @@ def dropout(x, ratio: float = 0.5, training: bool = True, mask=None):
     x = as_variable(x)
     if not training or ratio == 0.0:
         return x
-    data = x.data
     if mask is not None:
-        mask = array_of(mask)  # a constant of the graph, even if given as a Variable
-    else:
-        xp = backend.get_array_module(data)
-        keep = mg_random.uniform(xp, data.shape, data.dtype) >= ratio
-        mask = keep.astype(data.dtype) * data.dtype.type(1.0 / (1.0 - ratio))
-    return x * mask
+        return x * array_of(mask)  # a constant of the graph, even if given as a Variable
+    return Dropout(ratio).apply(x)
+
+
+class Dropout(Function):
+    """x * mask, the mask drawn in ``forward`` from ``minigrad.random``: a
+    compiled step, which runs forward again on every replay, draws a new mask
+    each time, in the order an eager step would."""
+
+    saves_inputs = False
+    drawn = ("ratio",)
+
+    def __init__(self, ratio):
+        self.ratio = ratio
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        keep = mg_random.uniform(xp, x.shape, x.dtype) >= self.ratio
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.ratio))
+        self.save(mask=mask)
+        return x * mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+    def backward_graph(self, gy):
+        return gy * self.mask     # the mask is a constant of the gradient's graph
 
 
 def check_ids(owner, ids, W):
