@@ -135,6 +135,14 @@ class CompiledStep:
         entry.recordings += 1
         return result
 
+    def describe(self) -> str:
+        """The tape of the signature used last, one entry a line, in the order
+        a replay runs them."""
+        if not self._entries:
+            return "(nothing recorded yet)"
+        tape = next(reversed(self._entries.values())).tape
+        return "\n".join(f"{k:3d}  {e.describe()}" for k, e in enumerate(tape.entries))
+
     def _evict(self):
         if len(self._entries) <= self.cache_size:
             return

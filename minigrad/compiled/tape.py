@@ -56,6 +56,14 @@ class Forward:
             f._saved = kept + f._saved
         f._released = False
 
+    def describe(self) -> str:
+        shapes = ", ".join(_shape(x) for x in self.f.inputs)
+        return f"{self.f.name}({shapes}) -> {', '.join(_shape(o) for o in self.outputs)}"
+
+
+def _shape(x) -> str:
+    return "x".join(str(n) for n in x.shape) or "scalar"
+
 
 def _as_data(y):
     """What ``Variable(y)`` would hold."""
@@ -72,6 +80,9 @@ class Backward:
     def run(self):
         _run(self.outputs, self.seeds, self.retain_graph, Gradients(False, None),
              _Replaying(self.order))
+
+    def describe(self) -> str:
+        return "backward: " + ", ".join(f.name for f, _ in self.order)
 
 
 class _Logging(Schedule):
@@ -114,6 +125,9 @@ class HostCall:
     @property
     def name(self) -> str:
         return f"{type(self.owner).__name__}.{self.method.__name__}"
+
+    def describe(self) -> str:
+        return f"host call: {self.name}"
 
 
 class Recorder:
