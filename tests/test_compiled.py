@@ -267,46 +267,37 @@ def test_a_returned_python_number_is_refused():
         fast(*_mlp_batches(1)[0])
 
 
-def test_two_calls_with_the_same_signature_taking_different_paths_are_refused():
+def _refused_at_the_second_call(loss_of, match):
+    """A compiled MLP step whose loss is ``loss_of(model, x, t)``: its second
+    call (a second recording of the same signature) raises ``match``."""
     model = MLP()
     opt = O.SGD(model, lr=0.1)
+    fast = mg.compile(_train_step(model, opt, lambda x, t: loss_of(model, x, t)), model)
+    batches = _mlp_batches(2)
+    fast(*batches[0])
+    with pytest.raises(mg.CompileError, match=match):
+        fast(*batches[1])
+
+
+def test_two_calls_with_the_same_signature_taking_different_paths_are_refused():
     calls = []
 
-    def step(x, t):
+    def loss_of(model, x, t):
         calls.append(1)
-        model.zero_grad()
         h = F.relu(model.fc1(x))
         if len(calls) == 2:      # Python state decides the path: the second call differs
             h = F.tanh(h)
-        loss = F.softmax_cross_entropy(model.fc2(h), t)
-        loss.backward()
-        opt.update()
-        return loss
-    fast = mg.compile(step, model)
-    batches = _mlp_batches(2)
-    fast(*batches[0])
-    with pytest.raises(mg.CompileError, match="different paths: entry 3 is Linear in the first "
-                                              "call and Tanh in the second"):
-        fast(*batches[1])
+        return F.softmax_cross_entropy(model.fc2(h), t)
+    _refused_at_the_second_call(loss_of, "different paths: entry 3 is Linear in the first "
+                                         "call and Tanh in the second")
 
 
 def test_an_array_computed_in_python_from_the_arguments_is_refused_naming_the_operation():
-    model = MLP()
-    opt = O.SGD(model, lr=0.1)
-
-    def step(x, t):
-        model.zero_grad()
+    def loss_of(model, x, t):
         scaled = x * 2.0         # numpy on the argument: not an operation, frozen by a replay
-        loss = model.loss(scaled, t)
-        loss.backward()
-        opt.update()
-        return loss
-    fast = mg.compile(step, model)
-    batches = _mlp_batches(2)
-    fast(*batches[0])
-    with pytest.raises(mg.CompileError, match=r"entry 1, Linear, input 0 \(\(8, 4\) float32\) "
-                                              r"has other values in the second call"):
-        fast(*batches[1])
+        return model.loss(scaled, t)
+    _refused_at_the_second_call(loss_of, r"entry 1, Linear, input 0 \(\(8, 4\) float32\) "
+                                         r"has other values in the second call")
 
 
 def test_a_random_draw_outside_an_operation_is_refused():
