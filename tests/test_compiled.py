@@ -341,3 +341,29 @@ def test_a_full_cache_drops_the_oldest_signature_and_says_so_once():
         for n in (1, 2, 3, 4):
             fast(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 3, n))
     assert len(caught) == 1 and len(fast._entries) == 2
+
+
+def test_an_operation_whose_result_the_step_drops_is_left_out_and_frees_the_weights():
+    # Eager frees the unused operation (and its read-only hold on fc1's weights)
+    # at once; so must the recording, or the update would find them read-only.
+    def unused_then_loss(model):
+        def loss_of(x, t):
+            F.tanh(model.fc1(x))                  # dropped
+            return model.loss(x, t)
+        return loss_of
+    (a, opt_a), (b, opt_b) = _twins(MLP, lambda m: O.SGD(m, lr=0.1))
+    fast = mg.compile(_train_step(b, opt_b, unused_then_loss(b)), b)
+    _run_both(_train_step(a, opt_a, unused_then_loss(a)), fast, a, b, _mlp_batches(10))
+    assert "Tanh" not in fast.describe() and fast.replays == 8
+
+
+def test_a_dropped_result_that_drew_random_numbers_is_refused():
+    def loss_of(model, x, t):
+        F.dropout(model.fc1(x), 0.5)              # its mask is drawn, its result dropped
+        return model.loss(x, t)
+    model = MLP()
+    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1), lambda x, t: loss_of(model, x, t)),
+                      model)
+    with pytest.raises(mg.CompileError, match="drops the result of an operation whose forward "
+                                              "draws random numbers"):
+        fast(*_mlp_batches(1)[0])

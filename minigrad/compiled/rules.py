@@ -36,7 +36,12 @@ def refuse_create_graph():
 def refuse_draw():
     """Called at every draw from minigrad.random: a draw outside an operation's
     forward would be frozen by a replay."""
-    if state.recorder is None or _inside_forward():
+    recorder = state.recorder
+    if recorder is None:
+        return
+    f = _drawing_operation()
+    if f is not None:
+        recorder.drawing.add(id(f))
         return
     raise CompileError(
         f"compile: a random draw at {creation_site()} is made outside any operation while the "
@@ -46,10 +51,19 @@ def refuse_draw():
         "operation's forward, as F.dropout does")
 
 
-def _inside_forward() -> bool:
+def refuse_dropped_draw():
+    raise CompileError(
+        "compile: the step drops the result of an operation whose forward draws random "
+        "numbers (a dropout whose output is not used). A replay leaves such an operation "
+        "out, so it would not draw them, and every later draw would differ from the eager "
+        "step's; use its result or leave the call out of the step")
+
+
+def _drawing_operation():
+    """The operation whose forward is running, or None."""
     frame = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_name == "forward" and _is_operation(frame.f_locals.get("self")):
-            return True
+            return frame.f_locals["self"]
         frame = frame.f_back
-    return False
+    return None

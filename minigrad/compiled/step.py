@@ -112,10 +112,9 @@ class CompiledStep:
         finally:
             state.recorder = None
             mg_random.set_draw_check(None)
-        forwards = [e for e in recorder.entries if type(e) is Forward]
-        for e in forwards:
-            e.f._held = None   # no read-only guard: a replay refills the buffers
-        outputs = {id(out.data): out for e in forwards for out in e.outputs}
+        entries = recorder.tape()
+        outputs = {id(out.data): out for e in entries if type(e) is Forward
+                   for out in e.outputs}
         buffers = [b for b in entry.buffers if b is not None]
 
         def argument(a):
@@ -128,7 +127,7 @@ class CompiledStep:
         is_argument = lambda a: argument(a) is not None   # noqa: E731
         after = present_state(layers, params)
         carried = carried_between(before, after, outputs, is_argument)
-        tape = Tape(recorder.entries, carried, result, _returned_views(result, outputs, is_argument))
+        tape = Tape(entries, carried, result, _returned_views(result, outputs, is_argument))
         if entry.tape is not None:
             compare(entry.tape, tape, argument, entry.tape.carried_inputs(), tape.carried_inputs())
         entry.tape = tape

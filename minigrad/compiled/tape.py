@@ -17,6 +17,7 @@ Three kinds of entries, each with a ``run()``:
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 
@@ -25,14 +26,40 @@ from ..core.backward import Schedule, _run
 from ..core.config import state
 from ..core.gradients import Gradients
 from ..core.variable import Variable
-from .rules import refuse_create_graph, refuse_read
+from .rules import refuse_create_graph, refuse_dropped_draw, refuse_read
 
 
 class Forward:
-    __slots__ = ("f", "outputs")
+    """One recorded operation. While the call records, the operation and its
+    outputs are held weakly, so that one whose result the step drops is freed
+    (with its read-only guard on the weights) when the eager step frees it;
+    such an operation is left off the tape, as nothing reads its result.
+    :meth:`keep` then holds the rest, with a stand-in for each output the step
+    dropped (a Variable made outside the graph may still share its array: a
+    recurrent layer's state)."""
 
-    def __init__(self, f, outputs):
-        self.f, self.outputs = f, outputs
+    __slots__ = ("f", "outputs", "draws", "_f", "_refs", "_arrays")
+
+    def __init__(self, f, outputs, draws):
+        self.f, self.outputs, self.draws = None, (), draws
+        self._f = weakref.ref(f)
+        self._refs = [weakref.ref(out) for out in outputs]
+        self._arrays = [out.data for out in outputs]
+
+    def keep(self) -> bool:
+        """Hold the operation for replays; False if the step dropped it."""
+        f = self._f()
+        if f is None:
+            if self.draws:
+                refuse_dropped_draw()
+            return False
+        outputs = [ref() for ref in self._refs]
+        self.f = f
+        self.outputs = tuple([Variable(a, requires_grad=False) if out is None else out
+                              for out, a in zip(outputs, self._arrays)])
+        self._refs = self._arrays = ()
+        f._held = None               # no read-only guard: a replay refills the buffers
+        return True
 
     def run(self):
         f = self.f
@@ -137,9 +164,17 @@ class Recorder:
 
     def __init__(self):
         self.entries = []
+        self.drawing = set()     # ids of operations whose forward drew random numbers
 
     def record(self, f, outputs):
-        self.entries.append(Forward(f, outputs))
+        draws = id(f) in self.drawing
+        if draws:
+            self.drawing.discard(id(f))
+        self.entries.append(Forward(f, outputs, draws))
+
+    def tape(self) -> list:
+        """The entries a replay runs: the operations the step dropped left off."""
+        return [e for e in self.entries if type(e) is not Forward or e.keep()]
 
     def backward_schedule(self, outputs, seeds, retain_graph, grads):
         if grads.create_graph or grads.capture is not None:
