@@ -48,6 +48,19 @@ def _lstm_outputs(hs, c):
     return hs + F.reshape(c, (c.shape[0], 1, c.shape[1]))
 
 
+def _rows(W, sparse):
+    """Each target's row and its negatives' rows (ids repeat: gradients accumulate)."""
+    from minigrad.layers.negative_sampling import PositiveAndNegativeRows
+    target, negatives = _like(W, np.array([0, 2])), _like(W, np.array([[2, 3], [2, 0]]))
+    return PositiveAndNegativeRows(target, negatives, sparse).apply(W)
+
+
+def _seeded_dropout(a):
+    """Dropout with the same mask at every call (the numerical gradient calls it often)."""
+    mg.random.seed(0)
+    return F.dropout(a, 0.5)
+
+
 def _product(parts):
     first, second = parts
     return first * F.tanh(second)
@@ -83,6 +96,9 @@ CASES = {
     "get_item": (lambda a: a[_like(a, np.array([0, 2, 2, 1]))] + a[1:3].sum(axis=0), [(3, 2)]),
     "embedding": (lambda W: F.embedding(W, _like(W, IDS)), [(4, 3)]),
     "embedding_sparse": (lambda W: F.embedding(W, _like(W, IDS), sparse=True), [(4, 3)]),
+    "negative_sampling_rows": (lambda W: _rows(W, sparse=False), [(4, 3)]),
+    "negative_sampling_rows_sparse": (lambda W: _rows(W, sparse=True), [(4, 3)]),
+    "dropout": (lambda a: _seeded_dropout(a), [(3, 4)]),
     "astype": (lambda a: F.astype(a * 2.0, np.float64), [(2, 3)]),
     "branch": (lambda a: _product(F.branch(a, 2)), [(2, 3)]),
     "concat_split_stack": (lambda a, b: F.stack(F.split(F.concat([a, b], axis=1), [2, 4], axis=1)[1:],

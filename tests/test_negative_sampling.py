@@ -316,3 +316,23 @@ def test_loss_errors():
         NegativeSamplingLoss(np.zeros(5))
     with pytest.raises(ValueError, match="vocab_size=5"):
         NegativeSamplingLoss((5, 3), corpus=[0, 9])
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_the_rows_of_targets_and_negatives_have_the_gradient_of_the_embedding_lookup(sparse):
+    from minigrad.testing import gradcheck, gradgradcheck
+    W = np.random.default_rng(0).normal(size=(5, 3))
+    target, negatives = np.array([0, 2, 2]), np.array([[2, 4], [1, 2], [0, 0]])   # repeats
+
+    def rows(W):
+        return ns.PositiveAndNegativeRows(target, negatives, sparse).apply(W)
+    assert gradcheck(rows, W)
+    if not sparse:
+        assert gradgradcheck(rows, W)
+    ids = np.concatenate([target[:, None], negatives], axis=1)
+    table = mg.Variable(W)
+    y = rows(table)
+    np.testing.assert_array_equal(y.data, W[ids])
+    y.backward(np.ones(y.shape))
+    grad = table.grad.to_dense() if sparse else table.grad.data
+    np.testing.assert_array_equal(grad, np.bincount(ids.ravel(), minlength=5)[:, None] * np.ones(3))

@@ -769,7 +769,7 @@ def test_dropout_drawn_mask_is_a_constant_of_the_graph():
         mg.random.seed(7)
         return F.dropout(x, 0.5)
 
-    check(reseeded, x)
+    check(reseeded, x, second_order=True)   # Dropout's backward_graph: the mask, a constant
     v = mg.Variable(x)
     y = reseeded(v)
     y.backward(np.ones(x.shape))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from .. import backend
+from ..compiled import replayed
 from ..optimizers import Optimizer
 from .mpi import DistributedError
 from .sharding import ShardLayout, gather_state, scatter_state, sharded_update
@@ -68,6 +69,7 @@ class DistributedOptimizer:
         if comm.rank != root or self.shard:
             self.load_state_dict(state)
 
+    @replayed   # a compiled step averages and steps again on every replay
     def update(self, loss=None, weight=None):
         """Average the gradients over the ranks, then step. Returns the mean of
         ``loss`` over the ranks (weighted like the gradients) when given, else
