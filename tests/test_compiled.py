@@ -367,3 +367,52 @@ def test_a_dropped_result_that_drew_random_numbers_is_refused():
     with pytest.raises(mg.CompileError, match="drops the result of an operation whose forward "
                                               "draws random numbers"):
         fast(*_mlp_batches(1)[0])
+
+
+# ------------------------------------------------------------ what a replay makes
+def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatch):
+    from minigrad.core.config import state
+    model = MLP()
+    fast = mg.compile(_train_step(model, O.Adam(model)), model)
+    batches = _mlp_batches(4)
+    fast(*batches[0])
+    fast(*batches[1])
+    made = {"functions": 0, "variables": 0}
+    apply, init = mg.Function.apply, mg.Variable.__init__
+
+    def counted_apply(self, *inputs):
+        # (Inside a backward pass operations compute on arrays and record nothing,
+        # as in an eager step's backward: those are not counted.)
+        made["functions"] += not state.raw_backward
+        return apply(self, *inputs)
+
+    def counted_init(self, *args, **kwargs):
+        made["variables"] += 1
+        init(self, *args, **kwargs)
+    monkeypatch.setattr(mg.Function, "apply", counted_apply)
+    monkeypatch.setattr(mg.Variable, "__init__", counted_init)
+    fast(*batches[2])
+    assert fast.replays == 1
+    # The backward pass stores each parameter's gradient in .grad, as a Variable.
+    assert made == {"functions": 0, "variables": len(model.params())}
+
+
+def test_a_checkpoint_loaded_in_the_middle_of_a_compiled_run_continues_it_exactly():
+    batches = _mlp_batches(STEPS)
+    (a, opt_a), (b, opt_b) = _twins(MLP, lambda m: O.Adam(m, lr=0.01))
+    eager = _train_step(a, opt_a)
+    for batch in batches:                       # the uninterrupted run
+        want = eager(*batch)
+    fast = mg.compile(_train_step(b, opt_b), b)
+    for batch in batches[:20]:
+        fast(*batch)
+    weights, moments = b.state_dict(), opt_b.state_dict()
+    for batch in batches[20:30]:                # steps that the checkpoint undoes
+        fast(*batch)
+    b.load_state_dict(weights)
+    opt_b.load_state_dict(moments)
+    for batch in batches[20:]:
+        got = fast(*batch)
+    np.testing.assert_array_equal(got.data, want.data)
+    _assert_same(a, b)
+    assert fast.recordings == 2
