@@ -44,9 +44,9 @@ def compare(first, second, arguments, carried_first, carried_second):
 
 
 def _same_operation(k, f, g, arguments, carried_f, carried_g):
-    where = f"entry {k}, {f.name}"
+    where = f"entry {k}, {g.name}{_site(g)}"
     if type(f) is not type(g) or len(f.inputs) != len(g.inputs):
-        _differ(f"entry {k} is {f.name} in the first call and {g.name} in the second")
+        _differ(f"entry {k} is {f.name} in the first call and {g.name}{_site(g)} in the second")
     for i, (x, y) in enumerate(zip(f.inputs, g.inputs)):
         if isinstance(x, Variable) != isinstance(y, Variable):
             _differ(f"{where}: input {i} is a Variable in one call, an array in the other")
@@ -101,9 +101,13 @@ def _count(tape) -> str:
             f"{kinds.count(HostCall)} host call(s)")
 
 
+def _site(f) -> str:
+    return f" (made at {f.created_at})" if f.created_at else ""
+
+
 def _what(e) -> str:
     if type(e) is Forward:
-        return f"operation {e.f.name}"
+        return f"operation {e.f.name}{_site(e.f)}"
     if type(e) is HostCall:
         return f"host call {e.name}"
     return "a backward pass"

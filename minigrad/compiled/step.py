@@ -104,7 +104,8 @@ class CompiledStep:
 
     def _record(self, entry, args, layers, params, before):
         call_args = [a if buf is None else buf for a, buf in zip(args, entry.buffers)]
-        recorder = Recorder()
+        # The second recording notes each operation's line, to name it if the two differ.
+        recorder = Recorder(sites=entry.tape is not None)
         state.recorder = recorder
         mg_random.set_draw_check(refuse_draw)
         try:

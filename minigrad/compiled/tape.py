@@ -22,6 +22,7 @@ import weakref
 import numpy as np
 
 from .. import backend
+from ..core.anomaly import creation_site
 from ..core.backward import Schedule, _run
 from ..core.config import state
 from ..core.gradients import Gradients
@@ -162,11 +163,14 @@ class Recorder:
     engine tells it of each recorded operation, backward pass and value read
     into Python."""
 
-    def __init__(self):
+    def __init__(self, sites=False):
         self.entries = []
         self.drawing = set()     # ids of operations whose forward drew random numbers
+        self.sites = sites       # note the line that made each operation (for errors)
 
     def record(self, f, outputs):
+        if self.sites and f.created_at is None:
+            f.created_at = creation_site()
         draws = id(f) in self.drawing
         if draws:
             self.drawing.discard(id(f))
