@@ -80,10 +80,13 @@ class CompiledStep:
         self._entries = OrderedDict()
         self._warned = False
         self.replays = self.recordings = 0
+        self._params = {id(p): p for p in model.params()}
 
     def __call__(self, *args):
         layers = walk(self.model)
-        params = {id(p) for p in self.model.params()}
+        # The parameters as of the last recording: one made since then would count
+        # as state, which changes the signature, so it is recorded again.
+        params = self._params
         found = present_state(layers, params)
         key = (tuple(_spec(a) for a in args), state_signature(found),
                tuple(layer.training for layer in layers))
@@ -100,9 +103,9 @@ class CompiledStep:
             self.replays += 1
             return entry.tape.replay()
         self.recordings += 1
-        return self._record(entry, args, layers, params, found)
+        return self._record(entry, args, layers, found)
 
-    def _record(self, entry, args, layers, params, before):
+    def _record(self, entry, args, layers, before):
         call_args = [a if buf is None else buf for a, buf in zip(args, entry.buffers)]
         # The second recording notes each operation's line, to name it if the two differ.
         recorder = Recorder(sites=entry.tape is not None)
@@ -126,7 +129,10 @@ class CompiledStep:
             return None
 
         is_argument = lambda a: argument(a) is not None   # noqa: E731
-        after = present_state(layers, params)
+        # Parameters made during the call (on a layer's first forward) are not state.
+        self._params = {id(p): p for p in self.model.params()}   # (held: ids stay theirs)
+        after = present_state(layers, self._params)
+        before = {k: v for k, v in before.items() if id(v[1]) not in self._params}
         carried = carried_between(before, after, outputs, is_argument)
         tape = Tape(entries, carried, result, _returned_views(result, outputs, is_argument))
         if entry.tape is not None:
