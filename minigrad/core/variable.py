@@ -141,14 +141,12 @@ class Variable:
 
     def tolist(self):
         """The data as (nested lists of) Python numbers, as ``ndarray.tolist``."""
-        if state.recorder is not None:
-            state.recorder.read("tolist()")   # a compiled step refuses values read into Python
+        _reading("tolist()")
         return self.data.tolist()
 
     def numpy(self):
         """The data as a numpy array (copied from the GPU if needed)."""
-        if state.recorder is not None:
-            state.recorder.read("numpy()")
+        _reading("numpy()")
         return backend.as_numpy(self.data)
 
     # ----------------------------------------------------------- one number
@@ -156,8 +154,7 @@ class Variable:
     # or a PyTorch tensor does: float(loss), f"{loss:.3f}", round(loss, 3),
     # if loss < best: ... A larger one raises, naming its shape.
     def _number(self, use):
-        if state.recorder is not None:
-            state.recorder.read(use)
+        _reading(use)
         if self.data.size != 1:
             raise ShapeError(
                 f"{use}: the Variable has shape {self.data.shape} ({self.data.size} elements), "
@@ -292,8 +289,13 @@ def _operand(x):
     return x.data if isinstance(x, Variable) else x
 
 
-def _compared(v):
-    # A comparison is computed outside any operation: a compiled step refuses it.
+def _reading(use):
+    """A value is read into Python: a compiled step, while it records, refuses
+    it (a replay would not read it again)."""
     if state.recorder is not None:
-        state.recorder.read("a comparison")
+        state.recorder.read(use)
+
+
+def _compared(v):
+    _reading("a comparison")   # computed outside any operation, like a read
     return v.data
