@@ -59,7 +59,7 @@ SIMPLE_RNNLM_WORDS = 1000     # the book trains SimpleRnnlm on PTB's first 1000 
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m models",
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}",
                                      description="Train the book's models on minigrad.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model and save checkpoint, metrics and plot")
@@ -162,7 +162,7 @@ EXPERIMENTS = ("binary-addition",)
 
 
 def _experiment_module(name):
-    from models import binary_addition_experiments
+    from . import binary_addition_experiments
     return {"binary-addition": binary_addition_experiments}[name]
 
 
@@ -176,7 +176,7 @@ def _load(split, args):
 
 
 def _outputs(history, out_dir, name):
-    from models.train import save_outputs
+    from .train import save_outputs
     paths = save_outputs(history, out_dir, name)
     return {"checkpoint": history.get("checkpoint"), "plot": paths["plot"],
             "metrics": paths["metrics"]}
@@ -194,8 +194,8 @@ def run_lm(args, out_dir):
 
     from minigrad.distributed import is_root
     from minigrad.layers import load_weights
-    from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
-    from models.train import train_rnnlm
+    from .rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
+    from .train import train_rnnlm
 
     d = LM_DEFAULTS[args.model]
     batch, time_size = _pick(args.batch_size, d["batch_size"]), _pick(args.time_size, d["time_size"])
@@ -271,7 +271,7 @@ def run_lm(args, out_dir):
 
 def _sample_text(model, length, seed, args):
     """The book's generate_text.py: start at 'you', never draw N, <unk> or $."""
-    from models.generate import generate, ids_to_text
+    from .generate import generate, ids_to_text
 
     _, word_to_id, id_to_word = _load("train", args)
     skip = [word_to_id[w] for w in ("N", "<unk>", "$") if w in word_to_id]
@@ -285,9 +285,9 @@ def run_word2vec(args, out_dir):
     from minigrad.data import create_contexts_target
     from minigrad.distributed import is_root
     from minigrad.optimizers import Adam
-    from models.train import train_word2vec
-    from models.word2vec import CBOW, SkipGram
-    from models.word2vec_eval import evaluate_vectors, format_report
+    from .train import train_word2vec
+    from .word2vec import CBOW, SkipGram
+    from .word2vec_eval import evaluate_vectors, format_report
 
     d = W2V_DEFAULTS
     window, hidden = _pick(args.window, d["window"]), _pick(args.hidden, d["hidden"])
@@ -326,8 +326,8 @@ def run_evaluate(args):
         return _evaluate_rnnlm(args)
     if args.model == "attention-seq2seq":
         return _evaluate_attention_seq2seq(args)
-    from models.word2vec import CBOW, SkipGram
-    from models.word2vec_eval import evaluate_vectors, format_report, load_vectors
+    from .word2vec import CBOW, SkipGram
+    from .word2vec_eval import evaluate_vectors, format_report, load_vectors
 
     cls = CBOW if args.model == "cbow" else SkipGram
     vectors = load_vectors(args.checkpoint, cls, args.data)
@@ -339,7 +339,7 @@ def run_evaluate(args):
 
 def _evaluate_rnnlm(args):
     """The book's ch06/eval.py: perplexity on ptb.test, batch 20 x time 35."""
-    from models.rnnlm import Rnnlm, eval_perplexity
+    from .rnnlm import Rnnlm, eval_perplexity
 
     test, _, _ = _load("test", args)
     test = test[:args.words] if args.words else test
@@ -355,7 +355,7 @@ def _evaluate_attention_seq2seq(args):
     """The book's ch08 evaluation: exact-match accuracy on the date test split,
     questions reversed."""
     from minigrad.data import load_sequence
-    from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
+    from .seq2seq import AttentionSeq2seq, exact_match_accuracy
 
     data = load_sequence("date", args.data)
     xs, ts = data.split("test", reverse=True)
@@ -374,7 +374,7 @@ def run_two_layer_net(args, out_dir):
     from pathlib import Path
 
     from minigrad.layers import save_weights
-    from models.two_layer_net import accuracy, plot_decision_boundary, train_two_layer_net
+    from .two_layer_net import accuracy, plot_decision_boundary, train_two_layer_net
 
     hidden, lr = _pick(args.hidden, 10), _pick(args.lr, 1.0)
     batch, epochs = _pick(args.batch_size, 30), _pick(args.epochs, 10 if args.quick else 300)
@@ -408,7 +408,7 @@ def run_binary_addition(args, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     checkpoint = os.path.join(out_dir, "binary-addition.npz")
     if args.recipe == "minibatch":
-        from models.binary_addition import train_minibatch_adder
+        from .binary_addition import train_minibatch_adder
 
         epochs = _pick(args.epochs, 1 if args.quick else 40)
         kwargs = {"hidden_size": args.hidden} if args.hidden else {}
@@ -421,7 +421,7 @@ def run_binary_addition(args, out_dir):
     else:
         import numpy as np
 
-        from models.binary_addition import train_notes_adder
+        from .binary_addition import train_notes_adder
 
         iterations = _pick(args.iterations, 500 if args.quick else 10_000)
         hidden, lr = _pick(args.hidden, 16), _pick(args.lr, 0.1)
@@ -481,8 +481,8 @@ def run_seq2seq(args, out_dir):
     import dataclasses
 
     from minigrad.data import load_sequence
-    from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
-    from models.train_seq2seq import BOOK_SETTINGS, train_seq2seq
+    from .seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
+    from .train_seq2seq import BOOK_SETTINGS, train_seq2seq
 
     attention = args.model == "attention-seq2seq"
     if args.peeky and attention:
@@ -528,7 +528,7 @@ def run_seq2seq(args, out_dir):
     history.update(label=label, wordvec_size=D, hidden_size=H, dataset=dataset)
     paths = _outputs(history, out_dir, name)
     if attention:
-        from models.seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+        from .seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
 
         paths["attention maps"] = plot_attention_maps(
             model, data, os.path.join(out_dir, f"{name}_attention.png"), reverse=reverse)
@@ -541,7 +541,7 @@ def run_seq2seq(args, out_dir):
 
 
 def run_compare(args):
-    from models.seq2seq_pictures import plot_accuracy_by_epoch, read_accuracy_runs
+    from .seq2seq_pictures import plot_accuracy_by_epoch, read_accuracy_runs
 
     runs = read_accuracy_runs(args.metrics)
     path = plot_accuracy_by_epoch(runs, args.out, title=args.title)
@@ -559,7 +559,7 @@ def main(argv=None):
     if args.command == "evaluate":
         from minigrad.data import DataError
         from minigrad.layers import CheckpointError
-        from models.rnnlm import WeightsError
+        from .rnnlm import WeightsError
         return _reporting(run_evaluate, (DataError, CheckpointError, WeightsError), args)
     if args.command == "compare":
         return _reporting(run_compare, (OSError, ValueError), args)

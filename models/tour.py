@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
+from .twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
 
 f64 = np.float64
 TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
@@ -74,7 +74,7 @@ def build_lm_pair(kind, vocab_size, hidden_size, wordvec_size=None, seed=0, drop
     """(autograd model, twin, weights): the same random float64 weights in both.
     ``kind``: "rnn" (SimpleRnnlm), "lstm" (Rnnlm), "better-lstm" or
     "better-gru" (BetterRnnlm, which ties D to H)."""
-    from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm
+    from .rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm
 
     V, H = vocab_size, hidden_size
     D = H if kind.startswith("better") or wordvec_size is None else wordvec_size
@@ -101,7 +101,7 @@ def dropout_keeps(model, rng, N, T):
 def _model_loss(model, xs, ts, extra):
     """The loss of one batch; ``extra`` is what the twin's forward takes too:
     BetterRnnlm's boolean keep-masks, an attention model's encoder mask, or None."""
-    from models.rnnlm import BetterRnnlm
+    from .rnnlm import BetterRnnlm
 
     if isinstance(model, BetterRnnlm):
         # The autograd side takes the masks already scaled, as Dropout applies them.
@@ -165,7 +165,7 @@ def build_seq2seq_pair(kind, vocab_size, wordvec_size, hidden_size, seed=0, fuse
     """(autograd model, twin, weights) of an encoder-decoder model, the same
     random float64 weights in both. ``kind``: "seq2seq", "peeky", "attention"
     or "attention-bi" (the bidirectional encoder, directions concatenated)."""
-    from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
+    from .seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
 
     V, D, H = vocab_size, wordvec_size, hidden_size
     if kind == "seq2seq":
@@ -218,7 +218,7 @@ class _Report:
 
 # ---------------------------------------------------------------- the steps
 def _binary_addition(say, quick):
-    from models.binary_addition import train_minibatch_adder
+    from .binary_addition import train_minibatch_adder
 
     start = time.perf_counter()
     _, acc = train_minibatch_adder(epochs=40, seed=0)
@@ -261,7 +261,7 @@ def _split(corpus, fraction=0.9):
 def _language_model(say, quick, corpus, vocab):
     import minigrad as mg
     from minigrad.optimizers import Adam, ClipGradNorm
-    from models.rnnlm import Rnnlm, eval_perplexity
+    from .rnnlm import Rnnlm, eval_perplexity
 
     train, valid = _split(corpus)
     V = len(vocab)
@@ -318,7 +318,7 @@ def _word2vec(say, quick):
     import minigrad as mg
     from minigrad.data import analogy, create_contexts_target, load_small_corpus, most_similar
     from minigrad.optimizers import Adam
-    from models.word2vec import CBOW
+    from .word2vec import CBOW
 
     # The same sizes in the quick run: word2vec takes a few seconds here, and
     # 2000 sentences are what gives the analogies enough examples of each word.
@@ -384,8 +384,8 @@ def _seq2seq_training(say, quick, out):
     import minigrad as mg
     from minigrad.data.sequence import numeric_dates, parse_lines
     from minigrad.optimizers import Adam, ClipGradNorm
-    from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
-    from models.seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+    from .seq2seq import AttentionSeq2seq, exact_match_accuracy
+    from .seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
 
     # The accuracy jumps from ~0 to ~100% somewhere between steps 250 and 450.
     steps, H, batch, lr = (200, 32, 64, 0.01) if quick else (600, 32, 64, 0.01)
@@ -476,7 +476,7 @@ def _real_experiments(say, data, out, quick):
     commands = [["train", name, "--data", str(data), "--out", str(out / name)]
                 + (["--quick"] if quick else []) for name in REAL_EXPERIMENTS]
     try:
-        from models.__main__ import main as models_main
+        from .__main__ import main as models_main
     except ImportError:
         say("  models/__main__.py is not there; run the real experiments with")
         for argv in commands:
@@ -532,7 +532,7 @@ def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResu
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.tour",
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.tour",
                                      description="The book's models trained, checked against "
                                      "their hand-written twins, and drawn.")
     parser.add_argument("--out", default="minigrad-tour", help="folder for pictures and plots "

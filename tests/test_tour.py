@@ -239,15 +239,3 @@ def test_the_first_command_installs_what_the_tour_draws_with():
     for words in ("apt-get install\ngraphviz", "brew install graphviz", "conda install\ngraphviz",
                   "Without `dot`", "DOT text"):
         assert words.replace("\n", " ") in " ".join(readme.split()), words
-
-
-def test_the_install_carries_the_models_package():
-    """`python -m models` and `from models.seq2seq import ...` from any folder:
-    the packages setuptools finds with pyproject's rule include models/."""
-    from setuptools import find_packages
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    section = text.split("[tool.setuptools.packages.find]")[1].split("\n[")[0]
-    include = re.findall(r'"([^"]+)"', re.search(r"^include = \[(.*?)\]", section, re.M)[1])
-    found = set(find_packages(str(ROOT), include=include))
-    assert {"minigrad", "minigrad.core", "models", "models.twins"} <= found, sorted(found)
-    assert not any(name.startswith(("tests", "benchmarks", "docs")) for name in found)
