@@ -6,7 +6,7 @@
 Each workload runs its contenders round-robin in this one process over the
 same inputs and the same starting weights, after a warm-up, with the BLAS
 thread count pinned (see _harness.py): minigrad's models on its public API,
-the hand-written book-style twins (models/twins), PyTorch CPU when it is
+the hand-written book-style twins (each family's twin.py in models/), PyTorch CPU when it is
 installed and, for the recurrent language models, the matmul-only lower
 bound. Before anything is timed, minigrad's loss is checked against the
 twin's (and torch's where the math is the same), so a benchmark cannot time
@@ -43,9 +43,10 @@ import minigrad as mg  # noqa: E402
 import minigrad.functions as F  # noqa: E402
 import minigrad.layers as L  # noqa: E402
 from minigrad.optimizers import SGD, Adam, ClipGradNorm  # noqa: E402
-from models import twins  # noqa: E402
-from models.rnnlm import BetterRnnlm, Rnnlm  # noqa: E402
-from models.word2vec import CBOW  # noqa: E402
+from models.binary_addition import BinaryAdderBPTT  # noqa: E402
+from models.rnnlm import BetterRnnlm, Rnnlm, TwinLM  # noqa: E402
+from models.seq2seq import TwinSeq2seq  # noqa: E402
+from models.word2vec import CBOW, twin_cbow  # noqa: E402
 
 torch = None   # set by main() when torch imports
 T_ = None      # benchmarks/_torch_models, loaded with torch
@@ -104,7 +105,7 @@ def book_step(forward, backward, params, grads, optimizer, max_grad=None):
 
 
 def minigrad_step(model, optimizer, loss_fn):
-    """One training step on minigrad's public API, as models/train.py runs it.
+    """One training step on minigrad's public API, as models/rnnlm/train.py runs it.
     The loss is a local: its graph is freed when the step returns."""
     def step():
         loss = loss_fn()
@@ -296,7 +297,7 @@ class BookCBOW:
     trainer keeps it: one Embedding per context position, all sharing W_in, and
     one NegativeSamplingLoss whose EmbeddingDots share W_out. The gradients of
     the shared matrices are summed, as the book's remove_duplicate does.
-    (models.twins.twin_cbow builds the same layers anew, from copies, on every
+    (models.word2vec.twin_cbow builds the same layers anew, from copies, on every
     call: right for a check, not for timing a training step.)"""
 
     def __init__(self, W_in, W_out, contexts, target, negatives):
@@ -328,7 +329,7 @@ def build_cbow(quick):
     contexts, target = rng.integers(0, V, (N, C)), rng.integers(0, V, N)
     negatives = rng.integers(0, V, (N, k))
     checks = Checks()
-    reference, _, _ = twins.twin_cbow(w["W_in"], w["W_out"], contexts, target, negatives)
+    reference, _, _ = twin_cbow(w["W_in"], w["W_out"], contexts, target, negatives)
 
     contenders = []
     # (name, row gradients?, lazy Adam?, the torch contender it is compared with)
@@ -421,9 +422,9 @@ def keep_shapes(spec):
 def twin_lm(spec, w):
     kind = ("better-" if spec["better"] else "") + spec["cell"]
     if kind != "gru":
-        return twins.TwinLM(w, kind, LM_DROPOUT)
+        return TwinLM(w, kind, LM_DROPOUT)
     # TwinLM has no one-layer GRU kind: its "rnn" kind with the twins' TimeGRU in place.
-    twin = twins.TwinLM({k.replace("gru.", "rnn."): a for k, a in w.items()}, "rnn")
+    twin = TwinLM({k.replace("gru.", "rnn."): a for k, a in w.items()}, "rnn")
     twin.rnns = [twins.TimeGRU(*twin.rnns[0].params, stateful=True)]
     twin.names = ["gru"]
     return twin
@@ -664,7 +665,7 @@ def build_seq2seq(name, quick):
     model = cls.from_weights(w)
     opt = Adam(model, lr=SEQ2SEQ_LR)
     opt.add_hook(ClipGradNorm(SEQ2SEQ_MAX_GRAD))
-    twin = twins.TwinSeq2seq(w, spec["kind"])
+    twin = TwinSeq2seq(w, spec["kind"])
     checks = Checks()
     checks.close(f"{spec['title']}: minigrad loss vs twin", model.loss(xs, ts).data,
                  twin.forward(xs, ts))
@@ -691,7 +692,7 @@ def build_seq2seq(name, quick):
     notes = [f"{spec['title']}: V {spec['V']}, D {spec['D']}, H {spec['H']}, batch {SEQ2SEQ_N}, "
              f"questions {spec['Te']} wide, answers {spec['Ta']} (the decoder reads "
              f"{spec['Ta'] - 1}); one step = forward, backward, clip to global norm "
-             f"{SEQ2SEQ_MAX_GRAD}, Adam (lr {SEQ2SEQ_LR}). twin: models.twins.TwinSeq2seq, the "
+             f"{SEQ2SEQ_MAX_GRAD}, Adam (lr {SEQ2SEQ_LR}). twin: models.seq2seq.TwinSeq2seq, the "
              "book's layers written out by hand, with the book's Adam and clip_grads"
              + (" (its TimeAttention loops over the decoder steps)"
                 if spec["kind"] == "attention" else "")
@@ -902,7 +903,7 @@ def build_notes_adder(quick):
         "minigrad fused=False": lambda i: notes_loss(composed(xs[i:i + 1]), ds[i:i + 1]),
         "minigrad step by step": lambda i: by_step.loss(xs[i], ds[i]),
     }
-    twin = twins.BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy())
+    twin = BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy())
     reference = twin.forward(xs[0], ds[0])
     for name, fn in loss_of.items():
         checks.close(f"notes' adder: {name} loss vs twin", fn(0).data, reference, rtol=1e-12)
@@ -943,7 +944,7 @@ def build_notes_adder(quick):
              "`fused=False`: the same layer recording every step's operations (about 40 per "
              "pair); `step by step`: the model written out per step with its per-step loss, as "
              "a reader first writes it (about 70 operations per pair). twin: "
-             "models.twins.BinaryAdderBPTT, the notes' hand-written BPTT. torch: the same "
+             "models.binary_addition.BinaryAdderBPTT, the notes' hand-written BPTT. torch: the same "
              "equations, input projection as one matmul, a Python loop over the steps "
              "(nn.RNN has no sigmoid units)."]
     return {"contenders": contenders, "checks": checks, "notes": notes + torch_missing_note(),

@@ -162,8 +162,8 @@ EXPERIMENTS = ("binary-addition",)
 
 
 def _experiment_module(name):
-    from . import binary_addition_experiments
-    return {"binary-addition": binary_addition_experiments}[name]
+    from .binary_addition import experiments
+    return {"binary-addition": experiments}[name]
 
 
 def _pick(value, default):
@@ -176,7 +176,7 @@ def _load(split, args):
 
 
 def _outputs(history, out_dir, name):
-    from .train import save_outputs
+    from minigrad.training import save_outputs
     paths = save_outputs(history, out_dir, name)
     return {"checkpoint": history.get("checkpoint"), "plot": paths["plot"],
             "metrics": paths["metrics"]}
@@ -195,7 +195,7 @@ def run_lm(args, out_dir):
     from minigrad.distributed import is_root
     from minigrad.layers import load_weights
     from .rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
-    from .train import train_rnnlm
+    from .rnnlm.train import train_rnnlm
 
     d = LM_DEFAULTS[args.model]
     batch, time_size = _pick(args.batch_size, d["batch_size"]), _pick(args.time_size, d["time_size"])
@@ -271,7 +271,7 @@ def run_lm(args, out_dir):
 
 def _sample_text(model, length, seed, args):
     """The book's generate_text.py: start at 'you', never draw N, <unk> or $."""
-    from .generate import generate, ids_to_text
+    from .rnnlm.generate_text import generate, ids_to_text
 
     _, word_to_id, id_to_word = _load("train", args)
     skip = [word_to_id[w] for w in ("N", "<unk>", "$") if w in word_to_id]
@@ -285,9 +285,9 @@ def run_word2vec(args, out_dir):
     from minigrad.data import create_contexts_target
     from minigrad.distributed import is_root
     from minigrad.optimizers import Adam
-    from .train import train_word2vec
+    from .word2vec.train import train_word2vec
     from .word2vec import CBOW, SkipGram
-    from .word2vec_eval import evaluate_vectors, format_report
+    from .word2vec.evaluate import evaluate_vectors, format_report
 
     d = W2V_DEFAULTS
     window, hidden = _pick(args.window, d["window"]), _pick(args.hidden, d["hidden"])
@@ -327,7 +327,7 @@ def run_evaluate(args):
     if args.model == "attention-seq2seq":
         return _evaluate_attention_seq2seq(args)
     from .word2vec import CBOW, SkipGram
-    from .word2vec_eval import evaluate_vectors, format_report, load_vectors
+    from .word2vec.evaluate import evaluate_vectors, format_report, load_vectors
 
     cls = CBOW if args.model == "cbow" else SkipGram
     vectors = load_vectors(args.checkpoint, cls, args.data)
@@ -482,7 +482,7 @@ def run_seq2seq(args, out_dir):
 
     from minigrad.data import load_sequence
     from .seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
-    from .train_seq2seq import BOOK_SETTINGS, train_seq2seq
+    from .seq2seq.train import BOOK_SETTINGS, train_seq2seq
 
     attention = args.model == "attention-seq2seq"
     if args.peeky and attention:
@@ -528,7 +528,7 @@ def run_seq2seq(args, out_dir):
     history.update(label=label, wordvec_size=D, hidden_size=H, dataset=dataset)
     paths = _outputs(history, out_dir, name)
     if attention:
-        from .seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+        from .seq2seq.pictures import plot_attention_maps, plot_decoder_step_graph
 
         paths["attention maps"] = plot_attention_maps(
             model, data, os.path.join(out_dir, f"{name}_attention.png"), reverse=reverse)
@@ -541,7 +541,7 @@ def run_seq2seq(args, out_dir):
 
 
 def run_compare(args):
-    from .seq2seq_pictures import plot_accuracy_by_epoch, read_accuracy_runs
+    from .seq2seq.pictures import plot_accuracy_by_epoch, read_accuracy_runs
 
     runs = read_accuracy_runs(args.metrics)
     path = plot_accuracy_by_epoch(runs, args.out, title=args.title)
@@ -559,7 +559,7 @@ def main(argv=None):
     if args.command == "evaluate":
         from minigrad.data import DataError
         from minigrad.layers import CheckpointError
-        from .rnnlm import WeightsError
+        from .shared.weights import WeightsError
         return _reporting(run_evaluate, (DataError, CheckpointError, WeightsError), args)
     if args.command == "compare":
         return _reporting(run_compare, (OSError, ValueError), args)

@@ -5,7 +5,7 @@ two cores. It
 
 a. trains the binary-addition RNN until every one of the 128 x 128 sums is right;
 b. checks a GRU language model (BetterRnnlm, dropout on, weights tied) against
-   its hand-written twin (models.twins) over two stateful batches: the loss and
+   its hand-written twin (models/rnnlm/twin.py) over two stateful batches: the loss and
    the gradient of every parameter, in float64;
 c. trains a small LSTM language model (Rnnlm) on the shipped small corpus and
    prints training and validation perplexity epoch by epoch;
@@ -22,9 +22,9 @@ It exits non-zero when a check fails: binary addition below 100%, a twin
 difference above 1e-6, or the date model below 90% on its test questions. With ``--data DIR`` (the PTB files) it hands over to
 the real experiments (``python -m models train rnnlm --data DIR``).
 
-The builders here (``build_lm_pair``, ``build_seq2seq_pair``, ``twin_errors``,
-``word2vec_twin_errors``) are also what the property tests use to compare
-models with their twins.
+Every check here is the tests' own: each family's ``check.py`` builds a model
+and its twin from the same weights, and ``models.shared.twin_check`` measures
+how far apart they are.
 """
 from __future__ import annotations
 
@@ -37,150 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
+from .rnnlm.check import build_lm_pair, dropout_keeps
+from .seq2seq.check import build_seq2seq_pair
+from .shared.twin_check import TWIN_TOL, twin_errors
 
-f64 = np.float64
-TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
-LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
-
-__all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
-           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS",
-           "build_seq2seq_pair", "SEQ2SEQ_KINDS"]
-
-
-# ---------------------------------------------------------------- twins from the same weights
-# A gradient much smaller than the terms summed into it (a bias's gradient whose
-# per-position terms nearly cancel) carries their rounding, not a rounding of
-# its own size: below this size the difference is measured absolutely.
-REL_ERR_FLOOR = 1e-3
-
-
-def rel_err(a, b) -> float:
-    """max |a - b| relative to max |b| (b the twin's, the reference), or to
-    ``REL_ERR_FLOOR`` when every |b| is smaller than that."""
-    a, b = np.asarray(a, dtype=f64), np.asarray(b, dtype=f64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), REL_ERR_FLOOR))
-
-
-def random_weights(model, seed=0, scale=0.5) -> dict:
-    """float64 weights of ``model``'s layout, large enough that every tanh and
-    sigmoid works off its flat parts and every bias is non-zero (small or zero
-    weights would hide a gate wired to the wrong slice)."""
-    r = np.random.default_rng(seed)
-    return {k: scale * r.standard_normal(a.shape) for k, a in model.to_weights().items()}
-
-
-def build_lm_pair(kind, vocab_size, hidden_size, wordvec_size=None, seed=0, dropout_ratio=0.5):
-    """(autograd model, twin, weights): the same random float64 weights in both.
-    ``kind``: "rnn" (SimpleRnnlm), "lstm" (Rnnlm), "better-lstm" or
-    "better-gru" (BetterRnnlm, which ties D to H)."""
-    from .rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm
-
-    V, H = vocab_size, hidden_size
-    D = H if kind.startswith("better") or wordvec_size is None else wordvec_size
-    if kind == "rnn":
-        model = SimpleRnnlm(V, D, H, dtype=f64, rng=0)
-    elif kind == "lstm":
-        model = Rnnlm(V, D, H, dtype=f64, rng=0)
-    elif kind in ("better-lstm", "better-gru"):
-        model = BetterRnnlm(V, D, H, dropout_ratio=dropout_ratio, cell=kind.split("-")[1],
-                            dtype=f64, rng=0)
-    else:
-        raise ValueError(f"build_lm_pair: kind must be one of {LM_KINDS}, got {kind!r}")
-    w = random_weights(model, seed=seed)
-    model.load_arrays(w)
-    return model, TwinLM(w, kind, dropout_ratio), w
-
-
-def dropout_keeps(model, rng, N, T):
-    """BetterRnnlm's three boolean keep-masks (after the embedding, RNN0, RNN1)."""
-    sizes = [model.embed.dim] + [layer.hidden_size for layer in model.recurrent_layers()]
-    return [rng.random((N, T, s)) >= model.dropout_ratio for s in sizes]
-
-
-def _model_loss(model, xs, ts, extra):
-    """The loss of one batch; ``extra`` is what the twin's forward takes too:
-    BetterRnnlm's boolean keep-masks, an attention model's encoder mask, or None."""
-    from .rnnlm import BetterRnnlm
-
-    if isinstance(model, BetterRnnlm):
-        # The autograd side takes the masks already scaled, as Dropout applies them.
-        return model.loss(xs, ts, masks=[k / (1.0 - model.dropout_ratio) for k in extra])
-    if extra is not None:
-        return model.loss(xs, ts, mask=extra)
-    return model.loss(xs, ts)
-
-
-def twin_errors(model, twin, batches) -> dict:
-    """Run consecutive batches ``(xs, ts, extra)`` through both (stateful for the
-    language models); the largest relative difference over the batches of the
-    loss ("loss") and of every weight's gradient (by the key of
-    ``model.slots()``). ``extra``: BetterRnnlm's dropout keep-masks, an
-    attention model's mask over the encoder's steps, or None."""
-    errors = {}
-    slots = model.slots()
-    for xs, ts, extra in batches:
-        loss = _model_loss(model, xs, ts, extra)
-        twin_loss = twin.forward(xs, ts, extra)
-        model.zero_grad()
-        loss.backward()
-        twin.backward()
-        found = {"loss": rel_err(loss.data, twin_loss)}
-        # TwinSeq2seq keeps the book's grads list; its keyed gradients have their own name.
-        expected = twin.grads_by_key() if isinstance(twin, TwinSeq2seq) else twin.grads()
-        if set(slots) != set(expected):
-            raise KeyError(f"twin_errors: the model's weights {sorted(slots)} are not the "
-                           f"twin's {sorted(expected)}")
-        for key, ((layer, attr), *_) in slots.items():
-            # A weight the batch never reached (Wh over a single step from a zero
-            # state) has no gradient: that is a gradient of zeros, as the twin says.
-            grad = getattr(layer, attr).grad
-            found[key] = rel_err(np.zeros(getattr(layer, attr).shape) if grad is None
-                                 else grad.data, expected[key])
-        for k, e in found.items():
-            errors[k] = max(errors.get(k, 0.0), e)
-    return errors
-
-
-def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
-    """CBOW or SkipGram (sparse) against the book's layer-by-layer version built
-    from the twins: relative differences of the loss and of W_in's and W_out's
-    gradients."""
-    twin = twin_cbow if cls.__name__ == "CBOW" else twin_skipgram
-    twin_loss, g_in, g_out = twin(weights["W_in"], weights["W_out"], contexts, target, negatives)
-    C, k = contexts.shape[1], negatives.shape[-1]
-    window = C // 2
-    model = cls.from_weights(weights, window, sample_size=k, sparse=True, dtype=f64)
-    loss = model.loss(contexts, target, negatives=negatives)
-    loss.backward()
-    return {"loss": rel_err(loss.data, twin_loss),
-            "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
-            "W_out": rel_err(model.ns_loss.W.grad.to_dense(), g_out)}
-
-
-SEQ2SEQ_KINDS = ("seq2seq", "peeky", "attention", "attention-bi")
-
-
-def build_seq2seq_pair(kind, vocab_size, wordvec_size, hidden_size, seed=0, fused=True):
-    """(autograd model, twin, weights) of an encoder-decoder model, the same
-    random float64 weights in both. ``kind``: "seq2seq", "peeky", "attention"
-    or "attention-bi" (the bidirectional encoder, directions concatenated)."""
-    from .seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
-
-    V, D, H = vocab_size, wordvec_size, hidden_size
-    if kind == "seq2seq":
-        model = Seq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
-    elif kind == "peeky":
-        model = PeekySeq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
-    elif kind in ("attention", "attention-bi"):
-        model = AttentionSeq2seq(V, D, H, bidirectional=kind == "attention-bi", fused=fused,
-                                 dtype=f64, rng=0)
-    else:
-        raise ValueError(f"build_seq2seq_pair: kind must be one of {SEQ2SEQ_KINDS}, "
-                         f"got {kind!r}")
-    w = random_weights(model, seed=seed)
-    model.load_arrays(w)
-    return model, TwinSeq2seq(w, kind.split("-")[0]), w
+__all__ = ["run_tour", "main"]
 
 
 # ---------------------------------------------------------------- the report
@@ -385,7 +246,7 @@ def _seq2seq_training(say, quick, out):
     from minigrad.data.sequence import numeric_dates, parse_lines
     from minigrad.optimizers import Adam, ClipGradNorm
     from .seq2seq import AttentionSeq2seq, exact_match_accuracy
-    from .seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+    from .seq2seq.pictures import plot_attention_maps, plot_decoder_step_graph
 
     # The accuracy jumps from ~0 to ~100% somewhere between steps 250 and 450.
     steps, H, batch, lr = (200, 32, 64, 0.01) if quick else (600, 32, 64, 0.01)

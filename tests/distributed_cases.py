@@ -195,7 +195,7 @@ def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None)
     Crash on every rank during update k + 1."""
     from minigrad.data import load_small_corpus
     from models.rnnlm import BetterRnnlm
-    from models.train import train_rnnlm
+    from models.rnnlm import train_rnnlm
 
     words = load_small_corpus(120)[0]
     train, valid = words[:300], words[300:420]

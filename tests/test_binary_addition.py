@@ -1,5 +1,5 @@
 """The binary adders of models/binary_addition.py: the course notes' model
-against its hand-written BPTT twin (models/twins/binary_addition.py) in float64,
+against its hand-written BPTT twin (models/binary_addition/twin.py) in float64,
 the notes' training loop step by step against the twin's, the weight draws,
 and the faster minibatch recipe learned to 100%."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from models.binary_addition import (MinibatchAdder, NotesAdder, accuracy,
                                     binary_addition_dataset, first_perfect_window, notes_loss,
                                     notes_weights, pair_sequences, train_minibatch_adder,
                                     train_notes_adder)
-from models.twins import BinaryAdderBPTT
+from models.binary_addition import BinaryAdderBPTT
 from device_steps import assert_same_params, train_on
 
 f64 = np.float64
@@ -172,14 +172,14 @@ def test_minibatch_adder_trains_to_every_sum_right():
 
 # ---------------------------------------------------------------- the notes' experiments
 def _summary(iterations, accuracies):
-    from models.binary_addition_experiments import summarize
+    from models.binary_addition.experiments import summarize
     runs = [{"setting": "baseline", "seed": k, "converged_at": i, "accuracy": a}
             for k, (i, a) in enumerate(zip(iterations, accuracies))]
     return summarize(runs, 10_000)["baseline"]
 
 
 def test_verdicts_compare_medians_with_not_converged_as_slowest():
-    from models.binary_addition_experiments import verdict
+    from models.binary_addition.experiments import verdict
 
     base = _summary([3000, 4000, 5000], [1.0, 1.0, 1.0])
     assert base["median"] == 4000 and base["converged"] == 3

@@ -16,7 +16,7 @@ from minigrad.optimizers import SGD
 from minigrad.testing import gradcheck, stand_in
 from minigrad.training import Trainer
 from models.__main__ import main
-from models.twins import TwinTwoLayerNet
+from models.two_layer_net import TwinTwoLayerNet
 from models.two_layer_net import TwoLayerNet, accuracy, train_two_layer_net
 from device_steps import assert_same_params, train_on
 

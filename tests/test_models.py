@@ -1,7 +1,7 @@
-"""The book's models (models/rnnlm.py, word2vec.py): shapes, float64 gradients
+"""The book's models (models/rnnlm/, models/word2vec/): shapes, float64 gradients
 against central differences, weight tying, stateful truncated BPTT, weight
 round trips, word2vec against the book's formula in numpy, and equivalence
-with the hand-written twins (models/twins: book-style explicit backward
+with the hand-written twins (each family's twin.py: book-style explicit backward
 passes). The binary adders are tested in test_binary_addition.py."""
 from __future__ import annotations
 
@@ -453,12 +453,12 @@ def test_word2vec_shapes_sampler_and_word_vecs(cls, rng):
 
 
 # ---------------------------------------------------------------- equivalence with the twins
-# The twins (models/twins) are book-style layers with hand-written backward
+# The twins (models/<family>/twin.py) are book-style layers with hand-written backward
 # passes; same weights and inputs must give the same loss and the same
 # gradient for every parameter, batch after batch of a stateful stream.
-import models.twins as twins  # noqa: E402
-from models.twins import TwinLM  # noqa: E402
-from models.tour import rel_err  # noqa: E402
+from models.rnnlm import TwinLM  # noqa: E402
+from models.shared.twin_check import rel_err  # noqa: E402
+from models.word2vec import twin_cbow, twin_skipgram  # noqa: E402
 
 
 # Both sides are float64 and agree to ~1e-15. The tolerance is far below the
@@ -518,10 +518,10 @@ def test_word2vec_equals_its_twin(cls, rng):
     contexts, target = w2v_batch(rng)
     if cls is CBOW:
         negatives = rng.integers(0, 10, size=(len(target), W2V_K))
-        twin = twins.twin_cbow
+        twin = twin_cbow
     else:
         negatives = rng.integers(0, 10, size=contexts.shape + (W2V_K,))
-        twin = twins.twin_skipgram
+        twin = twin_skipgram
     twin_loss, g_in, g_out = twin(w["W_in"], w["W_out"], contexts, target, negatives)
     loss = model.loss(contexts, target, negatives=negatives)
     loss.backward()

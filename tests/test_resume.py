@@ -21,7 +21,7 @@ from minigrad.data import load_small_corpus
 from minigrad.layers import CheckpointError, save_weights
 from minigrad.optimizers import SGD, Adam
 from models.rnnlm import BetterRnnlm, Rnnlm
-from models.train import train_rnnlm
+from models.rnnlm import train_rnnlm
 
 ROOT = Path(__file__).resolve().parents[1]
 PTB = ROOT.parent / "shared" / "data" / "ptb"

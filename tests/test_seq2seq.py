@@ -1,5 +1,5 @@
 """The book's encoder-decoder models (models/seq2seq.py): equal to their
-hand-written twins (models/twins, the book's explicit backward passes) in
+hand-written twins (models/seq2seq/twin.py, the book's explicit backward passes) in
 float64 to 1e-12 relative, loss and every parameter's gradient; gradients
 against central differences; batched greedy generation equal to the book's
 one-question generate; weights in the book's layouts; bad input."""
@@ -10,10 +10,10 @@ import pytest
 
 import minigrad as mg
 from minigrad.testing import gradcheck, stand_in
-from models.rnnlm import WeightsError
-from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, exact_match_accuracy)
-from models.tour import build_seq2seq_pair, random_weights, rel_err, twin_errors
-from models.twins import TwinSeq2seq
+from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, TwinSeq2seq,
+                            build_seq2seq_pair, exact_match_accuracy)
+from models.shared.twin_check import random_weights, rel_err, twin_errors
+from models.shared.weights import WeightsError
 from device_steps import assert_same_params, on_device, train_on
 
 f64 = np.float64

@@ -16,7 +16,7 @@ from minigrad.data.sequence import numeric_dates, parse_lines
 from minigrad.layers import load_weights
 from models.__main__ import main
 from models.seq2seq import PeekySeq2seq, Seq2seq
-from models.train_seq2seq import train_seq2seq
+from models.seq2seq import train_seq2seq
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

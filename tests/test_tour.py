@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import models.tour as tour
+from models.rnnlm.check import LM_KINDS, build_lm_pair, dropout_keeps
+from models.shared.twin_check import twin_errors
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +137,7 @@ def test_a_failed_check_gives_a_non_zero_exit_code(tmp_path, monkeypatch, capsys
 
 def test_twin_check_fails_on_a_wrong_gradient(monkeypatch):
     # Break the twin's GRU backward slightly: the check must see it.
-    import models.twins.time_layers as tl
+    import models.book_layers.time_layers as tl
 
     original = tl.GRU.backward
 
@@ -167,7 +169,7 @@ def test_report_seq2seq_twin_check_training_and_pictures(quick_run):
 
 
 def test_seq2seq_twin_check_fails_on_a_wrong_attention_gradient(monkeypatch):
-    import models.twins.attention as ta
+    import models.book_layers.attention as ta
 
     original = ta.WeightSum.backward
 
@@ -183,13 +185,13 @@ def test_seq2seq_twin_check_fails_on_a_wrong_attention_gradient(monkeypatch):
 
 def test_builders_agree_with_twins_for_every_lm_kind():
     rng = np.random.default_rng(0)
-    for kind in tour.LM_KINDS:
-        model, twin, _ = tour.build_lm_pair(kind, 9, 4, wordvec_size=3, seed=2)
+    for kind in LM_KINDS:
+        model, twin, _ = build_lm_pair(kind, 9, 4, wordvec_size=3, seed=2)
         batches = []
         for _ in range(2):
-            keeps = tour.dropout_keeps(model, rng, 2, 3) if kind.startswith("better") else None
+            keeps = dropout_keeps(model, rng, 2, 3) if kind.startswith("better") else None
             batches.append((rng.integers(0, 9, (2, 3)), rng.integers(0, 9, (2, 3)), keeps))
-        assert max(tour.twin_errors(model, twin, batches).values()) <= 1e-12, kind
+        assert max(twin_errors(model, twin, batches).values()) <= 1e-12, kind
 
 
 def test_data_option_hands_over_to_the_training_command(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
-"""Training loops, outputs, sampling and the command line (models.train,
-models.generate, python -m models), on tiny generated corpora."""
+"""Training loops, outputs, sampling and the command line (models.rnnlm.train,
+models.word2vec.train, models.rnnlm.generate_text, python -m models), on tiny
+generated corpora."""
 import json
 import math
 import os
@@ -15,9 +16,11 @@ from minigrad.data import create_contexts_target, load_small_corpus
 from minigrad.layers import load_weights
 from minigrad.optimizers import SGD
 from models.__main__ import main
-from models.generate import generate, ids_to_text
+from models.rnnlm.generate_text import generate, ids_to_text
 from models.rnnlm import Rnnlm, SimpleRnnlm, eval_perplexity
-from models.train import save_outputs, train_rnnlm, train_word2vec
+from minigrad.training import save_outputs
+from models.rnnlm import train_rnnlm
+from models.word2vec import train_word2vec
 from models.word2vec import CBOW
 
 ROOT = Path(__file__).resolve().parents[1]

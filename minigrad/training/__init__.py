@@ -4,7 +4,8 @@ file, progress bars, and the outputs a run leaves (metrics JSON, curves PNG).
 * :class:`Trainer`: the book's chapter-1 trainer, ``fit(x, t, max_epoch,
   batch_size, max_grad, eval_interval)`` on minibatches reshuffled each epoch.
 * :class:`TrainingLoop`: the loop underneath every trainer, language models
-  and word2vec included (``models/train.py``): batches from any batcher in
+  and word2vec included (``models/rnnlm/train.py``,
+  ``models/word2vec/train.py``): batches from any batcher in
   :mod:`minigrad.data`, reports, an end-of-epoch hook, exact resuming.
 * :func:`save_outputs`: the history as JSON and its curves as a PNG.
 * learning-rate schedules (:mod:`minigrad.training.schedules`), the check of

@@ -18,7 +18,7 @@ from minigrad.layers import save_weights
 from minigrad.optimizers import Adam
 from minigrad.training import Trainer
 
-from .seq2seq import exact_match_accuracy
+from .model import exact_match_accuracy
 
 __all__ = ["train_seq2seq", "BOOK_SETTINGS", "show_answers"]
 

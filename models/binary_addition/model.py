@@ -13,7 +13,7 @@ state must learn to hold it. Two recipes:
    (std 1); loss: the notes' mean squared error (halved) of each step's bit,
    summed over the 8 steps; plain SGD, lr 0.1, one random pair (a, b < 128)
    per iteration, 10,000 iterations; the predicted bit is round(y_t). Its
-   hand-written BPTT twin is ``models.twins.BinaryAdderBPTT``.
+   hand-written BPTT twin is ``BinaryAdderBPTT`` (twin.py, beside this file).
 2. **A faster minibatch recipe** (:class:`MinibatchAdder`,
    :func:`train_minibatch_adder`): tanh units with biases, a logit per bit
    with sigmoid cross-entropy, Adam on shuffled minibatches of all 128 x 128

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Affine, Sigmoid, SoftmaxWithLoss
+from ..book_layers.layers import Affine, Sigmoid, SoftmaxWithLoss
 
 __all__ = ["TwinTwoLayerNet"]
 

@@ -2,7 +2,7 @@
 the twins of models.word2vec's CBOW and SkipGram."""
 from __future__ import annotations
 
-from .layers import Embedding, NegativeSamplingLoss
+from ..book_layers.layers import Embedding, NegativeSamplingLoss
 
 __all__ = ["twin_cbow", "twin_skipgram"]
 

@@ -25,7 +25,7 @@ from minigrad.data import analogy, most_similar
 from minigrad.layers import CheckpointError, load_weights
 from minigrad.layers.serialization import PICKLE_MARK
 
-from .word2vec import WordVectors
+from .model import WordVectors
 
 __all__ = ["BOOK_NEIGHBOURS", "BOOK_ANALOGIES", "evaluate_vectors", "analogy_rank",
            "format_report", "load_model", "load_vectors"]

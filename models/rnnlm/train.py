@@ -1,53 +1,33 @@
-"""Training loops for the book's models, as the book's trainers run them, on
-the shared pieces of :mod:`minigrad.training` (the loop, the resume file,
-progress, outputs).
+"""Training the language models: the book's ``RnnlmTrainer`` (truncated BPTT
+over one continuous stream per batch row, one optimizer step per batch,
+optional global-norm clipping) with ``train_better_rnnlm.py``'s epoch loop
+around it (validation perplexity each epoch, lr / 4 when it gets worse, the
+best model saved), on the shared pieces of :mod:`minigrad.training` (the loop,
+the resume file, progress, outputs).
 
-* ``train_rnnlm``: the book's ``RnnlmTrainer`` (truncated BPTT over one
-  continuous stream per batch row, one optimizer step per batch, optional
-  global-norm clipping) with ``train_better_rnnlm.py``'s epoch loop around it
-  (validation perplexity each epoch, lr / 4 when it gets worse, the best model
-  saved).
-* ``train_word2vec``: the book's ``Trainer`` on (contexts, target) pairs,
-  shuffled each epoch.
-* ``save_outputs``: the history as JSON and its curves as a PNG.
-
-Both trainers return a ``history`` dict of plain Python numbers and lists, so
-it goes to JSON as it is. Progress goes through tqdm when it is installed
-(``pip install 'minigrad[progress]'``), else one printed line per interval.
+The trainer returns a ``history`` dict of plain Python numbers and lists, so
+it goes to JSON as it is (``minigrad.training.save_outputs``). Progress goes
+through tqdm when it is installed (``pip install 'minigrad[progress]'``), else
+one printed line per interval.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from minigrad.data import ShuffledBatches, TBPTTBatcher
+from minigrad.data import TBPTTBatcher
 from minigrad.distributed import is_root
 from minigrad.layers import save_weights
-from minigrad.optimizers import SGD, Adam, ClipGradNorm, Optimizer
-from minigrad.training import DivideWhenWorse, Schedule, TrainingLoop, save_outputs
+from minigrad.optimizers import ClipGradNorm
+from minigrad.training import DivideWhenWorse, Schedule, TrainingLoop
 
-from .rnnlm import eval_perplexity
+from ..shared.optimizer import make_optimizer
+from .model import eval_perplexity
 
-__all__ = ["train_rnnlm", "train_word2vec", "save_outputs", "make_optimizer", "LR_SCHEDULES"]
+__all__ = ["train_rnnlm", "LR_SCHEDULES"]
 
 LR_SCHEDULES = (None, "divide_by_4_when_worse")
-_OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(model, optimizer, lr):
-    """An Optimizer instance is used as it is (its own lr wins); a name builds one."""
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if lr is None:
-        raise ValueError(f"lr is needed to build a {optimizer!r} optimizer")
-    try:
-        cls = _OPTIMIZERS[str(optimizer).lower()]
-    except KeyError:
-        raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)} or an Optimizer, "
-                         f"got {optimizer!r}") from None
-    return cls(model, lr=lr)
-
-
-# --------------------------------------------------------------- language models
 def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size, lr, max_epoch,
                 max_grad=None, optimizer="sgd", lr_schedule=None, out_dir=None, name="rnnlm",
                 progress=True, eval_interval=20, eval_batch_size=10, evaluate=None,
@@ -166,51 +146,3 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
             save_weights(model, path)
         history["checkpoint"] = str(path)
     return history
-
-
-# --------------------------------------------------------------- word2vec
-def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, optimizer="adam",
-                   out_dir=None, name="word2vec", progress=True, eval_interval=20, comm=None,
-                   shuffle_seed=0, stop_on_nonfinite=True, anomaly=False):
-    """Minibatch training of CBOW / SkipGram on (contexts, target) pairs.
-
-    Each epoch shuffles the pairs (with minigrad.random's generator, so
-    ``minigrad.random.seed`` makes a run repeatable) and takes
-    ``len(target) // batch_size`` steps, the book's Trainer. The model is saved
-    (atomically) to ``out_dir/{name}.npz`` after each epoch.
-
-    History keys: ``loss`` (every batch), ``train_iters``/``train_loss`` (mean
-    loss over each interval), ``epoch_loss`` (mean per epoch),
-    ``epoch_time_s``, ``checkpoint``.
-
-    ``comm`` trains on several ranks (see ``train_rnnlm``); the shuffles then
-    come from a generator seeded with ``shuffle_seed`` on every rank (the
-    same order everywhere; minigrad.random differs per rank), each rank
-    taking its share of every batch.
-    """
-    # As given: numpy, or on the model's device (the batches are cut there).
-    if len(contexts) != len(target):
-        raise ValueError(f"contexts ({len(contexts)}) and target ({len(target)}) differ in length")
-    if len(target) < batch_size:
-        raise ValueError(f"{len(target)} pairs are fewer than one batch of {batch_size}")
-    opt = make_optimizer(model, optimizer, lr)
-    root = is_root(comm)
-    if out_dir is not None and root:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-
-    def save(loop, epoch):
-        if out_dir is not None:
-            path = Path(out_dir) / f"{name}.npz"
-            if root:
-                save_weights(model, path)
-            loop.history["checkpoint"] = str(path)
-
-    shuffle = None if comm is None else shuffle_seed
-    loop = TrainingLoop(model, opt, ShuffledBatches(contexts, target, batch_size=batch_size,
-                                                    rng=shuffle),
-                        max_epoch=max_epoch, report_every=eval_interval, progress=progress,
-                        after_epoch=save, name="train_word2vec", comm=comm,
-                        stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
-                        history={"model": type(model).__name__, "batch_size": batch_size,
-                                 "checkpoint": None})
-    return loop.run()

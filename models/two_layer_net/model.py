@@ -22,7 +22,7 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 
-from .rnnlm import WeightsMixin
+from ..shared.weights import WeightsMixin
 
 __all__ = ["TwoLayerNet", "train_two_layer_net", "accuracy"]
 

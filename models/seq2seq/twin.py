@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .attention import TimeAttention
-from .time_layers import TimeAffine, TimeBiLSTM, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
+from ..book_layers.attention import TimeAttention
+from ..book_layers.time_layers import (TimeAffine, TimeBiLSTM, TimeEmbedding, TimeLSTM,
+                                      TimeSoftmaxWithLoss)
 
 __all__ = ["Encoder", "Decoder", "PeekyDecoder", "AttentionEncoder", "AttentionDecoder",
            "TwinSeq2seq", "KINDS"]

@@ -47,7 +47,7 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 
-from .rnnlm import WeightsError, WeightsMixin
+from ..shared.weights import WeightsError, WeightsMixin
 
 __all__ = ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq", "Encoder", "Decoder", "PeekyDecoder",
            "AttentionEncoder", "AttentionDecoder", "exact_match_accuracy", "MODELS"]
@@ -280,7 +280,7 @@ class _Seq2seq(L.Layer, WeightsMixin):
         """A model holding copies of ``weights`` (keys and shapes in the module
         docstring); V, D and H are read off the encoder's arrays. Weights of
         another layout (another model's, or a bidirectional encoder's for a
-        unidirectional model) raise :class:`~models.rnnlm.WeightsError`."""
+        unidirectional model) raise :class:`~models.shared.weights.WeightsError`."""
         cls._weight_dict(weights)
         try:
             V, D = np.shape(weights["encoder.embed.W"])

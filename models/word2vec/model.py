@@ -31,7 +31,7 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 
-from .rnnlm import WeightsMixin
+from ..shared.weights import WeightsMixin
 
 __all__ = ["CBOW", "SkipGram", "WordVectors"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .time_layers import (TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN,
-                          TimeSoftmaxWithLoss)
+from ..book_layers.time_layers import (TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM,
+                                      TimeRNN, TimeSoftmaxWithLoss)
 
 __all__ = ["TwinLM"]
 

@@ -1,0 +1,83 @@
+"""Comparing an autograd model with its hand-written twin: the same float64
+weights in both, the same batches through both, the largest relative
+difference of the loss and of every weight's gradient.
+
+Each family's ``check.py`` builds its pairs (``build_lm_pair``,
+``build_seq2seq_pair``, ...) on :func:`random_weights`; the tour and the tests
+measure them with :func:`twin_errors` against :data:`TWIN_TOL`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["rel_err", "random_weights", "twin_errors", "TWIN_TOL", "REL_ERR_FLOOR"]
+
+f64 = np.float64
+TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
+
+# A gradient much smaller than the terms summed into it (a bias's gradient whose
+# per-position terms nearly cancel) carries their rounding, not a rounding of
+# its own size: below this size the difference is measured absolutely.
+REL_ERR_FLOOR = 1e-3
+
+
+def rel_err(a, b) -> float:
+    """max |a - b| relative to max |b| (b the twin's, the reference), or to
+    ``REL_ERR_FLOOR`` when every |b| is smaller than that."""
+    a, b = np.asarray(a, dtype=f64), np.asarray(b, dtype=f64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), REL_ERR_FLOOR))
+
+
+def random_weights(model, seed=0, scale=0.5) -> dict:
+    """float64 weights of ``model``'s layout, large enough that every tanh and
+    sigmoid works off its flat parts and every bias is non-zero (small or zero
+    weights would hide a gate wired to the wrong slice)."""
+    r = np.random.default_rng(seed)
+    return {k: scale * r.standard_normal(a.shape) for k, a in model.to_weights().items()}
+
+
+def _model_loss(model, xs, ts, extra):
+    """The loss of one batch; ``extra`` is what the twin's forward takes too:
+    a list of dropout keep-masks (BetterRnnlm), an encoder mask (attention), or None."""
+    if extra is None:
+        return model.loss(xs, ts)
+    if isinstance(extra, list):
+        # The autograd side takes the masks already scaled, as Dropout applies them.
+        return model.loss(xs, ts, masks=[k / (1.0 - model.dropout_ratio) for k in extra])
+    return model.loss(xs, ts, mask=extra)
+
+
+def _twin_grads(twin) -> dict:
+    # TwinSeq2seq keeps the book's grads list; its keyed gradients have their own name.
+    keyed = getattr(twin, "grads_by_key", None)
+    return keyed() if keyed is not None else twin.grads()
+
+
+def twin_errors(model, twin, batches) -> dict:
+    """Run consecutive batches ``(xs, ts, extra)`` through both (stateful for the
+    language models); the largest relative difference over the batches of the
+    loss ("loss") and of every weight's gradient (by the key of
+    ``model.slots()``). ``extra``: BetterRnnlm's dropout keep-masks (a list),
+    an attention model's mask over the encoder's steps, or None."""
+    errors = {}
+    slots = model.slots()
+    for xs, ts, extra in batches:
+        loss = _model_loss(model, xs, ts, extra)
+        twin_loss = twin.forward(xs, ts, extra)
+        model.zero_grad()
+        loss.backward()
+        twin.backward()
+        found = {"loss": rel_err(loss.data, twin_loss)}
+        expected = _twin_grads(twin)
+        if set(slots) != set(expected):
+            raise KeyError(f"twin_errors: the model's weights {sorted(slots)} are not the "
+                           f"twin's {sorted(expected)}")
+        for key, ((layer, attr), *_) in slots.items():
+            # A weight the batch never reached (Wh over a single step from a zero
+            # state) has no gradient: that is a gradient of zeros, as the twin says.
+            grad = getattr(layer, attr).grad
+            found[key] = rel_err(np.zeros(getattr(layer, attr).shape) if grad is None
+                                 else grad.data, expected[key])
+        for k, e in found.items():
+            errors[k] = max(errors.get(k, 0.0), e)
+    return errors
