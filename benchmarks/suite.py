@@ -896,7 +896,7 @@ def build_notes_adder(quick):
             opt.update()
         return iteration
 
-    fused, composed = (NotesAdder.from_weights(W_in, W, W_out, fused=f) for f in (True, False))
+    fused, composed = (NotesAdder.from_weights(dict(W_in=W_in, W=W, W_out=W_out), fused=f) for f in (True, False))
     by_step = NotesAdderByStep(W_in, W, W_out)
     loss_of = {
         "minigrad": lambda i: notes_loss(fused(xs[i:i + 1]), ds[i:i + 1]),

@@ -37,7 +37,8 @@ def test_notes_adder_gradients_equal_the_hand_written_bptt(nonlinearity, weight_
         W_in, W, W_out = notes_weights(16, weight_init_std, rng=rng)
         a, b = rng.integers(0, 128, size=2)
         x, d = pair_sequences(np.array([a]), np.array([b]))
-        model = NotesAdder.from_weights(W_in, W, W_out, nonlinearity=nonlinearity, fused=fused)
+        model = NotesAdder.from_weights(dict(W_in=W_in, W=W, W_out=W_out),
+                                        nonlinearity=nonlinearity, fused=fused)
         twin = BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy(), nonlinearity)
         y = model(x)
         loss = notes_loss(y, d)

@@ -117,8 +117,8 @@ def test_two_layer_net_equals_its_twin(one_hot, rng):
     twin_loss = twin.forward(x, t)
     twin.backward()
     assert abs(float(loss.data) - twin_loss) <= 1e-12 * abs(twin_loss)
-    for key, (layer, attr), in ((k, places[0]) for k, places in model.slots().items()):
-        got, want = getattr(layer, attr).grad.data, twin.grads[key]
+    for key, p in model.named_weights().items():
+        got, want = p.grad.data, twin.grads[key]
         assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), key
 
 
@@ -129,9 +129,10 @@ def test_two_layer_net_gradients_against_central_differences(rng):
 
     def f(*arrays):
         model = TwoLayerNet.from_weights(w, dtype=np.float64)
+        places = model.weight_places()
         for key, a in zip(keys, arrays):
-            layer, attr = model.slots()[key][0]
-            stand_in(layer, attr, a)
+            for layer, attr in places[key]:
+                stand_in(layer, attr, a)
         return model.loss(x, t)
 
     assert gradcheck(f, *[w[k] for k in keys])
@@ -220,8 +221,8 @@ def test_trainer_runs_the_books_loop(rng):
     twin_losses, twin_params = book_sgd_loop(TwinTwoLayerNet(w),
                                              ShuffledBatches(x, t, batch_size=8, rng=11), 4, 0.7)
     np.testing.assert_allclose(history["loss"], twin_losses, rtol=1e-12, atol=0)
-    for key, (layer, attr) in ((k, places[0]) for k, places in model.slots().items()):
-        np.testing.assert_allclose(getattr(layer, attr).data, twin_params[key], rtol=1e-11,
+    for key, p in model.named_weights().items():
+        np.testing.assert_allclose(p.data, twin_params[key], rtol=1e-11,
                                    atol=1e-14)
     assert len(history["loss"]) == 4 * 7 and history["iters_per_epoch"] == 7
     # Reports every 3 batches and at each epoch's end: 3 per epoch here.

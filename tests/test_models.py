@@ -48,7 +48,7 @@ def random_weights(model, seed=0, scale=0.5):
 def bind(model, variables: dict):
     """Put the given Variables in every place that holds each weight (both
     places of a tied weight), so gradcheck sees their gradients."""
-    for key, places in model.slots().items():
+    for key, places in model.weight_places().items():
         for layer, attr in places:
             stand_in(layer, attr, variables[key])
     return model

@@ -44,8 +44,7 @@ def test_model_equals_its_twin(kind, fused, rng):
     bad = {k: e for k, e in errors.items() if not e <= TWIN_RTOL}
     assert not bad, bad
     # Every weight got a gradient, the encoder's included (through h, or hs).
-    assert all(np.abs(getattr(*places[0]).grad.data).max() > 0
-               for places in model.slots().values())
+    assert all(np.abs(p.grad.data).max() > 0 for p in model.named_weights().values())
 
 
 @pytest.mark.parametrize("kind", ["attention", "attention-bi"])
@@ -81,12 +80,12 @@ def test_weight_keys_are_the_books_params_order():
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradient_of_every_weight(kind, rng):
     model, _, w = build_seq2seq_pair(kind, 6, 2, 3, seed=6)
-    keys = list(w)
+    keys, places = list(w), model.weight_places()
     xs, ts = batch(rng, n=2, te=3, td=3, vocab=6)
 
     def f(*arrays):
         for key, a in zip(keys, arrays):
-            for layer, attr in model.slots()[key]:
+            for layer, attr in places[key]:
                 stand_in(layer, attr, a)
         return model.loss(xs, ts)
     assert gradcheck(f, *[w[k] for k in keys])
@@ -96,13 +95,13 @@ def test_gradcheck_here_would_catch_a_cut_encoder(rng):
     # Were the decoder to start from a detached copy of the encoder's state,
     # the encoder's weights would get no gradient; the check must notice.
     model, _, w = build_seq2seq_pair("seq2seq", 6, 2, 3, seed=6)
-    keys = list(w)
+    keys, places = list(w), model.weight_places()
     xs, ts = batch(rng, n=2, te=3, td=3, vocab=6)
     encoder = model.encoder.forward
 
     def f(*arrays):
         for key, a in zip(keys, arrays):
-            for layer, attr in model.slots()[key]:
+            for layer, attr in places[key]:
                 stand_in(layer, attr, a)
         return model.loss(xs, ts)
     model.encoder.forward = lambda xs: encoder(xs).detach()

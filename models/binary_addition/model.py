@@ -31,6 +31,8 @@ import minigrad.layers as L
 from minigrad import data
 from minigrad.optimizers import SGD, Adam
 
+from ..shared.weights import WeightsMixin
+
 __all__ = ["NotesAdder", "train_notes_adder", "NotesRun", "notes_loss", "notes_weights",
            "pair_sequences", "first_perfect_window", "INITS",
            "MinibatchAdder", "train_minibatch_adder",
@@ -99,7 +101,7 @@ def notes_loss(y, d):
     return F.sum(F.mean_squared_error(y, d, axis=0)) / 2
 
 
-class NotesAdder(L.Layer):
+class NotesAdder(L.Layer, WeightsMixin):
     """The course notes' RNN: ``rnn`` = RNN(2, H, sigmoid, no bias) holding
     W_in (``rnn.Wx``) and W (``rnn.Wh``), and ``out`` = Linear(H, 1, no bias)
     holding W_out (``out.W``); the output y_t = sigmoid(z_t W_out).
@@ -112,25 +114,33 @@ class NotesAdder(L.Layer):
     >>> model = NotesAdder(rng=0)
     >>> [(name, p.shape) for name, p in model.named_params()]
     [('rnn.Wx', (2, 16)), ('rnn.Wh', (16, 16)), ('out.W', (16, 1))]
+    >>> list(model.to_weights())                 # the notes' names
+    ['W_in', 'W', 'W_out']
     >>> x, d = pair_sequences(np.array([5]), np.array([3]))
     >>> model(x).shape
     (1, 8)
     """
 
+    BOOK_NAMES = {"rnn.Wx": "W_in", "rnn.Wh": "W", "out.W": "W_out"}
+
     def __init__(self, hidden_size=16, weight_init_std=1.0, init="std", nonlinearity="sigmoid",
-                 dtype=np.float64, rng=None, fused=True, weights=None):
+                 dtype=np.float64, rng=None, fused=True):
         super().__init__()
-        W_in, W, W_out = weights if weights is not None else notes_weights(
-            hidden_size, weight_init_std, init, rng, dtype)
+        W_in, W, W_out = notes_weights(hidden_size, weight_init_std, init, rng, dtype)
         self.rnn = L.RNN(Wx=W_in, Wh=W, bias=False, nonlinearity=nonlinearity, dtype=dtype,
                          fused=fused)
         self.out = L.Linear(*np.shape(W_out), bias=False, W=W_out, dtype=dtype)
 
     @classmethod
-    def from_weights(cls, W_in, W, W_out, **kwargs):
-        """A model holding copies of the given W_in (2, H), W (H, H), W_out (H, 1)."""
-        dtype = W.dtype if hasattr(W, "dtype") else np.asarray(W).dtype
-        return cls(weights=(W_in, W, W_out), dtype=dtype, **kwargs)
+    def from_weights(cls, weights: dict, dtype=None, **options):
+        """A model holding copies of ``weights``: W_in (2, H), W (H, H), W_out
+        (H, 1), in their own dtype unless ``dtype`` is given; ``options``:
+        ``nonlinearity``, ``fused``."""
+        weights = cls._weights_in(weights, dtype)
+        W = weights["W"]
+        model = cls(hidden_size=np.shape(W)[0], dtype=np.asarray(W).dtype if dtype is None
+                    else dtype, rng=0, **options)
+        return model.load_arrays(weights)
 
     def forward(self, xs):
         """y (N, T): the probability of each sum bit, from xs (N, T, 2)."""
@@ -211,7 +221,7 @@ def train_notes_adder(iterations=10_000, lr=0.1, hidden_size=16, weight_init_std
 
 
 # ================================================================ 2. the minibatch recipe
-class MinibatchAdder(L.Layer):
+class MinibatchAdder(L.Layer, WeightsMixin):
     """A faster recipe than the notes': RNN (2 -> hidden_size, tanh, with
     biases) and a per-position logit of the sum bit, trained with sigmoid
     cross-entropy and Adam on minibatches of every sum::
@@ -225,6 +235,12 @@ class MinibatchAdder(L.Layer):
         rng = np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else rng
         self.rnn = L.RNN(2, hidden_size, dtype=dtype, rng=rng)   # stateless: each sum from h = 0
         self.out = L.Linear(hidden_size, 1, dtype=dtype, rng=rng)
+
+    @classmethod
+    def from_weights(cls, weights: dict, dtype=np.float32):
+        """A model holding copies of ``weights``, keyed as ``named_params()``."""
+        weights = cls._weights_in(weights, dtype)
+        return cls(np.shape(weights["rnn.Wh"])[0], dtype=dtype, rng=0).load_arrays(weights)
 
     def forward(self, xs):
         """Logits (N, T) of the sum bits of xs (N, T, 2)."""

@@ -103,16 +103,10 @@ class SimpleRnnlm(_LanguageModel):
     def forward(self, xs):
         return self.affine(self.recurrent(self.embed(xs)))
 
-    def slots(self):
-        r, n = self.recurrent, self.rnn_name
-        return {"embed.W": [(self.embed, "W")],
-                f"{n}.Wx": [(r, "Wx")], f"{n}.Wh": [(r, "Wh")], f"{n}.b": [(r, "b")],
-                "affine.W": [(self.affine, "W")], "affine.b": [(self.affine, "b")]}
-
     @classmethod
     def from_weights(cls, weights: dict, dtype=np.float32):
         """A model holding copies of ``weights`` (keys in the module docstring)."""
-        cls._weight_dict(weights)
+        weights = cls._weights_in(weights, dtype)
         V, D = np.shape(weights["embed.W"])
         H = np.shape(weights[f"{cls.rnn_name}.Wh"])[0]
         return cls(V, D, H, dtype=dtype, rng=0).load_arrays(weights)
@@ -188,18 +182,10 @@ class BetterRnnlm(_LanguageModel):
         h = self._drop(self.drop2, rnn1(h), m2)
         return self.affine(h)
 
-    def slots(self):
-        out = {"embed.W": [(self.embed, "W"), (self.affine, "W")]}
-        for i, layer in enumerate(self.recurrent_layers()):
-            for attr in ("Wx", "Wh", "b"):
-                out[f"{self.cell}{i}.{attr}"] = [(layer, attr)]
-        out["affine.b"] = [(self.affine, "b")]
-        return out
-
     @classmethod
     def from_weights(cls, weights: dict, dropout_ratio=0.5, cell=None, dtype=np.float32):
         """A model holding copies of ``weights``; the cell is read off the keys."""
-        cls._weight_dict(weights)
+        weights = cls._weights_in(weights, dtype)
         if cell is None:
             cell = "gru" if "gru0.Wx" in weights else "lstm"
         V, D = np.shape(weights["embed.W"])

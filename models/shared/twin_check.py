@@ -56,11 +56,11 @@ def _twin_grads(twin) -> dict:
 def twin_errors(model, twin, batches) -> dict:
     """Run consecutive batches ``(xs, ts, extra)`` through both (stateful for the
     language models); the largest relative difference over the batches of the
-    loss ("loss") and of every weight's gradient (by the key of
-    ``model.slots()``). ``extra``: BetterRnnlm's dropout keep-masks (a list),
+    loss ("loss") and of every weight's gradient (by the book's key of
+    ``model.named_weights()``). ``extra``: BetterRnnlm's dropout keep-masks (a list),
     an attention model's mask over the encoder's steps, or None."""
     errors = {}
-    slots = model.slots()
+    weights = model.named_weights()
     for xs, ts, extra in batches:
         loss = _model_loss(model, xs, ts, extra)
         twin_loss = twin.forward(xs, ts, extra)
@@ -69,15 +69,14 @@ def twin_errors(model, twin, batches) -> dict:
         twin.backward()
         found = {"loss": rel_err(loss.data, twin_loss)}
         expected = _twin_grads(twin)
-        if set(slots) != set(expected):
-            raise KeyError(f"twin_errors: the model's weights {sorted(slots)} are not the "
+        if set(weights) != set(expected):
+            raise KeyError(f"twin_errors: the model's weights {sorted(weights)} are not the "
                            f"twin's {sorted(expected)}")
-        for key, ((layer, attr), *_) in slots.items():
+        for key, p in weights.items():
             # A weight the batch never reached (Wh over a single step from a zero
             # state) has no gradient: that is a gradient of zeros, as the twin says.
-            grad = getattr(layer, attr).grad
-            found[key] = rel_err(np.zeros(getattr(layer, attr).shape) if grad is None
-                                 else grad.data, expected[key])
+            found[key] = rel_err(np.zeros(p.shape) if p.grad is None else p.grad.data,
+                                 expected[key])
         for k, e in found.items():
             errors[k] = max(errors.get(k, 0.0), e)
     return errors

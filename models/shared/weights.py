@@ -23,46 +23,81 @@ class WeightsError(mg.MinigradError, KeyError, ValueError):
 
 
 class WeightsMixin:
-    """from_weights / to_weights over a table of slots.
+    """Weights by name, in the book's layout, derived from ``named_params()``.
 
-    A model's ``slots()`` maps each key of its weight dict to the places that
-    hold that weight: a list of (layer, attribute) pairs. A tied weight has two
-    places and one key. The tests use the same table to put gradcheck's
-    Variables into the model."""
+    A weight's key is its dotted name in ``named_params()``, renamed where the
+    book calls it otherwise: ``BOOK_NAMES`` maps a dotted name, or the dotted
+    name of a layer (then every weight under it), to the book's
+    (``{"affine1.W": "W1"}``). A tied weight is one Parameter and has one key.
+    """
 
-    def slots(self):
-        raise NotImplementedError
+    BOOK_NAMES: dict = {}
+
+    @classmethod
+    def book_name(cls, name: str) -> str:
+        """The book's key of the weight ``named_params()`` calls ``name``."""
+        for ours, books in cls.BOOK_NAMES.items():
+            if name == ours:
+                return books
+            if name.startswith(ours + "."):
+                return books + name[len(ours):]
+        return name
+
+    def named_weights(self) -> dict:
+        """The book's key -> Parameter, in ``named_params()`` order."""
+        return {self.book_name(name): p for name, p in self.named_params()}
+
+    def weight_places(self) -> dict:
+        """The book's key -> every (layer, attribute) that holds the weight (both
+        places of a tied weight): where gradcheck's ``stand_in`` puts a Variable."""
+        key_of = {id(p): key for key, p in self.named_weights().items()}
+        places = {key: [] for key in key_of.values()}
+        for layer, attr, p in _places(self):
+            places[key_of[id(p)]].append((layer, attr))
+        return places
 
     def to_weights(self) -> dict:
-        """Copies of the weights as numpy arrays, keyed as in ``slots()``."""
-        return {key: mg.to_cpu(getattr(layer, attr).data).copy()
-                for key, ((layer, attr), *_) in self.slots().items()}
+        """Copies of the weights as numpy arrays, by the book's keys."""
+        return {key: mg.to_cpu(p.data).copy() for key, p in self.named_weights().items()}
 
     def load_arrays(self, weights: dict):
-        """Overwrite every weight with the given arrays (copied, cast to the
-        model's dtype). The keys must be exactly ``slots()``'s and every shape
-        the model's: anything else raises :class:`WeightsError` listing every
-        difference, before a single weight has changed."""
-        slots = self.slots()
-        owner = type(self).__name__
-        problems = [f"  {k}: missing (the model has {tuple(getattr(*slots[k][0]).shape)})"
-                    for k in slots if k not in weights]
+        """Overwrite every weight with a copy of the given array, through the
+        layers' own assignment (``load_state_dict``): each copy lands on its
+        weight's device, and the dtypes must be the model's. The keys must be
+        exactly the model's and every shape and dtype its own: anything else
+        raises :class:`WeightsError` listing every difference, before a single
+        weight has changed."""
+        params = self.named_weights()
+        problems = [f"  {k}: missing (the model has {tuple(params[k].shape)})"
+                    for k in params if k not in weights]
         problems += [f"  {k}: unexpected, the model has no such weight" for k in weights
-                     if k not in slots]
-        for key, ((layer, attr), *_) in slots.items():
-            if key in weights:
-                want, got = tuple(getattr(layer, attr).shape), np.shape(weights[key])
-                if got != want:
-                    problems.append(f"  {key}: shape {got}, the model's is {want}")
+                     if k not in params]
+        for key, p in params.items():
+            if key not in weights:
+                continue
+            got = weights[key]
+            if np.shape(got) != tuple(p.shape):
+                problems.append(f"  {key}: shape {np.shape(got)}, the model's is "
+                                f"{tuple(p.shape)}")
+            elif _dtype(got) != p.dtype:
+                problems.append(f"  {key}: dtype {_dtype(got)}, the model's is {p.dtype} "
+                                f"(cast with .astype({p.dtype.name!r}), or build the model "
+                                f"with from_weights(..., dtype=...))")
         if problems:
-            raise WeightsError(f"{owner}: these weights do not fit the model's layout (the "
-                               "book's, see the module's docstring); nothing was loaded:\n"
-                               + "\n".join(problems))
-        for key, ((layer, attr), *_) in slots.items():
-            p = getattr(layer, attr)
-            # Assigned to the data, not a new Parameter: a tied weight stays one object.
-            p.data = np.array(weights[key], dtype=p.dtype, copy=True)
+            raise WeightsError(f"{type(self).__name__}: these weights do not fit the model's "
+                               "layout (the book's, see the module's docstring); nothing was "
+                               "loaded:\n" + "\n".join(problems))
+        self.load_state_dict({name: weights[self.book_name(name)]
+                              for name, _ in self.named_params()})
         return self
+
+    @classmethod
+    def _weights_in(cls, weights, dtype=None) -> dict:
+        """``weights`` checked to be a dict, its arrays in ``dtype`` (the dtype
+        the caller builds the model in; None: as they are)."""
+        cls._weight_dict(weights)
+        return {k: (a if dtype is None or _dtype(a) == dtype else np.asarray(a).astype(dtype))
+                for k, a in weights.items()}
 
     @classmethod
     def _weight_dict(cls, weights) -> dict:
@@ -93,7 +128,8 @@ class WeightsMixin:
         weights = L.read_weights(path)
         if isinstance(weights, list):
             return cls._from_param_list(weights, os.fspath(path), dtype)
-        return cls.from_weights(weights, dtype=dtype)
+        # save_weights writes named_params()'s names; from_weights takes the book's.
+        return cls.from_weights({cls.book_name(k): a for k, a in weights.items()}, dtype=dtype)
 
     @classmethod
     def _from_param_list(cls, arrays, source, dtype):
@@ -107,3 +143,28 @@ class WeightsMixin:
         model = cls(V, D, H, dtype=dtype, rng=0)
         L.load_param_list(model, arrays, source)
         return model
+
+
+def _dtype(array):
+    """The dtype of a numpy or cupy array, or of what numpy makes of a list."""
+    dtype = getattr(array, "dtype", None)
+    return np.asarray(array).dtype if dtype is None else dtype
+
+
+def _places(model):
+    """(layer, attribute, Parameter) for every place a Parameter is held in
+    ``model`` and the layers below it, in definition order (as ``named_params``
+    walks them), a tied Parameter at each of its places."""
+    seen, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        below = []
+        for attr, child in layer._children.items():
+            if isinstance(child, L.Parameter):
+                yield layer, attr, child
+            else:
+                below.append(child)
+        stack.extend(reversed(below))

@@ -42,6 +42,8 @@ class TwoLayerNet(L.Layer, WeightsMixin):
     ((300, 3), 1.099)
     """
 
+    BOOK_NAMES = {"affine1.W": "W1", "affine1.b": "b1", "affine2.W": "W2", "affine2.b": "b2"}
+
     def __init__(self, input_size=2, hidden_size=10, output_size=3, dtype=np.float32, rng=None):
         super().__init__()
         rng = mg.random.generator(rng)
@@ -68,12 +70,9 @@ class TwoLayerNet(L.Layer, WeightsMixin):
         with mg.no_grad():
             return self.forward(x).data
 
-    def slots(self):
-        return {"W1": [(self.affine1, "W")], "b1": [(self.affine1, "b")],
-                "W2": [(self.affine2, "W")], "b2": [(self.affine2, "b")]}
-
     @classmethod
     def from_weights(cls, weights: dict, dtype=np.float32):
+        weights = cls._weights_in(weights, dtype)
         I, H = np.shape(weights["W1"])
         O = np.shape(weights["W2"])[1]
         return cls(I, H, O, dtype=dtype, rng=0).load_arrays(weights)
