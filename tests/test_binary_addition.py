@@ -39,12 +39,13 @@ def test_notes_adder_gradients_equal_the_hand_written_bptt(nonlinearity, weight_
         x, d = pair_sequences(np.array([a]), np.array([b]))
         model = NotesAdder.from_weights(dict(W_in=W_in, W=W, W_out=W_out),
                                         nonlinearity=nonlinearity, fused=fused)
-        twin = BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy(), nonlinearity)
+        twin = BinaryAdderBPTT(dict(W_in=W_in, W=W, W_out=W_out), nonlinearity)
         y = model(x)
         loss = notes_loss(y, d)
         loss.backward()
-        want_loss = twin.forward(x[0], d[0])
-        grads = twin.backward()
+        want_loss = twin.forward((x[0], d[0]))
+        twin.backward()
+        grads = twin.grads().values()
         assert abs(float(loss.data) - want_loss) <= 1e-12 * abs(want_loss)
         np.testing.assert_array_equal(np.round(y.data[0]), twin.predict()[:, 0])
         for p, g in zip((model.rnn.Wx, model.rnn.Wh, model.out.W), grads):
@@ -70,13 +71,15 @@ def test_the_notes_training_loop_is_the_twins_step_for_step():
     steps, lr, seed = 60, 0.1, 3
     run = train_notes_adder(iterations=steps, lr=lr, seed=seed)
     init_seq, data_seq = np.random.SeedSequence(seed).spawn(2)
-    twin = BinaryAdderBPTT(*notes_weights(16, rng=np.random.default_rng(init_seq)))
+    W_in, W, W_out = notes_weights(16, rng=np.random.default_rng(init_seq))
+    twin = BinaryAdderBPTT(dict(W_in=W_in, W=W, W_out=W_out))
     xs, ds = pair_sequences(*np.random.default_rng(data_seq).integers(0, 128, (2, steps)))
     losses, correct = [], []
     for x, d in zip(xs, ds):
-        losses.append(twin.forward(x, d))
+        losses.append(twin.forward((x, d)))
         correct.append(bool((twin.predict()[:, 0] == d).all()))
-        for p, g in zip(twin.params, twin.backward()):
+        twin.backward()
+        for p, g in zip(twin.params, twin.param_grads):
             p -= lr * g
     np.testing.assert_allclose(run.losses, losses, rtol=1e-11)
     np.testing.assert_array_equal(run.correct, correct)

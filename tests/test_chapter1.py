@@ -114,11 +114,11 @@ def test_two_layer_net_equals_its_twin(one_hot, rng):
     loss = model.loss(x, t)
     loss.backward()
     twin = TwinTwoLayerNet(w)
-    twin_loss = twin.forward(x, t)
+    twin_loss = twin.forward((x, t))
     twin.backward()
     assert abs(float(loss.data) - twin_loss) <= 1e-12 * abs(twin_loss)
     for key, p in model.named_weights().items():
-        got, want = p.grad.data, twin.grads[key]
+        got, want = p.grad.data, twin.grads()[key]
         assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), key
 
 
@@ -204,10 +204,11 @@ def book_sgd_loop(twin, batches, epochs, lr):
     losses = []
     for _ in range(epochs * len(batches)):
         bx, bt = batches.next_batch()
-        losses.append(twin.forward(bx, bt))
+        losses.append(twin.forward((bx, bt)))
         twin.backward()
+        grads = twin.grads()
         for key, p in params.items():
-            p -= lr * twin.grads[key]
+            p -= lr * grads[key]
     return losses, params
 
 

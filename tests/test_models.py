@@ -458,7 +458,7 @@ def test_word2vec_shapes_sampler_and_word_vecs(cls, rng):
 # gradient for every parameter, batch after batch of a stateful stream.
 from models.rnnlm import TwinLM  # noqa: E402
 from models.shared.twin_check import rel_err  # noqa: E402
-from models.word2vec import twin_cbow, twin_skipgram  # noqa: E402
+from models.word2vec import TwinCBOW, TwinSkipGram  # noqa: E402
 
 
 # Both sides are float64 and agree to ~1e-15. The tolerance is far below the
@@ -492,10 +492,10 @@ def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
                     for shape in [(N, T, D), (N, T, H), (N, T, H)]]
             masks = [k / (1 - model.dropout_ratio) for k in keep]
             loss = model.loss(xs, ts, masks=masks)
-            twin_loss = twin.forward(xs, ts, keep)
+            twin_loss = twin.forward((xs, ts, keep))
         else:
             loss = model.loss(xs, ts)
-            twin_loss = twin.forward(xs, ts)
+            twin_loss = twin.forward((xs, ts))
         model.zero_grad()
         loss.backward()
         twin.backward()
@@ -518,16 +518,17 @@ def test_word2vec_equals_its_twin(cls, rng):
     contexts, target = w2v_batch(rng)
     if cls is CBOW:
         negatives = rng.integers(0, 10, size=(len(target), W2V_K))
-        twin = twin_cbow
+        twin = TwinCBOW(w)
     else:
         negatives = rng.integers(0, 10, size=contexts.shape + (W2V_K,))
-        twin = twin_skipgram
-    twin_loss, g_in, g_out = twin(w["W_in"], w["W_out"], contexts, target, negatives)
+        twin = TwinSkipGram(w)
+    twin_loss = twin.forward((contexts, target, negatives))
+    twin.backward()
     loss = model.loss(contexts, target, negatives=negatives)
     loss.backward()
     assert rel_err(loss.data, twin_loss) <= TWIN_RTOL
-    assert rel_err(model.in_embed.W.grad.to_dense(), g_in) <= TWIN_RTOL
-    assert rel_err(model.ns_loss.W.grad.to_dense(), g_out) <= TWIN_RTOL
+    assert rel_err(model.in_embed.W.grad.to_dense(), twin.grads()["W_in"]) <= TWIN_RTOL
+    assert rel_err(model.ns_loss.W.grad.to_dense(), twin.grads()["W_out"]) <= TWIN_RTOL
 
 
 # ---------------------------------------------------------------- on each backend

@@ -2,6 +2,11 @@
 weights in both, the same batches through both, the largest relative
 difference of the loss and of every weight's gradient.
 
+Every model's twin keeps one protocol: built from the model's weight dict
+(``to_weights()``'s keys), ``forward(batch)`` returns the loss of one batch
+``(inputs, targets)`` or ``(inputs, targets, extra)``, ``backward()`` runs the
+book's backward pass, ``grads()`` returns the gradients keyed like the weights.
+
 Each family's ``check.py`` builds its pairs (``build_lm_pair``,
 ``build_seq2seq_pair``, ...) on :func:`random_weights`; the tour and the tests
 measure them with :func:`twin_errors` against :data:`TWIN_TOL`.
@@ -37,20 +42,20 @@ def random_weights(model, seed=0, scale=0.5) -> dict:
 
 
 def _model_loss(model, xs, ts, extra):
-    """The loss of one batch; ``extra`` is what the twin's forward takes too:
-    a list of dropout keep-masks (BetterRnnlm), an encoder mask (attention), or None."""
+    """The loss of one batch; ``extra`` is what the twin's forward takes too: a
+    list of dropout keep-masks (BetterRnnlm), an encoder mask (attention), the
+    negatives (word2vec), or None."""
     if extra is None:
         return model.loss(xs, ts)
     if isinstance(extra, list):
         # The autograd side takes the masks already scaled, as Dropout applies them.
         return model.loss(xs, ts, masks=[k / (1.0 - model.dropout_ratio) for k in extra])
-    return model.loss(xs, ts, mask=extra)
+    return model.loss(xs, ts, extra)
 
 
-def _twin_grads(twin) -> dict:
-    # TwinSeq2seq keeps the book's grads list; its keyed gradients have their own name.
-    keyed = getattr(twin, "grads_by_key", None)
-    return keyed() if keyed is not None else twin.grads()
+def _dense(grad):
+    """A gradient as one array: sparse row gradients (an embedding's) made whole."""
+    return grad.to_dense() if hasattr(grad, "to_dense") else grad.data
 
 
 def twin_errors(model, twin, batches) -> dict:
@@ -58,24 +63,24 @@ def twin_errors(model, twin, batches) -> dict:
     language models); the largest relative difference over the batches of the
     loss ("loss") and of every weight's gradient (by the book's key of
     ``model.named_weights()``). ``extra``: BetterRnnlm's dropout keep-masks (a list),
-    an attention model's mask over the encoder's steps, or None."""
+    an attention model's mask over the encoder's steps, word2vec's negatives, or None."""
     errors = {}
     weights = model.named_weights()
     for xs, ts, extra in batches:
         loss = _model_loss(model, xs, ts, extra)
-        twin_loss = twin.forward(xs, ts, extra)
+        twin_loss = twin.forward((xs, ts) if extra is None else (xs, ts, extra))
         model.zero_grad()
         loss.backward()
         twin.backward()
         found = {"loss": rel_err(loss.data, twin_loss)}
-        expected = _twin_grads(twin)
+        expected = twin.grads()
         if set(weights) != set(expected):
             raise KeyError(f"twin_errors: the model's weights {sorted(weights)} are not the "
                            f"twin's {sorted(expected)}")
         for key, p in weights.items():
             # A weight the batch never reached (Wh over a single step from a zero
             # state) has no gradient: that is a gradient of zeros, as the twin says.
-            found[key] = rel_err(np.zeros(p.shape) if p.grad is None else p.grad.data,
+            found[key] = rel_err(np.zeros(p.shape) if p.grad is None else _dense(p.grad),
                                  expected[key])
         for k, e in found.items():
             errors[k] = max(errors.get(k, 0.0), e)

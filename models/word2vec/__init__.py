@@ -12,8 +12,8 @@ from .evaluate import (BOOK_ANALOGIES, BOOK_NEIGHBOURS, analogy_rank, evaluate_v
                        format_report, load_model, load_vectors)
 from .model import CBOW, SkipGram, WordVectors
 from .train import train_word2vec
-from .twin import twin_cbow, twin_skipgram
+from .twin import TwinCBOW, TwinSkipGram
 
 __all__ = ["CBOW", "SkipGram", "WordVectors", "train_word2vec", "evaluate_vectors",
            "format_report", "analogy_rank", "load_model", "load_vectors", "BOOK_NEIGHBOURS",
-           "BOOK_ANALOGIES", "twin_cbow", "twin_skipgram", "word2vec_twin_errors"]
+           "BOOK_ANALOGIES", "TwinCBOW", "TwinSkipGram", "word2vec_twin_errors"]

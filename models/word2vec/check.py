@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..shared.twin_check import rel_err
-from .twin import twin_cbow, twin_skipgram
+from ..shared.twin_check import twin_errors
+from .model import CBOW
+from .twin import TwinCBOW, TwinSkipGram
 
 __all__ = ["word2vec_twin_errors"]
 
 
 def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
-    """CBOW or SkipGram (sparse) against the book's layer-by-layer version built
-    from the twins: relative differences of the loss and of W_in's and W_out's
-    gradients."""
-    twin = twin_cbow if cls.__name__ == "CBOW" else twin_skipgram
-    twin_loss, g_in, g_out = twin(weights["W_in"], weights["W_out"], contexts, target, negatives)
-    C, k = contexts.shape[1], negatives.shape[-1]
-    window = C // 2
-    model = cls.from_weights(weights, window, sample_size=k, sparse=True, dtype=np.float64)
-    loss = model.loss(contexts, target, negatives=negatives)
-    loss.backward()
-    return {"loss": rel_err(loss.data, twin_loss),
-            "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
-            "W_out": rel_err(model.ns_loss.W.grad.to_dense(), g_out)}
+    """CBOW or SkipGram (sparse) against the book's layer-by-layer version:
+    relative differences of the loss and of W_in's and W_out's gradients."""
+    twin = (TwinCBOW if issubclass(cls, CBOW) else TwinSkipGram)(weights)
+    model = cls.from_weights(weights, contexts.shape[1] // 2, sample_size=negatives.shape[-1],
+                             sparse=True, dtype=np.float64)
+    return twin_errors(model, twin, [(contexts, target, negatives)])
