@@ -79,10 +79,15 @@ class _Report:
 
 # ---------------------------------------------------------------- the steps
 def _binary_addition(say, quick):
-    from .binary_addition import train_minibatch_adder
+    import minigrad as mg
+    from .binary_addition import MinibatchAdder, train_minibatch_adder
 
     start = time.perf_counter()
-    _, acc = train_minibatch_adder(epochs=40, seed=0)
+    mg.random.seed(0)
+    rng = np.random.default_rng(0)
+    history = train_minibatch_adder(MinibatchAdder(16, rng=rng), max_epoch=40, rng=rng,
+                                    progress=False)
+    acc = history["accuracy"][-1]
     elapsed = time.perf_counter() - start
     say(f"  accuracy on all 128 x 128 sums: {100 * acc:.1f}% in {elapsed:.1f} s")
     say.result.results["binary_addition"] = acc
@@ -121,8 +126,8 @@ def _split(corpus, fraction=0.9):
 
 def _language_model(say, quick, corpus, vocab):
     import minigrad as mg
-    from minigrad.optimizers import Adam, ClipGradNorm
-    from .rnnlm import Rnnlm, eval_perplexity
+    from minigrad.optimizers import Adam
+    from .rnnlm import Rnnlm, eval_perplexity, train_rnnlm
 
     train, valid = _split(corpus)
     V = len(vocab)
@@ -131,35 +136,21 @@ def _language_model(say, quick, corpus, vocab):
     epochs = 2 if quick else 8
     mg.random.seed(0)
     model = Rnnlm(V, H, H, rng=0)
-    opt = Adam(model.params(), lr=0.01)
+    say(f"  Rnnlm (LSTM, V={V}, D=H={H}), Adam lr 0.01, batch {B} x {T} steps, "
+        f"{len(train)} training / {len(valid)} validation words")
+    start_valid = eval_perplexity(model, valid, B, T)
+    say(f"  before training:           validation perplexity {start_valid:7.2f}")
+    start = time.perf_counter()
     # The book clips at 0.25 with SGD lr 20, i.e. steps of at most 5; Adam's
     # steps are bounded by lr already, so the clip here only guards against a
     # stray huge gradient.
-    opt.add_hook(ClipGradNorm(5.0))
-    jump = (len(train) - 1) // B
-    iters = (len(train) - 1) // (B * T)
-    offsets = np.arange(B)[:, None] * jump
-    say(f"  Rnnlm (LSTM, V={V}, D=H={H}), Adam lr 0.01, batch {B} x {T} steps, "
-        f"{len(train)} training / {len(valid)} validation words")
-    start_valid = eval_perplexity(model, valid, B, T // 2)
-    say(f"  before training:           validation perplexity {start_valid:7.2f}")
-    history = {"train_ppl": [], "valid_ppl": [start_valid], "losses": []}
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        model.reset_state()
-        total = 0.0
-        for it in range(iters):
-            idx = offsets + it * T + np.arange(T)
-            loss = model.loss(train[idx % len(train)], train[(idx + 1) % len(train)])
-            model.zero_grad()
-            loss.backward()
-            opt.update()
-            total += float(loss.data)
-            history["losses"].append(float(loss.data))
-        train_ppl = math.exp(total / iters)
-        valid_ppl = eval_perplexity(model, valid, B, T // 2)
-        history["train_ppl"].append(train_ppl)
-        history["valid_ppl"].append(valid_ppl)
+    trained = train_rnnlm(model, train, valid, batch_size=B, time_size=T, lr=None,
+                          optimizer=Adam(model, lr=0.01), max_grad=5.0, max_epoch=epochs,
+                          progress=False, report_every=None, eval_batch_size=B)
+    history = {"train_ppl": [math.exp(loss) for loss in trained["epoch_loss"]],
+               "valid_ppl": [start_valid] + trained["valid_ppl"], "losses": trained["loss"]}
+    for epoch, (train_ppl, valid_ppl) in enumerate(zip(history["train_ppl"],
+                                                       history["valid_ppl"][1:])):
         say(f"  epoch {epoch + 1}: training perplexity {train_ppl:7.2f}, "
             f"validation perplexity {valid_ppl:7.2f}")
     fell = history["valid_ppl"][-1] < start_valid and (
@@ -178,8 +169,7 @@ ANALOGIES = (("king", "man", "queen", "woman"), ("man", "woman", "king", "queen"
 def _word2vec(say, quick):
     import minigrad as mg
     from minigrad.data import analogy, create_contexts_target, load_small_corpus, most_similar
-    from minigrad.optimizers import Adam
-    from .word2vec import CBOW
+    from .word2vec import CBOW, train_word2vec
 
     # The same sizes in the quick run: word2vec takes a few seconds here, and
     # 2000 sentences are what gives the analogies enough examples of each word.
@@ -187,23 +177,12 @@ def _word2vec(say, quick):
     corpus, word_to_id, id_to_word = load_small_corpus(sentences)
     contexts, target = create_contexts_target(corpus, window)
     mg.random.seed(0)
-    rng = np.random.default_rng(0)
     model = CBOW(len(word_to_id), H, window, corpus, sample_size=5, sparse=True, rng=0)
-    opt = Adam(model.params(), lr=lr)
     say(f"  CBOW (window {window}, H={H}, 5 negatives, sparse row gradients), "
         f"Adam lr {lr}, {len(corpus)} words ({sentences} sentences), {epochs} epochs")
-    losses, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        order = rng.permutation(len(target))
-        total, n = 0.0, 0
-        for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
-            loss = model.loss(contexts[idx], target[idx])
-            model.zero_grad()
-            loss.backward()
-            opt.update()
-            total, n = total + float(loss.data), n + 1
-        losses.append(total / n)
+    start = time.perf_counter()
+    losses = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs, lr=lr,
+                            progress=False)["epoch_loss"]
     say(f"  loss {losses[0]:.3f} -> {losses[-1]:.3f} in {time.perf_counter() - start:.1f} s")
     vecs = model.word_vecs
     for q in ("king", "cat", "monday"):

@@ -209,6 +209,6 @@ def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None)
         opt.add_hook(hook)
     history = train_rnnlm(model, train, valid, batch_size=4, time_size=5, lr=None, max_epoch=2,
                           max_grad=0.5, optimizer=opt, lr_schedule="divide_by_4_when_worse",
-                          eval_interval=5, eval_batch_size=4, progress=False, out_dir=out_dir,
+                          report_every=5, eval_batch_size=4, progress=False, out_dir=out_dir,
                           checkpoint_every=5, resume=resume, comm=comm)
     return history, {name: p.data.copy() for name, p in model.named_params()}

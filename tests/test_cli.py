@@ -12,13 +12,13 @@ from models.rnnlm import cli as rnnlm_cli
 from models.seq2seq import cli as seq2seq_cli
 from models.word2vec import cli as word2vec_cli
 
-EVERY_RUN = {"--out", "--epochs", "--quick", "--seed", "--eval-interval", "--no-progress",
-             "--anomaly", "--keep-going", "--threads", "-h"}
-RESUME = {"--checkpoint-every", "--resume"}
-LM = {"--data", "--batch-size", "--time-size", "--hidden", "--lr", "--max-grad",
-      "--distributed"} | RESUME
+# Every model trains through the same trainer: clipping and resuming for all.
+EVERY_RUN = {"--out", "--epochs", "--quick", "--seed", "--report-every", "--no-progress",
+             "--anomaly", "--keep-going", "--threads", "-h", "--max-grad",
+             "--checkpoint-every", "--resume"}
+LM = {"--data", "--batch-size", "--time-size", "--hidden", "--lr", "--distributed"}
 SEQ2SEQ = {"--data", "--dataset", "--reverse", "--wordvec", "--hidden", "--batch-size", "--lr",
-           "--max-grad", "--book-stream"} | RESUME
+           "--book-stream"}
 OWN_OPTIONS = {
     "two-layer-net": {"--hidden", "--lr", "--batch-size"},
     "binary-addition": {"--recipe", "--iterations", "--hidden", "--lr", "--batch-size"},

@@ -125,7 +125,7 @@ def test_a_failed_check_gives_a_non_zero_exit_code(tmp_path, monkeypatch, capsys
     import models.binary_addition as ba
 
     # A run that stops short of 100% must be reported as a failure.
-    monkeypatch.setattr(ba, "train_minibatch_adder", lambda **kw: (None, 0.5))
+    monkeypatch.setattr(ba, "train_minibatch_adder", lambda model, **kw: {"accuracy": [0.5]})
     monkeypatch.setattr(tour, "_language_model", lambda *a: {"train_ppl": [2.0],
                                                               "valid_ppl": [3.0, 2.0]})
     monkeypatch.setattr(tour, "_word2vec", lambda *a: [1.0])

@@ -52,7 +52,7 @@ def test_rnnlm_perplexity_falls_and_outputs_are_written(corpus, tmp_path):
     start_valid = eval_perplexity(model, valid, batch_size=5, time_size=10)
     history = train_rnnlm(model, train, valid, batch_size=10, time_size=10, lr=0.01,
                           optimizer="adam", max_epoch=3, max_grad=1.0, out_dir=tmp_path,
-                          name="lm", progress=False, eval_interval=10, eval_batch_size=5)
+                          name="lm", progress=False, report_every=10, eval_batch_size=5)
     # Starts near the vocabulary size (uniform guessing) and must fall well below it.
     assert history["train_ppl"][0] > 0.5 * vocab
     assert history["train_ppl"][-1] < 0.3 * history["train_ppl"][0]
@@ -142,7 +142,7 @@ def test_without_validation_the_final_model_is_saved(corpus, tmp_path):
 def test_progress_with_tqdm_without_tqdm_and_off(corpus, capsys, monkeypatch):
     tqdm_module = pytest.importorskip("tqdm")
     train, _, vocab, _ = corpus
-    kwargs = dict(batch_size=10, time_size=10, lr=0.1, max_epoch=1, eval_interval=5)
+    kwargs = dict(batch_size=10, time_size=10, lr=0.1, max_epoch=1, report_every=5)
     short = train[:501]                        # 5 batches: one report
 
     bars = []

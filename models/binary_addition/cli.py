@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ..shared import cli as common
-from ..shared.cli import book_default, pick
+from ..shared.cli import book_default, pick, positive_or_off
 
 TRAIN = {"binary-addition": "the course notes' RNN that adds two 7-bit numbers bit by bit"}
 EVALUATE = {}
@@ -31,34 +31,47 @@ def add_train_options(parser, model):
                         help=book_default("learning rate", f"{NOTES['lr']} (notes), "
                                                            f"{MINIBATCH['lr']} (minibatch)"))
     parser.add_argument("--batch-size", type=int, help="minibatch: batch size (default 256)")
+    parser.add_argument("--max-grad", type=float,
+                        help="minibatch: clip the global gradient norm (default: off)")
+    common.add_resume_options(parser)
 
 
 def train(args, out_dir):
     from minigrad.layers import save_weights
 
     os.makedirs(out_dir, exist_ok=True)
-    checkpoint = os.path.join(out_dir, "binary-addition.npz")
     if args.recipe == "minibatch":
-        model, history = _minibatch(args)
+        history = _minibatch(args, out_dir)
     else:
+        if args.checkpoint_every or args.resume or args.max_grad:
+            raise SystemExit("error: --checkpoint-every, --resume and --max-grad are the "
+                             "minibatch recipe's (--recipe minibatch); the notes' program "
+                             "is their one-pair SGD loop as written")
         model, history = _notes(args)
-    save_weights(model, checkpoint)
-    history["checkpoint"] = checkpoint
+        history["checkpoint"] = os.path.join(out_dir, "binary-addition.npz")
+        save_weights(model, history["checkpoint"])
     common.print_outputs(common.write_outputs(history, out_dir, "binary-addition"))
     print(f"accuracy over all 16,384 sums: {history['accuracy']:.4f}")
     return 0
 
 
-def _minibatch(args):
-    from .model import train_minibatch_adder
+def _minibatch(args, out_dir):
+    import numpy as np
+
+    from .model import MinibatchAdder, train_minibatch_adder
 
     epochs = pick(args.epochs, QUICK["epochs"] if args.quick else MINIBATCH["epochs"])
-    kwargs = {"hidden_size": args.hidden} if args.hidden else {}
-    if args.batch_size:
-        kwargs["batch_size"] = args.batch_size
-    model, acc = train_minibatch_adder(epochs=epochs, lr=pick(args.lr, MINIBATCH["lr"]),
-                                       seed=args.seed, verbose=not args.no_progress, **kwargs)
-    return model, {"model": "MinibatchAdder", "epochs": epochs, "accuracy": acc}
+    rng = np.random.default_rng(args.seed)
+    model = MinibatchAdder(pick(args.hidden, NOTES["hidden"]), rng=rng)
+    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
+    history = train_minibatch_adder(model, max_epoch=epochs, lr=pick(args.lr, MINIBATCH["lr"]),
+                                    max_grad=positive_or_off(args.max_grad), out_dir=out_dir,
+                                    progress=not args.no_progress,
+                                    report_every=args.report_every,
+                                    checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                    rng=rng, stop_on_nonfinite=not args.keep_going, **kwargs)
+    history["accuracy"] = history["accuracy"][-1]      # after the last epoch, as the notes'
+    return history
 
 
 def _notes(args):

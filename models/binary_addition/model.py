@@ -29,8 +29,10 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 from minigrad import data
-from minigrad.optimizers import SGD, Adam
+from minigrad.data import ShuffledBatches
+from minigrad.optimizers import SGD
 
+from ..shared.training import fit
 from ..shared.weights import WeightsMixin
 
 __all__ = ["NotesAdder", "train_notes_adder", "NotesRun", "notes_loss", "notes_weights",
@@ -255,28 +257,28 @@ class MinibatchAdder(L.Layer, WeightsMixin):
             return (self.forward(xs).data > 0).astype(np.float32)
 
 
-def train_minibatch_adder(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size=256,
-                          verbose=False):
+def train_minibatch_adder(model, *, max_epoch=40, lr=0.01, optimizer="adam", batch_size=256,
+                          max_grad=None, out_dir=None, name="binary-addition", progress=True,
+                          report_every=20, checkpoint_every=None, resume=None, comm=None,
+                          rng=None, stop_on_nonfinite=True, anomaly=False):
     """Adam on shuffled minibatches of all 128 x 128 sums until every sum is
-    right (checked after each epoch) or ``epochs`` run out. Returns (model,
-    accuracy over all 16,384 sums)."""
-    mg.random.seed(seed)
-    rng = np.random.default_rng(seed)
+    right (checked after each epoch) or ``max_epoch`` run out; returns the
+    history, with ``accuracy`` over all 16,384 sums after each epoch. The
+    options are every trainer's (:mod:`models.shared.training`); ``rng``: the
+    generator of the epochs' shuffles."""
     xs, ts = binary_addition_dataset()
-    model = MinibatchAdder(hidden_size, rng=rng)
-    opt = Adam(model.params(), lr=lr)
-    acc = accuracy(model, xs, ts)
-    for epoch in range(epochs):
-        order = rng.permutation(len(xs))
-        for start in range(0, len(xs), batch_size):
-            idx = order[start:start + batch_size]
-            loss = model.loss(xs[idx], ts[idx])
-            model.zero_grad()
-            loss.backward()
-            opt.update()
+
+    def check(loop, epoch):
         acc = accuracy(model, xs, ts)
-        if verbose:
-            print(f"epoch {epoch + 1}: loss {loss.item():.4f} accuracy {acc:.4f}")
+        loop.history["accuracy"].append(acc)
+        loop.note(f"| epoch {epoch + 1} | accuracy {acc:.4f}")
         if acc == 1.0:
-            break
-    return model, acc
+            loop.max_epoch = epoch + 1          # every sum right: the recipe stops here
+
+    return fit(model, ShuffledBatches(xs, ts, batch_size=batch_size, rng=rng),
+               max_epoch=max_epoch, lr=lr, optimizer=optimizer, max_grad=max_grad,
+               out_dir=out_dir, name=name, progress=progress, report_every=report_every,
+               checkpoint_every=checkpoint_every, resume=resume, comm=comm,
+               stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly, after_epoch=check,
+               trainer="train_minibatch_adder",
+               history={"batch_size": batch_size, "accuracy": []})

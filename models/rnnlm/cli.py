@@ -102,7 +102,7 @@ def train(args, out_dir):
     history = train_rnnlm(model, train_words, valid, batch_size=batch, time_size=time_size, lr=lr,
                           max_epoch=epochs, max_grad=max_grad, lr_schedule=schedule,
                           out_dir=out_dir, name=name, progress=not args.no_progress,
-                          eval_interval=args.eval_interval, eval_batch_size=EVAL_BATCH,
+                          report_every=args.report_every, eval_batch_size=EVAL_BATCH,
                           checkpoint_every=args.checkpoint_every, resume=args.resume, comm=comm,
                           stop_on_nonfinite=not args.keep_going)
     if test is not None:

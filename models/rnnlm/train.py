@@ -17,10 +17,9 @@ from pathlib import Path
 from minigrad.data import TBPTTBatcher
 from minigrad.distributed import is_root
 from minigrad.layers import save_weights
-from minigrad.optimizers import ClipGradNorm
-from minigrad.training import DivideWhenWorse, Schedule, TrainingLoop
+from minigrad.training import DivideWhenWorse, Schedule
 
-from ..shared.optimizer import make_optimizer
+from ..shared.training import fit
 from .model import eval_perplexity
 
 __all__ = ["train_rnnlm", "LR_SCHEDULES"]
@@ -30,7 +29,7 @@ LR_SCHEDULES = (None, "divide_by_4_when_worse")
 
 def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size, lr, max_epoch,
                 max_grad=None, optimizer="sgd", lr_schedule=None, out_dir=None, name="rnnlm",
-                progress=True, eval_interval=20, eval_batch_size=10, evaluate=None,
+                progress=True, report_every=20, eval_batch_size=10, evaluate=None,
                 checkpoint_every=None, checkpoint_path=None, resume=None, comm=None,
                 stop_on_nonfinite=True, anomaly=False):
     """Train a stateful language model with truncated BPTT; returns the history.
@@ -38,7 +37,7 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     Each epoch is one pass of a :class:`~minigrad.data.TBPTTBatcher` over
     ``train_corpus`` (word ids), one optimizer step per (batch_size, time_size)
     batch, gradients clipped to global norm ``max_grad`` when given. Every
-    ``eval_interval`` batches the training perplexity (exp of the mean loss
+    ``report_every`` batches the training perplexity (exp of the mean loss
     since the last report) is recorded. With ``valid_corpus``, after each
     epoch the validation perplexity is measured (``eval_perplexity``: eval
     mode, from a reset state; the state is reset again afterwards, as the
@@ -88,8 +87,6 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
                          f"minigrad.training.schedules, got {lr_schedule!r}")
     schedule = DivideWhenWorse("valid_ppl", factor=4.0) \
         if lr_schedule == "divide_by_4_when_worse" else lr_schedule
-    if checkpoint_every is not None and checkpoint_path is None and out_dir is not None:
-        checkpoint_path = Path(out_dir) / f"{name}_resume.npz"
     if valid_corpus is not None and evaluate is None and \
             len(valid_corpus) - 1 < eval_batch_size * time_size:
         # Found now rather than after the first (maybe hour-long) epoch.
@@ -103,10 +100,6 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     evaluate = evaluate or (lambda m, c: eval_perplexity(m, c, batch_size=eval_batch_size,
                                                          time_size=time_size))
     root = is_root(comm)
-    batcher = TBPTTBatcher(train_corpus, batch_size, time_size)
-    opt = make_optimizer(model, optimizer, lr)
-    if max_grad is not None:
-        opt.add_hook(ClipGradNorm(max_grad))
 
     def validate(loop, epoch):
         history = loop.history
@@ -125,24 +118,16 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
                 history["checkpoint"] = str(path)
         loop.note(f"| epoch {epoch + 1} | valid perplexity {ppl:.2f}")
 
-    loop = TrainingLoop(
-        model, opt, batcher, max_epoch=max_epoch, report_every=eval_interval, perplexity=True,
-        progress=progress, after_epoch=validate if valid_corpus is not None else None,
-        recurrent=True, checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
-        name="train_rnnlm", data_name="train_corpus", comm=comm, schedule=schedule,
-        stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
-        history={"model": type(model).__name__, "batch_size": batch_size,
-                 "time_size": time_size, "max_grad": max_grad,
-                 "lr_schedule": lr_schedule if schedule is None or isinstance(lr_schedule, str)
-                 else repr(schedule),
-                 "valid_ppl": [], "best_valid_ppl": None, "best_epoch": None,
-                 "checkpoint": None})
-    if out_dir is not None and root:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    history = loop.run(resume)
-    if valid_corpus is None and out_dir is not None:
-        path = Path(out_dir) / f"{name}.npz"
-        if root:
-            save_weights(model, path)
-        history["checkpoint"] = str(path)
-    return history
+    validating = valid_corpus is not None
+    return fit(model, TBPTTBatcher(train_corpus, batch_size, time_size), max_epoch=max_epoch,
+               lr=lr, optimizer=optimizer, max_grad=max_grad, out_dir=out_dir, name=name,
+               progress=progress, report_every=report_every, checkpoint_every=checkpoint_every,
+               checkpoint_path=checkpoint_path, resume=resume, comm=comm,
+               stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
+               after_epoch=validate if validating else None, save_each_epoch=not validating,
+               trainer="train_rnnlm", perplexity=True, recurrent=True,
+               data_name="train_corpus", schedule=schedule,
+               history={"batch_size": batch_size, "time_size": time_size,
+                        "lr_schedule": lr_schedule if schedule is None
+                        or isinstance(lr_schedule, str) else repr(schedule),
+                        "valid_ppl": [], "best_valid_ppl": None, "best_epoch": None})

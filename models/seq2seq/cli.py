@@ -150,7 +150,7 @@ def train(args, out_dir):
           f"batch {batch}, Adam lr {lr}, clip {max_grad}, {epochs} epochs")
     history = train_seq2seq(model, data, reverse=reverse, batch_size=batch, max_epoch=epochs,
                             lr=lr, max_grad=max_grad, out_dir=out_dir, name=name,
-                            progress=not args.no_progress, eval_interval=args.eval_interval,
+                            progress=not args.no_progress, report_every=args.report_every,
                             test_size=test_size, checkpoint_every=args.checkpoint_every,
                             resume=args.resume, rng=batches_rng,
                             stop_on_nonfinite=not args.keep_going)

@@ -29,7 +29,7 @@ def book_default(text, book, quick=None):
     return f"{text} ({shown})"
 
 
-def add_train_options(parser, *, data=None, epochs, seed=0, eval_interval=20):
+def add_train_options(parser, *, data=None, epochs, seed=0, report_every=20):
     """The options every ``train MODEL`` takes. ``data``: what ``--data`` reads
     (None: the model takes no data); ``epochs``: (book, quick); ``seed``: the
     default seed (the book's own where it has one)."""
@@ -41,7 +41,7 @@ def add_train_options(parser, *, data=None, epochs, seed=0, eval_interval=20):
                         help="a tiny run for smoke tests, offline unless --data is given")
     parser.add_argument("--seed", type=int, default=seed,
                         help="random seed (default %(default)s)")
-    parser.add_argument("--eval-interval", type=int, default=eval_interval,
+    parser.add_argument("--report-every", type=int, default=report_every, metavar="N",
                         help="batches per progress report (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     parser.add_argument("--anomaly", action="store_true",

@@ -3,7 +3,7 @@ loss curve and the decision-boundary picture."""
 from __future__ import annotations
 
 from ..shared import cli as common
-from ..shared.cli import book_default, pick
+from ..shared.cli import book_default, pick, positive_or_off
 
 TRAIN = {"two-layer-net": "chapter 1: the two-layer network on the spiral"}
 EVALUATE = {}
@@ -18,31 +18,30 @@ def add_train_options(parser, model):
     parser.add_argument("--lr", type=float, help=book_default("SGD learning rate", BOOK["lr"]))
     parser.add_argument("--batch-size", type=int, help=book_default("batch size",
                                                                     BOOK["batch_size"]))
+    parser.add_argument("--max-grad", type=float,
+                        help="clip the global gradient norm (the book's: off)")
+    common.add_resume_options(parser)
 
 
 def train(args, out_dir):
     from pathlib import Path
 
-    from minigrad.layers import save_weights
 
-    from .model import accuracy, plot_decision_boundary, train_two_layer_net
+    from .model import accuracy, book_setup, plot_decision_boundary, train_two_layer_net
 
     hidden, lr = pick(args.hidden, BOOK["hidden"]), pick(args.lr, BOOK["lr"])
     batch = pick(args.batch_size, BOOK["batch_size"])
     epochs = pick(args.epochs, QUICK_EPOCHS if args.quick else BOOK["epochs"])
     print(f"two-layer-net: spiral 300 points, 3 classes, hidden {hidden}, SGD lr {lr}, "
           f"batch {batch}, {epochs} epochs")
-    model, trainer, x, t = train_two_layer_net(hidden_size=hidden, lr=lr, batch_size=batch,
-                                               max_epoch=epochs, seed=args.seed,
-                                               progress=not args.no_progress,
-                                               eval_interval=args.eval_interval,
-                                               stop_on_nonfinite=not args.keep_going)
-    history = trainer.history
+    model, x, t, stream = book_setup(hidden, seed=args.seed)
+    history = train_two_layer_net(model, x, t, batch_size=batch, max_epoch=epochs, lr=lr,
+                                  max_grad=positive_or_off(args.max_grad), out_dir=out_dir,
+                                  progress=not args.no_progress, report_every=args.report_every,
+                                  checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                  rng=stream, stop_on_nonfinite=not args.keep_going)
     history["accuracy"] = accuracy(model, x, t)
     history["final_loss"] = float(model.loss(x, t).data)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    history["checkpoint"] = str(Path(out_dir) / "two-layer-net.npz")
-    save_weights(model, history["checkpoint"])
     paths = common.write_outputs(history, out_dir, "two-layer-net")
     paths["boundary"] = plot_decision_boundary(model, x, t,
                                                Path(out_dir) / "two-layer-net_boundary.png")

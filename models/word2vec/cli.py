@@ -3,7 +3,7 @@ cbow | skipgram``: the book's ch04/train.py and ch04/eval.py."""
 from __future__ import annotations
 
 from ..shared import cli as common
-from ..shared.cli import book_default, load_words, pick
+from ..shared.cli import book_default, load_words, pick, positive_or_off
 
 TRAIN = {
     "cbow": "chapter 4: CBOW with negative sampling on PTB",
@@ -27,10 +27,13 @@ def add_train_options(parser, model):
     parser.add_argument("--batch-size", type=int, help=book_default("batch size",
                                                                     BOOK["batch_size"]))
     parser.add_argument("--lr", type=float, help=book_default("Adam learning rate", BOOK["lr"]))
+    parser.add_argument("--max-grad", type=float,
+                        help="clip the global gradient norm (the book's: off)")
     parser.add_argument("--sparse", action="store_true",
                         help="lazy Adam, only the looked-up rows and their moments move "
                              "(PyTorch's SparseAdam; faster, other vectors). Default: the "
                              "book's Adam, every row at every step")
+    common.add_resume_options(parser)
     common.add_distributed_option(parser)
 
 
@@ -48,6 +51,7 @@ def train(args, out_dir):
     window, hidden = pick(args.window, BOOK["window"]), pick(args.hidden, BOOK["hidden"])
     batch, lr = pick(args.batch_size, BOOK["batch_size"]), pick(args.lr, BOOK["lr"])
     epochs = pick(args.epochs, QUICK_EPOCHS if args.quick else BOOK["epochs"])
+    max_grad = positive_or_off(args.max_grad)
     corpus, word_to_id, id_to_word = load_words("train", args)
     if args.quick:
         corpus = corpus[:batch * QUICK_BATCHES + 2 * window]
@@ -62,7 +66,9 @@ def train(args, out_dir):
     history = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs,
                              optimizer=Adam(model, lr=lr, lazy=args.sparse),
                              out_dir=out_dir, name=args.model, progress=not args.no_progress,
-                             eval_interval=args.eval_interval, comm=args.comm,
+                             report_every=args.report_every, max_grad=max_grad,
+                             checkpoint_every=args.checkpoint_every, resume=args.resume,
+                             comm=args.comm,
                              shuffle_seed=args.seed, stop_on_nonfinite=not args.keep_going)
     if not is_root(args.comm):
         return 0                                  # rank 0 writes and reports

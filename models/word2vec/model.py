@@ -69,6 +69,12 @@ class _Word2Vec(L.Layer, WeightsMixin):
     def forward(self, contexts, target, negatives=None):
         return self.loss(contexts, target, negatives)
 
+    def own_generators(self) -> list:
+        """The generators the model draws its negatives from besides
+        minigrad.random's: a trainer keeps their states in its resume file."""
+        own = self.ns_loss.sampler.own_generator
+        return [] if own is None else [own]
+
     def _check(self, contexts, target):
         # On the embedding's device: np.asarray would refuse a cupy array.
         xp = mg.get_array_module(self.in_embed.W)
