@@ -59,7 +59,9 @@ def train(args, out_dir):
     from minigrad.distributed import is_root
     from minigrad.layers import load_weights
 
-    from .model import BetterRnnlm, Rnnlm, SimpleRnnlm, eval_perplexity
+    from minigrad.training import perplexity
+
+    from .model import BetterRnnlm, Rnnlm, SimpleRnnlm
     from .train import train_rnnlm
 
     d = BOOK[args.model]
@@ -111,13 +113,8 @@ def train(args, out_dir):
                 load_weights(model, history["checkpoint"])   # the best validation model
             if comm is not None:
                 comm.broadcast_params(model.params())        # rank 0 read the file
-        if comm is None:
-            history["test_ppl"] = eval_perplexity(model, test, batch_size=EVAL_BATCH,
-                                                  time_size=time_size)
-        else:
-            from minigrad.distributed import perplexity
-            history["test_ppl"] = perplexity(model, test, comm, batch_size=EVAL_BATCH,
-                                             time_size=time_size)
+        history["test_ppl"] = perplexity(model, test, batch_size=EVAL_BATCH,
+                                         time_size=time_size, comm=comm)
     if not is_root(comm):
         return 0                                  # rank 0 writes and reports
     common.print_outputs(common.write_outputs(history, out_dir, name))
@@ -154,12 +151,14 @@ def evaluate(args):
     """The book's ch06/eval.py: perplexity on ptb.test, batch 20 x time 35."""
     from minigrad.data import load_ptb
 
-    from .model import Rnnlm, eval_perplexity
+    from minigrad.training import perplexity
+
+    from .model import Rnnlm
 
     test, _, _ = load_ptb("test", data_dir=args.data)
     test = test[:args.words] if args.words else test
     model = Rnnlm.from_file(args.checkpoint)
-    ppl = eval_perplexity(model, test, batch_size=20, time_size=35)
+    ppl = perplexity(model, test, batch_size=20, time_size=35)
     print(f"rnnlm {args.checkpoint}: V {model.embed.W.shape[0]}, D {model.embed.W.shape[1]}, "
           f"H {model.lstm.hidden_size}")
     print(f"test perplexity ({len(test)} words of ptb.test): {ppl:.2f}")

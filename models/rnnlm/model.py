@@ -35,7 +35,6 @@ BetterRnnlm        embed.W                     (V, D)   also the output weight
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -43,6 +42,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad.training import perplexity
 
 from ..shared.weights import WeightsMixin
 
@@ -194,31 +194,5 @@ class BetterRnnlm(_LanguageModel):
                    rng=0).load_arrays(weights)
 
 
-def eval_perplexity(model, corpus, batch_size=10, time_size=35):
-    """The book's eval_perplexity: exp of the mean loss over the corpus read as
-    ``batch_size`` parallel streams (row i starts at i * (len // batch_size)),
-    ``time_size`` steps at a time, from a reset state, without dropout.
-    The corpus may be on either device; each batch goes to the model's."""
-    corpus = mg.to_cpu(corpus)
-    xp = mg.get_array_module(*model.params())
-    corpus_size = len(corpus)
-    jump = (corpus_size - 1) // batch_size
-    max_iters = (corpus_size - 1) // (batch_size * time_size)
-    if max_iters == 0:
-        raise ValueError(f"eval_perplexity: a corpus of {len(corpus)} words is shorter than "
-                         f"one batch of {batch_size} x {time_size}")
-    offsets = np.arange(batch_size)[:, None] * jump
-    steps = np.arange(time_size)[None, :]
-    training = model.training
-    model.eval()
-    model.reset_state()
-    total = 0.0
-    try:
-        with mg.no_grad():
-            for it in range(max_iters):
-                idx = offsets + it * time_size + steps
-                xs, ts = (xp.asarray(corpus[i % corpus_size]) for i in (idx, idx + 1))
-                total += float(model.loss(xs, ts).data)
-    finally:
-        model.train(training)
-    return math.exp(total / max_iters)
+# The book's name (its common/util.py) for the library's one definition.
+eval_perplexity = perplexity

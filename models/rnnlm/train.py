@@ -17,10 +17,9 @@ from pathlib import Path
 from minigrad.data import TBPTTBatcher
 from minigrad.distributed import is_root
 from minigrad.layers import save_weights
-from minigrad.training import DivideWhenWorse, Schedule
+from minigrad.training import DivideWhenWorse, Schedule, perplexity
 
 from ..shared.training import fit
-from .model import eval_perplexity
 
 __all__ = ["train_rnnlm", "LR_SCHEDULES"]
 
@@ -39,7 +38,7 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     batch, gradients clipped to global norm ``max_grad`` when given. Every
     ``report_every`` batches the training perplexity (exp of the mean loss
     since the last report) is recorded. With ``valid_corpus``, after each
-    epoch the validation perplexity is measured (``eval_perplexity``: eval
+    epoch the validation perplexity is measured (:func:`minigrad.training.perplexity`: eval
     mode, from a reset state; the state is reset again afterwards, as the
     book does) and
 
@@ -73,7 +72,7 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
     ``comm`` (a :class:`minigrad.distributed.Communicator`) trains on several
     ranks: each takes its rows of every batch, the gradients are averaged
     before the update (and clipped after), validation is sharded
-    (``minigrad.distributed.perplexity``), and only rank 0 reports and writes
+    (``perplexity(..., comm=comm)``), and only rank 0 reports and writes
     files (see :class:`~minigrad.training.TrainingLoop`).
 
     History keys: ``loss`` (every batch's loss), ``train_iters``/``train_ppl``
@@ -92,13 +91,8 @@ def train_rnnlm(model, train_corpus, valid_corpus=None, *, batch_size, time_size
         # Found now rather than after the first (maybe hour-long) epoch.
         raise ValueError(f"valid_corpus has {len(valid_corpus)} words, fewer than one "
                          f"evaluation batch of {eval_batch_size} x {time_size} + 1")
-    if evaluate is None and comm is not None:
-        from minigrad.distributed import perplexity
-
-        def evaluate(m, c):
-            return perplexity(m, c, comm, batch_size=eval_batch_size, time_size=time_size)
-    evaluate = evaluate or (lambda m, c: eval_perplexity(m, c, batch_size=eval_batch_size,
-                                                         time_size=time_size))
+    evaluate = evaluate or (lambda m, c: perplexity(m, c, batch_size=eval_batch_size,
+                                                    time_size=time_size, comm=comm))
     root = is_root(comm)
 
     def validate(loop, epoch):

@@ -21,6 +21,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad import training
 
 from ..shared.training import fit
 from ..shared.weights import WeightsMixin
@@ -85,7 +86,7 @@ def accuracy(model, x, t) -> float:
     t = np.asarray(t)
     if t.ndim == 2:
         t = t.argmax(axis=1)
-    return float((mg.to_cpu(model.predict(x)).argmax(axis=1) == t).mean())
+    return training.accuracy(mg.to_cpu(model.predict(x)).argmax(axis=1), t)
 
 
 def book_setup(hidden_size=10, seed=1984, dtype=np.float64):
