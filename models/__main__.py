@@ -34,10 +34,12 @@ iteration and the parameter; ``--anomaly`` runs in minigrad's anomaly mode,
 which names the operation and the line that made it, and ``--keep-going``
 trains on regardless.
 
-``--distributed`` (language models and word2vec) trains data-parallel on the
-ranks of an MPI job (``pip install 'minigrad[distributed]'``): each rank takes
-its share of every batch, only rank 0 prints and writes files, and a rank
-that fails ends the whole job.
+``--distributed`` (every model; the binary adder in its minibatch recipe)
+trains data-parallel on the ranks of an MPI job (``pip install
+'minigrad[distributed]'``): each rank takes its share of every batch, only
+rank 0 prints and writes files, and a rank that fails ends the whole job.
+With ``--quick`` it needs nothing downloaded:
+``mpirun -n 2 python -m models train MODEL --distributed --quick``.
 
 Each model family's ``cli.py`` holds its options and its run; this file only
 gathers them.

@@ -12,20 +12,18 @@ from models.rnnlm import cli as rnnlm_cli
 from models.seq2seq import cli as seq2seq_cli
 from models.word2vec import cli as word2vec_cli
 
-# Every model trains through the same trainer: clipping and resuming for all.
+# Every model trains through the same trainer: clipping, resuming and several ranks for all.
 EVERY_RUN = {"--out", "--epochs", "--quick", "--seed", "--report-every", "--no-progress",
              "--anomaly", "--keep-going", "--threads", "-h", "--max-grad",
-             "--checkpoint-every", "--resume"}
-LM = {"--data", "--batch-size", "--time-size", "--hidden", "--lr", "--distributed"}
+             "--checkpoint-every", "--resume", "--distributed"}
+LM = {"--data", "--batch-size", "--time-size", "--hidden", "--lr"}
 SEQ2SEQ = {"--data", "--dataset", "--reverse", "--wordvec", "--hidden", "--batch-size", "--lr",
            "--book-stream"}
 OWN_OPTIONS = {
     "two-layer-net": {"--hidden", "--lr", "--batch-size"},
     "binary-addition": {"--recipe", "--iterations", "--hidden", "--lr", "--batch-size"},
-    "cbow": {"--data", "--window", "--hidden", "--batch-size", "--lr", "--sparse",
-             "--distributed"},
-    "skipgram": {"--data", "--window", "--hidden", "--batch-size", "--lr", "--sparse",
-                 "--distributed"},
+    "cbow": {"--data", "--window", "--hidden", "--batch-size", "--lr", "--sparse"},
+    "skipgram": {"--data", "--window", "--hidden", "--batch-size", "--lr", "--sparse"},
     "simple-rnnlm": LM,
     "rnnlm": LM | {"--sample"},
     "better-rnnlm": LM | {"--sample", "--cell", "--dropout"},

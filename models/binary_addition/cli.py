@@ -33,20 +33,22 @@ def add_train_options(parser, model):
     parser.add_argument("--batch-size", type=int, help="minibatch: batch size (default 256)")
     parser.add_argument("--max-grad", type=float,
                         help="minibatch: clip the global gradient norm (default: off)")
-    common.add_resume_options(parser)
 
 
 def train(args, out_dir):
+    from minigrad.distributed import is_root
     from minigrad.layers import save_weights
 
-    os.makedirs(out_dir, exist_ok=True)
     if args.recipe == "minibatch":
         history = _minibatch(args, out_dir)
+        if not is_root(args.comm):
+            return 0                              # rank 0 writes and reports
     else:
-        if args.checkpoint_every or args.resume or args.max_grad:
-            raise SystemExit("error: --checkpoint-every, --resume and --max-grad are the "
-                             "minibatch recipe's (--recipe minibatch); the notes' program "
-                             "is their one-pair SGD loop as written")
+        if args.checkpoint_every or args.resume or args.max_grad or args.distributed:
+            raise SystemExit("error: --checkpoint-every, --resume, --max-grad and "
+                             "--distributed are the minibatch recipe's (--recipe minibatch); "
+                             "the notes' program is their one-pair SGD loop as written")
+        os.makedirs(out_dir, exist_ok=True)
         model, history = _notes(args)
         history["checkpoint"] = os.path.join(out_dir, "binary-addition.npz")
         save_weights(model, history["checkpoint"])
@@ -69,7 +71,8 @@ def _minibatch(args, out_dir):
                                     progress=not args.no_progress,
                                     report_every=args.report_every,
                                     checkpoint_every=args.checkpoint_every, resume=args.resume,
-                                    rng=rng, stop_on_nonfinite=not args.keep_going, **kwargs)
+                                    comm=args.comm, rng=rng,
+                                    stop_on_nonfinite=not args.keep_going, **kwargs)
     history["accuracy"] = history["accuracy"][-1]      # after the last epoch, as the notes'
     return history
 

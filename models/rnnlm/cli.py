@@ -49,8 +49,6 @@ def add_train_options(parser, model):
     if model != "simple-rnnlm":
         parser.add_argument("--sample", type=int, default=0, metavar="N",
                             help="print N words generated from 'you' after training")
-    common.add_resume_options(parser)
-    common.add_distributed_option(parser)
 
 
 def train(args, out_dir):

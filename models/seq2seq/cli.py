@@ -55,7 +55,6 @@ def add_train_options(parser, model):
                         help="draw the initial weights and every epoch's shuffle from the "
                              "book's random stream (numpy's seed 1984, after the data's "
                              "shuffle), as the book's scripts do; --seed is then not used")
-    common.add_resume_options(parser)
 
 
 def generated_data(dataset, lines, seed=0):
@@ -109,7 +108,10 @@ def train(args, out_dir):
     batch 128; accuracy on the 5,000 test questions after each epoch."""
     import dataclasses
 
+    import numpy as np
+
     from minigrad.data import load_sequence
+    from minigrad.distributed import is_root
 
     from .model import AttentionSeq2seq, PeekySeq2seq, Seq2seq
     from .pictures import plot_attention_maps, plot_decoder_step_graph
@@ -135,7 +137,8 @@ def train(args, out_dir):
         test_size = QUICK["test_size"]
     name, label = _name(args, attention, dataset, reverse)
     out_dir = args.out or os.path.join("runs", name)
-    rng, batches_rng = args.seed, None
+    # On several ranks every rank must draw the same order (each takes its rows).
+    rng, batches_rng = args.seed, None if args.comm is None else np.random.default_rng(args.seed)
     if args.book_stream:
         rng = batches_rng = _book_stream(data)
         label += ", the book's random stream"
@@ -152,8 +155,10 @@ def train(args, out_dir):
                             lr=lr, max_grad=max_grad, out_dir=out_dir, name=name,
                             progress=not args.no_progress, report_every=args.report_every,
                             test_size=test_size, checkpoint_every=args.checkpoint_every,
-                            resume=args.resume, rng=batches_rng,
+                            resume=args.resume, comm=args.comm, rng=batches_rng,
                             stop_on_nonfinite=not args.keep_going)
+    if not is_root(args.comm):
+        return 0                                  # rank 0 writes and reports
     history.update(label=label, wordvec_size=D, hidden_size=H, dataset=dataset)
     paths = common.write_outputs(history, out_dir, name)
     if attention:
@@ -175,7 +180,10 @@ def add_evaluate_options(parser, model):
 def evaluate(args):
     """The book's ch08 evaluation: exact-match accuracy on the date test split,
     questions reversed."""
+    import numpy as np
+
     from minigrad.data import load_sequence
+    from minigrad.distributed import is_root
 
     from .model import AttentionSeq2seq, exact_match_accuracy
 

@@ -7,9 +7,8 @@ Each family's ``cli.py`` adds its own options to its own subcommand, so
 """
 from __future__ import annotations
 
-__all__ = ["pick", "book_default", "add_train_options", "add_resume_options",
-           "add_distributed_option", "load_words", "write_outputs", "print_outputs",
-           "positive_or_off"]
+__all__ = ["pick", "book_default", "add_train_options", "load_words", "write_outputs",
+           "print_outputs", "positive_or_off"]
 
 # The small corpus a --quick run reads when no --data is given (4,621 words): 80% to
 # train on, 10% each to validate and test, enough for one batch of 10 x 35 each.
@@ -54,21 +53,15 @@ def add_train_options(parser, *, data=None, epochs, seed=0, report_every=20):
     parser.add_argument("--threads", type=int,
                         help="BLAS threads (set before numpy loads; 1 is fastest on a busy "
                              "machine)")
-
-
-def add_resume_options(parser):
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="write the whole training state every N batches (and at each "
                              "epoch's end) to OUT/NAME_resume.npz")
     parser.add_argument("--resume", metavar="PATH",
                         help="continue from a --checkpoint-every file; the other options must "
                              "describe the same run (--epochs may be raised)")
-
-
-def add_distributed_option(parser):
     parser.add_argument("--distributed", action="store_true",
-                        help="data-parallel over the ranks of `mpirun -n N`; the batch size "
-                             "must divide by N")
+                        help="data-parallel over the ranks of `mpirun -n N` (pip install "
+                             "'minigrad[distributed]'); the batch size must divide by N")
 
 
 def load_words(split, args):

@@ -20,12 +20,12 @@ def add_train_options(parser, model):
                                                                     BOOK["batch_size"]))
     parser.add_argument("--max-grad", type=float,
                         help="clip the global gradient norm (the book's: off)")
-    common.add_resume_options(parser)
 
 
 def train(args, out_dir):
     from pathlib import Path
 
+    from minigrad.distributed import is_root
 
     from .model import accuracy, book_setup, plot_decision_boundary, train_two_layer_net
 
@@ -39,7 +39,10 @@ def train(args, out_dir):
                                   max_grad=positive_or_off(args.max_grad), out_dir=out_dir,
                                   progress=not args.no_progress, report_every=args.report_every,
                                   checkpoint_every=args.checkpoint_every, resume=args.resume,
-                                  rng=stream, stop_on_nonfinite=not args.keep_going)
+                                  comm=args.comm, rng=stream,
+                                  stop_on_nonfinite=not args.keep_going)
+    if not is_root(args.comm):
+        return 0                                  # rank 0 writes and reports
     history["accuracy"] = accuracy(model, x, t)
     history["final_loss"] = float(model.loss(x, t).data)
     paths = common.write_outputs(history, out_dir, "two-layer-net")

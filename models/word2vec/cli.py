@@ -33,8 +33,6 @@ def add_train_options(parser, model):
                         help="lazy Adam, only the looked-up rows and their moments move "
                              "(PyTorch's SparseAdam; faster, other vectors). Default: the "
                              "book's Adam, every row at every step")
-    common.add_resume_options(parser)
-    common.add_distributed_option(parser)
 
 
 def train(args, out_dir):
