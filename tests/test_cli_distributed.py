@@ -4,13 +4,13 @@ Where no random draw differs between the ranks (no dropout, no negative
 samples), two ranks train the model one process trains, step for step.
 
 mpirun comes with ``pip install 'minigrad[distributed]'``; where it is missing
-these tests skip, except under MINIGRAD_REQUIRE_MPI=1 (CI), where they fail.
+these tests skip, except under MINIGRAD_REQUIRE_MPI=1 (CI), where they fail
+(the rule of test_distributed_mpi.py, which finds mpirun for both).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,26 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Where mpirun is found, and the rule that CI must run these (skip or fail there).
+from test_distributed_mpi import MPIRUN
+
 ROOT = Path(__file__).resolve().parent.parent
 JOB_TIMEOUT_S = 180
-
-
-def _find_mpirun():
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return None
-    here = Path(sys.executable).with_name("mpirun")
-    return str(here) if here.exists() else shutil.which("mpirun")
-
-
-MPIRUN = _find_mpirun()
-if MPIRUN is None:
-    if os.environ.get("MINIGRAD_REQUIRE_MPI") == "1":
-        raise RuntimeError("MINIGRAD_REQUIRE_MPI=1 but mpirun is missing: "
-                           "pip install -e '.[dev]' installs it")
-    pytest.skip("mpi4py or mpirun is not installed (pip install 'minigrad[distributed]')",
-                allow_module_level=True)
 
 MODELS = {   # model: its options, and whether two ranks must match one process
     "two-layer-net": ([], True),
