@@ -6,7 +6,7 @@ Three measurements:
 
 1. 10**4 training steps (10**3 with --quick) of a small LSTM language model
    (V 200, D = H 32, batch 8, time 10, SGD with clipping, the step of
-   models.train.train_rnnlm): resident memory (VmRSS) every 500 steps (100
+   models.rnnlm.train_rnnlm): resident memory (VmRSS) every 500 steps (100
    with --quick) and its growth after warm-up (the first 10% of the steps;
    target < 5%), and the live Variable objects after every step, once its
    graph is dropped (gc.get_objects(); the parameters, their gradients and

@@ -6,7 +6,7 @@
 Each workload runs its contenders round-robin in this one process over the
 same inputs and the same starting weights, after a warm-up, with the BLAS
 thread count pinned (see _harness.py): minigrad's models on its public API,
-the hand-written book-style twins (models/twins), PyTorch CPU when it is
+the hand-written book-style twins (each family's twin.py in models/), PyTorch CPU when it is
 installed and, for the recurrent language models, the matmul-only lower
 bound. Before anything is timed, minigrad's loss is checked against the
 twin's (and torch's where the math is the same), so a benchmark cannot time
@@ -43,9 +43,11 @@ import minigrad as mg  # noqa: E402
 import minigrad.functions as F  # noqa: E402
 import minigrad.layers as L  # noqa: E402
 from minigrad.optimizers import SGD, Adam, ClipGradNorm  # noqa: E402
-from models import twins  # noqa: E402
-from models.rnnlm import BetterRnnlm, Rnnlm  # noqa: E402
-from models.word2vec import CBOW  # noqa: E402
+from models import book_layers as twins  # noqa: E402
+from models.binary_addition import BinaryAdderBPTT  # noqa: E402
+from models.rnnlm import BetterRnnlm, Rnnlm, TwinLM  # noqa: E402
+from models.seq2seq import TwinSeq2seq  # noqa: E402
+from models.word2vec import CBOW, TwinCBOW  # noqa: E402
 
 torch = None   # set by main() when torch imports
 T_ = None      # benchmarks/_torch_models, loaded with torch
@@ -104,7 +106,7 @@ def book_step(forward, backward, params, grads, optimizer, max_grad=None):
 
 
 def minigrad_step(model, optimizer, loss_fn):
-    """One training step on minigrad's public API, as models/train.py runs it.
+    """One training step on minigrad's public API, as models/rnnlm/train.py runs it.
     The loss is a local: its graph is freed when the step returns."""
     def step():
         loss = loss_fn()
@@ -296,7 +298,7 @@ class BookCBOW:
     trainer keeps it: one Embedding per context position, all sharing W_in, and
     one NegativeSamplingLoss whose EmbeddingDots share W_out. The gradients of
     the shared matrices are summed, as the book's remove_duplicate does.
-    (models.twins.twin_cbow builds the same layers anew, from copies, on every
+    (models.word2vec.TwinCBOW builds the same layers anew, from copies, on every
     call: right for a check, not for timing a training step.)"""
 
     def __init__(self, W_in, W_out, contexts, target, negatives):
@@ -328,7 +330,7 @@ def build_cbow(quick):
     contexts, target = rng.integers(0, V, (N, C)), rng.integers(0, V, N)
     negatives = rng.integers(0, V, (N, k))
     checks = Checks()
-    reference, _, _ = twins.twin_cbow(w["W_in"], w["W_out"], contexts, target, negatives)
+    reference = TwinCBOW(w).forward((contexts, target, negatives))
 
     contenders = []
     # (name, row gradients?, lazy Adam?, the torch contender it is compared with)
@@ -337,12 +339,12 @@ def build_cbow(quick):
                                      ("minigrad --sparse", True, True, "torch sparse")):
         model = CBOW.from_weights(w, CBOW_WINDOW, sample_size=k, sparse=rows)
         loss_fn = (lambda m: lambda: m.loss(contexts, target, negatives))(model)
-        checks.close(f"CBOW: {name} loss vs twin_cbow", loss_fn().data, reference)
+        checks.close(f"CBOW: {name} loss vs TwinCBOW", loss_fn().data, reference)
         contenders.append(Contender(
             name, minigrad_step(model, Adam(model, lr=CBOW_LR, lazy=lazy), loss_fn),
             torch=versus, twin="twin", target=Target(f"<= 1.0x {versus}", "vs_torch", 1.0)))
     book = BookCBOW(w["W_in"].copy(), w["W_out"].copy(), contexts, target, negatives)
-    checks.close("CBOW: book-style CBOW loss vs twin_cbow", book.forward(), reference)
+    checks.close("CBOW: book-style CBOW loss vs TwinCBOW", book.forward(), reference)
     contenders.append(Contender("twin", book_step(book.forward, book.backward, book.params,
                                                   book.grads, BookAdam(CBOW_LR)),
                                 torch="torch dense"))
@@ -351,7 +353,7 @@ def build_cbow(quick):
         for kind in ("dense", "sparse"):
             net = T_.CBOW(w["W_in"], w["W_out"], sparse=kind == "sparse")
             loss_fn = (lambda n: lambda: n(*batch))(net)
-            checks.close(f"CBOW: torch {kind} loss vs twin_cbow", T_.loss_value(net, loss_fn),
+            checks.close(f"CBOW: torch {kind} loss vs TwinCBOW", T_.loss_value(net, loss_fn),
                          reference)
             opt_class = torch.optim.SparseAdam if kind == "sparse" else torch.optim.Adam
             opt = opt_class(list(net.parameters()), lr=CBOW_LR)
@@ -421,9 +423,9 @@ def keep_shapes(spec):
 def twin_lm(spec, w):
     kind = ("better-" if spec["better"] else "") + spec["cell"]
     if kind != "gru":
-        return twins.TwinLM(w, kind, LM_DROPOUT)
+        return TwinLM(w, kind, LM_DROPOUT)
     # TwinLM has no one-layer GRU kind: its "rnn" kind with the twins' TimeGRU in place.
-    twin = twins.TwinLM({k.replace("gru.", "rnn."): a for k, a in w.items()}, "rnn")
+    twin = TwinLM({k.replace("gru.", "rnn."): a for k, a in w.items()}, "rnn")
     twin.rnns = [twins.TimeGRU(*twin.rnns[0].params, stateful=True)]
     twin.names = ["gru"]
     return twin
@@ -465,7 +467,7 @@ def build_twin_lm(spec, w, xs, ts):
     def forward():
         # New dropout masks every step, drawn as the book's TimeDropout draws them.
         keeps = [rng.random(s) >= LM_DROPOUT for s in shapes] if twin.drops else None
-        return twin.forward(xs, ts, keeps)
+        return twin.forward((xs, ts, keeps))
 
     def backward():
         twin.backward()
@@ -529,10 +531,10 @@ def check_lm(spec, checks, model, twin, net, xs, ts):
         keeps = [np.random.default_rng(8).random(s) >= LM_DROPOUT for s in keep_shapes(spec)]
         masks = [k / (1 - LM_DROPOUT) for k in keeps]
         checks.close(f"{title}: minigrad loss vs twin, same dropout masks",
-                     model.loss(xs, ts, masks=masks).data, twin.forward(xs, ts, keeps))
+                     model.loss(xs, ts, masks=masks).data, twin.forward((xs, ts, keeps)))
     else:
         checks.close(f"{title}: minigrad loss vs twin", model.loss(xs, ts).data,
-                     twin.forward(xs, ts))
+                     twin.forward((xs, ts)))
     model.reset_state()
     for rnn in twin.rnns:
         rnn.reset_state()
@@ -664,19 +666,19 @@ def build_seq2seq(name, quick):
     model = cls.from_weights(w)
     opt = Adam(model, lr=SEQ2SEQ_LR)
     opt.add_hook(ClipGradNorm(SEQ2SEQ_MAX_GRAD))
-    twin = twins.TwinSeq2seq(w, spec["kind"])
+    twin = TwinSeq2seq(w, spec["kind"])
     checks = Checks()
     checks.close(f"{spec['title']}: minigrad loss vs twin", model.loss(xs, ts).data,
-                 twin.forward(xs, ts))
+                 twin.forward((xs, ts)))
     steps = {"minigrad": minigrad_step(model, opt, lambda: model.loss(xs, ts)),
-             "twin": book_step(lambda: twin.forward(xs, ts), twin.backward, twin.params,
-                               twin.grads, BookAdam(SEQ2SEQ_LR), SEQ2SEQ_MAX_GRAD),
+             "twin": book_step(lambda: twin.forward((xs, ts)), twin.backward, twin.params,
+                               twin.param_grads, BookAdam(SEQ2SEQ_LR), SEQ2SEQ_MAX_GRAD),
              "matmul bound": build_seq2seq_matmul_bound(spec)}
     if torch is not None:
         net = T_.Seq2seq(w, attention=spec["kind"] == "attention")
         xt, tt = T_.ids(xs), T_.ids(ts)
         checks.close(f"{spec['title']}: torch loss vs twin",
-                     T_.loss_value(net, lambda: net(xt, tt)), twin.forward(xs, ts))
+                     T_.loss_value(net, lambda: net(xt, tt)), twin.forward((xs, ts)))
         opt_t = torch.optim.Adam(net.parameters(), lr=SEQ2SEQ_LR)
         steps["torch"] = T_.train_step(net, [opt_t], lambda: net(xt, tt), SEQ2SEQ_MAX_GRAD)
     refs = {"torch": "torch", "bound": "matmul bound"}
@@ -691,7 +693,7 @@ def build_seq2seq(name, quick):
     notes = [f"{spec['title']}: V {spec['V']}, D {spec['D']}, H {spec['H']}, batch {SEQ2SEQ_N}, "
              f"questions {spec['Te']} wide, answers {spec['Ta']} (the decoder reads "
              f"{spec['Ta'] - 1}); one step = forward, backward, clip to global norm "
-             f"{SEQ2SEQ_MAX_GRAD}, Adam (lr {SEQ2SEQ_LR}). twin: models.twins.TwinSeq2seq, the "
+             f"{SEQ2SEQ_MAX_GRAD}, Adam (lr {SEQ2SEQ_LR}). twin: models.seq2seq.TwinSeq2seq, the "
              "book's layers written out by hand, with the book's Adam and clip_grads"
              + (" (its TimeAttention loops over the decoder steps)"
                 if spec["kind"] == "attention" else "")
@@ -895,15 +897,15 @@ def build_notes_adder(quick):
             opt.update()
         return iteration
 
-    fused, composed = (NotesAdder.from_weights(W_in, W, W_out, fused=f) for f in (True, False))
+    fused, composed = (NotesAdder.from_weights(dict(W_in=W_in, W=W, W_out=W_out), fused=f) for f in (True, False))
     by_step = NotesAdderByStep(W_in, W, W_out)
     loss_of = {
         "minigrad": lambda i: notes_loss(fused(xs[i:i + 1]), ds[i:i + 1]),
         "minigrad fused=False": lambda i: notes_loss(composed(xs[i:i + 1]), ds[i:i + 1]),
         "minigrad step by step": lambda i: by_step.loss(xs[i], ds[i]),
     }
-    twin = twins.BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy())
-    reference = twin.forward(xs[0], ds[0])
+    twin = BinaryAdderBPTT({"W_in": W_in, "W": W, "W_out": W_out})
+    reference = twin.forward((xs[0], ds[0]))
     for name, fn in loss_of.items():
         checks.close(f"notes' adder: {name} loss vs twin", fn(0).data, reference, rtol=1e-12)
     contenders = [
@@ -919,8 +921,9 @@ def build_notes_adder(quick):
 
     def twin_iteration():
         i = nxt()
-        twin.forward(xs[i], ds[i])
-        sgd.update(twin.params, twin.backward())
+        twin.forward((xs[i], ds[i]))
+        twin.backward()
+        sgd.update(twin.params, twin.param_grads)
     contenders.append(Contender("twin", _repeated(twin_iteration, ADDER_ITERS), torch="torch"))
     if torch is not None:
         net = T_.NotesAdder(W_in, W, W_out)
@@ -943,7 +946,7 @@ def build_notes_adder(quick):
              "`fused=False`: the same layer recording every step's operations (about 40 per "
              "pair); `step by step`: the model written out per step with its per-step loss, as "
              "a reader first writes it (about 70 operations per pair). twin: "
-             "models.twins.BinaryAdderBPTT, the notes' hand-written BPTT. torch: the same "
+             "models.binary_addition.BinaryAdderBPTT, the notes' hand-written BPTT. torch: the same "
              "equations, input projection as one matmul, a Python loop over the steps "
              "(nn.RNN has no sigmoid units)."]
     return {"contenders": contenders, "checks": checks, "notes": notes + torch_missing_note(),

@@ -43,11 +43,11 @@ def _multiplied_backward():
 
 def _attention_decoder_step():
     # One step of the book's AttentionDecoder at its date sizes (V 59, D 16,
-    # H 256, 29 encoder steps), its inputs leaves: models/seq2seq_pictures.py.
+    # H 256, 29 encoder steps), its inputs leaves: models/seq2seq/pictures.py.
     sys.path.insert(0, str(IMAGES.parent.parent))
     from minigrad.data.sequence import numeric_dates, parse_lines
     from models.seq2seq import AttentionSeq2seq
-    from models.seq2seq_pictures import decoder_step_graph
+    from models.seq2seq.pictures import decoder_step_graph
 
     model = AttentionSeq2seq(59, 16, 256, rng=0)
     scores = decoder_step_graph(model, parse_lines(numeric_dates(10)))

@@ -56,6 +56,37 @@ def set_state(state) -> None:
     _numpy_rng.bit_generator.state = state
 
 
+def generator_state(rng) -> dict:
+    """The state of ``rng`` (a Generator or a legacy RandomState), in a form
+    that JSON keeps (a resume file's record)."""
+    if isinstance(rng, np.random.RandomState):
+        state = rng.get_state(legacy=False)
+        state["state"] = {"key": state["state"]["key"].tolist(), "pos": state["state"]["pos"]}
+        return state
+    return rng.bit_generator.state
+
+
+def generator_from_state(state):
+    """A new generator in ``state`` (from :func:`generator_state`), of the same kind."""
+    if "has_gauss" in state:
+        rng = np.random.RandomState()
+        rng.set_state(dict(state, state={"key": np.asarray(state["state"]["key"], np.uint32),
+                                         "pos": state["state"]["pos"]}))
+        return rng
+    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    rng.bit_generator.state = state
+    return rng
+
+
+def set_generator_state(rng, state) -> None:
+    """Put ``rng`` (a Generator or a RandomState) in ``state`` (from :func:`generator_state`)."""
+    source = generator_from_state(state)
+    if isinstance(rng, np.random.RandomState):
+        rng.set_state(source.get_state())
+    else:
+        rng.bit_generator.state = source.bit_generator.state
+
+
 def uniform(xp, shape, dtype):
     """Uniform [0, 1) samples of ``dtype`` on the device of ``xp``."""
     if _draw_check is not None:

@@ -5,7 +5,7 @@ two cores. It
 
 a. trains the binary-addition RNN until every one of the 128 x 128 sums is right;
 b. checks a GRU language model (BetterRnnlm, dropout on, weights tied) against
-   its hand-written twin (models.twins) over two stateful batches: the loss and
+   its hand-written twin (models/rnnlm/twin.py) over two stateful batches: the loss and
    the gradient of every parameter, in float64;
 c. trains a small LSTM language model (Rnnlm) on the shipped small corpus and
    prints training and validation perplexity epoch by epoch;
@@ -22,9 +22,9 @@ It exits non-zero when a check fails: binary addition below 100%, a twin
 difference above 1e-6, or the date model below 90% on its test questions. With ``--data DIR`` (the PTB files) it hands over to
 the real experiments (``python -m models train rnnlm --data DIR``).
 
-The builders here (``build_lm_pair``, ``build_seq2seq_pair``, ``twin_errors``,
-``word2vec_twin_errors``) are also what the property tests use to compare
-models with their twins.
+Every check here is the tests' own: each family's ``check.py`` builds a model
+and its twin from the same weights, and ``models.shared.twin_check`` measures
+how far apart they are.
 """
 from __future__ import annotations
 
@@ -37,150 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.twins import TwinLM, TwinSeq2seq, twin_cbow, twin_skipgram
+from .rnnlm.check import build_lm_pair, dropout_keeps
+from .seq2seq.check import build_seq2seq_pair
+from .shared.twin_check import TWIN_TOL, twin_errors
 
-f64 = np.float64
-TWIN_TOL = 1e-6          # the bound on |autograd - twin| / |twin|
-LM_KINDS = ("rnn", "lstm", "better-lstm", "better-gru")
-
-__all__ = ["run_tour", "main", "build_lm_pair", "TwinLM", "twin_errors", "random_weights",
-           "dropout_keeps", "word2vec_twin_errors", "rel_err", "TWIN_TOL", "LM_KINDS",
-           "build_seq2seq_pair", "SEQ2SEQ_KINDS"]
-
-
-# ---------------------------------------------------------------- twins from the same weights
-# A gradient much smaller than the terms summed into it (a bias's gradient whose
-# per-position terms nearly cancel) carries their rounding, not a rounding of
-# its own size: below this size the difference is measured absolutely.
-REL_ERR_FLOOR = 1e-3
-
-
-def rel_err(a, b) -> float:
-    """max |a - b| relative to max |b| (b the twin's, the reference), or to
-    ``REL_ERR_FLOOR`` when every |b| is smaller than that."""
-    a, b = np.asarray(a, dtype=f64), np.asarray(b, dtype=f64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), REL_ERR_FLOOR))
-
-
-def random_weights(model, seed=0, scale=0.5) -> dict:
-    """float64 weights of ``model``'s layout, large enough that every tanh and
-    sigmoid works off its flat parts and every bias is non-zero (small or zero
-    weights would hide a gate wired to the wrong slice)."""
-    r = np.random.default_rng(seed)
-    return {k: scale * r.standard_normal(a.shape) for k, a in model.to_weights().items()}
-
-
-def build_lm_pair(kind, vocab_size, hidden_size, wordvec_size=None, seed=0, dropout_ratio=0.5):
-    """(autograd model, twin, weights): the same random float64 weights in both.
-    ``kind``: "rnn" (SimpleRnnlm), "lstm" (Rnnlm), "better-lstm" or
-    "better-gru" (BetterRnnlm, which ties D to H)."""
-    from models.rnnlm import BetterRnnlm, Rnnlm, SimpleRnnlm
-
-    V, H = vocab_size, hidden_size
-    D = H if kind.startswith("better") or wordvec_size is None else wordvec_size
-    if kind == "rnn":
-        model = SimpleRnnlm(V, D, H, dtype=f64, rng=0)
-    elif kind == "lstm":
-        model = Rnnlm(V, D, H, dtype=f64, rng=0)
-    elif kind in ("better-lstm", "better-gru"):
-        model = BetterRnnlm(V, D, H, dropout_ratio=dropout_ratio, cell=kind.split("-")[1],
-                            dtype=f64, rng=0)
-    else:
-        raise ValueError(f"build_lm_pair: kind must be one of {LM_KINDS}, got {kind!r}")
-    w = random_weights(model, seed=seed)
-    model.load_arrays(w)
-    return model, TwinLM(w, kind, dropout_ratio), w
-
-
-def dropout_keeps(model, rng, N, T):
-    """BetterRnnlm's three boolean keep-masks (after the embedding, RNN0, RNN1)."""
-    sizes = [model.embed.dim] + [layer.hidden_size for layer in model.recurrent_layers()]
-    return [rng.random((N, T, s)) >= model.dropout_ratio for s in sizes]
-
-
-def _model_loss(model, xs, ts, extra):
-    """The loss of one batch; ``extra`` is what the twin's forward takes too:
-    BetterRnnlm's boolean keep-masks, an attention model's encoder mask, or None."""
-    from models.rnnlm import BetterRnnlm
-
-    if isinstance(model, BetterRnnlm):
-        # The autograd side takes the masks already scaled, as Dropout applies them.
-        return model.loss(xs, ts, masks=[k / (1.0 - model.dropout_ratio) for k in extra])
-    if extra is not None:
-        return model.loss(xs, ts, mask=extra)
-    return model.loss(xs, ts)
-
-
-def twin_errors(model, twin, batches) -> dict:
-    """Run consecutive batches ``(xs, ts, extra)`` through both (stateful for the
-    language models); the largest relative difference over the batches of the
-    loss ("loss") and of every weight's gradient (by the key of
-    ``model.slots()``). ``extra``: BetterRnnlm's dropout keep-masks, an
-    attention model's mask over the encoder's steps, or None."""
-    errors = {}
-    slots = model.slots()
-    for xs, ts, extra in batches:
-        loss = _model_loss(model, xs, ts, extra)
-        twin_loss = twin.forward(xs, ts, extra)
-        model.zero_grad()
-        loss.backward()
-        twin.backward()
-        found = {"loss": rel_err(loss.data, twin_loss)}
-        # TwinSeq2seq keeps the book's grads list; its keyed gradients have their own name.
-        expected = twin.grads_by_key() if isinstance(twin, TwinSeq2seq) else twin.grads()
-        if set(slots) != set(expected):
-            raise KeyError(f"twin_errors: the model's weights {sorted(slots)} are not the "
-                           f"twin's {sorted(expected)}")
-        for key, ((layer, attr), *_) in slots.items():
-            # A weight the batch never reached (Wh over a single step from a zero
-            # state) has no gradient: that is a gradient of zeros, as the twin says.
-            grad = getattr(layer, attr).grad
-            found[key] = rel_err(np.zeros(getattr(layer, attr).shape) if grad is None
-                                 else grad.data, expected[key])
-        for k, e in found.items():
-            errors[k] = max(errors.get(k, 0.0), e)
-    return errors
-
-
-def word2vec_twin_errors(cls, weights, contexts, target, negatives) -> dict:
-    """CBOW or SkipGram (sparse) against the book's layer-by-layer version built
-    from the twins: relative differences of the loss and of W_in's and W_out's
-    gradients."""
-    twin = twin_cbow if cls.__name__ == "CBOW" else twin_skipgram
-    twin_loss, g_in, g_out = twin(weights["W_in"], weights["W_out"], contexts, target, negatives)
-    C, k = contexts.shape[1], negatives.shape[-1]
-    window = C // 2
-    model = cls.from_weights(weights, window, sample_size=k, sparse=True, dtype=f64)
-    loss = model.loss(contexts, target, negatives=negatives)
-    loss.backward()
-    return {"loss": rel_err(loss.data, twin_loss),
-            "W_in": rel_err(model.in_embed.W.grad.to_dense(), g_in),
-            "W_out": rel_err(model.ns_loss.W.grad.to_dense(), g_out)}
-
-
-SEQ2SEQ_KINDS = ("seq2seq", "peeky", "attention", "attention-bi")
-
-
-def build_seq2seq_pair(kind, vocab_size, wordvec_size, hidden_size, seed=0, fused=True):
-    """(autograd model, twin, weights) of an encoder-decoder model, the same
-    random float64 weights in both. ``kind``: "seq2seq", "peeky", "attention"
-    or "attention-bi" (the bidirectional encoder, directions concatenated)."""
-    from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
-
-    V, D, H = vocab_size, wordvec_size, hidden_size
-    if kind == "seq2seq":
-        model = Seq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
-    elif kind == "peeky":
-        model = PeekySeq2seq(V, D, H, fused=fused, dtype=f64, rng=0)
-    elif kind in ("attention", "attention-bi"):
-        model = AttentionSeq2seq(V, D, H, bidirectional=kind == "attention-bi", fused=fused,
-                                 dtype=f64, rng=0)
-    else:
-        raise ValueError(f"build_seq2seq_pair: kind must be one of {SEQ2SEQ_KINDS}, "
-                         f"got {kind!r}")
-    w = random_weights(model, seed=seed)
-    model.load_arrays(w)
-    return model, TwinSeq2seq(w, kind.split("-")[0]), w
+__all__ = ["run_tour", "main"]
 
 
 # ---------------------------------------------------------------- the report
@@ -218,10 +79,15 @@ class _Report:
 
 # ---------------------------------------------------------------- the steps
 def _binary_addition(say, quick):
-    from models.binary_addition import train_minibatch_adder
+    import minigrad as mg
+    from .binary_addition import MinibatchAdder, train_minibatch_adder
 
     start = time.perf_counter()
-    _, acc = train_minibatch_adder(epochs=40, seed=0)
+    mg.random.seed(0)
+    rng = np.random.default_rng(0)
+    history = train_minibatch_adder(MinibatchAdder(16, rng=rng), max_epoch=40, rng=rng,
+                                    progress=False)
+    acc = history["accuracy"][-1]
     elapsed = time.perf_counter() - start
     say(f"  accuracy on all 128 x 128 sums: {100 * acc:.1f}% in {elapsed:.1f} s")
     say.result.results["binary_addition"] = acc
@@ -260,8 +126,8 @@ def _split(corpus, fraction=0.9):
 
 def _language_model(say, quick, corpus, vocab):
     import minigrad as mg
-    from minigrad.optimizers import Adam, ClipGradNorm
-    from models.rnnlm import Rnnlm, eval_perplexity
+    from minigrad.optimizers import Adam
+    from .rnnlm import Rnnlm, eval_perplexity, train_rnnlm
 
     train, valid = _split(corpus)
     V = len(vocab)
@@ -270,35 +136,21 @@ def _language_model(say, quick, corpus, vocab):
     epochs = 2 if quick else 8
     mg.random.seed(0)
     model = Rnnlm(V, H, H, rng=0)
-    opt = Adam(model.params(), lr=0.01)
+    say(f"  Rnnlm (LSTM, V={V}, D=H={H}), Adam lr 0.01, batch {B} x {T} steps, "
+        f"{len(train)} training / {len(valid)} validation words")
+    start_valid = eval_perplexity(model, valid, B, T)
+    say(f"  before training:           validation perplexity {start_valid:7.2f}")
+    start = time.perf_counter()
     # The book clips at 0.25 with SGD lr 20, i.e. steps of at most 5; Adam's
     # steps are bounded by lr already, so the clip here only guards against a
     # stray huge gradient.
-    opt.add_hook(ClipGradNorm(5.0))
-    jump = (len(train) - 1) // B
-    iters = (len(train) - 1) // (B * T)
-    offsets = np.arange(B)[:, None] * jump
-    say(f"  Rnnlm (LSTM, V={V}, D=H={H}), Adam lr 0.01, batch {B} x {T} steps, "
-        f"{len(train)} training / {len(valid)} validation words")
-    start_valid = eval_perplexity(model, valid, B, T // 2)
-    say(f"  before training:           validation perplexity {start_valid:7.2f}")
-    history = {"train_ppl": [], "valid_ppl": [start_valid], "losses": []}
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        model.reset_state()
-        total = 0.0
-        for it in range(iters):
-            idx = offsets + it * T + np.arange(T)
-            loss = model.loss(train[idx % len(train)], train[(idx + 1) % len(train)])
-            model.zero_grad()
-            loss.backward()
-            opt.update()
-            total += float(loss.data)
-            history["losses"].append(float(loss.data))
-        train_ppl = math.exp(total / iters)
-        valid_ppl = eval_perplexity(model, valid, B, T // 2)
-        history["train_ppl"].append(train_ppl)
-        history["valid_ppl"].append(valid_ppl)
+    trained = train_rnnlm(model, train, valid, batch_size=B, time_size=T, lr=None,
+                          optimizer=Adam(model, lr=0.01), max_grad=5.0, max_epoch=epochs,
+                          progress=False, report_every=None, eval_batch_size=B)
+    history = {"train_ppl": [math.exp(loss) for loss in trained["epoch_loss"]],
+               "valid_ppl": [start_valid] + trained["valid_ppl"], "losses": trained["loss"]}
+    for epoch, (train_ppl, valid_ppl) in enumerate(zip(history["train_ppl"],
+                                                       history["valid_ppl"][1:])):
         say(f"  epoch {epoch + 1}: training perplexity {train_ppl:7.2f}, "
             f"validation perplexity {valid_ppl:7.2f}")
     fell = history["valid_ppl"][-1] < start_valid and (
@@ -317,8 +169,7 @@ ANALOGIES = (("king", "man", "queen", "woman"), ("man", "woman", "king", "queen"
 def _word2vec(say, quick):
     import minigrad as mg
     from minigrad.data import analogy, create_contexts_target, load_small_corpus, most_similar
-    from minigrad.optimizers import Adam
-    from models.word2vec import CBOW
+    from .word2vec import CBOW, train_word2vec
 
     # The same sizes in the quick run: word2vec takes a few seconds here, and
     # 2000 sentences are what gives the analogies enough examples of each word.
@@ -326,23 +177,12 @@ def _word2vec(say, quick):
     corpus, word_to_id, id_to_word = load_small_corpus(sentences)
     contexts, target = create_contexts_target(corpus, window)
     mg.random.seed(0)
-    rng = np.random.default_rng(0)
     model = CBOW(len(word_to_id), H, window, corpus, sample_size=5, sparse=True, rng=0)
-    opt = Adam(model.params(), lr=lr)
     say(f"  CBOW (window {window}, H={H}, 5 negatives, sparse row gradients), "
         f"Adam lr {lr}, {len(corpus)} words ({sentences} sentences), {epochs} epochs")
-    losses, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        order = rng.permutation(len(target))
-        total, n = 0.0, 0
-        for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
-            loss = model.loss(contexts[idx], target[idx])
-            model.zero_grad()
-            loss.backward()
-            opt.update()
-            total, n = total + float(loss.data), n + 1
-        losses.append(total / n)
+    start = time.perf_counter()
+    losses = train_word2vec(model, contexts, target, batch_size=batch, max_epoch=epochs, lr=lr,
+                            progress=False)["epoch_loss"]
     say(f"  loss {losses[0]:.3f} -> {losses[-1]:.3f} in {time.perf_counter() - start:.1f} s")
     vecs = model.word_vecs
     for q in ("king", "cat", "monday"):
@@ -384,8 +224,8 @@ def _seq2seq_training(say, quick, out):
     import minigrad as mg
     from minigrad.data.sequence import numeric_dates, parse_lines
     from minigrad.optimizers import Adam, ClipGradNorm
-    from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
-    from models.seq2seq_pictures import plot_attention_maps, plot_decoder_step_graph
+    from .seq2seq import AttentionSeq2seq, exact_match_accuracy
+    from .seq2seq.pictures import plot_attention_maps, plot_decoder_step_graph
 
     # The accuracy jumps from ~0 to ~100% somewhere between steps 250 and 450.
     steps, H, batch, lr = (200, 32, 64, 0.01) if quick else (600, 32, 64, 0.01)
@@ -476,7 +316,7 @@ def _real_experiments(say, data, out, quick):
     commands = [["train", name, "--data", str(data), "--out", str(out / name)]
                 + (["--quick"] if quick else []) for name in REAL_EXPERIMENTS]
     try:
-        from models.__main__ import main as models_main
+        from .__main__ import main as models_main
     except ImportError:
         say("  models/__main__.py is not there; run the real experiments with")
         for argv in commands:
@@ -532,7 +372,7 @@ def run_tour(out="minigrad-tour", data=None, quick=False, echo=True) -> TourResu
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.tour",
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.tour",
                                      description="The book's models trained, checked against "
                                      "their hand-written twins, and drawn.")
     parser.add_argument("--out", default="minigrad-tour", help="folder for pictures and plots "

@@ -200,7 +200,7 @@ def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None)
     Crash on every rank during update k + 1."""
     from minigrad.data import load_small_corpus
     from models.rnnlm import BetterRnnlm
-    from models.train import train_rnnlm
+    from models.rnnlm import train_rnnlm
 
     words = load_small_corpus(120)[0]
     train, valid = words[:300], words[300:420]
@@ -216,6 +216,6 @@ def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None)
     # one can be resumed on the other.
     history = train_rnnlm(model, train, valid, batch_size=6, time_size=5, lr=None, max_epoch=2,
                           max_grad=0.5, optimizer=opt, lr_schedule="divide_by_4_when_worse",
-                          eval_interval=5, eval_batch_size=6, progress=False, out_dir=out_dir,
+                          report_every=5, eval_batch_size=6, progress=False, out_dir=out_dir,
                           checkpoint_every=5, resume=resume, comm=comm)
     return history, {name: p.data.copy() for name, p in model.named_params()}

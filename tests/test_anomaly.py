@@ -9,7 +9,7 @@ import minigrad as mg
 from minigrad import functions as F
 from minigrad import layers as L
 from minigrad.core.config import state
-from models.twins.time_layers import RNN as TwinRNNCell
+from models.book_layers.time_layers import RNN as TwinRNNCell
 
 HERE = os.path.basename(__file__)
 

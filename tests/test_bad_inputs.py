@@ -376,7 +376,7 @@ def test_an_empty_or_too_short_corpus_for_the_batch_and_time_sizes(length, batch
 
 def test_a_too_short_corpus_stops_training_before_anything_changes(tmp_path):
     from models.rnnlm import Rnnlm, eval_perplexity
-    from models.train import train_rnnlm
+    from models.rnnlm import train_rnnlm
 
     model = Rnnlm(20, 4, 4, rng=0)
     before = model.to_weights()

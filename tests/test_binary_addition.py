@@ -1,5 +1,5 @@
 """The binary adders of models/binary_addition.py: the course notes' model
-against its hand-written BPTT twin (models/twins/binary_addition.py) in float64,
+against its hand-written BPTT twin (models/binary_addition/twin.py) in float64,
 the notes' training loop step by step against the twin's, the weight draws,
 and the faster minibatch recipe learned to 100%."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from models.binary_addition import (MinibatchAdder, NotesAdder, accuracy,
                                     binary_addition_dataset, first_perfect_window, notes_loss,
                                     notes_weights, pair_sequences, train_minibatch_adder,
                                     train_notes_adder)
-from models.twins import BinaryAdderBPTT
+from models.binary_addition import BinaryAdderBPTT
 from device_steps import assert_same_params, train_on
 
 f64 = np.float64
@@ -37,13 +37,15 @@ def test_notes_adder_gradients_equal_the_hand_written_bptt(nonlinearity, weight_
         W_in, W, W_out = notes_weights(16, weight_init_std, rng=rng)
         a, b = rng.integers(0, 128, size=2)
         x, d = pair_sequences(np.array([a]), np.array([b]))
-        model = NotesAdder.from_weights(W_in, W, W_out, nonlinearity=nonlinearity, fused=fused)
-        twin = BinaryAdderBPTT(W_in.copy(), W.copy(), W_out.copy(), nonlinearity)
+        model = NotesAdder.from_weights(dict(W_in=W_in, W=W, W_out=W_out),
+                                        nonlinearity=nonlinearity, fused=fused)
+        twin = BinaryAdderBPTT(dict(W_in=W_in, W=W, W_out=W_out), nonlinearity)
         y = model(x)
         loss = notes_loss(y, d)
         loss.backward()
-        want_loss = twin.forward(x[0], d[0])
-        grads = twin.backward()
+        want_loss = twin.forward((x[0], d[0]))
+        twin.backward()
+        grads = twin.grads().values()
         assert abs(float(loss.data) - want_loss) <= 1e-12 * abs(want_loss)
         np.testing.assert_array_equal(np.round(y.data[0]), twin.predict()[:, 0])
         for p, g in zip((model.rnn.Wx, model.rnn.Wh, model.out.W), grads):
@@ -69,13 +71,15 @@ def test_the_notes_training_loop_is_the_twins_step_for_step():
     steps, lr, seed = 60, 0.1, 3
     run = train_notes_adder(iterations=steps, lr=lr, seed=seed)
     init_seq, data_seq = np.random.SeedSequence(seed).spawn(2)
-    twin = BinaryAdderBPTT(*notes_weights(16, rng=np.random.default_rng(init_seq)))
+    W_in, W, W_out = notes_weights(16, rng=np.random.default_rng(init_seq))
+    twin = BinaryAdderBPTT(dict(W_in=W_in, W=W, W_out=W_out))
     xs, ds = pair_sequences(*np.random.default_rng(data_seq).integers(0, 128, (2, steps)))
     losses, correct = [], []
     for x, d in zip(xs, ds):
-        losses.append(twin.forward(x, d))
+        losses.append(twin.forward((x, d)))
         correct.append(bool((twin.predict()[:, 0] == d).all()))
-        for p, g in zip(twin.params, twin.backward()):
+        twin.backward()
+        for p, g in zip(twin.params, twin.param_grads):
             p -= lr * g
     np.testing.assert_allclose(run.losses, losses, rtol=1e-11)
     np.testing.assert_array_equal(run.correct, correct)
@@ -161,8 +165,10 @@ def test_minibatch_adder_gradients(rng):
 
 
 def test_minibatch_adder_trains_to_every_sum_right():
-    model, acc = train_minibatch_adder(seed=0)
-    assert acc == 1.0
+    rng = np.random.default_rng(0)
+    model = MinibatchAdder(16, rng=rng)
+    history = train_minibatch_adder(model, rng=rng, progress=False)
+    assert history["accuracy"][-1] == 1.0 and len(history["accuracy"]) < 40   # stopped there
     xs, ts = binary_addition_dataset()
     assert accuracy(model, xs, ts) == 1.0
     # An untrained model does not get there by accident.
@@ -172,14 +178,14 @@ def test_minibatch_adder_trains_to_every_sum_right():
 
 # ---------------------------------------------------------------- the notes' experiments
 def _summary(iterations, accuracies):
-    from models.binary_addition_experiments import summarize
+    from models.binary_addition.experiments import summarize
     runs = [{"setting": "baseline", "seed": k, "converged_at": i, "accuracy": a}
             for k, (i, a) in enumerate(zip(iterations, accuracies))]
     return summarize(runs, 10_000)["baseline"]
 
 
 def test_verdicts_compare_medians_with_not_converged_as_slowest():
-    from models.binary_addition_experiments import verdict
+    from models.binary_addition.experiments import verdict
 
     base = _summary([3000, 4000, 5000], [1.0, 1.0, 1.0])
     assert base["median"] == 4000 and base["converged"] == 3

@@ -14,10 +14,11 @@ from minigrad.data import analogy, load_ptb, load_sequence
 from minigrad.layers import (CheckpointError, UnsafePickleError, book_params, load_pickle,
                              load_weights)
 from models.__main__ import main
-from models.rnnlm import Rnnlm, WeightsError, eval_perplexity
+from models.rnnlm import Rnnlm, eval_perplexity
+from models.shared.weights import WeightsError
 from models.seq2seq import AttentionSeq2seq, exact_match_accuracy
 from models.word2vec import CBOW
-from models.word2vec_eval import BOOK_ANALOGIES
+from models.word2vec.evaluate import BOOK_ANALOGIES
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BOOK = DATA / "book-weights"

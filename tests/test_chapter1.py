@@ -16,8 +16,8 @@ from minigrad.optimizers import SGD
 from minigrad.testing import gradcheck, stand_in
 from minigrad.training import Trainer
 from models.__main__ import main
-from models.twins import TwinTwoLayerNet
-from models.two_layer_net import TwoLayerNet, accuracy, train_two_layer_net
+from models.two_layer_net import TwinTwoLayerNet
+from models.two_layer_net import TwoLayerNet, accuracy, book_setup, train_two_layer_net
 from device_steps import assert_same_params, train_on
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -114,11 +114,11 @@ def test_two_layer_net_equals_its_twin(one_hot, rng):
     loss = model.loss(x, t)
     loss.backward()
     twin = TwinTwoLayerNet(w)
-    twin_loss = twin.forward(x, t)
+    twin_loss = twin.forward((x, t))
     twin.backward()
     assert abs(float(loss.data) - twin_loss) <= 1e-12 * abs(twin_loss)
-    for key, (layer, attr), in ((k, places[0]) for k, places in model.slots().items()):
-        got, want = getattr(layer, attr).grad.data, twin.grads[key]
+    for key, p in model.named_weights().items():
+        got, want = p.grad.data, twin.grads()[key]
         assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), key
 
 
@@ -129,9 +129,10 @@ def test_two_layer_net_gradients_against_central_differences(rng):
 
     def f(*arrays):
         model = TwoLayerNet.from_weights(w, dtype=np.float64)
+        places = model.weight_places()
         for key, a in zip(keys, arrays):
-            layer, attr = model.slots()[key][0]
-            stand_in(layer, attr, a)
+            for layer, attr in places[key]:
+                stand_in(layer, attr, a)
         return model.loss(x, t)
 
     assert gradcheck(f, *[w[k] for k in keys])
@@ -203,10 +204,11 @@ def book_sgd_loop(twin, batches, epochs, lr):
     losses = []
     for _ in range(epochs * len(batches)):
         bx, bt = batches.next_batch()
-        losses.append(twin.forward(bx, bt))
+        losses.append(twin.forward((bx, bt)))
         twin.backward()
+        grads = twin.grads()
         for key, p in params.items():
-            p -= lr * twin.grads[key]
+            p -= lr * grads[key]
     return losses, params
 
 
@@ -220,8 +222,8 @@ def test_trainer_runs_the_books_loop(rng):
     twin_losses, twin_params = book_sgd_loop(TwinTwoLayerNet(w),
                                              ShuffledBatches(x, t, batch_size=8, rng=11), 4, 0.7)
     np.testing.assert_allclose(history["loss"], twin_losses, rtol=1e-12, atol=0)
-    for key, (layer, attr) in ((k, places[0]) for k, places in model.slots().items()):
-        np.testing.assert_allclose(getattr(layer, attr).data, twin_params[key], rtol=1e-11,
+    for key, p in model.named_weights().items():
+        np.testing.assert_allclose(p.data, twin_params[key], rtol=1e-11,
                                    atol=1e-14)
     assert len(history["loss"]) == 4 * 7 and history["iters_per_epoch"] == 7
     # Reports every 3 batches and at each epoch's end: 3 per epoch here.
@@ -289,10 +291,12 @@ def test_a_trainer_run_resumes_exactly(tmp_path):
 
 # ------------------------------------------------------------------ the book's result
 def test_the_books_run_reaches_its_result():
-    model, trainer, x, t = train_two_layer_net(progress=False)
+    model, x, t, stream = book_setup()
+    history = train_two_layer_net(model, x, t, rng=stream, progress=False)
     assert accuracy(model, x, t) >= 0.97
     assert 0.08 < float(model.loss(x, t).data) < 0.13      # the book prints about 0.11
-    assert trainer.loss_list[0] > 1.0                       # from log 3 at the start
+    assert history["train_loss"][0] > 1.0                   # from log 3 at the start
+    assert len(history["train_loss"]) == 300                # a report every 10 batches
 
 
 def test_cli_two_layer_net(tmp_path, capsys):

@@ -22,7 +22,7 @@ import minigrad.random
 from minigrad.data import load_small_corpus
 from minigrad.layers import save_weights
 from models.rnnlm import Rnnlm
-from models.train import train_rnnlm
+from models.rnnlm import train_rnnlm
 
 minigrad.random.seed(0)
 words = load_small_corpus(60)[0] % {vocab}

@@ -10,7 +10,7 @@ import minigrad.layers as L
 from minigrad.viz import to_dot
 from models.rnnlm import Rnnlm
 from models.seq2seq import AttentionSeq2seq
-from models.seq2seq_pictures import plot_decoder_step_graph
+from models.seq2seq.pictures import plot_decoder_step_graph
 
 
 class TwoLayers(L.Layer):

@@ -7,7 +7,8 @@ and replayed: the layers and optimizers mark their host calls with it) <
 functions (operations) <
 layers < optimizers, viz, data, testing (peers: none imports another) <
 distributed < training < the package's own face (minigrad/__init__) < the
-demo < ``python -m minigrad`` (__main__). models/ lives outside the package, above all of it.
+demo < ``python -m minigrad`` (__main__). models/ lives outside the package, above all of it,
+with a rule of its own (at the end): no model family imports another.
 Every import counts, a deferred one inside a function included: deferring an
 import hides a dependency, it does not remove it.
 """
@@ -152,3 +153,71 @@ def test_the_parser_sees_deferred_and_relative_imports():
     assert {"minigrad.core.function", "minigrad.core.backward"} <= GRAPH["minigrad.core"]
     # the package's face imports everything below it
     assert "minigrad.functions" in GRAPH["minigrad"]
+
+
+# ---------------------------------------------------------------- models/: one folder per family
+# A reader follows one model from definition to twin in one folder, so a family
+# imports only its own modules and what every family shares: shared/ (weights,
+# optimizer, twin comparison) and book_layers/ (the book's hand-written layers).
+# The command line and the tour, at the top of models/, may use every family.
+MODELS_DIR = PACKAGE.parent / "models"
+SHARED = {"shared", "book_layers"}
+TOP = {"__init__", "__main__", "tour"}
+
+
+def _models_imports(path):
+    """The models/ modules (as 'models.<part>...') that a file of models/ imports,
+    relative imports resolved; anywhere in its code."""
+    package = list(path.relative_to(MODELS_DIR.parent).parent.parts)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - node.level + 1]
+            name = ".".join(base + ([node.module] if node.module else []))
+            names = [name] if node.module else [f"{name}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.split(".")[0] in ("models", "minigrad_models")}
+    return found
+
+
+def _part(module):
+    """models.rnnlm.train -> 'rnnlm'; models.tour -> 'tour'; models -> '__init__'."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+FAMILIES = sorted(p.name for p in MODELS_DIR.iterdir()
+                  if (p / "__init__.py").is_file() and p.name not in SHARED)
+
+
+def test_models_has_the_five_families():
+    assert FAMILIES == ["binary_addition", "rnnlm", "seq2seq", "two_layer_net", "word2vec"]
+
+
+def test_no_family_imports_another_family():
+    wrong = []
+    for path in sorted(MODELS_DIR.rglob("*.py")):
+        here = path.relative_to(MODELS_DIR).parts[0].removesuffix(".py")
+        if here in TOP:
+            continue
+        for target in sorted(_models_imports(path)):
+            there = _part(target)
+            allowed = {here} if here in SHARED else {here} | SHARED
+            if there not in allowed:
+                wrong.append(f"{path.relative_to(MODELS_DIR.parent)} imports {target}: "
+                             + (f"models/{here} serves every family and imports none of them"
+                                if here in SHARED else
+                                f"the family {here} may import only its own modules, "
+                                f"models.shared and models.book_layers"))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_models_parser_resolves_relative_imports():
+    seen = _models_imports(MODELS_DIR / "rnnlm" / "cli.py")      # deferred ones too
+    assert {"models.rnnlm.model", "models.shared.cli"} <= seen, seen
+    assert "models.rnnlm.check" in _models_imports(MODELS_DIR / "tour.py")

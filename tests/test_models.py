@@ -1,7 +1,7 @@
-"""The book's models (models/rnnlm.py, word2vec.py): shapes, float64 gradients
+"""The book's models (models/rnnlm/, models/word2vec/): shapes, float64 gradients
 against central differences, weight tying, stateful truncated BPTT, weight
 round trips, word2vec against the book's formula in numpy, and equivalence
-with the hand-written twins (models/twins: book-style explicit backward
+with the hand-written twins (each family's twin.py: book-style explicit backward
 passes). The binary adders are tested in test_binary_addition.py."""
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def random_weights(model, seed=0, scale=0.5):
 def bind(model, variables: dict):
     """Put the given Variables in every place that holds each weight (both
     places of a tied weight), so gradcheck sees their gradients."""
-    for key, places in model.slots().items():
+    for key, places in model.weight_places().items():
         for layer, attr in places:
             stand_in(layer, attr, variables[key])
     return model
@@ -453,12 +453,12 @@ def test_word2vec_shapes_sampler_and_word_vecs(cls, rng):
 
 
 # ---------------------------------------------------------------- equivalence with the twins
-# The twins (models/twins) are book-style layers with hand-written backward
+# The twins (models/<family>/twin.py) are book-style layers with hand-written backward
 # passes; same weights and inputs must give the same loss and the same
 # gradient for every parameter, batch after batch of a stateful stream.
-import models.twins as twins  # noqa: E402
-from models.twins import TwinLM  # noqa: E402
-from models.tour import rel_err  # noqa: E402
+from models.rnnlm import TwinLM  # noqa: E402
+from models.shared.twin_check import rel_err  # noqa: E402
+from models.word2vec import TwinCBOW, TwinSkipGram  # noqa: E402
 
 
 # Both sides are float64 and agree to ~1e-15. The tolerance is far below the
@@ -492,10 +492,10 @@ def test_lm_equals_its_twin_over_consecutive_stateful_batches(make, kind, rng):
                     for shape in [(N, T, D), (N, T, H), (N, T, H)]]
             masks = [k / (1 - model.dropout_ratio) for k in keep]
             loss = model.loss(xs, ts, masks=masks)
-            twin_loss = twin.forward(xs, ts, keep)
+            twin_loss = twin.forward((xs, ts, keep))
         else:
             loss = model.loss(xs, ts)
-            twin_loss = twin.forward(xs, ts)
+            twin_loss = twin.forward((xs, ts))
         model.zero_grad()
         loss.backward()
         twin.backward()
@@ -518,16 +518,17 @@ def test_word2vec_equals_its_twin(cls, rng):
     contexts, target = w2v_batch(rng)
     if cls is CBOW:
         negatives = rng.integers(0, 10, size=(len(target), W2V_K))
-        twin = twins.twin_cbow
+        twin = TwinCBOW(w)
     else:
         negatives = rng.integers(0, 10, size=contexts.shape + (W2V_K,))
-        twin = twins.twin_skipgram
-    twin_loss, g_in, g_out = twin(w["W_in"], w["W_out"], contexts, target, negatives)
+        twin = TwinSkipGram(w)
+    twin_loss = twin.forward((contexts, target, negatives))
+    twin.backward()
     loss = model.loss(contexts, target, negatives=negatives)
     loss.backward()
     assert rel_err(loss.data, twin_loss) <= TWIN_RTOL
-    assert rel_err(model.in_embed.W.grad.to_dense(), g_in) <= TWIN_RTOL
-    assert rel_err(model.ns_loss.W.grad.to_dense(), g_out) <= TWIN_RTOL
+    assert rel_err(model.in_embed.W.grad.to_dense(), twin.grads()["W_in"]) <= TWIN_RTOL
+    assert rel_err(model.ns_loss.W.grad.to_dense(), twin.grads()["W_out"]) <= TWIN_RTOL
 
 
 # ---------------------------------------------------------------- on each backend

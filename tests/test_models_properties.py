@@ -2,7 +2,7 @@
 
 For random small sizes (vocabulary, hidden size, batch, time steps) and random
 float64 weights and inputs, the autograd model and the twin (book-style
-explicit backward, models/twins) give the same loss and the same gradient for
+explicit backward, each family's twin.py) give the same loss and the same gradient for
 every parameter, over two consecutive stateful batches for the language
 models (the second starts from the state the first left) and over two
 batches for the encoder-decoder models (the attention models with and
@@ -16,9 +16,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from models.tour import (TWIN_TOL, build_lm_pair, build_seq2seq_pair, dropout_keeps,
-                         twin_errors, word2vec_twin_errors)
-from models.word2vec import CBOW, SkipGram
+from models.rnnlm import build_lm_pair, dropout_keeps
+from models.seq2seq import build_seq2seq_pair
+from models.shared.twin_check import TWIN_TOL, twin_errors
+from models.word2vec import CBOW, SkipGram, word2vec_twin_errors
 
 
 def examples(n):

@@ -73,7 +73,7 @@ def test_without_matplotlib_a_note_and_none(monkeypatch, capsys, tmp_path):
 def test_the_old_names_draw_with_the_library(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     import minigrad.training.plots
-    import models.seq2seq_pictures
+    import models.seq2seq.pictures
     import models.two_layer_net
 
     calls = []
@@ -81,9 +81,9 @@ def test_the_old_names_draw_with_the_library(tmp_path, monkeypatch):
                         lambda *a, **k: calls.append("boundary"))
     monkeypatch.setattr(minigrad.training.plots, "plot_attention_maps",
                         lambda *a, **k: calls.append("attention"))
-    monkeypatch.setattr(models.seq2seq_pictures, "attention_maps", lambda *a: [])
+    monkeypatch.setattr(models.seq2seq.pictures, "attention_maps", lambda *a: [])
     model = models.two_layer_net.TwoLayerNet(2, 4, 3, rng=0)
     x, t = points()
     models.two_layer_net.plot_decision_boundary(model, x, t, tmp_path / "b.png")
-    models.seq2seq_pictures.plot_attention_maps(None, None, tmp_path / "a.png")
+    models.seq2seq.pictures.plot_attention_maps(None, None, tmp_path / "a.png")
     assert calls == ["boundary", "attention"]

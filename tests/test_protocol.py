@@ -85,9 +85,9 @@ class StatefulLM(StatelessLM):
 
 
 def test_generate_is_the_library_function_and_models_generate_imports_it():
-    import models.generate
+    import models.rnnlm.generate_text
 
-    assert models.generate.generate is generate is mg.training.generate
+    assert models.rnnlm.generate_text.generate is generate is mg.training.generate
 
 
 def test_generate_on_a_stateless_model_feeds_every_word_so_far_under_no_grad_in_eval_mode():

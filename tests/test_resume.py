@@ -21,7 +21,7 @@ from minigrad.data import load_small_corpus
 from minigrad.layers import CheckpointError, save_weights
 from minigrad.optimizers import SGD, Adam
 from models.rnnlm import BetterRnnlm, Rnnlm
-from models.train import train_rnnlm
+from models.rnnlm import train_rnnlm
 
 ROOT = Path(__file__).resolve().parents[1]
 PTB = ROOT.parent / "shared" / "data" / "ptb"
@@ -62,7 +62,7 @@ def run(model_kind="Rnnlm", opt_kind="sgd", *, seed=0, model_rng=0, crash=None, 
     kwargs.setdefault("progress", False)
     history = train_rnnlm(model, train, valid, batch_size=BATCH, time_size=TIME, lr=None,
                           max_epoch=max_epoch, max_grad=0.5, optimizer=opt,
-                          lr_schedule="divide_by_4_when_worse", eval_interval=5,
+                          lr_schedule="divide_by_4_when_worse", report_every=5,
                           eval_batch_size=4, **kwargs)
     return history, model, opt
 

@@ -1,5 +1,5 @@
 """The book's encoder-decoder models (models/seq2seq.py): equal to their
-hand-written twins (models/twins, the book's explicit backward passes) in
+hand-written twins (models/seq2seq/twin.py, the book's explicit backward passes) in
 float64 to 1e-12 relative, loss and every parameter's gradient; gradients
 against central differences; batched greedy generation equal to the book's
 one-question generate; weights in the book's layouts; bad input."""
@@ -10,10 +10,10 @@ import pytest
 
 import minigrad as mg
 from minigrad.testing import gradcheck, stand_in
-from models.rnnlm import WeightsError
-from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, exact_match_accuracy)
-from models.tour import build_seq2seq_pair, random_weights, rel_err, twin_errors
-from models.twins import TwinSeq2seq
+from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, TwinSeq2seq,
+                            build_seq2seq_pair, exact_match_accuracy)
+from models.shared.twin_check import random_weights, rel_err, twin_errors
+from models.shared.weights import WeightsError
 from device_steps import assert_same_params, on_device, train_on
 
 f64 = np.float64
@@ -44,8 +44,7 @@ def test_model_equals_its_twin(kind, fused, rng):
     bad = {k: e for k, e in errors.items() if not e <= TWIN_RTOL}
     assert not bad, bad
     # Every weight got a gradient, the encoder's included (through h, or hs).
-    assert all(np.abs(getattr(*places[0]).grad.data).max() > 0
-               for places in model.slots().values())
+    assert all(np.abs(p.grad.data).max() > 0 for p in model.named_weights().values())
 
 
 @pytest.mark.parametrize("kind", ["attention", "attention-bi"])
@@ -81,12 +80,12 @@ def test_weight_keys_are_the_books_params_order():
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradient_of_every_weight(kind, rng):
     model, _, w = build_seq2seq_pair(kind, 6, 2, 3, seed=6)
-    keys = list(w)
+    keys, places = list(w), model.weight_places()
     xs, ts = batch(rng, n=2, te=3, td=3, vocab=6)
 
     def f(*arrays):
         for key, a in zip(keys, arrays):
-            for layer, attr in model.slots()[key]:
+            for layer, attr in places[key]:
                 stand_in(layer, attr, a)
         return model.loss(xs, ts)
     assert gradcheck(f, *[w[k] for k in keys])
@@ -96,13 +95,13 @@ def test_gradcheck_here_would_catch_a_cut_encoder(rng):
     # Were the decoder to start from a detached copy of the encoder's state,
     # the encoder's weights would get no gradient; the check must notice.
     model, _, w = build_seq2seq_pair("seq2seq", 6, 2, 3, seed=6)
-    keys = list(w)
+    keys, places = list(w), model.weight_places()
     xs, ts = batch(rng, n=2, te=3, td=3, vocab=6)
     encoder = model.encoder.forward
 
     def f(*arrays):
         for key, a in zip(keys, arrays):
-            for layer, attr in model.slots()[key]:
+            for layer, attr in places[key]:
                 stand_in(layer, attr, a)
         return model.loss(xs, ts)
     model.encoder.forward = lambda xs: encoder(xs).detach()

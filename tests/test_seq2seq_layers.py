@@ -2,7 +2,7 @@
 over their final state with its graph, bidirectional layers (the book's
 TimeBiLSTM), and dot-product attention (the book's TimeAttention) as
 operations and as a layer, with a mask for padded encoder steps. Checked
-against the hand-written twins (models/twins, 1e-12 in float64) and central
+against the hand-written twins (models/book_layers, 1e-12 in float64) and central
 differences."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import minigrad as mg
 from minigrad import functions as F
 from minigrad.layers import GRU, LSTM, RNN, Attention, BiGRU, BiLSTM, BiRNN
 from minigrad.testing import gradcheck, stand_in
-from models import twins
-from models.tour import rel_err
+from models import book_layers as twins
+from models.shared.twin_check import rel_err
 
 f64 = np.float64
 TWIN_RTOL = 1e-12

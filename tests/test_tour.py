@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import models.tour as tour
+from models.rnnlm.check import LM_KINDS, build_lm_pair, dropout_keeps
+from models.shared.twin_check import twin_errors
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +125,7 @@ def test_a_failed_check_gives_a_non_zero_exit_code(tmp_path, monkeypatch, capsys
     import models.binary_addition as ba
 
     # A run that stops short of 100% must be reported as a failure.
-    monkeypatch.setattr(ba, "train_minibatch_adder", lambda **kw: (None, 0.5))
+    monkeypatch.setattr(ba, "train_minibatch_adder", lambda model, **kw: {"accuracy": [0.5]})
     monkeypatch.setattr(tour, "_language_model", lambda *a: {"train_ppl": [2.0],
                                                               "valid_ppl": [3.0, 2.0]})
     monkeypatch.setattr(tour, "_word2vec", lambda *a: [1.0])
@@ -135,7 +137,7 @@ def test_a_failed_check_gives_a_non_zero_exit_code(tmp_path, monkeypatch, capsys
 
 def test_twin_check_fails_on_a_wrong_gradient(monkeypatch):
     # Break the twin's GRU backward slightly: the check must see it.
-    import models.twins.time_layers as tl
+    import models.book_layers.time_layers as tl
 
     original = tl.GRU.backward
 
@@ -167,7 +169,7 @@ def test_report_seq2seq_twin_check_training_and_pictures(quick_run):
 
 
 def test_seq2seq_twin_check_fails_on_a_wrong_attention_gradient(monkeypatch):
-    import models.twins.attention as ta
+    import models.book_layers.attention as ta
 
     original = ta.WeightSum.backward
 
@@ -183,13 +185,13 @@ def test_seq2seq_twin_check_fails_on_a_wrong_attention_gradient(monkeypatch):
 
 def test_builders_agree_with_twins_for_every_lm_kind():
     rng = np.random.default_rng(0)
-    for kind in tour.LM_KINDS:
-        model, twin, _ = tour.build_lm_pair(kind, 9, 4, wordvec_size=3, seed=2)
+    for kind in LM_KINDS:
+        model, twin, _ = build_lm_pair(kind, 9, 4, wordvec_size=3, seed=2)
         batches = []
         for _ in range(2):
-            keeps = tour.dropout_keeps(model, rng, 2, 3) if kind.startswith("better") else None
+            keeps = dropout_keeps(model, rng, 2, 3) if kind.startswith("better") else None
             batches.append((rng.integers(0, 9, (2, 3)), rng.integers(0, 9, (2, 3)), keeps))
-        assert max(tour.twin_errors(model, twin, batches).values()) <= 1e-12, kind
+        assert max(twin_errors(model, twin, batches).values()) <= 1e-12, kind
 
 
 def test_data_option_hands_over_to_the_training_command(tmp_path, monkeypatch):
@@ -239,15 +241,3 @@ def test_the_first_command_installs_what_the_tour_draws_with():
     for words in ("apt-get install\ngraphviz", "brew install graphviz", "conda install\ngraphviz",
                   "Without `dot`", "DOT text"):
         assert words.replace("\n", " ") in " ".join(readme.split()), words
-
-
-def test_the_install_carries_the_models_package():
-    """`python -m models` and `from models.seq2seq import ...` from any folder:
-    the packages setuptools finds with pyproject's rule include models/."""
-    from setuptools import find_packages
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    section = text.split("[tool.setuptools.packages.find]")[1].split("\n[")[0]
-    include = re.findall(r'"([^"]+)"', re.search(r"^include = \[(.*?)\]", section, re.M)[1])
-    found = set(find_packages(str(ROOT), include=include))
-    assert {"minigrad", "minigrad.core", "models", "models.twins"} <= found, sorted(found)
-    assert not any(name.startswith(("tests", "benchmarks", "docs")) for name in found)

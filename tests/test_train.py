@@ -1,5 +1,6 @@
-"""Training loops, outputs, sampling and the command line (models.train,
-models.generate, python -m models), on tiny generated corpora."""
+"""Training loops, outputs, sampling and the command line (models.rnnlm.train,
+models.word2vec.train, models.rnnlm.generate_text, python -m models), on tiny
+generated corpora."""
 import json
 import math
 import os
@@ -15,9 +16,11 @@ from minigrad.data import create_contexts_target, load_small_corpus
 from minigrad.layers import load_weights
 from minigrad.optimizers import SGD
 from models.__main__ import main
-from models.generate import generate, ids_to_text
+from models.rnnlm.generate_text import generate, ids_to_text
 from models.rnnlm import Rnnlm, SimpleRnnlm, eval_perplexity
-from models.train import save_outputs, train_rnnlm, train_word2vec
+from minigrad.training import save_outputs
+from models.rnnlm import train_rnnlm
+from models.word2vec import train_word2vec
 from models.word2vec import CBOW
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +52,7 @@ def test_rnnlm_perplexity_falls_and_outputs_are_written(corpus, tmp_path):
     start_valid = eval_perplexity(model, valid, batch_size=5, time_size=10)
     history = train_rnnlm(model, train, valid, batch_size=10, time_size=10, lr=0.01,
                           optimizer="adam", max_epoch=3, max_grad=1.0, out_dir=tmp_path,
-                          name="lm", progress=False, eval_interval=10, eval_batch_size=5)
+                          name="lm", progress=False, report_every=10, eval_batch_size=5)
     # Starts near the vocabulary size (uniform guessing) and must fall well below it.
     assert history["train_ppl"][0] > 0.5 * vocab
     assert history["train_ppl"][-1] < 0.3 * history["train_ppl"][0]
@@ -139,7 +142,7 @@ def test_without_validation_the_final_model_is_saved(corpus, tmp_path):
 def test_progress_with_tqdm_without_tqdm_and_off(corpus, capsys, monkeypatch):
     tqdm_module = pytest.importorskip("tqdm")
     train, _, vocab, _ = corpus
-    kwargs = dict(batch_size=10, time_size=10, lr=0.1, max_epoch=1, eval_interval=5)
+    kwargs = dict(batch_size=10, time_size=10, lr=0.1, max_epoch=1, report_every=5)
     short = train[:501]                        # 5 batches: one report
 
     bars = []

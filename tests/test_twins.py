@@ -1,4 +1,4 @@
-"""The hand-written twins (models.twins) against central differences in float64.
+"""The hand-written twins (models.book_layers) against central differences in float64.
 
 The twins are the independent reference for the autograd models, so their own
 check must not lean on minigrad: the numerical-gradient helper is written here
@@ -8,7 +8,7 @@ imports minigrad.
 import numpy as np
 import pytest
 
-from models import twins
+from models import book_layers as twins
 
 EPS = 1e-6          # float64 central differences: truncation ~eps^2, rounding ~1e-16/eps
 RTOL, ATOL = 1e-6, 1e-8

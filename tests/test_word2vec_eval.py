@@ -1,4 +1,4 @@
-"""The book's word2vec queries (models/word2vec_eval.py) and the evaluate command."""
+"""The book's word2vec queries (models/word2vec/evaluate.py) and the evaluate command."""
 import numpy as np
 import pytest
 
@@ -6,7 +6,7 @@ from minigrad.data import analogy, most_similar
 from minigrad.layers import CheckpointError, save_weights
 from models.__main__ import main
 from models.word2vec import CBOW, SkipGram
-from models.word2vec_eval import (BOOK_ANALOGIES, BOOK_NEIGHBOURS, evaluate_vectors,
+from models.word2vec.evaluate import (BOOK_ANALOGIES, BOOK_NEIGHBOURS, evaluate_vectors,
                                   format_report, load_model)
 
 WORDS = sorted({w for q, near in BOOK_NEIGHBOURS.items() for w in (q,) + near}

@@ -61,26 +61,6 @@ def _digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def _generator_state(rng) -> dict:
-    if isinstance(rng, np.random.RandomState):
-        state = rng.get_state(legacy=False)
-        state["state"] = {"key": state["state"]["key"].tolist(), "pos": state["state"]["pos"]}
-        return state
-    return rng.bit_generator.state
-
-
-def _generator_from(state):
-    """A generator in ``state`` (from _generator_state), of the same kind."""
-    if "has_gauss" in state:
-        rng = np.random.RandomState()
-        rng.set_state(dict(state, state={"key": np.asarray(state["state"]["key"], np.uint32),
-                                         "pos": state["state"]["pos"]}))
-        return rng
-    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
-    rng.bit_generator.state = state
-    return rng
-
-
 def _positive_int(name, value):
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -140,7 +120,7 @@ class ShuffledBatches:
         i = self.iteration % len(self)
         if i == 0 or self._order is None:
             rng = mg_random.generator(self.rng) if self.rng is None else self.rng
-            self._order_state = _generator_state(rng)
+            self._order_state = mg_random.generator_state(rng)
             self._order = rng.permutation(len(self.arrays[0]))
         idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
         self.iteration += 1
@@ -170,9 +150,19 @@ class ShuffledBatches:
                                  f"batches")
         self.iteration = int(state["iteration"])
         self._order = self._order_state = None
-        if state.get("order_state") is not None and self.iteration % len(self):
-            self._order_state = state["order_state"]
-            self._order = _generator_from(self._order_state).permutation(len(self.arrays[0]))
+        saved = state.get("order_state")
+        if saved is None:
+            return
+        if self.rng is not None:
+            # A generator of our own: put it where the saved run had it, so the
+            # epochs after this one draw the orders the uninterrupted run drew.
+            mg_random.set_generator_state(self.rng, saved)
+            order = self.rng.permutation(len(self.arrays[0]))
+        else:
+            # minigrad.random's generator is restored by the training loop.
+            order = mg_random.generator_from_state(saved).permutation(len(self.arrays[0]))
+        if self.iteration % len(self):
+            self._order_state, self._order = saved, order
 
 
 class TBPTTBatcher:

@@ -124,6 +124,12 @@ class UnigramSampler:
         k = self.sample_size
         self._earlier = np.tri(k, k, -1, dtype=bool)  # [j, i]: slot i comes before slot j
 
+    @property
+    def own_generator(self):
+        """The Generator this sampler was given to draw from, or None when it
+        draws from minigrad.random's (whose state a training loop keeps)."""
+        return self._rng
+
     def _generator(self) -> np.random.Generator:
         return mg_random.numpy_generator() if self._rng is None else self._rng
 

@@ -90,6 +90,10 @@ class TrainingLoop:
       ``checkpoint_path`` every N batches and at the end of each epoch,
       atomically; :meth:`run` with ``resume=path`` continues from such a file
       and gives exactly the losses of the uninterrupted run.
+    * ``generators``: numpy generators the training draws from besides
+      minigrad.random's (a negative sampler's own): their states go into the
+      resume file too, so that a resumed run draws what the uninterrupted one
+      drew.
     * ``history``: entries to start the history with (the trainer's settings).
     * ``comm``: a :class:`minigrad.distributed.Communicator` to train on
       several ranks (data parallel): the optimizer is wrapped in a
@@ -112,7 +116,7 @@ class TrainingLoop:
                  perplexity=False, progress=True, after_epoch=None, recurrent=False,
                  checkpoint_every=None, checkpoint_path=None, history=None, name="TrainingLoop",
                  data_name="the training data", comm=None, schedule=None,
-                 stop_on_nonfinite=True, anomaly=False):
+                 stop_on_nonfinite=True, anomaly=False, generators=()):
         check_model(model, name, loss=loss)
         self.comm = comm
         if comm is not None:
@@ -139,6 +143,7 @@ class TrainingLoop:
                              "write the training state")
         self.checkpoint_path = checkpoint_path
         self.name, self.data_name = name, data_name
+        self.generators = list(generators)
         self.history = dict(history or {})
         self.history.update({"iters_per_epoch": len(batches), "loss": [], "train_iters": [],
                              "train_loss": [], "lr": [], "epoch_loss": [], "epoch_time_s": [],
@@ -276,9 +281,11 @@ class TrainingLoop:
                 "mid_epoch": mid_epoch, "sums": [self._total, self._count, self._epoch_total],
                 "batches": self.batches.state_dict(), "data_sha256": self.batches.digest(),
                 "random": mg_random.get_state(), "history": self.history,
+                "generators": [mg_random.generator_state(g) for g in self.generators],
                 "schedule": None if self.schedule is None else self.schedule.state_dict()}
         if self.comm is not None:
             meta["random_ranks"] = self.comm.allgather_object(meta["random"])
+            meta["generators_ranks"] = self.comm.allgather_object(meta["generators"])
         if self.is_root:
             ckpt.write_state(self.checkpoint_path, arrays, meta)
 
@@ -320,6 +327,10 @@ class TrainingLoop:
                             "(its SHA-256 differs)")
         if self.recurrent:
             problems += ckpt.check_recurrent(arrays, self.model, self.batches.batch_size)
+        if len(meta.get("generators", [])) != len(self.generators):
+            problems.append(f"  generators: the checkpoint has the states of "
+                            f"{len(meta.get('generators', []))}, this run draws from "
+                            f"{len(self.generators)}")
         # (A run may drop or add a schedule when it resumes; another one
         # would continue some other schedule's state.)
         saved = meta.get("schedule")
@@ -342,6 +353,8 @@ class TrainingLoop:
             ckpt.load_recurrent(arrays, self.model)
         self.batches.load_state_dict(theirs)
         mg_random.set_state(self._random_state(meta))
+        for rng, saved in zip(self.generators, self._own_state(meta, "generators") or ()):
+            mg_random.set_generator_state(rng, saved)
         self.history = meta["history"]
         self.iteration, self.epoch = meta["iteration"], meta["epoch"]
         self.done, self.mid_epoch = meta["batches_done"], meta["mid_epoch"]
@@ -350,6 +363,14 @@ class TrainingLoop:
     def _random_state(self, meta):
         """This rank's generator state from the file (see resumed_random_state)."""
         return resumed_random_state(meta, 0 if self.comm is None else self.comm.rank)
+
+    def _own_state(self, meta, key):
+        """This rank's entry ``key`` of the file: its own when the file has one
+        per rank for as many ranks, else the file's one entry on the root rank."""
+        ranks = meta.get(f"{key}_ranks")
+        if self.comm is not None and ranks is not None and len(ranks) == self.comm.size:
+            return ranks[self.comm.rank]
+        return meta.get(key) if self.is_root else None
 
 
 def resumed_random_state(meta, rank: int) -> dict:

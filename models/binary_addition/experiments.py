@@ -65,7 +65,7 @@ CURVE_WINDOW = 100   # the loss curves: mean loss over each 100 iterations (the 
 
 def run_one(task):
     """One run, in a worker: (setting name, seed, iterations) -> a JSON-able dict."""
-    from models.binary_addition import train_notes_adder
+    from .model import train_notes_adder
 
     name, seed, iterations = task
     start = time.perf_counter()

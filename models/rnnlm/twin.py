@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .time_layers import (TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN,
-                          TimeSoftmaxWithLoss)
+from ..book_layers.time_layers import (TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM,
+                                      TimeRNN, TimeSoftmaxWithLoss)
 
 __all__ = ["TwinLM"]
 
@@ -38,8 +38,11 @@ class TwinLM:
             self.drops = [TimeDropout(dropout_ratio) for _ in range(3)]
         self.loss_layer = TimeSoftmaxWithLoss()
 
-    def forward(self, xs, ts, keeps=None):
-        """The loss; ``keeps`` are BetterRnnlm's three boolean dropout masks."""
+    def forward(self, batch):
+        """The loss of ``batch = (xs, ts)``, or ``(xs, ts, keeps)`` with BetterRnnlm's
+        three boolean dropout masks."""
+        xs, ts, *extra = batch
+        keeps = extra[0] if extra else None
         h = self.embed.forward(xs)
         if self.drops:
             h = self.drops[0].forward(h, mask=keeps[0])

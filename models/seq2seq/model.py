@@ -46,8 +46,9 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad import training
 
-from .rnnlm import WeightsError, WeightsMixin
+from ..shared.weights import WeightsError, WeightsMixin
 
 __all__ = ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq", "Encoder", "Decoder", "PeekyDecoder",
            "AttentionEncoder", "AttentionDecoder", "exact_match_accuracy", "MODELS"]
@@ -83,13 +84,6 @@ class Encoder(L.Layer):
             return F.get_item(self.lstm(self.embed(xs)), _LAST_STEP)
         _, (h, _) = self.lstm(self.embed(xs), return_state=True)
         return h
-
-    def lstm_slots(self):
-        if not self.bidirectional:
-            return {f"lstm.{a}": [(self.lstm, a)] for a in ("Wx", "Wh", "b")}
-        return {f"{name}.{a}": [(layer, a)]
-                for name, layer in zip(("forward_lstm", "backward_lstm"), self.lstm.directions())
-                for a in ("Wx", "Wh", "b")}
 
 
 class AttentionEncoder(Encoder):
@@ -189,6 +183,10 @@ class AttentionDecoder(L.Layer):
 class _Seq2seq(L.Layer, WeightsMixin):
     """What the three models share: the loss, greedy generation, the weight table."""
 
+    # The book names a bidirectional encoder's two LSTMs without the layer that pairs them.
+    BOOK_NAMES = {"encoder.lstm.forward_lstm": "encoder.forward_lstm",
+                  "encoder.lstm.backward_lstm": "encoder.backward_lstm"}
+
     encoder_class = Encoder
     decoder_class = Decoder
 
@@ -266,22 +264,13 @@ class _Seq2seq(L.Layer, WeightsMixin):
         return mg.to_cpu(out)
 
     # ------------------------------------------------------------ weights
-    def slots(self):
-        enc, dec = self.encoder, self.decoder
-        out = {"encoder.embed.W": [(enc.embed, "W")]}
-        out.update({f"encoder.{k}": v for k, v in enc.lstm_slots().items()})
-        out["decoder.embed.W"] = [(dec.embed, "W")]
-        out.update({f"decoder.lstm.{a}": [(dec.lstm, a)] for a in ("Wx", "Wh", "b")})
-        out.update({f"decoder.affine.{a}": [(dec.affine, a)] for a in ("W", "b")})
-        return out
-
     @classmethod
     def from_weights(cls, weights: dict, fused=True, dtype=np.float32, **options):
         """A model holding copies of ``weights`` (keys and shapes in the module
         docstring); V, D and H are read off the encoder's arrays. Weights of
         another layout (another model's, or a bidirectional encoder's for a
-        unidirectional model) raise :class:`~models.rnnlm.WeightsError`."""
-        cls._weight_dict(weights)
+        unidirectional model) raise :class:`~models.shared.weights.WeightsError`."""
+        weights = cls._weights_in(weights, dtype)
         try:
             V, D = np.shape(weights["encoder.embed.W"])
             bidirectional = "encoder.forward_lstm.Wh" in weights
@@ -366,5 +355,4 @@ def exact_match_accuracy(model, xs, ts, batch_size=1000, mask=None):
         part = None if mask is None else mask[i:i + batch_size]
         guesses[i:i + batch_size] = model.generate(xs[i:i + batch_size], int(starts[0]),
                                                    ts.shape[1] - 1, mask=part)
-    correct = (guesses == ts[:, 1:]).all(axis=1)
-    return float(correct.mean()) if len(ts) else 0.0, guesses
+    return training.accuracy(guesses, ts[:, 1:]), guesses

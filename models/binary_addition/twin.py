@@ -39,20 +39,24 @@ _HIDDEN = {
 
 
 class BinaryAdderBPTT:
-    """The notes' RNN, book style: ``params`` = [W_in (2, H), W (H, H),
-    W_out (H, 1)] (used as given, updated in place by an optimizer),
-    ``grads`` of the same shapes written in place by :meth:`backward`.
+    """The notes' RNN, book style, from the weights ``{"W_in": (2, H), "W": (H,
+    H), "W_out": (H, 1)}``: ``params`` = [W_in, W, W_out] (copies, updated in
+    place by an optimizer), ``param_grads`` of the same shapes written in place
+    by :meth:`backward`; ``grads()`` gives them keyed like the weights.
 
-    ``forward(x, d)`` takes one pair: x (T, 2) and the target bits d (T, 1)
+    ``forward((x, d))`` takes one pair: x (T, 2) and the target bits d (T, 1)
     (or (T,)), least significant first, and returns the loss."""
 
-    def __init__(self, W_in, W, W_out, nonlinearity="sigmoid"):
-        self.params = [W_in, W, W_out]
-        self.grads = [np.zeros_like(W_in), np.zeros_like(W), np.zeros_like(W_out)]
+    KEYS = ("W_in", "W", "W_out")
+
+    def __init__(self, weights, nonlinearity="sigmoid"):
+        self.params = [np.array(weights[k], copy=True) for k in self.KEYS]
+        self.param_grads = [np.zeros_like(p) for p in self.params]
         self.f, self.f_prime = _HIDDEN[nonlinearity]
         self.cache = None
 
-    def forward(self, x, d):
+    def forward(self, batch):
+        x, d = batch
         W_in, W, W_out = self.params
         T, H = len(x), W.shape[0]
         d = np.asarray(d, dtype=W_out.dtype).reshape(T, -1)
@@ -76,7 +80,7 @@ class BinaryAdderBPTT:
 
     def backward(self):
         W_in, W, W_out = self.params
-        gW_in, gW, gW_out = self.grads
+        gW_in, gW, gW_out = self.param_grads
         x, z, _, delta_out = self.cache
         gW_in[...] = 0
         gW[...] = 0
@@ -87,4 +91,6 @@ class BinaryAdderBPTT:
             gW_out += np.outer(z[t + 1], delta_out[t])
             gW += np.outer(z[t], delta)
             gW_in += np.outer(x[t], delta)
-        return self.grads
+
+    def grads(self) -> dict:
+        return {k: g.copy() for k, g in zip(self.KEYS, self.param_grads)}

@@ -31,7 +31,7 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 
-from .rnnlm import WeightsMixin
+from ..shared.weights import WeightsMixin
 
 __all__ = ["CBOW", "SkipGram", "WordVectors"]
 
@@ -45,6 +45,8 @@ class WordVectors(NamedTuple):
 
 
 class _Word2Vec(L.Layer, WeightsMixin):
+    BOOK_NAMES = {"in_embed.W": "W_in", "ns_loss.W": "W_out"}
+
     def __init__(self, vocab_size, hidden_size, window_size, corpus, sample_size=5, power=0.75,
                  sparse=True, dtype=np.float32, rng=None, counts=None):
         super().__init__()
@@ -67,8 +69,11 @@ class _Word2Vec(L.Layer, WeightsMixin):
     def forward(self, contexts, target, negatives=None):
         return self.loss(contexts, target, negatives)
 
-    def slots(self):
-        return {"W_in": [(self.in_embed, "W")], "W_out": [(self.ns_loss, "W")]}
+    def own_generators(self) -> list:
+        """The generators the model draws its negatives from besides
+        minigrad.random's: a trainer keeps their states in its resume file."""
+        own = self.ns_loss.sampler.own_generator
+        return [] if own is None else [own]
 
     def _check(self, contexts, target):
         # On the embedding's device: np.asarray would refuse a cupy array.
@@ -86,7 +91,7 @@ class _Word2Vec(L.Layer, WeightsMixin):
     def from_weights(cls, weights: dict, window_size, corpus=None, sample_size=5, power=0.75,
                      sparse=True, dtype=np.float32, counts=None):
         """A model holding copies of ``weights`` (keys W_in, W_out)."""
-        cls._weight_dict(weights)
+        weights = cls._weights_in(weights, dtype)
         V, H = np.shape(weights["W_in"])
         if corpus is None and counts is None:
             counts = np.ones(V)      # no sampler statistics given: a uniform sampler

@@ -17,6 +17,7 @@ fifth is told apart from one that puts it 300th.
 from __future__ import annotations
 
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,10 +26,11 @@ from minigrad.data import analogy, most_similar
 from minigrad.layers import CheckpointError, load_weights
 from minigrad.layers.serialization import PICKLE_MARK
 
-from .word2vec import WordVectors
+from .model import WordVectors
 
-__all__ = ["BOOK_NEIGHBOURS", "BOOK_ANALOGIES", "evaluate_vectors", "analogy_rank",
-           "format_report", "load_model", "load_vectors"]
+__all__ = ["BOOK_NEIGHBOURS", "BOOK_ANALOGIES", "BOOK_QUERIES", "SMALL_CORPUS_QUERIES",
+           "Queries", "evaluate_vectors", "analogy_rank", "format_report", "load_model",
+           "load_vectors"]
 
 # The book's shipped CBOW vectors, read with the book's eval.py queries.
 BOOK_NEIGHBOURS = {
@@ -49,45 +51,65 @@ def _rank(word, ranking):
     return None
 
 
-def neighbour_ranks(query, word_to_id, id_to_word, word_vecs, top=5) -> dict:
-    """``query``'s ``top`` nearest words and the rank of each of the book's."""
+class Queries(NamedTuple):
+    """Nearest-word queries with the words expected near each, analogies with
+    their expected answers, and whose expectations they are."""
+    expected_by: str
+    neighbours: dict
+    analogies: tuple
+
+
+BOOK_QUERIES = Queries("the book's", BOOK_NEIGHBOURS, BOOK_ANALOGIES)
+# The small corpus that ships with minigrad (a --quick run without PTB): words of
+# one kind share their sentence frames, and its people carry the analogies.
+SMALL_CORPUS_QUERIES = Queries(
+    "expected",
+    {"monday": ("tuesday", "wednesday", "thursday", "friday", "saturday"),
+     "cat": ("dog", "rabbit", "hamster", "kitten", "puppy"),
+     "king": ("queen", "prince", "duke", "emperor", "princess")},
+    (("king", "man", "queen", "woman"), ("man", "woman", "king", "queen")))
+
+
+def neighbour_ranks(query, expected, word_to_id, id_to_word, word_vecs, top=5) -> dict:
+    """``query``'s ``top`` nearest words and the rank of each ``expected`` word."""
     ranking = most_similar(query, word_to_id, id_to_word, word_vecs, top=len(word_to_id))
-    return {"top": ranking[:top],
-            "book": [(w, _rank(w, ranking)) for w in BOOK_NEIGHBOURS.get(query, ())]}
+    return {"top": ranking[:top], "book": [(w, _rank(w, ranking)) for w in expected]}
 
 
 def analogy_rank(question, word_to_id, id_to_word, word_vecs, top=5) -> dict:
-    """``question`` = (a, b, c, the book's answer): the ``top`` words of
-    a : b = c : ? (the book's scoring) and the rank of the book's answer."""
+    """``question`` = (a, b, c, the expected answer): the ``top`` words of
+    a : b = c : ? (the book's scoring) and the rank of the expected answer."""
     a, b, c, answer = question
     ranking = analogy(a, b, c, word_to_id, id_to_word, word_vecs, top=len(word_to_id))
     return {"top": ranking[:top], "answer": answer, "rank": _rank(answer, ranking)}
 
 
-def evaluate_vectors(word_vecs, word_to_id, id_to_word, top=5) -> dict:
-    """The book's queries on ``word_vecs`` (V, H): ``{"most_similar": {query:
-    {"top", "book"}}, "analogy": {"a:b=c:?": {"top", "answer", "rank"}}}``,
-    plain Python values (JSON-ready)."""
+def evaluate_vectors(word_vecs, word_to_id, id_to_word, top=5, queries=BOOK_QUERIES) -> dict:
+    """The queries (by default the book's) on ``word_vecs`` (V, H):
+    ``{"most_similar": {query: {"top", "book"}}, "analogy": {"a:b=c:?": {"top",
+    "answer", "rank"}}, "expected_by": ...}``, plain Python values (JSON-ready)."""
     word_vecs = np.asarray(word_vecs)
     return {
-        "most_similar": {q: neighbour_ranks(q, word_to_id, id_to_word, word_vecs, top)
-                         for q in BOOK_NEIGHBOURS},
+        "most_similar": {q: neighbour_ranks(q, near, word_to_id, id_to_word, word_vecs, top)
+                         for q, near in queries.neighbours.items()},
         "analogy": {f"{a}:{b}={c}:?": analogy_rank((a, b, c, d), word_to_id, id_to_word,
                                                    word_vecs, top)
-                    for a, b, c, d in BOOK_ANALOGIES},
+                    for a, b, c, d in queries.analogies},
+        "expected_by": queries.expected_by,
     }
 
 
 def format_report(result) -> str:
     """The evaluation as text, one block per query."""
+    by = result.get("expected_by", BOOK_QUERIES.expected_by)
     lines = []
     for q, r in result["most_similar"].items():
         lines.append(f"[query] {q}: " + ", ".join(f"{w} ({s:.3f})" for w, s in r["top"]))
-        lines.append("  the book's nearest, rank here: "
+        lines.append(f"  {by} nearest, rank here: "
                      + ", ".join(f"{w} {_text(k)}" for w, k in r["book"]))
     for name, r in result["analogy"].items():
         lines.append(f"[analogy] {name} " + ", ".join(f"{w} ({s:.2f})" for w, s in r["top"]))
-        lines.append(f"  the book's answer {r['answer']}: rank {_text(r['rank'])}")
+        lines.append(f"  {by} answer {r['answer']}: rank {_text(r['rank'])}")
     return "\n".join(lines)
 
 

@@ -21,10 +21,13 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad import training
 
-from .rnnlm import WeightsMixin
+from ..shared.training import fit
+from ..shared.weights import WeightsMixin
 
-__all__ = ["TwoLayerNet", "train_two_layer_net", "accuracy"]
+__all__ = ["TwoLayerNet", "book_setup", "train_two_layer_net", "accuracy",
+           "plot_decision_boundary"]
 
 
 class TwoLayerNet(L.Layer, WeightsMixin):
@@ -41,6 +44,8 @@ class TwoLayerNet(L.Layer, WeightsMixin):
     >>> model(x).shape, round(float(model.loss(x, t).data), 3)   # near log 3 at the start
     ((300, 3), 1.099)
     """
+
+    BOOK_NAMES = {"affine1.W": "W1", "affine1.b": "b1", "affine2.W": "W2", "affine2.b": "b2"}
 
     def __init__(self, input_size=2, hidden_size=10, output_size=3, dtype=np.float32, rng=None):
         super().__init__()
@@ -68,12 +73,9 @@ class TwoLayerNet(L.Layer, WeightsMixin):
         with mg.no_grad():
             return self.forward(x).data
 
-    def slots(self):
-        return {"W1": [(self.affine1, "W")], "b1": [(self.affine1, "b")],
-                "W2": [(self.affine2, "W")], "b2": [(self.affine2, "b")]}
-
     @classmethod
     def from_weights(cls, weights: dict, dtype=np.float32):
+        weights = cls._weights_in(weights, dtype)
         I, H = np.shape(weights["W1"])
         O = np.shape(weights["W2"])[1]
         return cls(I, H, O, dtype=dtype, rng=0).load_arrays(weights)
@@ -84,30 +86,40 @@ def accuracy(model, x, t) -> float:
     t = np.asarray(t)
     if t.ndim == 2:
         t = t.argmax(axis=1)
-    return float((mg.to_cpu(model.predict(x)).argmax(axis=1) == t).mean())
+    return training.accuracy(mg.to_cpu(model.predict(x)).argmax(axis=1), t)
 
 
-def train_two_layer_net(hidden_size=10, lr=1.0, batch_size=30, max_epoch=300, eval_interval=10,
-                        seed=1984, dtype=np.float64, progress=True, stop_on_nonfinite=True,
-                        anomaly=False, **fit_options):
-    """The book's ch01/train.py: returns ``(model, trainer, x, t)``.
+def book_setup(hidden_size=10, seed=1984, dtype=np.float64):
+    """The book's ch01/train.py before its loop: ``(model, x, t, stream)``.
 
     One legacy ``RandomState(seed)`` gives, in the book's order, the spiral's
-    noise, the initial weights and every epoch's shuffle, as the book's
+    noise, the initial weights and (passed on as ``rng`` to
+    :func:`train_two_layer_net`) every epoch's shuffle, as the book's
     ``np.random.seed(1984)`` does; float64 like the book, so the run is the
     book's own (to rounding)."""
-    from minigrad.data import ShuffledBatches, spiral
-    from minigrad.optimizers import SGD
-    from minigrad.training import Trainer
+    from minigrad.data import spiral
 
     stream = np.random.RandomState(seed)
     x, t = spiral(one_hot=True, rng=stream)
-    model = TwoLayerNet(2, hidden_size, 3, dtype=dtype, rng=stream)
-    trainer = Trainer(model, SGD(model, lr=lr), progress=progress,
-                      stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly)
-    trainer.fit(max_epoch=max_epoch, batch_size=batch_size, eval_interval=eval_interval,
-                batches=ShuffledBatches(x, t, batch_size=batch_size, rng=stream), **fit_options)
-    return model, trainer, x, t
+    return TwoLayerNet(2, hidden_size, 3, dtype=dtype, rng=stream), x, t, stream
+
+
+def train_two_layer_net(model, x, t, *, batch_size=30, max_epoch=300, lr=1.0, optimizer="sgd",
+                        max_grad=None, out_dir=None, name="two-layer-net", progress=True,
+                        report_every=10, checkpoint_every=None, resume=None, comm=None,
+                        rng=None, stop_on_nonfinite=True, anomaly=False):
+    """The book's ch01/train.py loop (its Trainer: SGD lr 1.0, batches of 30,
+    300 epochs, a report every 10 batches) on points ``x`` and classes ``t``;
+    returns the history. The options are every trainer's
+    (:mod:`models.shared.training`); ``rng``: the generator of the epochs'
+    shuffles (the book's stream, from :func:`book_setup`)."""
+    from minigrad.data import ShuffledBatches
+
+    return fit(model, ShuffledBatches(x, t, batch_size=batch_size, rng=rng), max_epoch=max_epoch,
+               lr=lr, optimizer=optimizer, max_grad=max_grad, out_dir=out_dir, name=name,
+               progress=progress, report_every=report_every, checkpoint_every=checkpoint_every,
+               resume=resume, comm=comm, stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
+               trainer="train_two_layer_net", history={"batch_size": batch_size})
 
 
 def plot_decision_boundary(model, x, t, path, step=0.005):

@@ -13,7 +13,7 @@ state must learn to hold it. Two recipes:
    (std 1); loss: the notes' mean squared error (halved) of each step's bit,
    summed over the 8 steps; plain SGD, lr 0.1, one random pair (a, b < 128)
    per iteration, 10,000 iterations; the predicted bit is round(y_t). Its
-   hand-written BPTT twin is ``models.twins.BinaryAdderBPTT``.
+   hand-written BPTT twin is ``BinaryAdderBPTT`` (twin.py, beside this file).
 2. **A faster minibatch recipe** (:class:`MinibatchAdder`,
    :func:`train_minibatch_adder`): tanh units with biases, a logit per bit
    with sigmoid cross-entropy, Adam on shuffled minibatches of all 128 x 128
@@ -28,8 +28,13 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad import training
 from minigrad import data
-from minigrad.optimizers import SGD, Adam
+from minigrad.data import ShuffledBatches
+from minigrad.optimizers import SGD
+
+from ..shared.training import fit
+from ..shared.weights import WeightsMixin
 
 __all__ = ["NotesAdder", "train_notes_adder", "NotesRun", "notes_loss", "notes_weights",
            "pair_sequences", "first_perfect_window", "INITS",
@@ -51,7 +56,7 @@ def binary_addition_dataset(bits=7):
 
 def accuracy(model, xs, ts):
     """The fraction of sums with every bit right."""
-    return float((model.predict_bits(xs) == ts).all(axis=1).mean())
+    return training.accuracy(model.predict_bits(xs), ts)
 
 
 # ================================================================ 1. the course notes' program
@@ -99,7 +104,7 @@ def notes_loss(y, d):
     return F.sum(F.mean_squared_error(y, d, axis=0)) / 2
 
 
-class NotesAdder(L.Layer):
+class NotesAdder(L.Layer, WeightsMixin):
     """The course notes' RNN: ``rnn`` = RNN(2, H, sigmoid, no bias) holding
     W_in (``rnn.Wx``) and W (``rnn.Wh``), and ``out`` = Linear(H, 1, no bias)
     holding W_out (``out.W``); the output y_t = sigmoid(z_t W_out).
@@ -112,25 +117,33 @@ class NotesAdder(L.Layer):
     >>> model = NotesAdder(rng=0)
     >>> [(name, p.shape) for name, p in model.named_params()]
     [('rnn.Wx', (2, 16)), ('rnn.Wh', (16, 16)), ('out.W', (16, 1))]
+    >>> list(model.to_weights())                 # the notes' names
+    ['W_in', 'W', 'W_out']
     >>> x, d = pair_sequences(np.array([5]), np.array([3]))
     >>> model(x).shape
     (1, 8)
     """
 
+    BOOK_NAMES = {"rnn.Wx": "W_in", "rnn.Wh": "W", "out.W": "W_out"}
+
     def __init__(self, hidden_size=16, weight_init_std=1.0, init="std", nonlinearity="sigmoid",
-                 dtype=np.float64, rng=None, fused=True, weights=None):
+                 dtype=np.float64, rng=None, fused=True):
         super().__init__()
-        W_in, W, W_out = weights if weights is not None else notes_weights(
-            hidden_size, weight_init_std, init, rng, dtype)
+        W_in, W, W_out = notes_weights(hidden_size, weight_init_std, init, rng, dtype)
         self.rnn = L.RNN(Wx=W_in, Wh=W, bias=False, nonlinearity=nonlinearity, dtype=dtype,
                          fused=fused)
         self.out = L.Linear(*np.shape(W_out), bias=False, W=W_out, dtype=dtype)
 
     @classmethod
-    def from_weights(cls, W_in, W, W_out, **kwargs):
-        """A model holding copies of the given W_in (2, H), W (H, H), W_out (H, 1)."""
-        dtype = W.dtype if hasattr(W, "dtype") else np.asarray(W).dtype
-        return cls(weights=(W_in, W, W_out), dtype=dtype, **kwargs)
+    def from_weights(cls, weights: dict, dtype=None, **options):
+        """A model holding copies of ``weights``: W_in (2, H), W (H, H), W_out
+        (H, 1), in their own dtype unless ``dtype`` is given; ``options``:
+        ``nonlinearity``, ``fused``."""
+        weights = cls._weights_in(weights, dtype)
+        W = weights["W"]
+        model = cls(hidden_size=np.shape(W)[0], dtype=np.asarray(W).dtype if dtype is None
+                    else dtype, rng=0, **options)
+        return model.load_arrays(weights)
 
     def forward(self, xs):
         """y (N, T): the probability of each sum bit, from xs (N, T, 2)."""
@@ -211,7 +224,7 @@ def train_notes_adder(iterations=10_000, lr=0.1, hidden_size=16, weight_init_std
 
 
 # ================================================================ 2. the minibatch recipe
-class MinibatchAdder(L.Layer):
+class MinibatchAdder(L.Layer, WeightsMixin):
     """A faster recipe than the notes': RNN (2 -> hidden_size, tanh, with
     biases) and a per-position logit of the sum bit, trained with sigmoid
     cross-entropy and Adam on minibatches of every sum::
@@ -226,6 +239,12 @@ class MinibatchAdder(L.Layer):
         self.rnn = L.RNN(2, hidden_size, dtype=dtype, rng=rng)   # stateless: each sum from h = 0
         self.out = L.Linear(hidden_size, 1, dtype=dtype, rng=rng)
 
+    @classmethod
+    def from_weights(cls, weights: dict, dtype=np.float32):
+        """A model holding copies of ``weights``, keyed as ``named_params()``."""
+        weights = cls._weights_in(weights, dtype)
+        return cls(np.shape(weights["rnn.Wh"])[0], dtype=dtype, rng=0).load_arrays(weights)
+
     def forward(self, xs):
         """Logits (N, T) of the sum bits of xs (N, T, 2)."""
         logits = self.out(self.rnn(xs))                          # (N, T, 1)
@@ -239,28 +258,28 @@ class MinibatchAdder(L.Layer):
             return (self.forward(xs).data > 0).astype(np.float32)
 
 
-def train_minibatch_adder(epochs=40, lr=0.01, seed=0, hidden_size=16, batch_size=256,
-                          verbose=False):
+def train_minibatch_adder(model, *, max_epoch=40, lr=0.01, optimizer="adam", batch_size=256,
+                          max_grad=None, out_dir=None, name="binary-addition", progress=True,
+                          report_every=20, checkpoint_every=None, resume=None, comm=None,
+                          rng=None, stop_on_nonfinite=True, anomaly=False):
     """Adam on shuffled minibatches of all 128 x 128 sums until every sum is
-    right (checked after each epoch) or ``epochs`` run out. Returns (model,
-    accuracy over all 16,384 sums)."""
-    mg.random.seed(seed)
-    rng = np.random.default_rng(seed)
+    right (checked after each epoch) or ``max_epoch`` run out; returns the
+    history, with ``accuracy`` over all 16,384 sums after each epoch. The
+    options are every trainer's (:mod:`models.shared.training`); ``rng``: the
+    generator of the epochs' shuffles."""
     xs, ts = binary_addition_dataset()
-    model = MinibatchAdder(hidden_size, rng=rng)
-    opt = Adam(model.params(), lr=lr)
-    acc = accuracy(model, xs, ts)
-    for epoch in range(epochs):
-        order = rng.permutation(len(xs))
-        for start in range(0, len(xs), batch_size):
-            idx = order[start:start + batch_size]
-            loss = model.loss(xs[idx], ts[idx])
-            model.zero_grad()
-            loss.backward()
-            opt.update()
+
+    def check(loop, epoch):
         acc = accuracy(model, xs, ts)
-        if verbose:
-            print(f"epoch {epoch + 1}: loss {loss.item():.4f} accuracy {acc:.4f}")
+        loop.history["accuracy"].append(acc)
+        loop.note(f"| epoch {epoch + 1} | accuracy {acc:.4f}")
         if acc == 1.0:
-            break
-    return model, acc
+            loop.max_epoch = epoch + 1          # every sum right: the recipe stops here
+
+    return fit(model, ShuffledBatches(xs, ts, batch_size=batch_size, rng=rng),
+               max_epoch=max_epoch, lr=lr, optimizer=optimizer, max_grad=max_grad,
+               out_dir=out_dir, name=name, progress=progress, report_every=report_every,
+               checkpoint_every=checkpoint_every, resume=resume, comm=comm,
+               stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly, after_epoch=check,
+               trainer="train_minibatch_adder",
+               history={"batch_size": batch_size, "accuracy": []})

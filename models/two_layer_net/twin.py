@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Affine, Sigmoid, SoftmaxWithLoss
+from ..book_layers.layers import Affine, Sigmoid, SoftmaxWithLoss
 
 __all__ = ["TwinTwoLayerNet"]
 
 
 class TwinTwoLayerNet:
     """Affine -> Sigmoid -> Affine -> SoftmaxWithLoss on the given weights
-    (keys W1, b1, W2, b2). ``forward(x, t)`` gives the loss (one-hot targets are
-    turned into labels, as the book's SoftmaxWithLoss does), ``backward()``
-    fills ``grads`` (a dict keyed like the weights)."""
+    (keys W1, b1, W2, b2). ``forward((x, t))`` gives the loss (one-hot targets
+    are turned into labels, as the book's SoftmaxWithLoss does), ``backward()``
+    runs the book's backward pass and ``grads()`` gives the gradients keyed like
+    the weights."""
 
     def __init__(self, weights):
         w = {k: np.array(a, copy=True) for k, a in weights.items()}
@@ -25,7 +26,8 @@ class TwinTwoLayerNet:
             x = layer.forward(x)
         return x
 
-    def forward(self, x, t):
+    def forward(self, batch):
+        x, t = batch
         t = np.asarray(t)
         if t.ndim == 2:
             t = t.argmax(axis=1)
@@ -37,7 +39,6 @@ class TwinTwoLayerNet:
             dout = layer.backward(dout)
         return dout
 
-    @property
     def grads(self) -> dict:
         first, _, second = self.layers
         return {"W1": first.grads[0], "b1": first.grads[1],

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .attention import TimeAttention
-from .time_layers import TimeAffine, TimeBiLSTM, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
+from ..book_layers.attention import TimeAttention
+from ..book_layers.time_layers import (TimeAffine, TimeBiLSTM, TimeEmbedding, TimeLSTM,
+                                      TimeSoftmaxWithLoss)
 
 __all__ = ["Encoder", "Decoder", "PeekyDecoder", "AttentionEncoder", "AttentionDecoder",
            "TwinSeq2seq", "KINDS"]
@@ -211,10 +212,15 @@ class TwinSeq2seq:
             self.encoder = Encoder(*encoder_weights)
             self.decoder = (PeekyDecoder if kind == "peeky" else Decoder)(*decoder_weights)
         self.softmax = TimeSoftmaxWithLoss()
+        # The book's params and grads lists, for the book's optimizer.
         self.params = self.encoder.params + self.decoder.params
-        self.grads = self.encoder.grads + self.decoder.grads
+        self.param_grads = self.encoder.grads + self.decoder.grads
 
-    def forward(self, xs, ts, mask=None):
+    def forward(self, batch):
+        """The loss of ``batch = (xs, ts)``, or ``(xs, ts, mask)`` with an
+        attention model's mask over the encoder's steps."""
+        xs, ts, *extra = batch
+        mask = extra[0] if extra else None
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
         if self.kind == "attention":
             score = self.decoder.forward(decoder_xs, self.encoder.forward(xs), mask)
@@ -225,9 +231,9 @@ class TwinSeq2seq:
     def backward(self, dout=1.0):
         self.encoder.backward(self.decoder.backward(self.softmax.backward(dout)))
 
-    def grads_by_key(self) -> dict:
+    def grads(self) -> dict:
         """The gradients keyed like the weights (``params`` is in the same order)."""
-        return {key: g.copy() for key, g in zip(self.keys, self.grads)}
+        return {key: g.copy() for key, g in zip(self.keys, self.param_grads)}
 
     def generate(self, xs, start_id, length, mask=None):
         """Greedy answer ids of ONE question xs (1, T), as the book's generate."""

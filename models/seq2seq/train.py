@@ -9,16 +9,10 @@ check batched against one-at-a-time generation).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
 from minigrad.data import ShuffledBatches
-from minigrad.layers import save_weights
-from minigrad.optimizers import Adam
-from minigrad.training import Trainer
 
-from .seq2seq import exact_match_accuracy
+from ..shared.training import fit
+from .model import exact_match_accuracy
 
 __all__ = ["train_seq2seq", "BOOK_SETTINGS", "show_answers"]
 
@@ -44,11 +38,11 @@ def show_answers(model, data, xs, ts, guesses, reverse, count=3) -> list:
 
 
 def train_seq2seq(model, data, *, reverse=False, batch_size=128, max_epoch=25, lr=1e-3,
-                  max_grad=5.0, out_dir=None, name="seq2seq", progress=True, eval_interval=20,
-                  eval_batch_size=1000, test_size=None, checkpoint_every=None, resume=None,
-                  rng=None, stop_on_nonfinite=True, anomaly=False):
+                  optimizer="adam", max_grad=5.0, out_dir=None, name="seq2seq", progress=True,
+                  report_every=20, eval_batch_size=1000, test_size=None, checkpoint_every=None,
+                  resume=None, comm=None, rng=None, stop_on_nonfinite=True, anomaly=False):
     """Train ``model`` on ``data`` (a :class:`~minigrad.data.SequenceData`); returns
-    the history.
+    the history. The options are every trainer's (:mod:`models.shared.training`).
 
     Each epoch is one pass over the training questions in shuffled minibatches
     (``len // batch_size`` of them, the book's Trainer), Adam (``lr``, the
@@ -57,41 +51,27 @@ def train_seq2seq(model, data, *, reverse=False, batch_size=128, max_epoch=25, l
     ``test_size`` questions if given) is recorded in ``history["test_accuracy"]``
     and, with ``out_dir``, the weights are saved to ``out_dir/{name}.npz``
     (atomically). ``reverse``: the questions are read backwards, in training and
-    in testing. ``checkpoint_every`` / ``resume``: the resume file of
-    :class:`~minigrad.training.TrainingLoop`, at ``out_dir/{name}_resume.npz``.
+    in testing. ``rng``: the generator of the epochs' shuffles (default
+    minigrad.random's).
     """
     x_train, t_train = data.split("train", reverse)
     x_test, t_test = data.split("test", reverse)
     if test_size is not None:
         x_test, t_test = x_test[:test_size], t_test[:test_size]
-    optimizer = Adam(model, lr=lr)
-    trainer = Trainer(model, optimizer, progress=progress, stop_on_nonfinite=stop_on_nonfinite,
-                      anomaly=anomaly)
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    if checkpoint_every is not None and out is None:
-        raise ValueError("train_seq2seq: checkpoint_every needs out_dir, where the training "
-                         "state is written")
 
-    def after_epoch(loop, epoch):
+    def test(loop, epoch):
         acc, guesses = exact_match_accuracy(model, x_test, t_test, batch_size=eval_batch_size)
-        loop.history.setdefault("test_accuracy", []).append(acc)
+        loop.history["test_accuracy"].append(acc)
         for line in show_answers(model, data, x_test, t_test, guesses, reverse):
             loop.note(f"  {line}")
         loop.note(f"| epoch {epoch + 1} | test accuracy {100 * acc:.2f}% "
                   f"({len(t_test)} questions)")
-        if out is not None:
-            save_weights(model, out / f"{name}.npz")
-            loop.history["checkpoint"] = str(out / f"{name}.npz")
 
     batches = ShuffledBatches(x_train, t_train, batch_size=batch_size, rng=rng)
-    history = trainer.fit(max_epoch=max_epoch, batch_size=batch_size,
-                          max_grad=max_grad, eval_interval=eval_interval, batches=batches,
-                          after_epoch=after_epoch, checkpoint_every=checkpoint_every,
-                          checkpoint_path=None if out is None else out / f"{name}_resume.npz",
-                          resume=resume)
-    history.update({"data": data.name, "reverse": bool(reverse), "test_questions": len(t_test)})
-    history.setdefault("test_accuracy", [])
-    history.setdefault("checkpoint", None)
-    return history
+    return fit(model, batches, max_epoch=max_epoch, lr=lr, optimizer=optimizer,
+               max_grad=max_grad, out_dir=out_dir, name=name, progress=progress,
+               report_every=report_every, checkpoint_every=checkpoint_every, resume=resume,
+               comm=comm, stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
+               after_epoch=test, trainer="train_seq2seq",
+               history={"batch_size": batch_size, "data": data.name, "reverse": bool(reverse),
+                        "test_questions": len(t_test), "test_accuracy": []})

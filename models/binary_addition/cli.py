@@ -1,0 +1,98 @@
+"""``python -m models train binary-addition``: the course notes' program (SGD,
+one random pair per iteration) or, with ``--recipe minibatch``, the faster
+minibatch recipe; and ``python -m models experiment binary-addition``, the
+notes' experiments (experiments.py)."""
+from __future__ import annotations
+
+import os
+
+from ..shared import cli as common
+from ..shared.cli import book_default, pick, positive_or_off
+
+TRAIN = {"binary-addition": "the course notes' RNN that adds two 7-bit numbers bit by bit"}
+EVALUATE = {}
+
+NOTES = dict(iterations=10_000, hidden=16, lr=0.1)
+MINIBATCH = dict(epochs=40, lr=0.01)
+QUICK = dict(iterations=500, epochs=1)
+CURVE_EVERY = 100       # the curve: the mean loss over each 100 pairs, as the notes plot it
+
+
+def add_train_options(parser, model):
+    common.add_train_options(parser, epochs=(MINIBATCH["epochs"], QUICK["epochs"]))
+    parser.add_argument("--recipe", choices=("notes", "minibatch"), default="notes",
+                        help="the course notes' program (default) or the faster minibatch "
+                             "recipe (--epochs, --batch-size are its)")
+    parser.add_argument("--iterations", type=int,
+                        help=book_default("notes: SGD steps, one pair each",
+                                          NOTES["iterations"], QUICK["iterations"]))
+    parser.add_argument("--hidden", type=int, help=book_default("hidden size", NOTES["hidden"]))
+    parser.add_argument("--lr", type=float,
+                        help=book_default("learning rate", f"{NOTES['lr']} (notes), "
+                                                           f"{MINIBATCH['lr']} (minibatch)"))
+    parser.add_argument("--batch-size", type=int, help="minibatch: batch size (default 256)")
+    parser.add_argument("--max-grad", type=float,
+                        help="minibatch: clip the global gradient norm (default: off)")
+
+
+def train(args, out_dir):
+    from minigrad.distributed import is_root
+    from minigrad.layers import save_weights
+
+    if args.recipe == "minibatch":
+        history = _minibatch(args, out_dir)
+        if not is_root(args.comm):
+            return 0                              # rank 0 writes and reports
+    else:
+        if args.checkpoint_every or args.resume or args.max_grad or args.distributed:
+            raise SystemExit("error: --checkpoint-every, --resume, --max-grad and "
+                             "--distributed are the minibatch recipe's (--recipe minibatch); "
+                             "the notes' program is their one-pair SGD loop as written")
+        os.makedirs(out_dir, exist_ok=True)
+        model, history = _notes(args)
+        history["checkpoint"] = os.path.join(out_dir, "binary-addition.npz")
+        save_weights(model, history["checkpoint"])
+    common.print_outputs(common.write_outputs(history, out_dir, "binary-addition"))
+    print(f"accuracy over all 16,384 sums: {history['accuracy']:.4f}")
+    return 0
+
+
+def _minibatch(args, out_dir):
+    import numpy as np
+
+    from .model import MinibatchAdder, train_minibatch_adder
+
+    epochs = pick(args.epochs, QUICK["epochs"] if args.quick else MINIBATCH["epochs"])
+    rng = np.random.default_rng(args.seed)
+    model = MinibatchAdder(pick(args.hidden, NOTES["hidden"]), rng=rng)
+    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
+    history = train_minibatch_adder(model, max_epoch=epochs, lr=pick(args.lr, MINIBATCH["lr"]),
+                                    max_grad=positive_or_off(args.max_grad), out_dir=out_dir,
+                                    progress=not args.no_progress,
+                                    report_every=args.report_every,
+                                    checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                    comm=args.comm, rng=rng,
+                                    stop_on_nonfinite=not args.keep_going, **kwargs)
+    history["accuracy"] = history["accuracy"][-1]      # after the last epoch, as the notes'
+    return history
+
+
+def _notes(args):
+    import numpy as np
+
+    from .model import train_notes_adder
+
+    iterations = pick(args.iterations, QUICK["iterations"] if args.quick else NOTES["iterations"])
+    hidden, lr = pick(args.hidden, NOTES["hidden"]), pick(args.lr, NOTES["lr"])
+    print(f"binary-addition (the course notes' program): hidden {hidden}, SGD lr {lr}, "
+          f"one random pair per iteration, {iterations} iterations")
+    run = train_notes_adder(iterations=iterations, lr=lr, hidden_size=hidden, seed=args.seed,
+                            verbose=not args.no_progress)
+    ends = np.arange(CURVE_EVERY, iterations + 1, CURVE_EVERY)
+    history = {"model": "NotesAdder", "iterations": iterations, "accuracy": run.accuracy(),
+               "converged_at": run.converged_at, "loss": run.losses, "train_iters": ends,
+               "train_loss": [float(run.losses[e - CURVE_EVERY:e].mean()) for e in ends]}
+    print("every bit of the last 100 pairs right after "
+          + (f"{run.converged_at} iterations" if run.converged_at else
+             f"(not within {iterations} iterations)"))
+    return run.model, history
