@@ -320,7 +320,7 @@ def test_negatives_drawn_inside_the_step_from_their_own_generator_are_refused_at
     fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1)), model)
     batch = (np.zeros((8, 2), np.int64), np.ones(8, np.int64))
     fast(*batch)
-    with pytest.raises(mg.CompileError, match=r"PositiveAndNegativeRows \(made at .*word2vec.py.*\), "
+    with pytest.raises(mg.CompileError, match=r"PositiveAndNegativeRows \(made at .*word2vec.model\.py.*\), "
                                               r"its constant 'negatives'"):
         fast(*batch)
 

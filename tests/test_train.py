@@ -113,19 +113,19 @@ def test_lr_schedule_divides_by_4_when_validation_gets_worse(corpus):
 def test_no_schedule_keeps_lr_and_bad_schedule_is_rejected(corpus):
     train, valid, vocab, _ = corpus
     opt = SGD(small_lm(vocab), lr=1.0)
-    history = train_rnnlm(opt.target, train, valid, batch_size=10, time_size=10, lr=None,
+    history = train_rnnlm(opt.model, train, valid, batch_size=10, time_size=10, lr=None,
                           optimizer=opt, max_epoch=2, progress=False,
                           evaluate=stub_evaluate([5, 9]))
     assert history["lr"] == [1.0, 1.0] and opt.lr == 1.0
     with pytest.raises(ValueError, match="lr_schedule"):
-        train_rnnlm(opt.target, train, valid, batch_size=10, time_size=10, lr=1.0,
+        train_rnnlm(opt.model, train, valid, batch_size=10, time_size=10, lr=1.0,
                     max_epoch=1, lr_schedule="halve")
     # A validation corpus too short to evaluate fails before any training.
-    before = opt.target.affine.W.data.copy()
+    before = opt.model.affine.W.data.copy()
     with pytest.raises(ValueError, match="valid_corpus has 50 words"):
-        train_rnnlm(opt.target, train, valid[:50], batch_size=10, time_size=10, lr=1.0,
+        train_rnnlm(opt.model, train, valid[:50], batch_size=10, time_size=10, lr=1.0,
                     max_epoch=1, progress=False)
-    np.testing.assert_array_equal(opt.target.affine.W.data, before)
+    np.testing.assert_array_equal(opt.model.affine.W.data, before)
 
 
 def test_without_validation_the_final_model_is_saved(corpus, tmp_path):

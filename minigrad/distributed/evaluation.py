@@ -51,13 +51,13 @@ def perplexity(model, corpus, comm, batch_size: int = 10, time_size: int = 35,
     """The perplexity of a stateful language model over ``corpus``, the rows of
     the evaluation batches spread over the ranks.
 
-    The batches are those of ``models.rnnlm.eval_perplexity`` (``batch_size``
+    The batches are those of ``minigrad.training.perplexity`` (``batch_size``
     streams read ``time_size`` steps at a time, from a reset state, without
     dropout); rank r scores its rows of each (every row, when ``batch_size``
     does not divide over the ranks). The result is
     exp(sum of losses / number of targets) over the whole corpus, the same on
     every rank; with every target counted it equals the one-process
-    ``eval_perplexity``.
+    ``minigrad.training.perplexity``.
     """
     batcher = TBPTTBatcher(np.asarray(corpus), batch_size, time_size)
     if batch_size % comm.size == 0:

@@ -143,8 +143,8 @@ def describe_params(optimizer) -> list:
     """(name, shape, dtype) of each parameter ``optimizer`` updates; the names
     are the dotted ones when it was built from a Layer, else positions."""
     params = optimizer.params()
-    if optimizer.target is not None:
-        names = [n for n, _ in optimizer.target.named_params()]
+    if optimizer.model is not None:
+        names = [n for n, _ in optimizer.model.named_params()]
     else:
         names = [f"#{i}" for i in range(len(params))]
     return [(n, tuple(p.shape), str(p.dtype)) for n, p in zip(names, params)]

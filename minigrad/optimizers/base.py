@@ -74,8 +74,8 @@ class Optimizer:
 
     def __init__(self, params, *, lazy: bool = False):
         # Anything with params() (a Layer, a whole model) is read again at each update.
-        self.target = params if callable(getattr(params, "params", None)) else None
-        self._fixed = None if self.target is not None else _unique(type(self).__name__, params)
+        self.model = params if callable(getattr(params, "params", None)) else None
+        self._fixed = None if self.model is not None else _unique(type(self).__name__, params)
         self._warned_no_grad = False
         self.lazy = bool(lazy)
         self.hooks = []
@@ -87,12 +87,12 @@ class Optimizer:
     # ------------------------------------------------------------ parameters
     def params(self) -> list:
         """The parameters this optimizer updates, each once, in order."""
-        if self.target is None:
+        if self.model is None:
             return list(self._fixed)
-        return self.target.params()
+        return self.model.params()
 
     def _names(self):
-        named = getattr(self.target, "named_params", None)
+        named = getattr(self.model, "named_params", None)
         return None if named is None else [n for n, _ in named()]
 
     @replayed   # a compiled step calls it again on every replay
