@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from minigrad.testing import gradcheck, stand_in
-from models.binary_addition import (MinibatchAdder, NotesAdder, accuracy,
+from models.binary_addition import (MinibatchAdder, NotesAdder, accuracy, notes_streams,
                                     binary_addition_dataset, first_perfect_window, notes_loss,
                                     notes_weights, pair_sequences, train_minibatch_adder,
                                     train_notes_adder)
@@ -69,7 +69,9 @@ def test_the_notes_training_loop_is_the_twins_step_for_step():
     """train_notes_adder's first iterations are the notes' SGD loop run on the
     twin: same weights, same pairs, same losses and updates."""
     steps, lr, seed = 60, 0.1, 3
-    run = train_notes_adder(iterations=steps, lr=lr, seed=seed)
+    weights_rng, pairs_rng = notes_streams(seed)
+    model = NotesAdder(rng=weights_rng)
+    run = train_notes_adder(model, iterations=steps, lr=lr, rng=pairs_rng, progress=False)
     init_seq, data_seq = np.random.SeedSequence(seed).spawn(2)
     W_in, W, W_out = notes_weights(16, rng=np.random.default_rng(init_seq))
     twin = BinaryAdderBPTT(dict(W_in=W_in, W=W, W_out=W_out))
@@ -81,18 +83,55 @@ def test_the_notes_training_loop_is_the_twins_step_for_step():
         twin.backward()
         for p, g in zip(twin.params, twin.param_grads):
             p -= lr * g
-    np.testing.assert_allclose(run.losses, losses, rtol=1e-11)
-    np.testing.assert_array_equal(run.correct, correct)
-    for p, q in zip((run.model.rnn.Wx, run.model.rnn.Wh, run.model.out.W), twin.params):
+    np.testing.assert_allclose(run["loss"], losses, rtol=1e-11)
+    np.testing.assert_array_equal(run["correct"], correct)
+    for p, q in zip((model.rnn.Wx, model.rnn.Wh, model.out.W), twin.params):
         assert rel_err(p.data, q) <= 1e-11
 
 
 def test_notes_adder_learns_with_the_notes_settings():
-    run = train_notes_adder(seed=0)
-    assert run.converged_at is not None and run.converged_at <= 10_000
-    assert run.correct[run.converged_at - 100:run.converged_at].all()
-    assert run.accuracy() == 1.0
-    assert np.mean(run.losses[-100:]) < 0.1 * np.mean(run.losses[:100])
+    weights_rng, pairs_rng = notes_streams(0)
+    run = train_notes_adder(NotesAdder(rng=weights_rng), rng=pairs_rng, progress=False)
+    at, losses = run["converged_at"], np.asarray(run["loss"])
+    assert at is not None and at <= 10_000
+    assert all(run["correct"][at - 100:at])
+    assert run["accuracy"] == 1.0
+    assert np.mean(losses[-100:]) < 0.1 * np.mean(losses[:100])
+
+
+def test_the_notes_program_resumes_bit_for_bit(tmp_path):
+    """Stopped after 150 of 300 pairs and resumed, the notes' program gives the
+    uninterrupted run's losses, flags and weights exactly."""
+    def run(**options):
+        weights_rng, pairs_rng = notes_streams(5)
+        model = NotesAdder(rng=weights_rng)
+        return model, train_notes_adder(model, iterations=300, rng=pairs_rng, progress=False,
+                                        out_dir=tmp_path, checkpoint_every=50, **options)
+
+    whole_model, whole = run()
+
+    class Stop(Exception):
+        pass
+
+    import minigrad.training.loop as loop_module
+    real_step = loop_module.TrainingLoop.step
+
+    def stop_at_151(self, batch):
+        if self.iteration == 150:
+            raise Stop
+        return real_step(self, batch)
+
+    loop_module.TrainingLoop.step = stop_at_151
+    try:
+        with pytest.raises(Stop):
+            run()
+    finally:
+        loop_module.TrainingLoop.step = real_step
+    model, resumed = run(resume=tmp_path / "binary-addition_resume.npz")
+    assert len(whole["correct"]) == 300
+    assert resumed["loss"] == whole["loss"] and resumed["correct"] == whole["correct"]
+    for (name, p), (_, q) in zip(model.named_params(), whole_model.named_params()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
 # ---------------------------------------------------------------- pieces

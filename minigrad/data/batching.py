@@ -69,7 +69,9 @@ def _positive_int(name, value):
 
 class ShuffledBatches:
     """Minibatches of ``arrays`` (the same first axis), reshuffled every epoch,
-    as the book's ``Trainer.fit`` takes them.
+    as the book's ``Trainer.fit`` takes them; ``shuffle=False`` keeps the
+    arrays' own order in every epoch (data drawn in a random order already,
+    as the course notes' random pairs).
 
     An epoch is ``len(self)`` batches: ``len(arrays[0]) // batch_size`` (the
     remainder is dropped, as in the book). The order of each epoch is a
@@ -87,9 +89,10 @@ class ShuffledBatches:
     ((4,), True)
     """
 
-    def __init__(self, *arrays, batch_size: int, rng=None):
+    def __init__(self, *arrays, batch_size: int, rng=None, shuffle: bool = True):
         if not arrays:
             raise ValueError("ShuffledBatches needs at least one array")
+        self.shuffle = bool(shuffle)
         arrays = tuple(_kept(a) for a in arrays)
         sizes = [len(a) for a in arrays]
         if len(set(sizes)) != 1:
@@ -118,10 +121,13 @@ class ShuffledBatches:
     def next_batch(self) -> tuple:
         """The next minibatch: one slice of every array, in this epoch's order."""
         i = self.iteration % len(self)
-        if i == 0 or self._order is None:
-            rng = mg_random.generator(self.rng) if self.rng is None else self.rng
-            self._order_state = mg_random.generator_state(rng)
-            self._order = rng.permutation(len(self.arrays[0]))
+        if self._order is None or (i == 0 and self.shuffle):
+            if self.shuffle:
+                rng = mg_random.generator(self.rng) if self.rng is None else self.rng
+                self._order_state = mg_random.generator_state(rng)
+                self._order = rng.permutation(len(self.arrays[0]))
+            else:
+                self._order = np.arange(len(self.arrays[0]))
         idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
         self.iteration += 1
         return tuple(_take(a, idx) for a in self.arrays)

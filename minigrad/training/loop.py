@@ -74,6 +74,10 @@ class TrainingLoop:
     * ``after_epoch(loop, epoch)``: called after each epoch (0-based), before
       the epoch's resume file is written; it may record into ``loop.history``
       and change ``loop.optimizer.lr``.
+    * ``after_step(loop, loss)``: called after each optimizer step with the
+      batch's loss; what it records into ``loop.history`` goes into the resume
+      file with the rest (the course notes' adder records there whether each
+      pair came out right).
     * ``schedule``: a learning-rate schedule (:mod:`minigrad.training.schedules`),
       stepped after ``after_epoch`` (which may record what it reads, such as
       the validation perplexity); its state goes into the resume file.
@@ -116,7 +120,7 @@ class TrainingLoop:
                  perplexity=False, progress=True, after_epoch=None, recurrent=False,
                  checkpoint_every=None, checkpoint_path=None, history=None, name="TrainingLoop",
                  data_name="the training data", comm=None, schedule=None,
-                 stop_on_nonfinite=True, anomaly=False, generators=()):
+                 stop_on_nonfinite=True, anomaly=False, generators=(), after_step=None):
         check_model(model, name, loss=loss)
         self.comm = comm
         if comm is not None:
@@ -133,7 +137,7 @@ class TrainingLoop:
         self.report_every = _positive_int_or_none("report_every", report_every)
         self.perplexity = perplexity
         self.progress = progress
-        self.after_epoch = after_epoch
+        self.after_epoch, self.after_step = after_epoch, after_step
         self.schedule = schedule
         self.recurrent = recurrent
         self.stop_on_nonfinite, self.anomaly = bool(stop_on_nonfinite), bool(anomaly)
@@ -222,6 +226,8 @@ class TrainingLoop:
                 for i in range(self.done, n):
                     value = self.step(self.batches.next_batch())
                     history["loss"].append(value)
+                    if self.after_step is not None:
+                        self.after_step(self, value)
                     self._total += value
                     self._count += 1
                     self._epoch_total += value

@@ -4,8 +4,6 @@ minibatch recipe; and ``python -m models experiment binary-addition``, the
 notes' experiments (experiments.py)."""
 from __future__ import annotations
 
-import os
-
 from ..shared import cli as common
 from ..shared.cli import book_default, pick, positive_or_off
 
@@ -15,11 +13,11 @@ EVALUATE = {}
 NOTES = dict(iterations=10_000, hidden=16, lr=0.1)
 MINIBATCH = dict(epochs=40, lr=0.01)
 QUICK = dict(iterations=500, epochs=1)
-CURVE_EVERY = 100       # the curve: the mean loss over each 100 pairs, as the notes plot it
 
 
 def add_train_options(parser, model):
-    common.add_train_options(parser, epochs=(MINIBATCH["epochs"], QUICK["epochs"]))
+    common.add_train_options(parser, epochs=(MINIBATCH["epochs"], QUICK["epochs"]),
+                             report_every=100)    # the notes plot the loss every 100 pairs
     parser.add_argument("--recipe", choices=("notes", "minibatch"), default="notes",
                         help="the course notes' program (default) or the faster minibatch "
                              "recipe (--epochs, --batch-size are its)")
@@ -32,26 +30,22 @@ def add_train_options(parser, model):
                                                            f"{MINIBATCH['lr']} (minibatch)"))
     parser.add_argument("--batch-size", type=int, help="minibatch: batch size (default 256)")
     parser.add_argument("--max-grad", type=float,
-                        help="minibatch: clip the global gradient norm (default: off)")
+                        help="clip the global gradient norm (default: off, as the notes)")
 
 
 def train(args, out_dir):
     from minigrad.distributed import is_root
-    from minigrad.layers import save_weights
 
     if args.recipe == "minibatch":
         history = _minibatch(args, out_dir)
         if not is_root(args.comm):
             return 0                              # rank 0 writes and reports
     else:
-        if args.checkpoint_every or args.resume or args.max_grad or args.distributed:
-            raise SystemExit("error: --checkpoint-every, --resume, --max-grad and "
-                             "--distributed are the minibatch recipe's (--recipe minibatch); "
-                             "the notes' program is their one-pair SGD loop as written")
-        os.makedirs(out_dir, exist_ok=True)
-        model, history = _notes(args)
-        history["checkpoint"] = os.path.join(out_dir, "binary-addition.npz")
-        save_weights(model, history["checkpoint"])
+        if args.distributed:
+            raise SystemExit("error: the notes' program steps on one pair at a time, which "
+                             "cannot be split over ranks: use --recipe minibatch with "
+                             "--distributed")
+        history = _notes(args, out_dir)
     common.print_outputs(common.write_outputs(history, out_dir, "binary-addition"))
     print(f"accuracy over all 16,384 sums: {history['accuracy']:.4f}")
     return 0
@@ -77,22 +71,21 @@ def _minibatch(args, out_dir):
     return history
 
 
-def _notes(args):
-    import numpy as np
-
-    from .model import train_notes_adder
+def _notes(args, out_dir):
+    from .model import NotesAdder, notes_streams, train_notes_adder
 
     iterations = pick(args.iterations, QUICK["iterations"] if args.quick else NOTES["iterations"])
     hidden, lr = pick(args.hidden, NOTES["hidden"]), pick(args.lr, NOTES["lr"])
     print(f"binary-addition (the course notes' program): hidden {hidden}, SGD lr {lr}, "
           f"one random pair per iteration, {iterations} iterations")
-    run = train_notes_adder(iterations=iterations, lr=lr, hidden_size=hidden, seed=args.seed,
-                            verbose=not args.no_progress)
-    ends = np.arange(CURVE_EVERY, iterations + 1, CURVE_EVERY)
-    history = {"model": "NotesAdder", "iterations": iterations, "accuracy": run.accuracy(),
-               "converged_at": run.converged_at, "loss": run.losses, "train_iters": ends,
-               "train_loss": [float(run.losses[e - CURVE_EVERY:e].mean()) for e in ends]}
+    weights_rng, pairs_rng = notes_streams(args.seed)
+    history = train_notes_adder(NotesAdder(hidden, rng=weights_rng), iterations=iterations,
+                                lr=lr, rng=pairs_rng, max_grad=positive_or_off(args.max_grad),
+                                out_dir=out_dir, progress=not args.no_progress,
+                                report_every=args.report_every,
+                                checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                stop_on_nonfinite=not args.keep_going)
     print("every bit of the last 100 pairs right after "
-          + (f"{run.converged_at} iterations" if run.converged_at else
+          + (f"{history['converged_at']} iterations" if history["converged_at"] else
              f"(not within {iterations} iterations)"))
-    return run.model, history
+    return history

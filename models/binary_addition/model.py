@@ -21,8 +21,6 @@ state must learn to hold it. Two recipes:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 import minigrad as mg
@@ -31,12 +29,11 @@ import minigrad.layers as L
 from minigrad import training
 from minigrad import data
 from minigrad.data import ShuffledBatches
-from minigrad.optimizers import SGD
 
 from ..shared.training import fit
 from ..shared.weights import WeightsMixin
 
-__all__ = ["NotesAdder", "train_notes_adder", "NotesRun", "notes_loss", "notes_weights",
+__all__ = ["NotesAdder", "train_notes_adder", "notes_streams", "notes_loss", "notes_weights",
            "pair_sequences", "first_perfect_window", "INITS",
            "MinibatchAdder", "train_minibatch_adder",
            "binary_addition_dataset", "accuracy"]
@@ -159,21 +156,6 @@ class NotesAdder(L.Layer, WeightsMixin):
             return np.round(self.forward(xs).data)
 
 
-@dataclass
-class NotesRun:
-    """One run of :func:`train_notes_adder`."""
-
-    model: NotesAdder
-    losses: np.ndarray       # the loss of every iteration
-    correct: np.ndarray      # whether every bit of that iteration's pair was right
-    converged_at: int | None  # iterations until the last `window` pairs were all right
-    window: int
-
-    def accuracy(self):
-        """The fraction of all 128 x 128 sums the trained model gets right."""
-        return accuracy(self.model, *binary_addition_dataset())
-
-
 def first_perfect_window(correct, window=100):
     """The number of iterations after which the last ``window`` pairs were all
     right for the first time, or None.
@@ -189,38 +171,56 @@ def first_perfect_window(correct, window=100):
     return int(hits[0]) + window if hits.size else None
 
 
-def train_notes_adder(iterations=10_000, lr=0.1, hidden_size=16, weight_init_std=1.0,
-                      init="std", nonlinearity="sigmoid", seed=0, window=100, fused=True,
-                      verbose=False):
-    """The notes' training loop: plain SGD, one random pair (a, b < 128) per
-    iteration. Returns a :class:`NotesRun`.
+def notes_streams(seed=0):
+    """Two independent generators from one seed: one for the weights, one for
+    the pairs. Runs that differ only in lr (or nonlinearity) then start from
+    the same weights and see the same pairs.
 
-    ``seed`` seeds two independent streams, one for the weights and one for
-    the pairs, so runs that differ only in lr (or nonlinearity) start from the
-    same weights and see the same pairs."""
+    >>> weights_rng, pairs_rng = notes_streams(0)
+    >>> model = NotesAdder(rng=weights_rng)
+    """
     init_seq, data_seq = np.random.SeedSequence(seed).spawn(2)
-    model = NotesAdder(hidden_size, weight_init_std, init, nonlinearity,
-                       rng=np.random.default_rng(init_seq), fused=fused)
-    # A fixed parameter list: the optimizer does not walk the model each step.
-    opt = SGD(model.params(), lr=lr)
-    xs, ds = pair_sequences(*np.random.default_rng(data_seq).integers(
-        0, OPERAND_LIMIT, size=(2, iterations)))
-    losses = np.empty(iterations)
-    correct = np.zeros(iterations, dtype=bool)
+    return np.random.default_rng(init_seq), np.random.default_rng(data_seq)
+
+
+def train_notes_adder(model, *, iterations=10_000, lr=0.1, rng=None, window=100,
+                      max_grad=None, out_dir=None, name="binary-addition", progress=True,
+                      report_every=100, checkpoint_every=None, resume=None,
+                      stop_on_nonfinite=True, anomaly=False):
+    """The notes' training loop: plain SGD, one random pair (a, b < 128) per
+    iteration, drawn from ``rng`` up front (one epoch of ``iterations``
+    batches of one pair, in that order). The options are every trainer's
+    (:mod:`models.shared.training`); one pair cannot be split over ranks, so
+    there is no ``comm``.
+
+    Returns the history, with ``correct`` (whether every bit of each
+    iteration's pair was right, before its update), ``converged_at`` (the
+    iterations until the last ``window`` pairs were all right, or None) and
+    ``accuracy`` over all 128 x 128 sums after training."""
+    xs, ds = pair_sequences(*mg.random.generator(rng).integers(
+        0, OPERAND_LIMIT, size=(2, iterations)), dtype=model.out.W.dtype)
+    right = []                               # this step's flag, for after_step
+
+    def loss(x, d):
+        y = model(x)
+        right.append(bool((np.round(y.data) == d).all()))
+        return notes_loss(y, d)
+
+    def keep_flag(loop, value):
+        loop.history["correct"].append(right.pop())
+
     with np.errstate(over="ignore", invalid="ignore"):   # a diverging setting gives NaN, not noise
-        for i in range(iterations):
-            x, d = xs[i:i + 1], ds[i:i + 1]
-            y = model(x)
-            loss = notes_loss(y, d)
-            opt.zero_grad()
-            loss.backward()
-            opt.update()
-            losses[i] = loss.data
-            correct[i] = (np.round(y.data) == d).all()
-            if verbose and (i + 1) % 1000 == 0:
-                print(f"iteration {i + 1}: loss {losses[i - 99:i + 1].mean():.4f}, right "
-                      f"{int(correct[i - 99:i + 1].sum())} of the last 100 pairs")
-    return NotesRun(model, losses, correct, first_perfect_window(correct, window), window)
+        history = fit(model, ShuffledBatches(xs, ds, batch_size=1, shuffle=False),
+                      max_epoch=1, lr=lr, optimizer="sgd", max_grad=max_grad, out_dir=out_dir,
+                      name=name, progress=progress, report_every=report_every,
+                      checkpoint_every=checkpoint_every, resume=resume,
+                      stop_on_nonfinite=stop_on_nonfinite, anomaly=anomaly,
+                      trainer="train_notes_adder", loss=loss, after_step=keep_flag,
+                      history={"iterations": iterations, "window": window, "correct": []})
+    history["converged_at"] = first_perfect_window(np.array(history["correct"], dtype=bool),
+                                                   window)
+    history["accuracy"] = accuracy(model, *binary_addition_dataset())
+    return history
 
 
 # ================================================================ 2. the minibatch recipe
