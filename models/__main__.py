@@ -155,10 +155,10 @@ def _run(args):
     import contextlib
 
     import minigrad.random
-    from minigrad import AnomalyError, detect_anomaly
+    from minigrad import AnomalyError, CompileError, detect_anomaly
     from minigrad.data import DataError
     from minigrad.layers import CheckpointError
-    from minigrad.training import NonFiniteError
+    from minigrad.training import NonFiniteError, eager
 
     if args.comm is None:
         minigrad.random.seed(args.seed)
@@ -167,9 +167,10 @@ def _run(args):
         seed(args.seed, args.comm.rank)
     out_dir = args.out or os.path.join("runs", args.model)
     # Every rank meets these alike (the same data, the same resume file).
-    with detect_anomaly() if args.anomaly else contextlib.nullcontext():
-        return _reporting(args.run, (DataError, CheckpointError, NonFiniteError, AnomalyError),
-                          args, out_dir)
+    with detect_anomaly() if args.anomaly else contextlib.nullcontext(), \
+            eager() if getattr(args, "eager", False) else contextlib.nullcontext():
+        return _reporting(args.run, (DataError, CheckpointError, NonFiniteError, AnomalyError,
+                                     CompileError), args, out_dir)
 
 
 def _reporting(run, expected, *args):

@@ -14,7 +14,7 @@ from models.word2vec import cli as word2vec_cli
 
 # Every model trains through the same trainer: clipping, resuming and several ranks for all.
 EVERY_RUN = {"--out", "--epochs", "--quick", "--seed", "--report-every", "--no-progress",
-             "--anomaly", "--keep-going", "--threads", "-h", "--max-grad",
+             "--anomaly", "--eager", "--keep-going", "--threads", "-h", "--max-grad",
              "--checkpoint-every", "--resume", "--distributed"}
 LM = {"--data", "--batch-size", "--time-size", "--hidden", "--lr"}
 SEQ2SEQ = {"--data", "--dataset", "--reverse", "--wordvec", "--hidden", "--batch-size", "--lr",

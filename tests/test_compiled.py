@@ -306,23 +306,28 @@ def test_a_random_draw_outside_an_operation_is_refused():
     from models.word2vec import CBOW
     corpus = np.random.default_rng(0).integers(0, 20, 200)
     model = CBOW(20, 6, 1, corpus, sample_size=3, sparse=True, rng=0)
-    model.ns_loss.sampler._rng = None       # draws from minigrad.random
-    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1)), model)
+    sampler = model.ns_loss.sampler
+    sampler._rng = None       # draws from minigrad.random
+
+    def loss_of(contexts, target):   # the negatives drawn in the step's Python
+        return model.loss(contexts, target, negatives=sampler.sample(target))
+    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1), loss_of), model)
     with pytest.raises(mg.CompileError, match="random draw at .*negative_sampling.py.* outside "
                                               "any operation"):
         fast(np.zeros((8, 2), np.int64), np.ones(8, np.int64))
 
 
-def test_negatives_drawn_inside_the_step_from_their_own_generator_are_refused_at_the_second_call():
+def test_negatives_the_loss_layer_draws_are_drawn_afresh_on_every_replay_as_eager_does():
+    # The layer draws them inside an operation's forward, from the sampler's own generator.
     from models.word2vec import CBOW
-    corpus = np.random.default_rng(0).integers(0, 20, 200)
-    model = CBOW(20, 6, 1, corpus, sample_size=3, sparse=True, rng=0)
-    fast = mg.compile(_train_step(model, O.SGD(model, lr=0.1)), model)
-    batch = (np.zeros((8, 2), np.int64), np.ones(8, np.int64))
-    fast(*batch)
-    with pytest.raises(mg.CompileError, match=r"PositiveAndNegativeRows \(made at .*word2vec.model\.py.*\), "
-                                              r"its constant 'negatives'"):
-        fast(*batch)
+    rng = np.random.default_rng(6)
+    corpus = rng.integers(0, 20, 200)
+    (a, opt_a), (b, opt_b) = _twins(lambda: CBOW(20, 6, 1, corpus, sample_size=3, rng=0),
+                                    lambda m: O.Adam(m, lr=0.01))
+    fast = mg.compile(_train_step(b, opt_b), b)
+    batches = [(rng.integers(0, 20, (8, 2)), rng.integers(0, 20, 8)) for _ in range(STEPS)]
+    _run_both(_train_step(a, opt_a), fast, a, b, batches)
+    assert fast.replays == STEPS - 2
 
 
 def test_higher_order_gradients_are_refused():

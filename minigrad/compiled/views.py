@@ -24,10 +24,16 @@ def address(a) -> int:
     return a.__array_interface__["data"][0]
 
 
+def same_memory(a, b) -> bool:
+    """True if ``a`` and ``b`` view one allocation. By its address, not by
+    identity: a device's ``base`` may be a new object at each reading."""
+    return address(root(a)) == address(root(b))
+
+
 def place(a, source):
     """(byte offset, shape, strides) of ``a`` inside ``source``, or None if
     ``a`` is not a view of ``source``'s memory."""
-    if root(a) is not root(source):
+    if not same_memory(a, source):
         return None
     offset = address(a) - address(source)
     if offset < 0 or offset >= source.nbytes:
@@ -52,9 +58,8 @@ class OutputView:
         out = outputs.get(id(data))
         if out is not None:
             return cls(var, out, None)
-        base = root(data)
         for out in outputs.values():
-            if root(out.data) is base and out.data.flags.c_contiguous:
+            if same_memory(out.data, data) and out.data.flags.c_contiguous:
                 where = place(data, out.data)
                 if where is not None:
                     return cls(var, out, where)

@@ -137,9 +137,21 @@ class Function:
             anomaly.check_forward(self, arrays, ys)
         if record:
             return self._record(arrays, ys, gen)
-        if type(ys) is tuple:
-            return tuple([Variable(y, requires_grad=False) for y in ys])
-        return Variable(ys, requires_grad=False)
+        outputs = tuple([Variable(y, requires_grad=False) for y in ys]) if type(ys) is tuple \
+            else (Variable(ys, requires_grad=False),)
+        if state.recorder is not None and self.inputs is None:
+            self._record_constant(inputs, outputs)
+        return outputs if type(ys) is tuple else outputs[0]
+
+    def _record_constant(self, inputs, outputs):
+        """While a compiled step records: an operation that needs no gradient
+        (a cast of the batch, a draw for its labels) is replayed too, since it
+        computes from each call's data. Its outputs name it as their creator,
+        so that the step knows they were computed; no gradient flows to them."""
+        self.inputs = inputs
+        for out in outputs:
+            out.creator = self
+        state.recorder.record(self, outputs)
 
     __call__ = apply
 

@@ -65,6 +65,9 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, x, t):
         xp = get_array_module(x)
         V = x.shape[-1]
+        if t.ndim >= 1 and t.shape == x.shape:
+            # In forward, not before it: a compiled step replays this for each batch.
+            t = _class_of_one_hot(t)
         if t.dtype.kind not in "iu":
             raise DTypeError(f"targets must be integers, got dtype {t.dtype}")
         if t.shape != x.shape[:-1]:
@@ -180,9 +183,6 @@ def softmax_cross_entropy(x, t, ignore_index=-1):
     >>> float(mg.functions.softmax_cross_entropy(x, onehot).data) == float(loss.data)
     True
     """
-    scores, target = array_of(x), array_of(t)
-    if target.ndim >= 1 and target.shape == scores.shape:
-        t = _class_of_one_hot(target)
     return SoftmaxCrossEntropy(ignore_index).apply(x, t)
 
 

@@ -251,23 +251,23 @@ class NegativeSamplingLoss(Layer):
                                           vocab_size=self.vocab)
 
     def forward(self, h, target, negatives=None):
-        if negatives is None:
-            if self.sampler is None:
-                raise ValueError("NegativeSamplingLoss: no sampler (build the layer with corpus= "
-                                 "or counts=), so pass negatives= explicitly")
-            negatives = self.sampler.sample(target)
-        return negative_sampling_loss(h, self.W, target, negatives, sparse=self.sparse)
+        if negatives is None and self.sampler is None:
+            raise ValueError("NegativeSamplingLoss: no sampler (build the layer with corpus= "
+                             "or counts=), so pass negatives= explicitly")
+        return negative_sampling_loss(h, self.W, target, negatives, sparse=self.sparse,
+                                      sampler=None if negatives is not None else self.sampler)
 
     def extra_repr(self):
         return f"{self.vocab}, {self.dim}, sample_size={self.sample_size}"
 
 
-def negative_sampling_loss(h, W, target, negatives, sparse=False):
+def negative_sampling_loss(h, W, target, negatives=None, sparse=False, *, sampler=None):
     """The loss of :class:`NegativeSamplingLoss` as a function of its weight.
 
     h (..., D), W (V, D), integer target (...) and negatives (..., k): the mean
     over rows of ce(h . W[target], 1) + sum_j ce(h . W[negatives_j], 0).
-    ``sparse=True`` gives W a SparseRows gradient.
+    ``sparse=True`` gives W a SparseRows gradient. With ``sampler`` (a
+    :class:`UnigramSampler`) instead of ``negatives``, they are drawn from it.
 
     >>> import numpy as np
     >>> from minigrad.layers.negative_sampling import negative_sampling_loss
@@ -284,26 +284,37 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False):
     if tuple(h.shape) != t.shape + (dim,):
         raise ShapeError(f"NegativeSamplingLoss: h has shape {tuple(h.shape)}; targets of "
                          f"shape {t.shape} need h of shape {t.shape + (dim,)}")
+    w = array_of(W)
+    xp = backend.get_array_module(w)
+    if xp is not np:  # the ids go where the weight lives
+        t = backend.as_cupy(t)
+    check_ids("Embedding", t, W)
+    if negatives is None:
+        neg, k = None, sampler.sample_size
+    else:
+        neg = _checked_negatives(negatives, t, W)
+        k = neg.shape[-1]
+    rows = PositiveAndNegativeRows(t, neg, sparse, sampler).apply(W)   # (..., 1 + k, D)
+    scores = (reshape(h, t.shape + (1, dim)) * rows).sum(axis=-1)       # (..., 1 + k)
+    width = 1 + k
+    labels = xp.zeros(t.shape + (width,), dtype=w.dtype)
+    labels[..., 0] = 1
+    # sigmoid_cross_entropy averages over all N * (1 + k) terms; the book sums
+    # the 1 + k per-term batch means, which is (1 + k) times that.
+    return sigmoid_cross_entropy(scores, labels) * width
+
+
+def _checked_negatives(negatives, t, W):
     neg = array_of(negatives)
     if neg.ndim != t.ndim + 1 or neg.shape[:-1] != t.shape:
         raise ShapeError(f"NegativeSamplingLoss: negatives of shape {neg.shape} do not match "
                          f"targets of shape {t.shape}; expected {t.shape} + (k,)")
     if neg.dtype.kind not in "iu":
         raise DTypeError(f"NegativeSamplingLoss: negatives must be integers, got {neg.dtype}")
-    w = array_of(W)
-    xp = backend.get_array_module(w)
-    if xp is not np:  # the ids go where the weight lives
-        t, neg = backend.as_cupy(t), backend.as_cupy(neg)
-    for ids in (t, neg):
-        check_ids("Embedding", ids, W)
-    rows = PositiveAndNegativeRows(t, neg, sparse).apply(W)            # (..., 1 + k, D)
-    scores = (reshape(h, t.shape + (1, dim)) * rows).sum(axis=-1)       # (..., 1 + k)
-    width = 1 + neg.shape[-1]
-    labels = xp.zeros(t.shape + (width,), dtype=w.dtype)
-    labels[..., 0] = 1
-    # sigmoid_cross_entropy averages over all N * (1 + k) terms; the book sums
-    # the 1 + k per-term batch means, which is (1 + k) times that.
-    return sigmoid_cross_entropy(scores, labels) * width
+    if backend.is_cupy_array(t):
+        neg = backend.as_cupy(neg)
+    check_ids("Embedding", neg, W)
+    return neg
 
 
 class PositiveAndNegativeRows(Function):
@@ -315,13 +326,19 @@ class PositiveAndNegativeRows(Function):
 
     saves_inputs = False
 
-    def __init__(self, target, negatives, sparse):
+    def __init__(self, target, negatives, sparse, sampler=None):
         self.target, self.negatives, self.sparse = target, negatives, sparse
+        self.sampler = sampler
 
     def forward(self, W):
         xp = backend.get_array_module(W)
         t = self.target
-        ids = xp.concatenate([t[..., None], self.negatives.astype(t.dtype, copy=False)], axis=-1)
+        negatives = self.negatives
+        if negatives is None:
+            # Drawn here, as dropout draws its mask: a replay draws afresh, in the
+            # eager step's order, from the sampler's own generator.
+            negatives = self.sampler.sample(t)
+        ids = xp.concatenate([t[..., None], negatives.astype(t.dtype, copy=False)], axis=-1)
         self.shape = W.shape
         self.save(ids=ids)
         return W[ids]

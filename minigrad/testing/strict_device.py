@@ -188,6 +188,18 @@ def _defers_to(other) -> bool:
             or getattr(other, "__array_priority__", 0) > StrictArray.__array_priority__)
 
 
+class _MemoryPointer:
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+    def __getattr__(self, name):
+        raise AttributeError(f"a device array's .data is a device memory pointer (its .ptr), "
+                             f"not its values, and has no {name!r}: use the array itself, or "
+                             ".get() for a numpy copy")
+
+
 class StrictArray:
     """An array on the strict device (see the module docstring). Make one with
     ``xp.asarray`` or ``minigrad.to_gpu``, never from its constructor."""
@@ -247,8 +259,9 @@ class StrictArray:
 
     @property
     def data(self):
-        raise AttributeError("a device array's .data is a device memory pointer, not its "
-                             "values: use the array itself, or .get() for a numpy copy")
+        """The device memory, as CuPy's MemoryPointer: its ``ptr`` (the address)
+        and nothing else; never the values."""
+        return _MemoryPointer(self._a.__array_interface__["data"][0])
 
     def __getattr__(self, name):
         # ndarray methods (sum, reshape, astype, ...), on the device; never the
@@ -412,6 +425,7 @@ class _Random(_Namespace):
 xp = _Namespace("strict_device", np, submodules=("linalg",))
 xp.ndarray = StrictArray
 xp.random = _Random("strict_device.random", np.random)
+xp.lib = _Namespace("strict_device.lib", np.lib, submodules=("stride_tricks",))  # as CuPy's
 
 
 def scatter_add(a: StrictArray, slices, value) -> None:

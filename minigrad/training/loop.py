@@ -40,8 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import backend
 from .. import random as mg_random
 from ..atomic import remove_stale_temporaries
+from ..compiled import CompileError, replayed
+from ..compiled import compile as compile_step
+from ..core import config
 from ..core.anomaly import detect_anomaly
 from ..layers import CheckpointError
 from . import checkpoint as ckpt
@@ -49,10 +53,24 @@ from .guard import check_grads, check_loss
 from .progress import Progress, note
 from .protocol import check_model, reset_state
 
-__all__ = ["TrainingLoop"]
+__all__ = ["TrainingLoop", "eager"]
 
 # Batcher state that says where the stream is, not which stream it is.
 _POSITION_KEYS = ("position", "iteration", "order_state")
+
+
+_eager_runs = []   # one entry per open eager() block
+
+
+@contextlib.contextmanager
+def eager():
+    """Inside this block every TrainingLoop runs its steps eagerly, as if
+    made with ``compiled=False`` (the command line's ``--eager``)."""
+    _eager_runs.append(True)
+    try:
+        yield
+    finally:
+        _eager_runs.pop()
 
 
 def _positive_int_or_none(name, value):
@@ -120,7 +138,8 @@ class TrainingLoop:
                  perplexity=False, progress=True, after_epoch=None, recurrent=False,
                  checkpoint_every=None, checkpoint_path=None, history=None, name="TrainingLoop",
                  data_name="the training data", comm=None, schedule=None,
-                 stop_on_nonfinite=True, anomaly=False, generators=(), after_step=None):
+                 stop_on_nonfinite=True, anomaly=False, generators=(), after_step=None,
+                 compiled=True):
         check_model(model, name, loss=loss)
         self.comm = comm
         if comm is not None:
@@ -148,6 +167,8 @@ class TrainingLoop:
         self.checkpoint_path = checkpoint_path
         self.name, self.data_name = name, data_name
         self.generators = list(generators)
+        self.compiled = bool(compiled) and not self.anomaly
+        self._compiled = None
         self.history = dict(history or {})
         self.history.update({"iters_per_epoch": len(batches), "loss": [], "train_iters": [],
                              "train_loss": [], "lr": [], "epoch_loss": [], "epoch_time_s": [],
@@ -165,27 +186,62 @@ class TrainingLoop:
     # ------------------------------------------------------------- one step
     def step(self, batch) -> float:
         """One optimizer step on one batch; returns the batch's loss."""
+        if self._compiled is not None:
+            try:
+                loss = self._compiled(*self._on_model_device(batch))
+            except CompileError as exc:
+                raise CompileError(f"{self.name}: {exc}. To train this model eagerly, pass "
+                                   "compiled=False (--eager on the command line)") from exc
+        else:
+            with detect_anomaly() if self.anomaly else contextlib.nullcontext():
+                loss = self._train_step(*batch)
+        if self.comm is None:
+            return float(loss.data)   # ``loss`` and its graph go when this returns
         # One rank alone must not stop (the others would wait for it): with
         # several ranks the averaged loss and gradients, the same on every
         # rank, are checked, after the update they made.
-        check = self.stop_on_nonfinite
-        with detect_anomaly() if self.anomaly else contextlib.nullcontext():
-            loss = self.loss(*batch)
-            if check and self.comm is None:
-                check_loss(float(loss.data), self._where())
-            self.model.zero_grad()
-            loss.backward()
-        if self.comm is not None:
-            mean = self.optimizer.update(loss=loss)    # the mean over the ranks
-            if check:
-                where = f"{self._where()}, on every rank"
-                check_loss(mean, where, updated=True)
-                check_grads(self.model.named_params(), where, updated=True)
-            return mean
+        mean = self.optimizer.last_loss     # the mean over the ranks
+        if self.stop_on_nonfinite:
+            where = f"{self._where()}, on every rank"
+            check_loss(mean, where, updated=True)
+            check_grads(self.model.named_params(), where, updated=True)
+        return mean
+
+    def _train_step(self, *batch):
+        """The book's step on one batch, the function a compiled step records;
+        returns the loss Variable."""
+        check = self.stop_on_nonfinite and self.comm is None
+        loss = self.loss(*batch)
         if check:
-            check_grads(self.model.named_params(), self._where())
+            self._check_loss(loss)
+        self.model.zero_grad()
+        loss.backward()
+        if self.comm is not None:
+            self.optimizer.update(loss=loss)
+            return loss
+        if check:
+            self._check_grads()
         self.optimizer.update()
-        return float(loss.data)   # ``loss`` and its graph go when this returns
+        return loss
+
+    def _on_model_device(self, batch):
+        """The batch's arrays moved to the model's device (a GPU) when they are
+        on the host: a layer would move them itself, but a move in Python
+        inside a compiled step would be frozen at the recorded call's data."""
+        params = self.model.params()
+        if not params or not backend.is_cupy_array(params[0].data):
+            return batch
+        return tuple(backend.as_cupy(a) if isinstance(a, np.ndarray) else a for a in batch)
+
+    # Host calls: a compiled step runs them again on every replay, in their
+    # place, so that a NaN stops the run before the update, as in an eager step.
+    @replayed
+    def _check_loss(self, loss):
+        check_loss(float(loss.data), self._where())
+
+    @replayed
+    def _check_grads(self):
+        check_grads(self.model.named_params(), self._where())
 
     def _where(self) -> str:
         """The step being taken, in the words of the reports."""
@@ -203,6 +259,11 @@ class TrainingLoop:
     def run(self, resume=None) -> dict:
         state = self._read(resume) if resume is not None else None
         self.model.train()
+        # Anomaly mode checks every result as it is made: such a run stays eager.
+        if not self.compiled or _eager_runs or config.state.detect_anomaly:
+            self._compiled = None
+        elif self._compiled is None:
+            self._compiled = compile_step(self._train_step, self.model)
         if self.recurrent:
             reset_state(self.model)
         if state is not None:
@@ -253,6 +314,8 @@ class TrainingLoop:
                 self._checkpoint(mid_epoch=False)
         if self.recurrent:
             reset_state(self.model)
+        # How many steps replayed a recording (0 for an eager run), over the loop's life.
+        history["replayed_steps"] = 0 if self._compiled is None else self._compiled.replays
         return history
 
     def _scheduled_lr(self):

@@ -30,6 +30,10 @@ class Trainer:
     parameter (``stop_on_nonfinite=False`` trains on); ``anomaly=True`` runs
     every step in anomaly mode, which names the operation that made it.
 
+    Each step is compiled (:func:`minigrad.compile`): recorded on its first
+    calls, then replayed, with the same losses and weights as an eager step;
+    ``compiled=False`` runs every step eagerly.
+
     >>> import numpy as np, minigrad as mg
     >>> from minigrad import layers as L
     >>> from minigrad.optimizers import SGD
@@ -50,12 +54,13 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, *, loss=None, progress=True, stop_on_nonfinite=True,
-                 anomaly=False):
+                 anomaly=False, compiled=True):
         check_model(model, "Trainer", loss=loss)
         self.model, self.optimizer = model, optimizer
         self.loss = loss
         self.progress = progress
         self.stop_on_nonfinite, self.anomaly = stop_on_nonfinite, anomaly
+        self.compiled = compiled
         self.loss_list = []
         self.eval_interval = None
         self.current_epoch = 0
@@ -87,7 +92,7 @@ class Trainer:
                             after_epoch=after_epoch, checkpoint_every=checkpoint_every,
                             checkpoint_path=checkpoint_path, name="Trainer.fit",
                             schedule=schedule, stop_on_nonfinite=self.stop_on_nonfinite,
-                            anomaly=self.anomaly,
+                            anomaly=self.anomaly, compiled=self.compiled,
                             history={"model": type(self.model).__name__,
                                      "batch_size": batch_size, "max_grad": max_grad})
         if clip is not None:

@@ -28,6 +28,7 @@ import minigrad.functions as F
 import minigrad.layers as L
 from minigrad import training
 from minigrad import data
+from minigrad.compiled import replayed
 from minigrad.data import ShuffledBatches
 
 from ..shared.training import fit
@@ -183,6 +184,17 @@ def notes_streams(seed=0):
     return np.random.default_rng(init_seq), np.random.default_rng(data_seq)
 
 
+class _PairFlags:
+    """Whether every bit of each pair came out right, before its update."""
+
+    def __init__(self):
+        self.right = []
+
+    @replayed   # read from the step's output: a compiled step notes it on every replay
+    def note(self, y, d):
+        self.right.append(bool((np.round(y.data) == d).all()))
+
+
 def train_notes_adder(model, *, iterations=10_000, lr=0.1, rng=None, window=100,
                       max_grad=None, out_dir=None, name="binary-addition", progress=True,
                       report_every=100, checkpoint_every=None, resume=None,
@@ -199,15 +211,15 @@ def train_notes_adder(model, *, iterations=10_000, lr=0.1, rng=None, window=100,
     ``accuracy`` over all 128 x 128 sums after training."""
     xs, ds = pair_sequences(*mg.random.generator(rng).integers(
         0, OPERAND_LIMIT, size=(2, iterations)), dtype=model.out.W.dtype)
-    right = []                               # this step's flag, for after_step
+    flags = _PairFlags()
 
     def loss(x, d):
         y = model(x)
-        right.append(bool((np.round(y.data) == d).all()))
+        flags.note(y, d)
         return notes_loss(y, d)
 
     def keep_flag(loop, value):
-        loop.history["correct"].append(right.pop())
+        loop.history["correct"].append(flags.right.pop())
 
     with np.errstate(over="ignore", invalid="ignore"):   # a diverging setting gives NaN, not noise
         history = fit(model, ShuffledBatches(xs, ds, batch_size=1, shuffle=False),

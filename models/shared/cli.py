@@ -46,6 +46,9 @@ def add_train_options(parser, *, data=None, epochs, seed=0, report_every=20):
     parser.add_argument("--anomaly", action="store_true",
                         help="run in minigrad's anomaly mode: the first NaN or Inf names the "
                              "operation that made it and the line that called it (slower)")
+    parser.add_argument("--eager", action="store_true",
+                        help="run every training step eagerly, graph and all (by default a "
+                             "step is recorded once and replayed, with the same results)")
     parser.add_argument("--keep-going", action="store_true",
                         help="train on through a NaN or Inf loss or gradient (by default the "
                              "run stops there, naming the epoch, the iteration and the "
