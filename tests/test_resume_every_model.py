@@ -1,6 +1,7 @@
 """Every model of `python -m models train` resumes bit for bit: a run stopped
 after its first epoch (with --checkpoint-every) and resumed gives exactly the
-losses, and the weights, of the run that was never stopped. Offline (--quick)."""
+losses, and the weights, of the run that was never stopped, its steps compiled (the
+default). Offline (--quick)."""
 from __future__ import annotations
 
 import json
@@ -51,6 +52,7 @@ def test_every_model_resumes_bit_for_bit(model, offline):
     (resume,) = (offline / "part").glob("*_resume.npz")
     resumed = _train(model, options, offline / "part", "--epochs", "2", "--resume", str(resume))
     assert len(full["loss"]) == 2 * full["iters_per_epoch"]
+    assert full["replayed_steps"] > 0                  # the steps were compiled, and replayed
     assert resumed["loss"] == full["loss"]
     want, got = _weights(offline / "full"), _weights(offline / "part")
     assert want.keys() == got.keys()

@@ -105,6 +105,12 @@ class TrainingLoop:
     * ``stop_on_nonfinite`` (default True): a NaN or Inf loss or gradient
       stops the run with a :class:`~minigrad.training.NonFiniteError` naming
       the epoch, the iteration and the parameter, before the update.
+    * ``compiled`` (default True): the step (the loss, ``zero_grad``,
+      ``backward``, the update) is compiled with :func:`minigrad.compile`:
+      recorded on its first calls and replayed on the rest, with the eager
+      step's losses and weights bit for bit. ``compiled=False``, a
+      :func:`eager` block (``--eager``) and anomaly mode run it eagerly; a
+      step a replay could not repeat stops with a CompileError naming the line.
     * ``anomaly=True``: every step runs in minigrad's anomaly mode
       (:func:`minigrad.detect_anomaly`), which names the operation that made
       the first NaN or Inf and the line of your code that called it (slower).
@@ -131,7 +137,7 @@ class TrainingLoop:
     :meth:`run` returns the history, plain Python numbers and lists: ``loss``
     (every batch), ``train_iters`` with ``train_loss`` (and ``train_ppl``) at
     each report, ``lr``, ``epoch_loss`` and ``epoch_time_s`` per epoch,
-    ``iters_per_epoch`` and ``resume_checkpoint``.
+    ``iters_per_epoch``, ``resume_checkpoint`` and ``replayed_steps``.
     """
 
     def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,

@@ -57,7 +57,7 @@ def fit(model, batches, *, max_epoch, lr, optimizer, max_grad=None, out_dir=None
     epoch)`` is the family's measure after each epoch; ``save_each_epoch=False``
     leaves the weights' file to it (a family that keeps its best epoch).
     ``loop_options`` go to TrainingLoop as they are (``loss``, ``recurrent``,
-    ``perplexity``, ``schedule``, ``data_name``)."""
+    ``perplexity``, ``schedule``, ``data_name``, ``compiled``)."""
     root = is_root(comm)
     out = Path(out_dir) if out_dir is not None else None
     if checkpoint_every is not None and checkpoint_path is None and out is not None:
