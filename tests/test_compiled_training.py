@@ -196,3 +196,34 @@ def test_anomaly_mode_and_an_eager_block_run_the_steps_eagerly():
         assert _line_loop(Line.make(), x, t).run()["replayed_steps"] == 0
     with eager():
         assert _line_loop(Line.make(), x, t).run()["replayed_steps"] == 0
+
+
+def test_a_nonfinite_gradient_stops_a_replayed_step_before_its_update():
+    from minigrad import functions as F
+    from minigrad import layers as L
+    from minigrad.data import ShuffledBatches
+    from minigrad.optimizers import SGD
+    from minigrad.training import NonFiniteError, TrainingLoop
+
+    class Root(L.Layer):      # sqrt(w x): a finite loss whose gradient is infinite at x = 0
+        def __init__(self):
+            super().__init__()
+            self.w = L.Parameter(np.ones(2), name="w")
+
+        def loss(self, x, t):
+            return F.sum((self.w * x) ** 0.5)
+
+    x = np.full((8, 2), 0.5)
+    x[4] = 0.0                                       # the fifth step: a replay
+    weights = []
+    for compiled in (True, False):
+        model = Root()
+        loop = TrainingLoop(model, SGD(model, lr=0.1),
+                            ShuffledBatches(x, np.zeros(8), batch_size=1, shuffle=False),
+                            max_epoch=1, progress=False, compiled=compiled)
+        with np.errstate(all="ignore"), pytest.raises(
+                NonFiniteError, match=r"iteration 5 \(batch 5 of 8\): the gradient of parameter 'w'"):
+            loop.run()
+        weights.append(model.w.data.copy())
+    assert np.isfinite(weights[0]).all()
+    np.testing.assert_array_equal(weights[0], weights[1])
