@@ -219,7 +219,7 @@ def test_a_2_rank_run_resumes_repeatably_on_another_number_of_ranks(resumed, n):
     streams = []
     for r, rank in enumerate(ranks):
         first, second = rank["resumed_with"]
-        assert first == second                                    # whatever the seeds
+        assert first == second            # whatever seed each resumed job was started with
         assert (first == saved[r]) if r < len(saved) else (first not in saved)
         streams.append(first)
         (h1, w1), (h2, w2) = rank["runs"]

@@ -12,7 +12,7 @@ import minigrad as mg
 from minigrad.testing import gradcheck, stand_in
 from models.seq2seq import (AttentionSeq2seq, PeekySeq2seq, Seq2seq, TwinSeq2seq,
                             build_seq2seq_pair, exact_match_accuracy)
-from models.shared.twin_check import random_weights, rel_err, twin_errors
+from models.shared.twin_check import random_weights, twin_errors
 from models.shared.weights import WeightsError
 from device_steps import assert_same_params, on_device, train_on
 

@@ -19,7 +19,6 @@ checked against its known MD5 sum before it is parsed.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

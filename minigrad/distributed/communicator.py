@@ -435,8 +435,8 @@ def _mismatch_message(everyone, what):
             lines.append(f"{what} {min(len(rows), len(first))}: only rank {owner} has "
                          f"{_show(extra[0])}")
     return (f"the ranks do not hold the same {what}s (names, shapes, dtypes):\n  "
-            + "\n  ".join(lines) + f"\nEvery rank must build the same model with the same "
-            f"options before training; compare the command lines of the ranks.")
+            + "\n  ".join(lines) + "\nEvery rank must build the same model with the same "
+            "options before training; compare the command lines of the ranks.")
 
 
 def _show(row):

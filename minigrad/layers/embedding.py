@@ -1,8 +1,6 @@
 """Embedding: rows of a (vocab, dim) matrix picked by integer ids."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..functions import embedding
 from .layer import Layer
 from .. import random as mg_random

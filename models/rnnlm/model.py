@@ -35,8 +35,6 @@ BetterRnnlm        embed.W                     (V, D)   also the output weight
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 import minigrad as mg

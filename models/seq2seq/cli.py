@@ -180,10 +180,7 @@ def add_evaluate_options(parser, model):
 def evaluate(args):
     """The book's ch08 evaluation: exact-match accuracy on the date test split,
     questions reversed."""
-    import numpy as np
-
     from minigrad.data import load_sequence
-    from minigrad.distributed import is_root
 
     from .model import AttentionSeq2seq, exact_match_accuracy
 
