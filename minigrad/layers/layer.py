@@ -6,7 +6,6 @@ import numpy as np
 from .. import backend
 from .. import functions as F
 from ..compiled import replayed
-from ..core.config import state
 from ..core.variable import Variable
 from ..errors import other_names
 from .parameter import Parameter
@@ -284,11 +283,9 @@ def _cast(a, dtype, numeric, xp):
         return a
     if given is _LIST:   # onto the parameters' device (xp: numpy or cupy)
         return xp.asarray(a, dtype=dtype)
-    if isinstance(a, Variable) or state.recorder is not None:
-        # While a compiled step records, the cast is an operation, so that a
-        # replay casts each new batch (a cast in Python would be frozen).
-        return F.astype(a, dtype)
-    return a.astype(dtype)
+    # An operation, also for a plain array: a compiled step then replays the
+    # cast on each new batch (a cast in Python would be frozen at the recording).
+    return F.astype(a, dtype)
 
 
 def _replaced_parameter(layer, name, value) -> str:
