@@ -101,6 +101,7 @@ OTHER_NAMES = {
         "setup": "minigrad passes the model to the constructor: SGD(model, lr=0.1)",
         "state": "per-parameter state is state_of(param); state_dict() saves all of it",
         "clip_grad_norm": "add a hook: optimizer.add_hook(ClipGradNorm(max_norm))",
+        "target": "minigrad calls it optimizer.model (the model whose params() it updates)",
     },
 }
 

@@ -212,6 +212,8 @@ def test_step_is_update_and_other_names_say_what_minigrad_calls_them():
     assert opt.steps == 1
     with pytest.raises(AttributeError, match=r"SGD has no 'param_groups': .*\.lr"):
         opt.param_groups
+    with pytest.raises(AttributeError, match=r"SGD has no 'target': .*optimizer\.model"):
+        opt.target                                   # minigrad's own former name
     with pytest.raises(AttributeError, match=r"SGD\(model, lr=0.1\)"):
         opt.setup(model)
     with pytest.raises(AttributeError, match="'SGD' object has no attribute 'nonsense'"):
