@@ -19,6 +19,7 @@ from ..core.variable import Variable
 from .carried import carried_between, present_state, state_signature, walk
 from .compare import compare
 from .rules import CompileError, refuse_draw
+from .lowering import lower
 from .tape import Forward, Recorder
 from .views import OutputView, place
 
@@ -29,7 +30,7 @@ class ScheduleEvictedWarning(UserWarning):
     """A compiled step met more signatures than its cache holds and dropped one."""
 
 
-def compile(step, model, *, cache_size: int = 8) -> "CompiledStep":
+def compile(step, model, *, cache_size: int = 8, kernels: bool = True) -> "CompiledStep":
     """``step(*arrays)`` recorded once per signature and replayed afterwards.
 
     ``step`` runs the forward pass, ``loss.backward()`` and the optimizer's
@@ -54,29 +55,31 @@ def compile(step, model, *, cache_size: int = 8) -> "CompiledStep":
     >>> fast.replays, losses[2] < losses[0]
     (1, True)
     """
-    return CompiledStep(step, model, cache_size=cache_size)
+    return CompiledStep(step, model, cache_size=cache_size, kernels=kernels)
 
 
 class _Entry:
     """One signature: the argument buffers, and the tape once recorded."""
 
-    __slots__ = ("buffers", "tape", "recordings")
+    __slots__ = ("buffers", "tape", "recordings", "lowered")
 
     def __init__(self, buffers):
         self.buffers, self.tape, self.recordings = buffers, None, 0
+        self.lowered = None      # after the first replay: True, or why the tape stays as it is
 
 
 class CompiledStep:
     """See :func:`compile`. ``replays`` and ``recordings`` count the calls of
     each kind (handy in tests and benchmarks)."""
 
-    def __init__(self, step, model, *, cache_size: int = 8):
+    def __init__(self, step, model, *, cache_size: int = 8, kernels: bool = True):
         if not callable(getattr(model, "layers", None)):
             raise TypeError(f"compile: model must be the Layer the step trains, got "
                             f"{type(model).__name__}")
         if int(cache_size) < 1:
             raise ValueError(f"compile: cache_size must be at least 1, got {cache_size!r}")
         self.step, self.model, self.cache_size = step, model, int(cache_size)
+        self.kernels = bool(kernels)
         self._entries = OrderedDict()
         self._warned = False
         self.replays = self.recordings = 0
@@ -101,6 +104,8 @@ class CompiledStep:
                     buf[...] = a
         if entry.recordings >= 2:
             self.replays += 1
+            if entry.lowered is None and self.kernels:
+                return self._lower(entry)
             return entry.tape.replay()
         self.recordings += 1
         return self._record(entry, args, layers, found)
@@ -140,6 +145,13 @@ class CompiledStep:
         entry.tape = tape
         entry.recordings += 1
         return result
+
+    def _lower(self, entry):
+        lowered, reason = lower(entry.tape)
+        entry.lowered = reason or True
+        if lowered is not None:
+            entry.tape = lowered
+        return lowered.tape.result if lowered is not None else entry.tape.result
 
     def describe(self) -> str:
         """The tape of the signature used last, one entry a line, in the order

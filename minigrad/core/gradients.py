@@ -134,7 +134,11 @@ class Gradients:
         finished = list(self.pending.items()) + self.retained
         shared = _shared_ids([g for _, g in finished], self.seeds)
         for x, g in finished:
-            _store(x, _unshared(g, shared, self.owned))
+            self.store(x, _unshared(g, shared, self.owned))
+
+    def store(self, x, g):
+        """Accumulate ``g`` into ``x.grad`` (a compiled step notes each store)."""
+        _store(x, g)
 
 
 def _shared_ids(grads, seeds) -> set:
