@@ -378,13 +378,14 @@ def test_a_dropped_result_that_drew_random_numbers_is_refused():
 
 
 # ------------------------------------------------------------ what a replay makes
-def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatch):
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "operations"])
+def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatch, kernels):
     from minigrad.core.config import state
     model = MLP()
-    fast = mg.compile(_train_step(model, O.Adam(model)), model)
-    batches = _mlp_batches(4)
-    fast(*batches[0])
-    fast(*batches[1])
+    fast = mg.compile(_train_step(model, O.Adam(model)), model, kernels=kernels)
+    batches = _mlp_batches(5)
+    for batch in batches[:3]:   # record, record, and (kernels) lower on the first replay
+        fast(*batch)
     made = {"functions": 0, "variables": 0}
     apply, init = mg.Function.apply, mg.Variable.__init__
 
@@ -399,10 +400,11 @@ def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatc
         init(self, *args, **kwargs)
     monkeypatch.setattr(mg.Function, "apply", counted_apply)
     monkeypatch.setattr(mg.Variable, "__init__", counted_init)
-    fast(*batches[2])
-    assert fast.replays == 1
-    # The backward pass stores each parameter's gradient in .grad, as a Variable.
-    assert made == {"functions": 0, "variables": len(model.params())}
+    fast(*batches[3])
+    assert fast.replays == 2
+    # Replayed operations store each parameter's gradient in .grad, as a new
+    # Variable; replayed kernels refill the one they stored the first time.
+    assert made == {"functions": 0, "variables": 0 if kernels else len(model.params())}
 
 
 def test_a_checkpoint_loaded_in_the_middle_of_a_compiled_run_continues_it_exactly():

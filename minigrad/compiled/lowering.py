@@ -27,7 +27,7 @@ from ..core.sparse import SparseRows
 from ..core.variable import Variable
 from .rules import CompileError
 from .tape import Backward, Forward, HostCall, _Replaying
-from . import tracing
+from . import memory, tracing
 from .tracing import Lowering, plain
 
 
@@ -107,6 +107,9 @@ class _Opaque:
     def __init__(self, entry, arrays, outs, saved):
         self.entry, self.arrays, self.outs, self.saved = entry, arrays, outs, saved
 
+    def remap(self, fn):
+        self.arrays, self.outs, self.saved = fn(self.arrays), fn(self.outs), fn(self.saved)
+
     def __call__(self):
         entry = self.entry
         entry.apply(self.arrays)
@@ -180,10 +183,29 @@ def lower(tape) -> tuple[LoweredTape | None, str | None]:
     # Parameters a step returns are current anyway; anything else is a buffer.
     returned = [(r, r.data) for r in _returned(tape.result)
                 if r.creator is not None or not r.requires_grad]
+    reads = [(c.layer, c.name, plain(buf)) for c, buf in states.values()]
+    memory.share(lowering.kernels, _seen_from_python(tape, stores) + [b for _, _, b in reads])
     for var, buf in returned:
         var.data = buf.copy()
-    reads = [(c.layer, c.name, plain(buf)) for c, buf in states.values()]
     return LoweredTape(tape, lowering.kernels, guards, reads, returned), None
+
+
+def _seen_from_python(tape, stores) -> set:
+    """Arrays the caller or a host call can see: their buffers keep their memory."""
+    seen = []
+    for store in stores:
+        seen += [store.g.indices, store.g.rows] if isinstance(store.g, SparseRows) else [store.g]
+    seen += [r.data for r in _returned(tape.result)]
+    for c in tape.carried:
+        seen += [v.data for v in (c.before, c.after) if v is not None]
+    seen += [v.var.data for v in tape.views]
+    for e in tape.entries:
+        if type(e) is HostCall:
+            for a in list(e.args) + list(e.kwargs.values()):
+                seen.append(a.data if isinstance(a, Variable) else a)
+        elif type(e) is Forward and e.draws:
+            seen += [a for a in vars(e.f).values() if isinstance(a, np.ndarray)]
+    return seen
 
 
 def _forward(e, lowering, guards, seen, states):
@@ -226,8 +248,9 @@ def _forward(e, lowering, guards, seen, states):
         f.xs = tuple(arrays)
     if f.saves_output:
         f.y = outs[0]
-    lowering.add(f.name, _Opaque(e, ins, plain(outs), {n: plain(b) for n, b in saved.items()}),
-                 ins, plain(outs))
+    saved = {n: plain(b) for n, b in saved.items()}
+    lowering.add(f.name, _Opaque(e, ins, plain(outs), saved), ins,
+                 plain(outs) + list(saved.values()))
 
 
 def _backward(e, lowering, stores):
@@ -248,6 +271,9 @@ def _untrace(tape, stores):
                 out.data = plain(out.data)
             if not e.f._released:
                 e.f.release()
+            for name, value in list(vars(e.f).items()):
+                if type(value) is tracing.Traced:
+                    setattr(e.f, name, plain(value))
     for c in tape.carried:
         for v in (c.before, c.after):
             if v is not None:

@@ -152,7 +152,8 @@ class Lowering:
         buf = self.buffer(np.asarray(result))
         out = plain(buf)
         # out= given by position is parsed faster than by keyword (about 0.15 us a call)
-        run = functools.partial(fn, *ins, out) if method == "__call__" and not kw else \
+        run = functools.partial(fn, *ins, out) if method == "__call__" and not kw and \
+            uf not in _OUT_BY_KEYWORD else \
             functools.partial(fn, *ins, out=out, **kw)
         self.add(name, run, ins, out)
         return buf
@@ -258,6 +259,7 @@ def _full_like_fill(args, kwargs):
     return args[1] if len(args) > 1 else kwargs["fill_value"]
 
 
+_OUT_BY_KEYWORD = {np.maximum, np.minimum}   # numpy 2 deprecates their third positional
 _MAKERS_LIKE = {np.zeros_like: _like_fill(0), np.ones_like: _like_fill(1),
                 np.empty_like: _like_fill(None), np.full_like: _full_like_fill}
 _IN_PLACE = {np.copyto, np.put, np.put_along_axis, np.fill_diagonal}
