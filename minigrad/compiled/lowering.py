@@ -99,6 +99,23 @@ class _Store:
             _store(x, self.g)
 
 
+class _Protect:
+    """Before a backward pass's kernels: a ``.grad`` still holding the buffer
+    they refill (the step does not zero its gradients: they add up over
+    calls) becomes a copy, so that the sum adds the old gradient, not the new."""
+
+    __slots__ = ("stores",)
+
+    def __init__(self, stores):
+        self.stores = stores
+
+    def __call__(self):
+        for store in self.stores:
+            x = store.x
+            if x.grad is not None and x.grad is store.grad:
+                x.grad = _as_grad_variable(store.g.copy())
+
+
 class _Opaque:
     """An operation whose forward draws: run again, results into the buffers."""
 
@@ -256,6 +273,7 @@ def _forward(e, lowering, guards, seen, states):
 def _backward(e, lowering, stores):
     mine = []
     lowering.where = "backward"
+    lowering.add("keep .grad", _Protect(mine), (), None)
     _run(e.outputs, e.seeds, e.retain_graph, _LoweringGradients(mine),
          _Naming(e.order, lowering))
     for store in mine:

@@ -57,7 +57,7 @@ def share(kernels, pinned) -> int:
     # call that a replay relies on: it keeps its memory.
     movable = sorted(written_first, key=first.get)
     if not SHARE_BUFFERS or not movable:
-        return owner.held({})
+        return held_bytes(kernels)
     starts, ends = {}, {}
     for key in movable:
         starts.setdefault(first[key], []).append(key)
@@ -67,7 +67,7 @@ def share(kernels, pinned) -> int:
         for key in starts.get(i, ()):
             size = owner.buffers[key].nbytes
             pool = free.get(size)
-            block_of[key] = pool.pop() if pool else np.empty(size, np.uint8)
+            block_of[key] = pool.pop() if pool else np.ndarray.__new__(_Block, (size,), np.uint8)
         for key in ends.get(i, ()):
             free.setdefault(owner.buffers[key].nbytes, []).append(block_of[key])
     moved = {}
@@ -77,7 +77,23 @@ def share(kernels, pinned) -> int:
     for k in kernels:
         k.run = _remap_run(k.run, remap)
         k.reads, k.writes = remap(k.reads), remap(k.writes)
-    return owner.held(block_of)
+    return held_bytes(kernels)
+
+
+class _Block(np.ndarray):
+    """Memory that several buffers share, one after the other."""
+
+
+def held_bytes(kernels) -> int:
+    """Bytes of the buffers that the kernels read and write (the parameters,
+    the step's arguments and other memory from outside aside)."""
+    held = {}
+    for k in kernels:
+        for a in _arrays(k.reads, []) + _arrays(k.writes, []):
+            r = root(a)
+            if type(r) in (Traced, _Block):
+                held[id(r)] = r.nbytes
+    return sum(held.values())
 
 
 class _Owners:
@@ -103,11 +119,6 @@ class _Owners:
             if where < hi:
                 return key
         return None
-
-    def held(self, block_of) -> int:
-        blocks = {id(b): b.nbytes for b in block_of.values()}
-        own = sum(b.nbytes for key, b in self.buffers.items() if key not in block_of)
-        return own + sum(blocks.values())
 
 
 def _address(a) -> int:

@@ -161,6 +161,19 @@ class CompiledStep:
         tape = next(reversed(self._entries.values())).tape
         return "\n".join(f"{k:3d}  {e.describe()}" for k, e in enumerate(tape.entries))
 
+    def replayed_as(self) -> str:
+        """How the signature used last is replayed: as numpy kernels, as
+        operations (and why not as kernels), or not yet."""
+        if not self._entries:
+            return "nothing recorded yet"
+        entry = next(reversed(self._entries.values()))
+        if entry.lowered is None:
+            return ("operations (kernels=False)" if not self.kernels and entry.recordings >= 2
+                    else "not yet: the first replay lowers the tape to kernels")
+        if entry.lowered is True:
+            return f"kernels: {len(entry.tape.kernels)} numpy kernels and host calls"
+        return f"operations: {entry.lowered}"
+
     def _evict(self):
         if len(self._entries) <= self.cache_size:
             return
