@@ -172,6 +172,10 @@ class _Naming:
 def lower(tape) -> tuple[LoweredTape | None, str | None]:
     """Run ``tape`` once, traced: (its lowered form, None), or (None, the
     reason it cannot be lowered). Either way the call's results are right."""
+    device = _device_of(tape)
+    if device is not None:
+        tape.replay()
+        return None, f"the step's arrays are on a device ({device}): kernels are numpy's"
     lowering = Lowering()
     guards, stores = [], []
     for c in tape.carried:
@@ -223,6 +227,17 @@ def _seen_from_python(tape, stores) -> set:
         elif type(e) is Forward and e.draws:
             seen += [a for a in vars(e.f).values() if isinstance(a, np.ndarray)]
     return seen
+
+
+def _device_of(tape):
+    """The module of a device array the step reads, or None if all are numpy's."""
+    for e in tape.entries:
+        if type(e) is Forward:
+            for x in e.f.inputs:
+                a = x.data if isinstance(x, Variable) else x
+                if hasattr(a, "shape") and not isinstance(a, (np.ndarray, np.generic)):
+                    return type(a).__module__
+    return None
 
 
 def _forward(e, lowering, guards, seen, states):
