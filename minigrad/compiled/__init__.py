@@ -3,5 +3,7 @@ becomes define-and-run). See docs/compiled-step.md."""
 from .rules import CompileError
 from .step import CompiledStep, ScheduleEvictedWarning, compile
 from .tape import replayed
+from .inference import replayed_generation
 
-__all__ = ["compile", "CompiledStep", "CompileError", "ScheduleEvictedWarning", "replayed"]
+__all__ = ["compile", "CompiledStep", "CompileError", "ScheduleEvictedWarning", "replayed",
+           "replayed_generation"]

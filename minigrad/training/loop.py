@@ -53,7 +53,7 @@ from .guard import check_grads, check_loss
 from .progress import Progress, note
 from .protocol import check_model, reset_state
 
-__all__ = ["TrainingLoop", "eager"]
+__all__ = ["TrainingLoop", "eager", "eager_requested"]
 
 # Batcher state that says where the stream is, not which stream it is.
 _POSITION_KEYS = ("position", "iteration", "order_state")
@@ -65,12 +65,19 @@ _eager_runs = []   # one entry per open eager() block
 @contextlib.contextmanager
 def eager():
     """Inside this block every TrainingLoop runs its steps eagerly, as if
-    made with ``compiled=False`` (the command line's ``--eager``)."""
+    made with ``compiled=False`` (the command line's ``--eager``), and the
+    seq2seq models generate eagerly."""
     _eager_runs.append(True)
     try:
         yield
     finally:
         _eager_runs.pop()
+
+
+def eager_requested() -> bool:
+    """True where compiled steps give way to eager ones: inside :func:`eager`,
+    and in anomaly mode, which checks every result as it is made."""
+    return bool(_eager_runs) or config.state.detect_anomaly
 
 
 def _positive_int_or_none(name, value):
@@ -265,8 +272,7 @@ class TrainingLoop:
     def run(self, resume=None) -> dict:
         state = self._read(resume) if resume is not None else None
         self.model.train()
-        # Anomaly mode checks every result as it is made: such a run stays eager.
-        if not self.compiled or _eager_runs or config.state.detect_anomaly:
+        if not self.compiled or eager_requested():
             self._compiled = None
         elif self._compiled is None:
             self._compiled = compile_step(self._train_step, self.model)
