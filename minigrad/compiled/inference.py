@@ -14,6 +14,7 @@ other values and refuses it (rule 3 of docs/compiled-step.md).
 """
 from __future__ import annotations
 
+from .python_state import watching
 from .step import CompiledStep
 
 __all__ = ["replayed_generation"]
@@ -39,5 +40,6 @@ def replayed_generation(model, generate, *, cache_size: int = 8) -> CompiledStep
     key = getattr(generate, "__func__", generate)
     compiled = kept.get(key)
     if compiled is None:
-        compiled = kept[key] = CompiledStep(generate, model, cache_size=cache_size)
+        compiled = kept[key] = CompiledStep(watching(generate, model), model,
+                                            cache_size=cache_size)
     return compiled
