@@ -144,7 +144,9 @@ class TrainingLoop:
     :meth:`run` returns the history, plain Python numbers and lists: ``loss``
     (every batch), ``train_iters`` with ``train_loss`` (and ``train_ppl``) at
     each report, ``lr``, ``epoch_loss`` and ``epoch_time_s`` per epoch,
-    ``iters_per_epoch``, ``resume_checkpoint`` and ``replayed_steps``.
+    ``iters_per_epoch``, ``resume_checkpoint`` and ``replayed_steps`` (the
+    steps replayed since the run started or resumed: a resumed run records
+    its step afresh, so its first two steps of each shape are recorded).
     """
 
     def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,
@@ -326,7 +328,8 @@ class TrainingLoop:
                 self._checkpoint(mid_epoch=False)
         if self.recurrent:
             reset_state(self.model)
-        # How many steps replayed a recording (0 for an eager run), over the loop's life.
+        # How many steps replayed a recording (0 for an eager run), over the loop's life:
+        # since the run started or resumed (a resume records its step afresh).
         history["replayed_steps"] = 0 if self._compiled is None else self._compiled.replays
         return history
 
