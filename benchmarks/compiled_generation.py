@@ -33,6 +33,7 @@ THREADS = pin_threads()
 import numpy as np  # noqa: E402
 
 import _harness as H  # noqa: E402
+from minigrad.compiled import replayed_generations  # noqa: E402
 from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq  # noqa: E402
 
 # name: (model class, V, D, H, question length, answer length)
@@ -52,7 +53,7 @@ def bench(name, shape, batch, rounds):
     first_eager, want = H.time_once(lambda: model.generate(xs, start, length, compiled=False))
     recording, got = H.time_once(lambda: model.generate(xs, start, length))
     np.testing.assert_array_equal(got, want)           # the same answers
-    (compiled,) = model._replayed_generations.values()
+    (compiled,) = replayed_generations(model)
     while compiled.replays == 0:   # the first call left the LSTMs' state: one more signature
         model.generate(xs, start, length)
     recorded = compiled.recordings

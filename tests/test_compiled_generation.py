@@ -6,6 +6,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functions as F
+from minigrad.compiled import replayed_generations
 from models.seq2seq import AttentionSeq2seq, PeekySeq2seq, Seq2seq
 
 V, Te, LENGTH, START = 13, 7, 6, 6
@@ -37,7 +38,7 @@ def test_compiled_greedy_generation_gives_the_eager_answers_over_many_batches(cl
     answers = np.concatenate(eager)
     assert len(np.unique(answers)) > 3 and (answers[:, 1:] != answers[:, :-1]).any()
     assert len({a.tobytes() for a in eager[:-1]}) == len(eager) - 1   # batches differ
-    (gen,) = model._replayed_generations.values()
+    (gen,) = replayed_generations(model)
     # At most four recordings: the first call (no LSTM state left on the layers
     # yet), two of 5 questions, one of the last 2; the rest replayed.
     assert gen.recordings <= 4 and gen.replays == 12 - gen.recordings
@@ -54,13 +55,30 @@ def test_a_replayed_generation_follows_weights_changed_by_training_in_between():
                                   model.generate(xs, START, LENGTH, compiled=False))
 
 
+def test_a_copy_of_the_model_generates_with_its_own_weights():
+    import copy
+    model = _sharp(AttentionSeq2seq(V, 8, 16, rng=0))
+    xs = _questions(1, 4, 4)[0]
+    for _ in range(3):
+        model.generate(xs, START, LENGTH)
+    twin = copy.deepcopy(model)
+    for p in twin.params():
+        p.data[...] = np.random.default_rng(2).normal(size=p.shape) * 40
+    for questions in (xs, _questions(1, 3, 3, seed=1)[0]):    # recorded before, and not
+        for _ in range(3):
+            got = twin.generate(questions, START, LENGTH)
+        np.testing.assert_array_equal(got, twin.generate(questions, START, LENGTH,
+                                                         compiled=False))
+        assert (got != model.generate(questions, START, LENGTH)).any()
+
+
 def test_a_new_length_or_start_id_is_another_signature():
     model = _sharp(PeekySeq2seq(V, 8, 16, rng=0))
     xs = _questions(1, 4, 4)[0]
     for length, start in [(4, START), (5, START), (4, 2), (4, START), (4, START)]:
         np.testing.assert_array_equal(model.generate(xs, start, length),
                                       model.generate(xs, start, length, compiled=False))
-    (gen,) = model._replayed_generations.values()
+    (gen,) = replayed_generations(model)
     assert gen.replays == 0 and gen.recordings == 5
 
 
@@ -74,7 +92,7 @@ def test_generation_runs_eagerly_in_an_eager_block_with_a_mask_and_in_anomaly_mo
     model.generate(xs, START, LENGTH, mask=mask)
     with mg.detect_anomaly():
         model.generate(xs, START, LENGTH)
-    assert not getattr(model, "_replayed_generations", None)
+    assert not replayed_generations(model)
 
 
 def test_an_argmax_taken_in_numpy_would_be_frozen_and_is_refused():

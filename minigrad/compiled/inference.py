@@ -14,12 +14,15 @@ other values and refuses it (rule 3 of docs/compiled-step.md).
 """
 from __future__ import annotations
 
+import weakref
+
 from .python_state import watching
 from .step import CompiledStep
 
-__all__ = ["replayed_generation"]
+__all__ = ["replayed_generation", "replayed_generations"]
 
-# The attribute of a model holding its compiled generations: {function: CompiledStep}.
+# The attribute of a model holding its compiled generations: {function: CompiledStep},
+# and under "model" a weak reference to the model they were made for.
 _KEPT = "_replayed_generations"
 
 
@@ -33,8 +36,10 @@ def replayed_generation(model, generate, *, cache_size: int = 8) -> CompiledStep
     refilled, so copy them before the next call.
     """
     kept = model.__dict__.get(_KEPT)
-    if kept is None:
-        kept = {}
+    # A copy of the model (copy.deepcopy) has a copy of this dict, whose
+    # recordings would run the original's operations: it makes its own.
+    if kept is None or kept["model"]() is not model:
+        kept = {"model": weakref.ref(model)}
         object.__setattr__(model, _KEPT, kept)
     # A bound method is a new object at each reading: key by its function.
     key = getattr(generate, "__func__", generate)
@@ -43,3 +48,12 @@ def replayed_generation(model, generate, *, cache_size: int = 8) -> CompiledStep
         compiled = kept[key] = CompiledStep(watching(generate, model), model,
                                             cache_size=cache_size)
     return compiled
+
+
+def replayed_generations(model) -> list:
+    """The compiled generations made for ``model`` (their ``recordings`` and
+    ``replays`` say how each call ran)."""
+    kept = model.__dict__.get(_KEPT)
+    if kept is None or kept["model"]() is not model:
+        return []
+    return [compiled for key, compiled in kept.items() if key != "model"]
