@@ -267,7 +267,7 @@ class _Seq2seq(L.Layer, WeightsMixin):
             answers = replayed_generation(self, self._greedy)(*args)
         else:
             answers = self._greedy(*args, mask)
-        # A copy: a replay refills the recorded answers in place of these.
+        # A copy: the next replay may refill the recorded answers where they are.
         return np.array(mg.to_cpu(answers.data))
 
     def _greedy(self, xs, start_id, length, mask=None):
