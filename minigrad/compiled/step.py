@@ -20,6 +20,7 @@ from .carried import carried_between, present_state, state_signature, walk
 from .compare import compare
 from .rules import CompileError, refuse_draw
 from .lowering import lower
+from .python_state import watching
 from .tape import Forward, Recorder
 from .views import OutputView, place
 
@@ -78,7 +79,8 @@ class CompiledStep:
                             f"{type(model).__name__}")
         if int(cache_size) < 1:
             raise ValueError(f"compile: cache_size must be at least 1, got {cache_size!r}")
-        self.step, self.model, self.cache_size = step, model, int(cache_size)
+        # The step's own Python is watched while it records (rule 4: python_state.py).
+        self.step, self.model, self.cache_size = watching(step, model), model, int(cache_size)
         self.kernels = bool(kernels)
         self._entries = OrderedDict()
         self._warned = False
