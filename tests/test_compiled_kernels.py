@@ -141,3 +141,25 @@ def test_shared_buffers_hold_less_memory_and_give_the_same_numbers(monkeypatch):
         held[share] = memory.held_bytes(entry.tape.kernels)
     np.testing.assert_array_equal(losses[True], losses[False])
     assert held[True] < 0.7 * held[False]
+
+
+class _Unwrapped(mg.Function):
+    """Scales x by its mean, read through a plain view of the array: numpy's
+    tracing does not see the mean, so a kernel would keep this call's."""
+
+    def forward(self, x):
+        self.scale = x.view(np.ndarray).mean()
+        return x * self.scale
+
+    def backward(self, gy):
+        return gy * self.scale
+
+
+def test_a_value_computed_from_the_batch_behind_numpys_back_keeps_the_operations():
+    def loss_of(model, x, t):
+        return F.softmax_cross_entropy(_Unwrapped()(model.fc2(F.relu(model.fc1(x)))), t)
+    a, b, eager, fast = _compiled_pair(loss_of=loss_of)
+    _run_both(eager, fast, a, b, _mlp_batches(12))
+    assert fast.replayed_as().startswith("operations:")
+    assert "_Unwrapped.forward" in fast.replayed_as() and "differs between two calls" \
+        in fast.replayed_as()

@@ -34,10 +34,10 @@ from .tracing import Lowering, plain
 class LoweredTape:
     """A tape's kernels, run in order by :meth:`replay`."""
 
-    __slots__ = ("tape", "kernels", "runs", "guards", "reads", "writes", "returned")
+    __slots__ = ("tape", "kernels", "runs", "guards", "reads", "writes", "returned", "constants")
 
-    def __init__(self, tape, kernels, guards, reads, returned):
-        self.tape, self.kernels = tape, kernels
+    def __init__(self, tape, kernels, guards, reads, returned, constants):
+        self.tape, self.kernels, self.constants = tape, kernels, constants
         self.runs = [k.run for k in kernels]
         self.guards, self.reads, self.returned = guards, reads, returned
         # Carried state is pointed at its new value. The Variable may be another
@@ -48,6 +48,10 @@ class LoweredTape:
     @property
     def entries(self):
         return self.tape.entries
+
+    @property
+    def result(self):
+        return self.tape.result
 
     def replay(self):
         for v, a in self.guards:
@@ -145,12 +149,13 @@ def _copy_into(buf, a, name):
 
 
 class _LoweringGradients(Gradients):
-    def __init__(self, stores):
+    def __init__(self, stores, lowering):
         super().__init__(False, None)
-        self.stores = stores
+        self.stores, self.lowering = stores, lowering
 
     def store(self, x, g):
-        _store(x, g)
+        with tracing.paused(self.lowering):    # a _Store does it on every replay
+            _store(x, g)
         self.stores.append(_Store(x, g))
 
 
@@ -205,10 +210,29 @@ def lower(tape) -> tuple[LoweredTape | None, str | None]:
     returned = [(r, r.data) for r in _returned(tape.result)
                 if r.creator is not None or not r.requires_grad]
     reads = [(c.layer, c.name, plain(buf)) for c, buf in states.values()]
+    constants = [lowering.constants_of(k) for k in lowering.kernels]
     memory.share(lowering.kernels, _seen_from_python(tape, stores) + [b for _, _, b in reads])
     for var, buf in returned:
         var.data = buf.copy()
-    return LoweredTape(tape, lowering.kernels, guards, reads, returned), None
+    return LoweredTape(tape, lowering.kernels, guards, reads, returned, constants), None
+
+
+def _same_value(x, y) -> bool:
+    x, y = np.asarray(x), np.asarray(y)
+    return x.shape == y.shape and x.dtype == y.dtype and \
+        np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
+
+
+def differ(first, second) -> str | None:
+    """Why two lowerings of one tape differ, or None if they agree."""
+    if [k.name for k in first.kernels] != [k.name for k in second.kernels]:
+        return "two calls of one signature made different numpy calls"
+    for k, a, b in zip(first.kernels, first.constants, second.constants):
+        if len(a) != len(b) or not all(map(_same_value, a, b)):
+            return (f"{k.where} ({k.name}) reads a value computed in Python that differs "
+                    "between two calls (made from the batch without numpy seeing it, e.g. "
+                    "through np.asarray or a write into an array from outside)")
+    return None
 
 
 def _seen_from_python(tape, stores) -> set:
@@ -289,7 +313,7 @@ def _backward(e, lowering, stores):
     mine = []
     lowering.where = "backward"
     lowering.add("keep .grad", _Protect(mine), (), None)
-    _run(e.outputs, e.seeds, e.retain_graph, _LoweringGradients(mine),
+    _run(e.outputs, e.seeds, e.retain_graph, _LoweringGradients(mine, lowering),
          _Naming(e.order, lowering))
     for store in mine:
         lowering.add("store .grad", store, (), None)
@@ -314,13 +338,16 @@ def _untrace(tape, stores):
     for v in tape.views:
         v.var.data = plain(v.var.data)
     for store in stores:
-        store.g = _plain_gradient(store.g)
-        store.grad = _as_grad_variable(store.g)
-        g = store.x.grad
-        if isinstance(g, Variable):
-            g.data = plain(g.data)
-        elif isinstance(g, SparseRows):
-            store.x.grad = _plain_gradient(g)
+        x, g = store.x, store.g
+        held = x.grad
+        # The Variable .grad holds now, when it is this store's: a replay stores it again.
+        own = held is g or (isinstance(held, Variable) and held.data is g)
+        store.g = _plain_gradient(g)
+        if isinstance(held, Variable):
+            held.data = plain(held.data)
+        elif isinstance(held, SparseRows):
+            x.grad = held = store.g if own else _plain_gradient(held)
+        store.grad = held if own else _as_grad_variable(store.g)
     for r in _returned(tape.result):
         r.data = plain(r.data)
 

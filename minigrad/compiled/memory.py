@@ -36,6 +36,11 @@ def _arrays(obj, out):
     return out
 
 
+def arrays_of(kernel) -> list:
+    """The arrays a kernel reads and writes."""
+    return _arrays(kernel.reads, []) + _arrays(kernel.writes, [])
+
+
 def share(kernels, pinned) -> int:
     """Re-point the kernels' buffers to shared memory; ``pinned``: arrays
     whose buffers keep their own. Returns the bytes the buffers hold."""

@@ -19,7 +19,7 @@ from ..core.variable import Variable
 from .carried import carried_between, present_state, state_signature, walk
 from .compare import compare
 from .rules import CompileError, refuse_draw
-from .lowering import lower
+from .lowering import differ, lower
 from .python_state import watching
 from .tape import Forward, Recorder
 from .views import OutputView, place
@@ -62,11 +62,12 @@ def compile(step, model, *, cache_size: int = 8, kernels: bool = True) -> "Compi
 class _Entry:
     """One signature: the argument buffers, and the tape once recorded."""
 
-    __slots__ = ("buffers", "tape", "recordings", "lowered")
+    __slots__ = ("buffers", "tape", "recordings", "lowered", "first_lowering")
 
     def __init__(self, buffers):
         self.buffers, self.tape, self.recordings = buffers, None, 0
-        self.lowered = None      # after the first replay: True, or why the tape stays as it is
+        self.lowered = None      # after two replays: True, or why the tape stays as it is
+        self.first_lowering = None
 
 
 class CompiledStep:
@@ -149,11 +150,22 @@ class CompiledStep:
         return result
 
     def _lower(self, entry):
+        """The first two replays of a signature lower its tape to kernels, and
+        compare the two lists, as the two recordings are compared: the same
+        kernels, and every array a kernel reads that neither a kernel nor the
+        step's arguments, parameters and state make holding the same values
+        (one computed from the batch outside the tracing would be frozen)."""
         lowered, reason = lower(entry.tape)
-        entry.lowered = reason or True
+        if lowered is not None and entry.first_lowering is None:
+            entry.first_lowering = lowered
+            return entry.tape.result
         if lowered is not None:
+            reason = differ(entry.first_lowering, lowered)
+        entry.first_lowering = None
+        entry.lowered = reason or True
+        if reason is None:
             entry.tape = lowered
-        return lowered.tape.result if lowered is not None else entry.tape.result
+        return entry.tape.result
 
     def describe(self) -> str:
         """The tape of the signature used last, one entry a line, in the order

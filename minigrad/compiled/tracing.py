@@ -93,6 +93,31 @@ class Lowering:
         self.known[id(r)] = r
         return a.view(Traced)
 
+    def constants_of(self, kernel) -> list:
+        """The values a kernel reads that the step's Python made during the call:
+        numbers, and arrays that neither a kernel writes nor come from outside
+        (a parameter, the batch). Two calls must agree on them."""
+        run = kernel.run
+        if type(run) is not functools.partial:
+            return []
+        found = []
+
+        def walk(x):
+            if isinstance(x, np.ndarray):
+                if id(root(x)) not in self.known:
+                    found.append(x)
+            elif isinstance(x, (int, float, complex, np.generic)):
+                found.append(x)
+            elif type(x) in (tuple, list):
+                for v in x:
+                    walk(v)
+            elif type(x) is dict:
+                for v in x.values():
+                    walk(v)
+        walk(run.args)
+        walk(run.keywords)
+        return found
+
     def give_up(self, reason):
         """Stop noting kernels: the rest of the call runs untraced."""
         self.failed = self.failed or f"{self.where} {reason}"
