@@ -103,6 +103,19 @@ class _Store:
             _store(x, self.g)
 
 
+class _Stores:
+    """The stores of one backward pass, in one call."""
+
+    __slots__ = ("stores",)
+
+    def __init__(self, stores):
+        self.stores = stores
+
+    def __call__(self):
+        for store in self.stores:
+            store()
+
+
 class _Protect:
     """Before a backward pass's kernels: a ``.grad`` still holding the buffer
     they refill (the step does not zero its gradients: they add up over
@@ -315,8 +328,7 @@ def _backward(e, lowering, stores):
     lowering.add("keep .grad", _Protect(mine), (), None)
     _run(e.outputs, e.seeds, e.retain_graph, _LoweringGradients(mine, lowering),
          _Naming(e.order, lowering))
-    for store in mine:
-        lowering.add("store .grad", store, (), None)
+    lowering.add("store .grad", _Stores(mine), (), None)
     stores += mine
 
 
