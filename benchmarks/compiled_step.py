@@ -52,12 +52,10 @@ import numpy as np  # noqa: E402
 
 import _harness as H  # noqa: E402
 import minigrad as mg  # noqa: E402
-from minigrad import layers as L  # noqa: E402
 from minigrad import optimizers as O  # noqa: E402
 from minigrad.compiled import memory as compiled_memory  # noqa: E402
-from minigrad.viz.schedule import schedule  # noqa: E402
-from engine_overhead import CHAIN_LEN, CHAIN_SHAPE, MIX_TEXT, handwritten, make_chain  # noqa: E402
-from engine_overhead import ADD, MUL  # noqa: E402
+from minigrad.viz.compiled_schedule import schedule  # noqa: E402
+from engine_overhead import CHAIN_LEN, CHAIN_SHAPE, MIX_TEXT, Chain, handwritten, make_chain  # noqa: E402
 
 LOCKSTEP_STEPS = 5     # record, record, lower, replay, replay (a stateful model: one more record)
 ADDER_STEPS = 200      # one-pair steps per timed sample of the notes' adder
@@ -82,28 +80,6 @@ class Workload:
             for _ in range(n):
                 step(*next(batches))
         return run
-
-
-class Chain(L.Layer):
-    """engine_overhead's chain with its constants as parameters."""
-
-    def __init__(self, steps):
-        super().__init__()
-        self.kinds = [kind for kind, _ in steps]
-        for i, (_, c) in enumerate(steps):
-            if c is not None:
-                setattr(self, f"c{i}", L.Parameter(c.copy()))
-
-    def forward(self, x):
-        y = x
-        for i, kind in enumerate(self.kinds):
-            if kind == MUL:
-                y = y * getattr(self, f"c{i}")
-            elif kind == ADD:
-                y = y + getattr(self, f"c{i}")
-            else:
-                y = mg.functions.tanh(y)
-        return y
 
 
 def chain_workload():

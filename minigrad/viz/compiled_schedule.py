@@ -21,11 +21,12 @@ import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
 from ..compiled import CompiledStep
-from ..compiled.lowering import LoweredTape
+from ..compiled.lowering import LoweredTape, _Store
 from ..compiled.memory import _arrays
 from ..compiled.tape import HostCall
 
-__all__ = ["Schedule", "schedule", "lowered_tape", "kernel_arrays"]
+__all__ = ["Schedule", "schedule", "schedule_text", "schedule_to_dot", "plot_schedule",
+           "lowered_tape", "kernel_arrays"]
 
 
 def lowered_tape(step) -> LoweredTape:
@@ -62,15 +63,15 @@ def _extent(a) -> tuple:
 
 class Buffer:
     """One value the kernels hold: ``label`` (``b3``; a parameter's path,
-    ``grad`` and its path, ``arg0`` for the step's arguments), the ``shape``
-    and ``dtype`` it was written with, ``kind`` ("buffer", "parameter",
+    ``grad`` and its path, ``arg0`` for the step's arguments), the ``array``
+    it was first seen as (its memory) with its ``shape`` and ``dtype``, ``kind`` ("buffer", "parameter",
     "gradient", "argument") and ``block``, the index of the memory block it
     lies in. Views of it (a transpose, a reshape) are the same Buffer."""
 
-    __slots__ = ("label", "shape", "dtype", "kind", "block")
+    __slots__ = ("label", "array", "shape", "dtype", "kind", "block")
 
     def __init__(self, label, a, kind, block):
-        self.label, self.shape, self.dtype = label, a.shape, a.dtype
+        self.label, self.array, self.shape, self.dtype = label, a, a.shape, a.dtype
         self.kind, self.block = kind, block
 
     def describe(self) -> str:
@@ -140,6 +141,9 @@ def schedule(step) -> Schedule:
                                      and roles.get(blk) is None and not _partial(k.name)):
                 new_value(blk, a)
             written.append(values[blk])
+        if isinstance(k.run, _Store):     # points .grad at a gradient's buffer
+            read_values = [values[blk] for blk in map(memory.block, _store_arrays(k.run))
+                           if blk in values]
         steps.append(Step(k.name, _where(k), _unique(read_values), _unique(written)))
     blocks = [[] for _ in memory.sizes]
     for b in buffers:
@@ -182,8 +186,6 @@ class _Memory:
 def _roles(step, lowered, memory) -> dict:
     """Block -> (label, kind) for the parameters, the step's arguments and
     the gradients stored into ``.grad``."""
-    from ..compiled.lowering import _Store
-
     roles = {}
     names = {}
     for name, p in step.model.named_params():
@@ -213,8 +215,128 @@ def _unique(items) -> list:
     return list(dict.fromkeys(items))
 
 
+def _store_arrays(store) -> list:
+    g = store.g
+    return [g] if isinstance(g, np.ndarray) else [a for a in (getattr(g, "indices", None),
+                                                             getattr(g, "rows", None))
+                                                  if isinstance(a, np.ndarray)]
+
+
 def _where(kernel) -> str:
-    # A host call runs in Python between kernels; it comes from no operation.
+    # A host call runs in Python between kernels, and a store ends the backward
+    # pass: neither comes from one operation.
     if isinstance(getattr(kernel.run, "__self__", None), HostCall):
         return "host call"
+    if isinstance(kernel.run, _Store):
+        return "backward"
     return kernel.where
+
+
+# ------------------------------------------------------------------ text
+def schedule_text(step) -> str:
+    """The schedule of ``step`` (a CompiledStep) as text: one kernel a line,
+    in the order a replay runs them (the operation it came from, what it
+    reads and writes), then the memory blocks that several buffers share;
+    docs/seeing-the-graph.md shows it for a small step."""
+    s = schedule(step)
+    lines = []
+    for i, k in enumerate(s.steps):
+        if k.where == "host call":
+            lines.append(f"{i:3d}  host call: {k.name}")
+            continue
+        reads = ", ".join(b.describe() for b in k.reads)
+        writes = ", ".join(b.describe() for b in k.writes)
+        flow = " ".join(part for part in (reads, writes and f"-> {writes}") if part)
+        lines.append(f"{i:3d}  {k.name:<15} {k.where:<20} {flow}".rstrip())
+    shared = s.shared_blocks()
+    lines.append(f"{len(s.steps)} kernels, {len(s.buffers)} buffers in {len(s.blocks)} memory "
+                 f"blocks; {_bytes(s.held_bytes())} held besides the parameters; "
+                 f"{len(shared)} blocks shared:")
+    for i in shared:
+        names = ", ".join(b.label for b in s.blocks[i])
+        lines.append(f"  block {i} ({_bytes(s.block_bytes[i])}): {names}")
+    return "\n".join(lines)
+
+
+def _bytes(n) -> str:
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+# ------------------------------------------------------------------ drawing
+# Buffers that take turns in one block share its colour (and a dashed box
+# around them); a buffer alone in its block is drawn as minigrad draws values.
+_PALETTE = ("#f9c6c9", "#c6e2f9", "#e3d1f5", "#f5f0b8", "#c9ece8", "#f3d3e8")
+_STYLE = {
+    "kernel": 'shape=box, style="rounded,filled", fillcolor="#d6e9f8", color="#3f73a8"',
+    "host": 'shape=box, style="rounded,filled,dashed", fillcolor="#eeeeee", color="#8c8c8c"',
+    "parameter": 'shape=ellipse, style=filled, fillcolor="#dcefd6", color="#4f8a3c"',
+    "argument": 'shape=ellipse, style="filled,dashed", fillcolor="#f2f2f2", color="#8c8c8c"',
+    "gradient": 'shape=ellipse, style=filled, fillcolor="#fde3bf", color="#b7791f", penwidth=2',
+    "buffer": 'shape=ellipse, style=filled, fillcolor="#fde3bf", color="#b7791f"',
+}
+
+
+def schedule_to_dot(step, rankdir="TB") -> str:
+    """DOT source for the schedule of ``step`` (a CompiledStep): the kernels
+    as boxes in the order a replay runs them (grey dotted arrows), each
+    labelled with its numpy call and the operation it came from; the buffers
+    as ellipses labelled with their shape and dtype, an arrow from each
+    buffer a kernel reads and to each buffer it writes. Buffers that take
+    turns in one memory block are boxed together and share a colour.
+    Parameters are green, the step's arguments grey, the gradients stored
+    into ``.grad`` heavy-bordered."""
+    from .dot import quote
+
+    if rankdir not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"schedule_to_dot: rankdir must be 'LR', 'TB', 'RL' or 'BT', "
+                         f"got {rankdir!r}")
+    s = schedule(step)
+    ids = {id(b): f"m{i}" for i, b in enumerate(s.buffers)}
+    lines = ["digraph schedule {", f"  rankdir={rankdir};",
+             '  node [fontname="Helvetica", fontsize=10];',
+             '  edge [fontname="Helvetica", fontsize=9];']
+    for colour, i in enumerate(s.shared_blocks()):
+        fill = _PALETTE[colour % len(_PALETTE)]
+        lines.append(f"  subgraph cluster_block{i} {{")
+        lines.append(f"    label={quote(f'block {i}: {_bytes(s.block_bytes[i])}, shared')}; "
+                     f'style="rounded,dashed"; color="#8c8c8c";')
+        for b in s.blocks[i]:
+            lines.append(f"    {ids[id(b)]} [label={quote(_buffer_label(b))}, "
+                         f'{_STYLE[b.kind]}, fillcolor="{fill}"];')
+        lines.append("  }")
+    shared = set(s.shared_blocks())
+    for b in s.buffers:
+        if b.block not in shared:
+            lines.append(f"  {ids[id(b)]} [label={quote(_buffer_label(b))}, {_STYLE[b.kind]}];")
+    for i, k in enumerate(s.steps):
+        host = k.where == "host call"
+        label = f"{i}: {k.name}" + ("" if host else f"\n{k.where}")
+        lines.append(f"  k{i} [label={quote(label)}, {_STYLE['host' if host else 'kernel']}];")
+    for i in range(1, len(s.steps)):
+        lines.append(f'  k{i - 1} -> k{i} [style=dotted, color="#8c8c8c", arrowsize=0.5];')
+    for i, k in enumerate(s.steps):
+        for b in k.reads:
+            lines.append(f"  {ids[id(b)]} -> k{i};")
+        for b in k.writes:
+            lines.append(f"  k{i} -> {ids[id(b)]};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _buffer_label(b) -> str:
+    shape = "x".join(map(str, b.shape)) or "scalar"
+    return f"{b.label}\n{shape} {b.dtype}"
+
+
+def plot_schedule(step, path=None, format=None, **options):
+    """Draw the schedule of ``step`` (a CompiledStep) with Graphviz;
+    ``options`` are those of :func:`schedule_to_dot`. As
+    :func:`minigrad.viz.plot`: a :class:`~minigrad.viz.Picture`, written to
+    ``path`` when given; without Graphviz a GraphvizNotFoundError that says
+    what to install (the DOT source is written next to ``path``)."""
+    from .render import plot_source
+
+    return plot_source(schedule_to_dot(step, **options), path, format)
