@@ -212,8 +212,43 @@ def compiled_contender(eager, fast, run, target=NOT_SLOWER):
     when it could not be compiled: the contender is left out)."""
     name = "minigrad compiled" if eager.name == "minigrad" else f"{eager.name} compiled"
     refs = {k[3:]: v for k, v in eager.refs.items() if k != "vs_eager"}
-    return Contender(name, None if fast is None else run(fast), eager=eager.name,
-                     target=target, **refs)
+    contender = Contender(name, None if fast is None else run(fast), eager=eager.name,
+                          target=target, **refs)
+    contender.compiled = fast     # for --profile's time per kernel
+    return contender
+
+
+def kernel_times(fast, sample, runs, top):
+    """Where a compiled step's time goes: each kernel of its lowered tape
+    timed on its own over ``runs`` replays (after ``sample()``, one timed
+    sample, for scale), summed by the operation it came from and by numpy
+    call. Host calls (the optimizer's update, the clipping) count as theirs."""
+    import time
+    from collections import Counter
+
+    from minigrad.viz.compiled_schedule import schedule, lowered_tape
+
+    kernels = lowered_tape(fast).kernels
+    steps = schedule(fast).steps
+    sample()
+    whole = H.median([H.time_once(sample)[0] for _ in range(runs)])
+    by_op, by_call, clock = Counter(), Counter(), time.perf_counter
+    for _ in range(runs):
+        for k, s in zip(kernels, steps):
+            t0 = clock()
+            k.run()
+            t = clock() - t0
+            where = s.name if s.where == "host call" else s.where
+            by_op[where] += t
+            by_call[s.name if s.where == "host call" else f"{s.name} ({s.where.split('.')[-1]})"] += t
+    total = sum(by_op.values())
+    lines = [f"one sample {whole * 1e3:.2f} ms; its kernels timed one by one: "
+             f"{total / runs * 1e3:.2f} ms per step, {len(kernels)} kernels"]
+    for title, counts in (("by operation", by_op), ("by numpy call", by_call)):
+        lines.append(f"{'ms':>8} {'share':>6}  {title}")
+        for key, t in counts.most_common(top):
+            lines.append(f"{t / runs * 1e3:8.2f} {t / total:6.1%}  {key}")
+    return "\n".join(lines)
 
 
 def ratio_clock(times):
@@ -1250,11 +1285,16 @@ def main():
         print("torch not installed (or --no-torch): the PyTorch contenders are skipped",
               file=sys.stderr)
     if args.profile:
-        step = next(c.step for c in BUILDERS[args.profile](True)["contenders"]
-                    if c.name.startswith("minigrad"))
+        contenders = BUILDERS[args.profile](True)["contenders"]
+        step = next(c.step for c in contenders if c.name.startswith("minigrad"))
         print(f"minigrad step of {args.profile}, {THREADS} BLAS thread(s), commit "
               f"{H.environment()['git_commit']}")
         print(H.profile_top(step, runs=10, top=15))
+        fast = next((c for c in contenders if getattr(c, "compiled", None) is not None), None)
+        if fast is not None:
+            print(f"\n{fast.name} of {args.profile}:")
+            print(H.profile_top(fast.step, runs=10, top=15))
+            print(kernel_times(fast.compiled, fast.step, runs=10, top=12))
         return
 
     env = H.environment(torch)
