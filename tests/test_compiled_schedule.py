@@ -158,3 +158,29 @@ def test_plot_draws_the_schedule(lowered, tmp_path):
     except GraphvizNotFoundError:
         pytest.skip("Graphviz's dot program is not installed")
     assert "Linear.forward" in picture.path.read_text()
+
+
+def test_a_sparse_gradient_is_drawn_as_its_ids_and_rows():
+    # The book's embedding gradient: the rows looked up, not a (V, H) table.
+    from models.word2vec import CBOW
+
+    rng = np.random.default_rng(0)
+    weights = {"W_in": rng.normal(size=(50, 8)).astype(np.float32),
+               "W_out": rng.normal(size=(50, 8)).astype(np.float32)}
+    model = CBOW.from_weights(weights, 2, sample_size=3, sparse=True)
+    opt = O.Adam(model, lazy=True)
+
+    def step(contexts, target, negatives):
+        model.zero_grad()
+        loss = model.loss(contexts, target, negatives)
+        loss.backward()
+        opt.update()
+        return loss
+    fast = mg.compile(step, model)
+    batch = (rng.integers(0, 50, (4, 4)), rng.integers(0, 50, 4), rng.integers(0, 50, (4, 3)))
+    for _ in range(3):
+        fast(*batch)
+    gradients = {b.label: b for b in schedule(fast).buffers if b.kind == "gradient"}
+    for name, _ in model.named_params():
+        assert gradients[f"grad {name} ids"].dtype.kind == "i"
+        assert gradients[f"grad {name} rows"].shape[1:] == (8,)

@@ -196,10 +196,14 @@ def _roles(step, lowered, memory) -> dict:
     for i, a in enumerate(b for b in entry.buffers if b is not None):
         roles.setdefault(memory.block(a), (f"arg{i}", "argument"))
     for k in lowered.kernels:
-        if isinstance(k.run, _Store) and isinstance(k.run.g, np.ndarray):
+        if isinstance(k.run, _Store):
             x = k.run.x
-            roles.setdefault(memory.block(k.run.g),
-                             (f"grad {names.get(id(x)) or x.name or 'of a leaf'}", "gradient"))
+            label = f"grad {names.get(id(x)) or x.name or 'of a leaf'}"
+            arrays = _store_arrays(k.run)
+            # A sparse gradient (the book's embedding rows) is its ids and its rows.
+            parts = [""] if len(arrays) == 1 else [" ids", " rows"]
+            for a, part in zip(arrays, parts):
+                roles.setdefault(memory.block(a), (label + part, "gradient"))
     return {blk: role for blk, role in roles.items() if 0 <= blk < len(memory.sizes)}
 
 
