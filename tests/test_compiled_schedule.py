@@ -184,3 +184,14 @@ def test_a_sparse_gradient_is_drawn_as_its_ids_and_rows():
     for name, _ in model.named_params():
         assert gradients[f"grad {name} ids"].dtype.kind == "i"
         assert gradients[f"grad {name} rows"].shape[1:] == (8,)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_the_memory_held_is_what_the_lowering_counts(share):
+    # Two definitions that must agree: blocks found by address here, buffers
+    # found by the array owning them in minigrad.compiled.memory.
+    from minigrad.viz.compiled_schedule import lowered_tape
+
+    fast = mlp_step(share=share)
+    assert schedule(fast).held_bytes(("buffer", "gradient")) == \
+        memory.held_bytes(lowered_tape(fast).kernels)

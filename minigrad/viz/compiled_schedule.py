@@ -62,11 +62,13 @@ def _extent(a) -> tuple:
 
 
 class Buffer:
-    """One value the kernels hold: ``label`` (``b3``; a parameter's path,
-    ``grad`` and its path, ``arg0`` for the step's arguments), the ``array``
-    it was first seen as (its memory) with its ``shape`` and ``dtype``, ``kind`` ("buffer", "parameter",
-    "gradient", "argument") and ``block``, the index of the memory block it
-    lies in. Views of it (a transpose, a reshape) are the same Buffer."""
+    """One value the kernels hold: ``label`` (``b3``; ``c0`` for a constant,
+    memory no kernel writes; a parameter's path, ``grad`` and its path,
+    ``arg0`` for the step's arguments), the ``array`` it was first seen as
+    (its memory) with its ``shape`` and ``dtype``, ``kind`` ("buffer",
+    "constant", "parameter", "gradient", "argument") and ``block``, the index
+    of the memory block it lies in. Views of it (a transpose, a reshape) are
+    the same Buffer."""
 
     __slots__ = ("label", "array", "shape", "dtype", "kind", "block")
 
@@ -106,7 +108,7 @@ class Schedule:
         """The indices of the blocks that two or more Buffers take turns in."""
         return [i for i, members in enumerate(self.blocks) if len(members) > 1]
 
-    def held_bytes(self, kinds=("buffer", "gradient", "argument")) -> int:
+    def held_bytes(self, kinds=("buffer", "gradient", "argument", "constant")) -> int:
         """The bytes of the blocks that hold Buffers of ``kinds`` (by default
         all but the parameters, which the model owns whether compiled or not)."""
         return sum(self.block_bytes[i] for i, members in enumerate(self.blocks)
@@ -120,19 +122,26 @@ def schedule(step) -> Schedule:
     kernels = [(kernel_arrays(k.reads), kernel_arrays(k.writes)) for k in lowered.kernels]
     memory = _Memory([a for reads, writes in kernels for a in reads + writes])
     roles = _roles(step, lowered, memory)
+    written = {memory.block(a) for _, writes in kernels for a in writes}
     values, buffers, steps = {}, [], []
+    counts = {"buffer": 0, "constant": 0}
 
     def new_value(blk, a):
-        label, kind = roles.get(blk) or (f"b{sum(b.kind == 'buffer' for b in buffers)}",
-                                         "buffer")
-        b = values[blk] = Buffer(label, a, kind, blk)
+        role = roles.get(blk)
+        if role is None:
+            # Memory no kernel writes holds what the recorded call left there: an
+            # index, a table the step made once.
+            kind = "buffer" if blk in written else "constant"
+            role = (f"{kind[0]}{counts[kind]}", kind)
+            counts[kind] += 1
+        b = values[blk] = Buffer(role[0], a, role[1], blk)
         buffers.append(b)
         return b
 
     for k, (reads, writes) in zip(lowered.kernels, kernels):
         read_blocks = [memory.block(a) for a in reads]
         read_values = [values.get(blk) or new_value(blk, a) for blk, a in zip(read_blocks, reads)]
-        written = []
+        outputs = []
         for a in writes:
             blk = memory.block(a)
             # A kernel that fills a whole block without reading it starts a new
@@ -140,11 +149,11 @@ def schedule(step) -> Schedule:
             if blk not in values or (blk not in read_blocks and memory.covers(a, blk)
                                      and roles.get(blk) is None and not _partial(k.name)):
                 new_value(blk, a)
-            written.append(values[blk])
+            outputs.append(values[blk])
         if isinstance(k.run, _Store):     # points .grad at a gradient's buffer
             read_values = [values[blk] for blk in map(memory.block, _store_arrays(k.run))
                            if blk in values]
-        steps.append(Step(k.name, _where(k), _unique(read_values), _unique(written)))
+        steps.append(Step(k.name, _where(k), _unique(read_values), _unique(outputs)))
     blocks = [[] for _ in memory.sizes]
     for b in buffers:
         blocks[b.block].append(b)
@@ -278,6 +287,7 @@ _STYLE = {
     "host": 'shape=box, style="rounded,filled,dashed", fillcolor="#eeeeee", color="#8c8c8c"',
     "parameter": 'shape=ellipse, style=filled, fillcolor="#dcefd6", color="#4f8a3c"',
     "argument": 'shape=ellipse, style="filled,dashed", fillcolor="#f2f2f2", color="#8c8c8c"',
+    "constant": 'shape=ellipse, style="filled,dashed", fillcolor="#f2f2f2", color="#8c8c8c"',
     "gradient": 'shape=ellipse, style=filled, fillcolor="#fde3bf", color="#b7791f", penwidth=2',
     "buffer": 'shape=ellipse, style=filled, fillcolor="#fde3bf", color="#b7791f"',
 }
