@@ -163,3 +163,19 @@ def test_a_value_computed_from_the_batch_behind_numpys_back_keeps_the_operations
     assert fast.replayed_as().startswith("operations:")
     assert "_Unwrapped.forward" in fast.replayed_as() and "differs between two calls" \
         in fast.replayed_as()
+
+
+def test_a_recurrent_layer_unrolled_step_by_step_is_lowered_bit_for_bit():
+    # fused=False: one operation per time step, joined by F.stack (np.stack
+    # passes out=None to np.concatenate, which the kernel must not take twice).
+    from models.rnnlm import Rnnlm
+
+    def make():
+        model = Rnnlm(30, 8, 8, rng=0)
+        model.recurrent.fused = False
+        return model
+    a, b, eager, fast = _compiled_pair(make, lambda m: O.SGD(m, lr=0.5))
+    rng = np.random.default_rng(2)
+    batches = [(rng.integers(0, 30, (4, 5)), rng.integers(0, 30, (4, 5))) for _ in range(12)]
+    _run_both(eager, fast, a, b, batches)
+    assert fast.replayed_as().startswith("kernels:")

@@ -53,6 +53,10 @@ class LoweredTape:
     def result(self):
         return self.tape.result
 
+    def summary(self):
+        """What :func:`differ` compares: each kernel's name and its constants."""
+        return [k.name for k in self.kernels], self.constants
+
     def replay(self):
         for v, a in self.guards:
             if v.data is not a:
@@ -209,6 +213,7 @@ def lower(tape) -> tuple[LoweredTape | None, str | None]:
             elif type(e) is Backward:
                 _backward(e, lowering, stores)
             else:
+                lowering.where = f"host call {e.name}"
                 with tracing.paused(lowering):
                     e.run()
                 lowering.add(e.name, e.run, (), None)
@@ -237,10 +242,12 @@ def _same_value(x, y) -> bool:
 
 
 def differ(first, second) -> str | None:
-    """Why two lowerings of one tape differ, or None if they agree."""
-    if [k.name for k in first.kernels] != [k.name for k in second.kernels]:
+    """Why two lowerings of one tape differ (``first``: the summary of the
+    first one), or None if they agree."""
+    names, constants = first
+    if names != [k.name for k in second.kernels]:
         return "two calls of one signature made different numpy calls"
-    for k, a, b in zip(first.kernels, first.constants, second.constants):
+    for k, a, b in zip(second.kernels, constants, second.constants):
         if len(a) != len(b) or not all(map(_same_value, a, b)):
             return (f"{k.where} ({k.name}) reads a value computed in Python that differs "
                     "between two calls (made from the batch without numpy seeing it, e.g. "
@@ -328,6 +335,7 @@ def _backward(e, lowering, stores):
     lowering.add("keep .grad", _Protect(mine), (), None)
     _run(e.outputs, e.seeds, e.retain_graph, _LoweringGradients(mine, lowering),
          _Naming(e.order, lowering))
+    lowering.where = "backward"
     lowering.add("store .grad", _Stores(mine), (), None)
     stores += mine
 

@@ -157,7 +157,7 @@ class CompiledStep:
         (one computed from the batch outside the tracing would be frozen)."""
         lowered, reason = lower(entry.tape)
         if lowered is not None and entry.first_lowering is None:
-            entry.first_lowering = lowered
+            entry.first_lowering = lowered.summary()   # not its buffers: half the memory
             return entry.tape.result
         if lowered is not None:
             reason = differ(entry.first_lowering, lowered)

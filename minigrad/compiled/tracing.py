@@ -205,6 +205,8 @@ class Lowering:
                          "buffer of fixed shape")
         if not (self.tracing and self.check(args) and self.check(kwargs.values())):
             return func(*plain(args), **plain(kwargs))
+        if kwargs.get("out", False) is None:
+            kwargs = {k: v for k, v in kwargs.items() if k != "out"}   # np.stack passes out=None
         return self.computed(func.__name__, func, plain(args), plain(kwargs),
                              out_ok=func in _TAKES_OUT)
 
