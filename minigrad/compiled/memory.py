@@ -68,12 +68,17 @@ def share(kernels, pinned) -> int:
         starts.setdefault(first[key], []).append(key)
         ends.setdefault(last[key], []).append(key)
     free, block_of = {}, {}
-    for i in range(len(kernels)):
+    for i, k in enumerate(kernels):
+        ending = list(ends.get(i, ()))
+        if k.elementwise:          # its output may take an input's memory
+            for key in [key for key in ending if key in block_of]:
+                ending.remove(key)
+                free.setdefault(owner.buffers[key].nbytes, []).append(block_of[key])
         for key in starts.get(i, ()):
             size = owner.buffers[key].nbytes
             pool = free.get(size)
             block_of[key] = pool.pop() if pool else np.ndarray.__new__(_Block, (size,), np.uint8)
-        for key in ends.get(i, ()):
+        for key in ending:
             free.setdefault(owner.buffers[key].nbytes, []).append(block_of[key])
     moved = {}
 

@@ -33,10 +33,14 @@ _active = None            # the Lowering running now, if any
 class Kernel:
     """One numpy call of a replay: ``run()`` writes ``writes`` from ``reads``."""
 
-    __slots__ = ("name", "run", "reads", "writes", "where")
+    __slots__ = ("name", "run", "reads", "writes", "where", "elementwise")
 
-    def __init__(self, name, run, reads, writes, where):
+    def __init__(self, name, run, reads, writes, where, elementwise=False):
         self.name, self.run, self.reads, self.writes, self.where = name, run, reads, writes, where
+        # A ufunc called element by element: numpy gives the same result when its
+        # output overlaps an input, so the output may take the memory of an input
+        # read for the last time.
+        self.elementwise = elementwise
 
 
 def root(a):
@@ -140,8 +144,8 @@ class Lowering:
             r = root(a)
             self.known.setdefault(id(r), r)
 
-    def add(self, name, run, reads, writes):
-        self.kernels.append(Kernel(name, run, reads, writes, self.where))
+    def add(self, name, run, reads, writes, elementwise=False):
+        self.kernels.append(Kernel(name, run, reads, writes, self.where, elementwise))
 
     # ------------------------------------------------------------ kernels
     def ufunc(self, uf, method, inputs, kwargs):
@@ -166,7 +170,8 @@ class Lowering:
                 self.target(o)
             outs = plain(out)
             fn(*ins, out=outs, **kw)
-            self.add(name, functools.partial(fn, *ins, out=outs, **kw), ins, outs)
+            self.add(name, functools.partial(fn, *ins, out=outs, **kw), ins, outs,
+                     method == "__call__")
             return out[0] if len(out) == 1 else out
         result = fn(*ins, **kw)
         if type(result) is tuple:
@@ -180,7 +185,7 @@ class Lowering:
         run = functools.partial(fn, *ins, out) if method == "__call__" and not kw and \
             uf not in _OUT_BY_KEYWORD else \
             functools.partial(fn, *ins, out=out, **kw)
-        self.add(name, run, ins, out)
+        self.add(name, run, ins, out, method == "__call__")
         return buf
 
     def function(self, func, types, args, kwargs):

@@ -1,7 +1,7 @@
 """Seeing a compiled step's schedule: the numpy kernels its lowered tape runs,
 the buffers they read and write, and which buffers share one block of memory.
 
-From its third call on, a compiled step (:func:`minigrad.compile`) runs a flat
+From its fifth call on, a compiled step (:func:`minigrad.compile`) runs a flat
 list of numpy kernels into buffers allocated once, as the book's hand-written
 layers do with their ``params`` and ``grads``; buffers whose values are never
 alive at the same time take turns in one block of memory. :func:`schedule`
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
 from ..compiled import CompiledStep
-from ..compiled.lowering import LoweredTape, _Store
+from ..compiled.lowering import LoweredTape, _Store, _Stores
 from ..compiled.memory import _arrays
 from ..compiled.tape import HostCall
 
@@ -36,14 +36,15 @@ def lowered_tape(step) -> LoweredTape:
                         f"got {type(step).__name__}")
     if not step._entries:
         raise ValueError("schedule: the compiled step has not run yet; its kernels are made on "
-                         "the third call of a signature (two recordings, then the lowering)")
+                         "the first replays of a signature (after its two recordings, two calls lower "
+                         "it and compare)")
     entry = next(reversed(step._entries.values()))
     if not isinstance(entry.tape, LoweredTape):
         if not step.kernels:
             why = "it was compiled with kernels=False (operation-level replay)"
         elif entry.lowered is None:
-            why = (f"its last signature ran {entry.recordings} time(s); the kernels are made "
-                   "on the third call")
+            why = ("its last signature has not been lowered yet: the kernels are made by the "
+                   "third and fourth calls (two recordings, then two lowerings compared)")
         else:
             why = f"its tape could not be lowered: {entry.lowered}"
         raise ValueError(f"schedule: the compiled step has no kernels to draw: {why}")
@@ -150,9 +151,9 @@ def schedule(step) -> Schedule:
                                      and roles.get(blk) is None and not _partial(k.name)):
                 new_value(blk, a)
             outputs.append(values[blk])
-        if isinstance(k.run, _Store):     # points .grad at a gradient's buffer
-            read_values = [values[blk] for blk in map(memory.block, _store_arrays(k.run))
-                           if blk in values]
+        if _stores(k.run):     # points .grad at gradients' buffers
+            stored = [a for store in _stores(k.run) for a in _store_arrays(store)]
+            read_values = [values[blk] for blk in map(memory.block, stored) if blk in values]
         steps.append(Step(k.name, _where(k), _unique(read_values), _unique(outputs)))
     blocks = [[] for _ in memory.sizes]
     for b in buffers:
@@ -205,10 +206,10 @@ def _roles(step, lowered, memory) -> dict:
     for i, a in enumerate(b for b in entry.buffers if b is not None):
         roles.setdefault(memory.block(a), (f"arg{i}", "argument"))
     for k in lowered.kernels:
-        if isinstance(k.run, _Store):
-            x = k.run.x
+        for store in _stores(k.run):
+            x = store.x
             label = f"grad {names.get(id(x)) or x.name or 'of a leaf'}"
-            arrays = _store_arrays(k.run)
+            arrays = _store_arrays(store)
             # A sparse gradient (the book's embedding rows) is its ids and its rows.
             parts = [""] if len(arrays) == 1 else [" ids", " rows"]
             for a, part in zip(arrays, parts):
@@ -228,6 +229,13 @@ def _unique(items) -> list:
     return list(dict.fromkeys(items))
 
 
+def _stores(run) -> list:
+    """The stores into ``.grad`` a kernel makes."""
+    if isinstance(run, _Stores):
+        return run.stores
+    return [run] if isinstance(run, _Store) else []
+
+
 def _store_arrays(store) -> list:
     g = store.g
     return [g] if isinstance(g, np.ndarray) else [a for a in (getattr(g, "indices", None),
@@ -240,7 +248,7 @@ def _where(kernel) -> str:
     # pass: neither comes from one operation.
     if isinstance(getattr(kernel.run, "__self__", None), HostCall):
         return "host call"
-    if isinstance(kernel.run, _Store):
+    if _stores(kernel.run):
         return "backward"
     return kernel.where
 
