@@ -179,3 +179,24 @@ def test_a_recurrent_layer_unrolled_step_by_step_is_lowered_bit_for_bit():
     batches = [(rng.integers(0, 30, (4, 5)), rng.integers(0, 30, (4, 5))) for _ in range(12)]
     _run_both(eager, fast, a, b, batches)
     assert fast.replayed_as().startswith("kernels:")
+
+
+def test_a_gradient_nothing_reads_is_not_computed():
+    # (x W + b - t)^2: Sub's backward also computes dL/dt, but t needs no gradient.
+    model = L.Linear(3, 1, rng=0)
+    opt = O.SGD(model, lr=0.1)
+
+    def step(x, t):
+        model.zero_grad()
+        loss = F.mean((model(x) - t) ** 2)
+        loss.backward()
+        opt.update()
+        return loss
+    fast = mg.compile(step, model)
+    x, t = np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32)
+    for _ in range(5):
+        fast(x, t)
+    tape = next(iter(fast._entries.values())).tape
+    wheres = [(k.where, k.name) for k in tape.kernels]
+    assert ("Sub.backward", "negative") not in wheres
+    assert ("Linear.backward", "matmul") in wheres

@@ -228,8 +228,10 @@ def lower(tape) -> tuple[LoweredTape | None, str | None]:
     returned = [(r, r.data) for r in _returned(tape.result)
                 if r.creator is not None or not r.requires_grad]
     reads = [(c.layer, c.name, plain(buf)) for c, buf in states.values()]
+    pinned = _seen_from_python(tape, stores) + [b for _, _, b in reads]
+    lowering.kernels = memory.without_dead(lowering.kernels, pinned)
     constants = [lowering.constants_of(k) for k in lowering.kernels]
-    memory.share(lowering.kernels, _seen_from_python(tape, stores) + [b for _, _, b in reads])
+    memory.share(lowering.kernels, pinned)
     for var, buf in returned:
         var.data = buf.copy()
     return LoweredTape(tape, lowering.kernels, guards, reads, returned, constants), None

@@ -41,6 +41,28 @@ def arrays_of(kernel) -> list:
     return _arrays(kernel.reads, []) + _arrays(kernel.writes, [])
 
 
+def without_dead(kernels, pinned) -> list:
+    """The kernels less those whose results nothing reads: a gradient an
+    operation's backward computes for an input that needs none (a constant,
+    the targets), and what only such kernels read. A kernel counts as dead
+    only if it is a numpy call that writes nothing but buffers of the step."""
+    owner = _Owners(kernels)
+    live = {owner.of(a) for a in pinned if isinstance(a, np.ndarray)}
+    kept = []
+    for k in reversed(kernels):
+        writes = [owner.of(a) for a in _arrays(k.writes, [])]
+        if type(k.run) is functools.partial and writes and None not in writes \
+                and live.isdisjoint(writes):
+            continue
+        kept.append(k)
+        live.update(owner.of(a) for a in _arrays(k.reads, []))
+        # A kernel that writes part of a buffer (an index, in place) keeps what
+        # was written there before.
+        live.update(writes)
+    kept.reverse()
+    return kept
+
+
 def share(kernels, pinned) -> int:
     """Re-point the kernels' buffers to shared memory; ``pinned``: arrays
     whose buffers keep their own. Returns the bytes the buffers hold."""

@@ -272,7 +272,7 @@ def schedule_text(step) -> str:
     shared = s.shared_blocks()
     lines.append(f"{len(s.steps)} kernels, {len(s.buffers)} buffers in {len(s.blocks)} memory "
                  f"blocks; {_bytes(s.held_bytes())} held besides the parameters; "
-                 f"{len(shared)} blocks shared:")
+                 f"{len(shared)} block{'' if len(shared) == 1 else 's'} shared:")
     for i in shared:
         names = ", ".join(b.label for b in s.blocks[i])
         lines.append(f"  block {i} ({_bytes(s.block_bytes[i])}): {names}")
