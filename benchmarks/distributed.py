@@ -16,9 +16,11 @@ Inside that one job every round times, in an order that alternates:
 * **2 ranks, sharded**: the same with ``shard=True``.
 
 So all three see the same outside load, and the speed-up is the ratio of the
-medians of one run. ``comm`` is the time inside ``mean_grads`` (packing, the
-header, the Allreduce and the wait for the slower rank) as a share of the
-2-rank step; ``allreduce`` the Allreduce alone.
+medians of one run. ``comm`` is the time inside ``mean_grads`` (the header,
+the scaling of the buffer, the Allreduce and the wait for the slower rank) as
+a share of the 2-rank step; ``allreduce`` the Allreduce alone; ``comm_work``
+mean_grads less the Allreduce and the header (where the wait is): its own
+passes over the gradients.
 
 The other sections: sparse row gradients (gathered vs densified, by the
 number of rows: where the crossover lies, which sets
@@ -101,10 +103,12 @@ class Job:
         self.comm = dist.create_communicator()
         self.rank = self.comm.rank
         self.mpi = self.comm.transport.comm
-        self.timers = {"comm": [], "allreduce": [], "bytes": [], "calls": []}
+        self.timers = {"comm": [], "allreduce": [], "header": [], "bytes": [], "calls": []}
         self._time(self.comm, "mean_grads", "comm")
         self._time(self.comm, "reduce_scatter_grads", "comm")
         self._time(self.comm.transport, "allreduce_sum", "allreduce")
+        # The first collective of a step: where a rank waits for the slower one.
+        self._time(self.comm.transport, "allgather_header", "header")
         for method in ("allreduce_sum", "reduce_scatter", "allgatherv", "allgather_header"):
             self._count_bytes(self.comm.transport, method)
 
@@ -223,7 +227,8 @@ def time_model(job, kind, data, rounds, warmup=2):
     setups = cbow_setup(job, data) if kind == "cbow" else lm_setup(job, kind, data)
     (single, single_opt, whole), (half, half_opt, halves), *ranks = setups
     one, cpu_one, cpu_half = [], [], []
-    two = {shard: {"wall": [], "cpu": [], "comm": [], "allreduce": [], "bytes": [], "calls": []}
+    two = {shard: {"wall": [], "cpu": [], "comm": [], "allreduce": [], "work": [], "bytes": [],
+                   "calls": []}
            for shard in (False, True)}
     orders = [("one", False, True), (True, "one", False), (False, True, "one")]
     for r in range(warmup + rounds):
@@ -254,6 +259,8 @@ def time_model(job, kind, data, rounds, warmup=2):
                     rec["cpu"].append(dc)
                     rec["comm"].append(sum(timers["comm"]))
                     rec["allreduce"].append(sum(timers["allreduce"]))
+                    rec["work"].append(sum(timers["comm"]) - sum(timers["allreduce"])
+                                       - sum(timers["header"]))
                     rec["bytes"].append(sum(timers["bytes"]))
                     rec["calls"].append(len(timers["calls"]) and sum(timers["calls"]))
     job.sleep_barrier()
@@ -265,6 +272,9 @@ def time_model(job, kind, data, rounds, warmup=2):
     batch = whole.batch_size
     return {"one_process": H.summarize(one), "two_ranks": H.summarize(plain["wall"]),
             "comm": H.summarize(plain["comm"]), "allreduce": H.summarize(plain["allreduce"]),
+            # mean_grads less the Allreduce and the header (the wait for the
+            # slower rank): its own passes over the gradients
+            "comm_work": H.summarize(plain["work"]),
             "speedup": med(one) / med(plain["wall"]),
             "comm_share": med(plain["comm"]) / med(plain["wall"]),
             "cpu_one_process": H.summarize(cpu_one), "cpu_two_ranks": H.summarize(plain["cpu"]),
@@ -448,6 +458,7 @@ def markdown(res):
                          f"{1e3 * r['cpu_two_ranks']['median']:.1f}", f"{r['cpu_speedup']:.2f}x",
                          f"{1e3 * r['cpu_half_batch']['median']:.1f}", f"{r['bound']:.2f}x",
                          f"{100 * r['comm_share']:.0f}%", f"{100 * r['allreduce_share']:.0f}%",
+                         _ms(r.get("comm_work")),
                          ", ".join(r["plan"])])
     if rows:
         lines += ["", "## One optimizer step", "",
@@ -456,7 +467,8 @@ def markdown(res):
                               "CPU ratio, sharded",
                               "CPU, 1 process (ms)", "CPU, busier rank (ms)",
                               "CPU ratio", "CPU, half batch alone (ms)", "bound",
-                              "in mean_grads", "in the Allreduce", "gradients"],
+                              "in mean_grads", "in the Allreduce",
+                              "mean_grads' own work (ms)", "gradients"],
                              rows),
                   "", "*speed-up*: of the wall time. *sharded*: `DistributedOptimizer(..., "
                   "shard=True)`, each rank updating its half of the parameters. *CPU*: the "
@@ -465,8 +477,10 @@ def markdown(res):
                   "their ratio is the speed-up two idle cores would give. *bound*: 1 process "
                   "on the whole batch against 1 process on half of it, the speed-up without "
                   "any exchange. *in mean_grads*: "
-                  "packing, the header, the Allreduce and the wait for the slower rank, as a "
-                  "share of the 2-rank step."]
+                  "the header, the Allreduce and the wait for the slower rank, as a "
+                  "share of the 2-rank step. *own work*: mean_grads less its Allreduce and "
+                  "its header (where a rank waits for the slower one): the passes it makes "
+                  "over the gradients (scaling, copying in a gradient that is not home)."]
         lines += scaling_lines(res)
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
@@ -487,6 +501,10 @@ def markdown(res):
                              [[k, f"{v['ms']:.1f}", f"{v['cpu_ms']:.1f}", f"{v['page_faults']:.0f}"]
                               for k, v in res["allreduce"].items()])]
     return "\n".join(lines)
+
+
+def _ms(summary):
+    return "" if summary is None else f"{1e3 * summary['median']:.1f}"
 
 
 def scaling_lines(res):

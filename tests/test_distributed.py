@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -66,18 +67,18 @@ def test_weighted_mean_of_dense_gradients_one_allreduce_per_dtype():
     def rank(comm):
         gW, gb = grads[comm.rank]
         W, b = with_grad(np.zeros((3, 2), np.float32), gW), with_grad(np.zeros(4), gb)
-        before = W.grad.data
         loss = comm.mean_grads([W, b], weight=weights[comm.rank], loss=float(comm.rank))
-        return W.grad.data, b.grad.data, W.grad.data is before, loss, comm.transport.calls
+        at_home = W.grad.data is W.home and b.grad.data is b.home
+        return W.grad.data, b.grad.data, at_home, loss, comm.transport.calls
 
     results = run_ranks(3, rank)
     want_W = sum(w * g[0] for w, g in zip(weights, grads)) / 3.0
     want_b = sum(w * g[1] for w, g in zip(weights, grads)) / 3.0
-    for gW, gb, in_place, loss, calls in results:
+    for gW, gb, at_home, loss, calls in results:
         np.testing.assert_allclose(gW, want_W, rtol=1e-6)
         np.testing.assert_allclose(gb, want_b, rtol=1e-12)
         assert gW.dtype == np.float32 and gb.dtype == np.float64
-        assert in_place                                   # written back into the same array
+        assert at_home                       # each mean left in its parameter's home
         assert loss == pytest.approx((0 * 1 + 1 * 2 + 2 * 0) / 3.0)
         assert [c[0] for c in calls] == ["allreduce", "allreduce"]   # one per dtype
     assert all(np.array_equal(r[0], results[0][0]) for r in results)
@@ -129,6 +130,59 @@ def test_other_shapes_on_another_rank_are_an_error_not_a_hang():
             return str(exc)
 
     assert all("different shapes" in m for m in run_ranks(2, rank))
+
+
+# ---------------------------------------------------------------- gradients in the buckets
+# minigrad's graph switches are process-wide: one thread rank's forward and
+# backward at a time (the collectives still run concurrently).
+_ONE_GRAPH_AT_A_TIME = threading.Lock()
+
+
+class _Tagger(Layer):
+    def __init__(self):
+        super().__init__()
+        self.embed = mg.layers.Embedding(10, 4, rng=1, sparse=True)
+        self.fc1 = mg.layers.Linear(4, 6, rng=2)
+        self.fc2 = mg.layers.Linear(6, 3, rng=3)
+
+    def loss(self, ids):
+        h = mg.functions.tanh(self.fc1(mg.functions.mean(self.embed(ids), axis=1)))
+        return mg.functions.sum(self.fc2(h) ** 2)
+
+
+def test_the_backward_pass_writes_the_dense_gradients_into_the_buckets():
+    """The first step lends each dense parameter its home; from then on the
+    backward pass writes every dense gradient into the one float32 buffer and
+    the mean is taken there. The sparse table stays out."""
+    def rank(comm):
+        model, steps = _Tagger(), []
+        for step in range(3):
+            ids = np.random.default_rng(10 * step + comm.rank).integers(0, 10, (4, 2))
+            with _ONE_GRAPH_AT_A_TIME:
+                model.zero_grad()
+                model.loss(ids).backward()
+            dense = [p for p in model.params() if p is not model.embed.W]
+            at_home = [p.grad.data is getattr(p, "home", None) for p in dense]
+            mine = [p.grad.data.copy() for p in dense]
+            comm.mean_grads(model.params())
+            steps.append({"at home": at_home, "mine": mine,
+                          "mean": [p.grad.data.copy() for p in dense],
+                          "mean at home": [p.grad.data is p.home for p in dense],
+                          "one buffer": len({id(p.home.base) for p in dense}) == 1,
+                          "table home": getattr(model.embed.W, "home", None),
+                          "table grad": type(model.embed.W.grad)})
+        return steps
+
+    ranks = run_ranks(2, rank)
+    for step in range(3):
+        want = [(a + b) / 2 for a, b in zip(ranks[0][step]["mine"], ranks[1][step]["mine"])]
+        for r in ranks:
+            rec = r[step]
+            assert rec["at home"] == [step > 0] * 4       # written there by backward
+            assert all(rec["mean at home"]) and rec["one buffer"]
+            for got, w in zip(rec["mean"], want):
+                np.testing.assert_allclose(got, w, rtol=1e-6)
+            assert rec["table home"] is None and rec["table grad"] is mg.SparseRows
 
 
 # ---------------------------------------------------------------- sparse rows

@@ -93,7 +93,9 @@ class Gradients:
             else:
                 old += g
         else:
-            total = old + g
+            total = _sum_at_home(x, old, g) if self.capture is None else None
+            if total is None:
+                total = old + g
             if isinstance(total, np.generic):
                 total = np.asarray(total)   # a 0-d sum comes back as a numpy scalar
             if type(total) is np.ndarray:
@@ -134,6 +136,8 @@ class Gradients:
         finished = list(self.pending.items()) + self.retained
         shared = _shared_ids([g for _, g in finished], self.seeds)
         for x, g in finished:
+            if x.grad is None and _stored_at_home(x, g):
+                continue
             _store(x, _unshared(g, shared, self.owned))
 
 
@@ -166,6 +170,42 @@ def _as_grad_variable(g):
     if isinstance(g, (Variable, SparseRows)):
         return g
     return Variable(g, requires_grad=False)
+
+
+def _stored_at_home(x, g) -> bool:
+    """Copy a dense gradient into ``x``'s home, if it has one that fits, and
+    make ``.grad`` a Variable over it. Sparse rows, a Variable (create_graph)
+    or a gradient of another device, shape or dtype keeps the usual path."""
+    home = getattr(x, "home", None)       # only a Parameter has the attribute
+    if home is None or type(g) is not type(home) or g.shape != home.shape \
+            or g.dtype != home.dtype:
+        return False
+    if g is not home:                     # a sum may have been made there already
+        home[...] = g
+    x.grad = Variable(home, requires_grad=False)
+    return True
+
+
+def _sum_at_home(x, old, g):
+    """The sum of two gradients of ``x`` made in its home, if it has one that
+    fits and its ``.grad`` is empty (later gradients are then added into it in
+    place, as into any sum the engine owns); else None. Two sparse rows stay
+    sparse rows (None); dense plus sparse is the dense copied in and the rows
+    added, as SparseRows' own ``+`` does."""
+    home = getattr(x, "home", None)
+    if home is None or x.grad is not None:
+        return None
+    dense, rows = (g, old) if type(old) is SparseRows else (old, g)
+    if type(dense) is not type(home) or dense.shape != home.shape or dense.dtype != home.dtype:
+        return None
+    if type(rows) is SparseRows:
+        if rows.rows.dtype != home.dtype:
+            return None
+        home[...] = dense
+        return backend.scatter_add(home, rows.indices, rows.rows)
+    if type(rows) is not type(home) or rows.shape != home.shape or rows.dtype != home.dtype:
+        return None
+    return backend.get_array_module(home).add(dense, rows, out=home)
 
 
 def _store(x, g):

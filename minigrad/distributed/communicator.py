@@ -10,12 +10,14 @@ the ranks. :meth:`Communicator.mean_grads` does it in three moves:
    every rank's layout, so all of them build the same buffers and make the
    same choices: nothing can hang on a size mismatch.
 2. **One Allreduce** of one flat buffer (per dtype) that holds every dense
-   gradient, each already multiplied by its rank's weight / the total weight,
-   so the sum is the weighted mean. (The MPI transport hands a large buffer
-   to MPI in pieces of 16 MiB, each reduced as a whole: see transport.py.)
+   gradient: the backward pass wrote them there (buckets.py). The buffer is
+   multiplied by this rank's weight / the total weight, so the sum is the
+   weighted mean, and each ``.grad`` is its region of the buffer. (The MPI
+   transport hands a large buffer to MPI in pieces of 16 MiB, each reduced
+   as a whole: see transport.py.)
 3. **Sparse row gradients** (``SparseRows``, from embeddings) are either
    gathered (every rank receives every rank's rows: cheap when few rows are
-   touched) or densified into the flat buffer with a mask of touched rows
+   touched) or densified into a flat buffer with a mask of touched rows
    (cheap when many are), whichever :func:`choose_sparse` says is cheaper. Both
    give the rows one process would have, as SparseRows, so a lazy optimizer
    update touches the same rows it would touch on one process.
@@ -31,6 +33,7 @@ import numpy as np
 from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
+from .buckets import Buckets
 from .mpi import DistributedError
 from .sharding import rows_of, slice_size
 
@@ -78,6 +81,7 @@ class Communicator:
         # 'gather', 'densify'): for logs and tests.
         self.last_plan = []
         self._buffers = {}
+        self._buckets = None        # where the dense gradients live (buckets.py)
 
     def __repr__(self):
         return (f"Communicator({self.transport.name}, rank {self.rank} of {self.size}, "
@@ -157,8 +161,26 @@ class Communicator:
             self.last_plan = ["local" if p.grad is not None else "none" for p in params]
             return local_loss
         table, scale, mean_loss, plan = self._agree(params, weight, local_loss)
-        self._mean_of(params, plan, table, scale, ("dense", "densify"))
+        self._mean_in_buckets([p for p, mode in zip(params, plan) if mode == "dense"], scale)
+        self._mean_of_sparse(params, plan, table, scale)
         return mean_loss
+
+    def _mean_in_buckets(self, dense, scale):
+        """The mean of the dense gradients, where they live (buckets.py):
+        each buffer is scaled by this rank's share and reduced in place."""
+        buckets = self._buckets
+        if buckets is None or not buckets.fits(dense):
+            if buckets is not None:
+                buckets.release()
+            buckets = self._buckets = Buckets(dense) if dense else None
+        if buckets is None:
+            return
+        for bucket in buckets.buckets:
+            buckets.fill(bucket)
+            if scale != 1.0:
+                bucket.buffer *= scale
+            self.transport.allreduce_sum(bucket.buffer)
+            buckets.settle(bucket)
 
     def reduce_scatter_grads(self, params, layout, weight=None, loss=None):
         """The first move of a sharded step (see sharding.py): every rank
@@ -180,7 +202,7 @@ class Communicator:
             ranks = [[s for s in rank if plan[s.index] == "dense"] for rank in group]
             if any(ranks):
                 out.update(self._scatter_dense(params, kinds, ranks, scale))
-        self._mean_of(params, plan, table, scale, ("densify",))
+        self._mean_of_sparse(params, plan, table, scale)
         return mean_loss, plan, out
 
     def _agree(self, params, weight, local_loss):
@@ -192,13 +214,14 @@ class Communicator:
         self.last_plan = plan
         return table, scales[self.rank], mean_loss, plan
 
-    def _mean_of(self, params, plan, table, scale, reduced):
-        """The mean of each gradient whose plan is in ``reduced`` (by Allreduce)
-        or "gather", on every rank."""
+    def _mean_of_sparse(self, params, plan, table, scale):
+        """The mean of each sparse gradient, densified (one Allreduce per
+        dtype) or gathered, on every rank."""
         kinds = table[self.rank, _FIXED::2].astype(int)
-        dense = [(p, mode, kind) for p, mode, kind in zip(params, plan, kinds) if mode in reduced]
-        for group in _by_dtype(dense, lambda entry: entry[0].data):
-            self._reduce_dense(group, scale)
+        densify = [(p, mode, kind) for p, mode, kind in zip(params, plan, kinds)
+                   if mode == "densify"]
+        for group in _by_dtype(densify, lambda entry: entry[0].data):
+            self._densify(group, scale)
         gather = [(j, p) for j, (p, mode) in enumerate(zip(params, plan)) if mode == "gather"]
         if gather:
             self._gather_rows(gather, table, scale)
@@ -270,38 +293,28 @@ class Communicator:
                 plan.append(choose_sparse(int(table[:, _FIXED + 2 * j + 1].sum()), p.shape))
         return plan
 
-    def _reduce_dense(self, group, scale):
-        """One Allreduce of the group's gradients (dense, or sparse densified
-        with a mask of touched rows), each multiplied by ``scale`` first."""
+    def _densify(self, group, scale):
+        """One Allreduce of the group's sparse gradients densified, each with a
+        mask of its touched rows, each multiplied by ``scale`` first."""
         xp = _module_of([p.data for p, _, _ in group])
-        sizes = [p.data.size + (p.shape[0] if mode == "densify" else 0) for p, mode, _ in group]
+        sizes = [p.data.size + p.shape[0] for p, _, _ in group]
         buf = self._buffer(xp, group[0][0].dtype, sum(sizes))
         offsets = np.concatenate([[0], np.cumsum(sizes)])
-        for (p, mode, kind), start in zip(group, offsets):
+        for (p, _, kind), start in zip(group, offsets):
             region = buf[start:start + p.data.size].reshape(p.shape)
-            g = p.grad
-            if kind == _DENSE:
-                xp.multiply(g.data, scale, out=region)
-            else:
-                region.fill(0)
-                if kind == _SPARSE:
-                    backend.scatter_add(region, g.indices, g.rows * scale)
-            if mode == "densify":
-                mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
-                mask.fill(0)
-                if kind == _SPARSE:
-                    mask[g.indices] = 1
+            mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
+            region.fill(0)
+            mask.fill(0)
+            if kind == _SPARSE:
+                g = p.grad
+                backend.scatter_add(region, g.indices, g.rows * scale)
+                mask[g.indices] = 1
         self.transport.allreduce_sum(buf)
-        for (p, mode, kind), start in zip(group, offsets):
+        for (p, _, _), start in zip(group, offsets):
             region = buf[start:start + p.data.size].reshape(p.shape)
-            if mode == "densify":
-                mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
-                touched = xp.flatnonzero(mask)
-                p.grad = SparseRows(touched, region[touched], p.shape)
-            elif kind == _DENSE and _writable_like(p.grad.data, region):
-                xp.copyto(p.grad.data, region)       # in place: no fresh pages
-            else:
-                p.grad = Variable(region.copy(), requires_grad=False)
+            mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
+            touched = xp.flatnonzero(mask)
+            p.grad = SparseRows(touched, region[touched], p.shape)
 
     def _gather_rows(self, gather, table, scale):
         """Every rank's rows of the sparse gradients in ``gather`` ((j, param)
@@ -395,11 +408,6 @@ def _regions(buf, shapes):
         out.append(buf[start:start + n].reshape(shape))
         start += n
     return out
-
-
-def _writable_like(a, region):
-    return (type(a) is type(region) and a.shape == region.shape and a.dtype == region.dtype
-            and backend.owns_exclusively(a))
 
 
 def _split_by_rank(flat, rows, columns):

@@ -23,7 +23,8 @@ class DistributedOptimizer:
     (:meth:`broadcast`). Each :meth:`update` then
 
     1. replaces every gradient by its mean over the ranks (one Allreduce of one
-       flat buffer; sparse rows gathered or densified, see Communicator);
+       flat buffer, where the backward pass wrote the dense gradients, see
+       buckets.py; sparse rows gathered or densified, see Communicator);
     2. runs the optimizer's own update: its hooks act on the averaged gradient
        (a ClipGradNorm clips the global gradient, as on one process), then
        its rule.

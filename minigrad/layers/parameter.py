@@ -41,7 +41,11 @@ class Parameter(Variable):
            [-0.5, -0.5, -0.5]], dtype=float32)
     """
 
-    __slots__ = ()
+    # ``home``: an array a communicator lends the parameter (its region of a
+    # flat gradient buffer, see minigrad.distributed.buckets); the backward
+    # pass copies a fresh dense gradient there (core/gradients.py). Unset, it
+    # reads as None through getattr.
+    __slots__ = ("home",)
 
     def __init__(self, data, name=None, requires_grad=True):
         # True by default, not inferred: an integer array is refused here with a
