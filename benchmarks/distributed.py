@@ -290,37 +290,45 @@ def time_model(job, kind, data, rounds, warmup=2):
             "batch": batch, "per_sample_s": 2 * (med(cpu_one) - med(cpu_half)) / batch,
             "fixed_s": 2 * med(cpu_half) - med(cpu_one),
             "params": int(sum(p.data.size for p in model.params())),
+            # what one Allreduce of every gradient as a dense table would move
+            "dense_bytes_per_step": int(sum(p.data.nbytes for p in model.params())),
             "plan": sorted(set(job.comm.last_plan))}
 
 
 def time_sparse(job, rounds):
-    """mean_grads of one (10000, 100) sparse gradient, gathered vs densified."""
+    """mean_grads of one (10000, D) sparse gradient, gathered vs densified,
+    for two widths D: where the crossover lies in bytes (the rows and ids
+    all ranks send against the dense table and its mask)."""
     import minigrad as mg
+    from minigrad.distributed import sparse_bytes
     from minigrad.layers import Parameter
 
-    V, D = 10_000, 100
+    V = 10_000
     rng = np.random.default_rng(job.rank)
-    param = Parameter(np.zeros((V, D), np.float32))
     out = []
-    for rows in (250, 500, 1000, 2000, 3000, 4000, 6000, 8000):
-        times = {"gather": [], "densify": []}
-        for r in range(rounds + 1):
-            for mode in (("gather", "densify") if r % 2 else ("densify", "gather")):
-                job.comm.sparse = mode
-                idx = rng.choice(V, rows, replace=False)
-                param.grad = mg.SparseRows(idx, rng.standard_normal((rows, D)).astype(np.float32),
-                                           (V, D))
-                job.sleep_barrier()
-                t = time.perf_counter()
-                job.comm.mean_grads([param])
-                param.grad.coalesced()          # what the optimizer does next, in both cases
-                if r:
-                    times[mode].append(time.perf_counter() - t)
-        total = rows * job.comm.size
-        out.append({"rows_per_rank": rows, "total_over_V": total / V,
-                    "gather_ms": 1e3 * H.median(times["gather"]),
-                    "densify_ms": 1e3 * H.median(times["densify"]),
-                    "auto": job.dist.choose_sparse(total, (V, D))})
+    for D in (100, 10):
+        param = Parameter(np.zeros((V, D), np.float32))
+        for rows in (250, 500, 1000, 2000, 3000, 4000, 6000, 8000):
+            times = {"gather": [], "densify": []}
+            for r in range(rounds + 1):
+                for mode in (("gather", "densify") if r % 2 else ("densify", "gather")):
+                    job.comm.sparse = mode
+                    idx = rng.choice(V, rows, replace=False)
+                    param.grad = mg.SparseRows(
+                        idx, rng.standard_normal((rows, D)).astype(np.float32), (V, D))
+                    job.sleep_barrier()
+                    t = time.perf_counter()
+                    job.comm.mean_grads([param])
+                    param.grad.coalesced()          # what the optimizer does next, in both cases
+                    if r:
+                        times[mode].append(time.perf_counter() - t)
+            total = rows * job.comm.size
+            gathered, dense = sparse_bytes(total, (V, D), np.float32)
+            out.append({"width": D, "rows_per_rank": rows, "total_over_V": total / V,
+                        "bytes_ratio": gathered / dense,
+                        "gather_ms": 1e3 * H.median(times["gather"]),
+                        "densify_ms": 1e3 * H.median(times["densify"]),
+                        "auto": job.dist.choose_sparse(total, (V, D), np.float32)})
     job.comm.sparse = "auto"
     return out if job.rank == 0 else None
 
@@ -484,12 +492,14 @@ def markdown(res):
         lines += scaling_lines(res)
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
-                  "One (10,000 x 100) float32 table; each rank holds the given number of "
+                  "One (10,000 x D) float32 table; each rank holds the given number of "
                   "distinct rows; the time of mean_grads and of the coalescing the optimizer "
-                  "does next.", "",
-                  H.md_table(["rows per rank", "all rows / V", "gather (ms)", "densify (ms)",
-                              "auto picks"],
-                             [[s["rows_per_rank"], f"{s['total_over_V']:.2f}",
+                  "does next. *bytes gathered / dense*: the rows and ids of all ranks against "
+                  "the table and its mask of touched rows (what the choice compares).", "",
+                  H.md_table(["D", "rows per rank", "all rows / V", "bytes gathered / dense",
+                              "gather (ms)", "densify (ms)", "auto picks"],
+                             [[s.get("width", 100), s["rows_per_rank"],
+                               f"{s['total_over_V']:.2f}", f"{s.get('bytes_ratio', 0):.2f}",
                                f"{s['gather_ms']:.2f}", f"{s['densify_ms']:.2f}", s["auto"]]
                               for s in res["sparse"]])]
     if res.get("allreduce"):
@@ -501,6 +511,15 @@ def markdown(res):
                              [[k, f"{v['ms']:.1f}", f"{v['cpu_ms']:.1f}", f"{v['page_faults']:.0f}"]
                               for k, v in res["allreduce"].items()])]
     return "\n".join(lines)
+
+
+def _dense_bytes(m):
+    """The bytes of every gradient as a dense table, and how many times
+    fewer the step sends."""
+    dense = m.get("dense_bytes_per_step")
+    if dense is None:
+        return ""
+    return f"{dense / 1e6:.2f} MB ({dense / m['bytes_per_step']:.1f}x)"
 
 
 def _ms(summary):
@@ -517,10 +536,11 @@ def scaling_lines(res):
              "the collectives in one unsharded step (the Allreduce buffer, the header, the "
              "gathered rows):", "",
              H.md_table(["model", "per sample (ms)", "fixed per step (ms)", "bytes per step",
-                         "collective calls",
+                         "dense tables would be", "collective calls",
                          "bytes per step, sharded (Reduce-scatter + Allgather)"],
                         [[k, f"{1e3 * m['per_sample_s']:.2f}", f"{1e3 * m['fixed_s']:.1f}",
-                          f"{m['bytes_per_step'] / 1e6:.2f} MB", f"{m['calls_per_step']:.0f}",
+                          f"{m['bytes_per_step'] / 1e6:.2f} MB", _dense_bytes(m),
+                          f"{m['calls_per_step']:.0f}",
                           f"{m['bytes_per_step_sharded'] / 1e6:.2f} MB"] for k, m in models])]
     if link:
         where = "TCP on loopback" if res.get("fabric") == "tcp-loopback" else "shared memory"

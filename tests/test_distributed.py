@@ -224,11 +224,20 @@ def test_sparse_on_one_rank_and_dense_on_another_gives_dense():
         np.testing.assert_allclose(grad.data, (SPARSE[0].to_dense() + g_dense) / 2, rtol=1e-6)
 
 
-def test_choose_sparse_by_rows_against_table_size():
-    assert dist.choose_sparse(0, (10, 4)) == "gather"
-    limit = int(dist.GATHER_LIMIT * 10_000)
-    assert dist.choose_sparse(limit - 1, (10_000, 4)) == "gather"
-    assert dist.choose_sparse(limit, (10_000, 4)) == "densify"
+@pytest.mark.parametrize("shape, dtype, last_gathered", [
+    # rows x (D x itemsize + an 8-byte id) < 0.7 x V x (D + 1) x itemsize
+    ((10_000, 100), np.float32, 6931),      # 408 bytes a row against 4.04 MB: 0.69 V
+    ((10_000, 4), np.float32, 5833),        # the id weighs more on a narrow table
+    ((10_000, 4), np.float64, 6999),
+])
+def test_choose_sparse_by_bytes_against_the_dense_table(shape, dtype, last_gathered):
+    assert dist.GATHER_LIMIT == 0.7
+    assert dist.choose_sparse(0, shape, dtype) == "gather"
+    assert dist.choose_sparse(last_gathered, shape, dtype) == "gather"
+    assert dist.choose_sparse(last_gathered + 1, shape, dtype) == "densify"
+
+
+def test_a_sparse_mode_that_does_not_exist_is_refused():
     with pytest.raises(ValueError, match="sparse must be one of"):
         dist.Communicator(ThreadLess(), sparse="rows")
 

@@ -37,30 +37,43 @@ from .buckets import Buckets
 from .mpi import DistributedError
 from .sharding import rows_of, slice_size
 
-__all__ = ["Communicator", "choose_sparse", "SPARSE_MODES", "GATHER_LIMIT"]
+__all__ = ["Communicator", "choose_sparse", "sparse_bytes", "SPARSE_MODES", "GATHER_LIMIT"]
 
 SPARSE_MODES = ("auto", "gather", "densify")
 
-# Gather the rows of a sparse gradient while all ranks together send fewer
-# than GATHER_LIMIT * V rows of a (V, D) table; densify beyond. Measured by
-# benchmarks/distributed.py (sparse rows section, results in
-# benchmarks/results/distributed.md): on 2 idle cores gathering stays cheaper
-# up to about 0.6 V rows at D = 100 and densifying wins from 0.8 V (under
-# load the crossover came earlier, 0.4 to 0.6 V).
+# Gather the rows of a sparse gradient while the rows and ids that all ranks
+# send are fewer bytes than GATHER_LIMIT times the dense table with its mask
+# of touched rows; densify beyond. Measured by benchmarks/distributed.py
+# (sparse rows section, results in benchmarks/results/distributed.md).
 GATHER_LIMIT = 0.7
+_INDEX_BYTES = 8        # each gathered row travels with its int64 id
 
 _NONE, _DENSE, _SPARSE = 0, 1, 2
 _FIXED = 4      # header: layout hash, weight, has loss, loss; then (kind, rows) per parameter
 
 
-def choose_sparse(total_rows: int, shape) -> str:
-    """'gather' or 'densify' for a sparse gradient of a table of ``shape`` whose
-    ranks hold ``total_rows`` rows between them (after each coalesced its own).
+def sparse_bytes(total_rows: int, shape, dtype) -> tuple:
+    """(bytes gathered, bytes densified) for a sparse gradient of a table of
+    ``shape`` and ``dtype`` whose ranks hold ``total_rows`` rows between them:
+    every rank's rows and their ids, against the dense table and its mask of
+    touched rows."""
+    itemsize = np.dtype(dtype).itemsize
+    width = math.prod(shape[1:])
+    return total_rows * (width * itemsize + _INDEX_BYTES), shape[0] * (width + 1) * itemsize
+
+
+def choose_sparse(total_rows: int, shape, dtype=np.float32) -> str:
+    """'gather' or 'densify' for a sparse gradient of a table of ``shape``
+    whose ranks hold ``total_rows`` rows between them (after each coalesced
+    its own), by the bytes each way (:func:`sparse_bytes`).
 
     >>> choose_sparse(1_000, (10_000, 100)), choose_sparse(9_000, (10_000, 100))
     ('gather', 'densify')
+    >>> choose_sparse(6_000, (10_000, 100)), choose_sparse(6_000, (10_000, 2))
+    ('gather', 'densify')
     """
-    return "gather" if total_rows < GATHER_LIMIT * shape[0] else "densify"
+    gathered, dense = sparse_bytes(total_rows, shape, dtype)
+    return "gather" if gathered < GATHER_LIMIT * dense else "densify"
 
 
 class Communicator:
@@ -290,7 +303,8 @@ class Communicator:
             elif self.sparse != "auto":
                 plan.append(self.sparse)
             else:
-                plan.append(choose_sparse(int(table[:, _FIXED + 2 * j + 1].sum()), p.shape))
+                plan.append(choose_sparse(int(table[:, _FIXED + 2 * j + 1].sum()), p.shape,
+                                            p.dtype))
         return plan
 
     def _densify(self, group, scale):
