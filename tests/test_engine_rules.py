@@ -230,6 +230,67 @@ def test_sparse_rows_keep_their_own_path_past_a_home():
     assert isinstance(emb.W.grad, mg.SparseRows) and not emb.W.home.any()
 
 
+class _Watch:
+    """The engine's watch as minigrad.distributed uses it, recording what it is told."""
+
+    def __init__(self, *leaves):
+        self.expected = {x: 0 for x in leaves}
+        self.told = []
+
+    def ready(self, x):
+        self.told.append(("ready", x.name, x.grad.data.copy()))
+
+    def between(self):
+        self.told.append(("between",))
+
+    def finished(self, arrivals):
+        self.told.append(("finished",))
+        for x in self.expected:
+            self.expected[x] = self.expected[x] or max(arrivals.get(x, 0), 0)
+
+
+def test_a_watched_leaf_is_told_complete_as_soon_as_its_last_gradient_arrives(monkeypatch):
+    buffer, (a, b) = _homed((3,), (3,))
+    a.name, b.name = "a", "b"
+    watch = _Watch(a, b)
+    monkeypatch.setattr(gradients, "watch", watch)
+
+    def step():
+        a.grad = b.grad = None
+        h = F.tanh(b * 2.0) + b         # b's gradients come after a's one
+        (h * a).sum().backward()
+        return [t[:2] for t in watch.told]
+
+    first = step()                      # the first pass learns: no leaf is told complete
+    assert set(first[:-1]) == {("between",)} and first[-1] == ("finished",)
+    assert watch.expected == {a: 1, b: 2}
+    watch.told.clear()
+    told = step()
+    assert told.index(("ready", "a")) < told.index(("ready", "b")) < told.index(("finished",))
+    assert ("between",) in told[told.index(("ready", "a")) + 1:told.index(("ready", "b"))]
+    np.testing.assert_array_equal(watch.told[told.index(("ready", "b"))][2], b.grad.data)
+    assert a.grad.data is a.home and b.grad.data is b.home
+
+
+def test_a_watched_leaf_that_gets_more_gradients_than_it_learned_is_an_error(monkeypatch):
+    buffer, (a,) = _homed((3,))
+    watch = _Watch(a)
+    watch.expected[a] = 1
+    monkeypatch.setattr(gradients, "watch", watch)
+    with pytest.raises(GraphError, match="overlap=False"):
+        (a * a).sum().backward()
+
+
+def test_grad_and_create_graph_are_not_watched(monkeypatch):
+    buffer, (a,) = _homed((3,))
+    watch = _Watch(a)
+    watch.expected[a] = 1
+    monkeypatch.setattr(gradients, "watch", watch)
+    mg.grad((a * 2).sum(), [a])
+    (a * 2).sum().backward(create_graph=True)
+    assert watch.told == []
+
+
 # --------------------------------------------------------------- save() and create_graph
 class _SwishSaving(mg.Function):
     """swish(x) = x * sigmoid(x), keeping sigmoid(x) with save()."""

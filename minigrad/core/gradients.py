@@ -35,6 +35,15 @@ from .variable import Variable
 # sum is a new array; the results are the same, bit for bit.
 IN_PLACE_SUMS = True
 
+# A watch over some leaves' gradients (minigrad.distributed sets one to start
+# averaging a bucket of gradients while the backward pass goes on), or None.
+# ``watch.expected``: {leaf: how many gradients it gets in a pass; 0 while
+# that is learned}; ``watch.ready(leaf)`` when one is complete and stored at
+# its home; ``watch.between()`` between operations; ``watch.finished(counts)``
+# at the end of a pass. Ordinary passes only: create_graph and grad() leave
+# ``.grad`` alone.
+watch = None
+
 
 class Gradients:
     def __init__(self, create_graph: bool, capture: dict | None):
@@ -44,6 +53,10 @@ class Gradients:
         self.owned = {}         # id -> a sum this pass made (safe to add into in place)
         self.retained = []      # (Variable, gradient) of retain_grad() Variables
         self.seeds = []         # gradients the caller supplied: never stored uncopied
+        self.watch = watch if not create_graph and capture is None else None
+        self.arrivals = {}      # watched leaf -> gradients so far (-1: complete, stored)
+        if self.watch is not None:     # the unwatched pass keeps the plain methods
+            self.add, self.take = self._add_watched, self._take_watched
 
     def seed(self, y, g):
         """The starting gradient dL/dy (ones for a single-element output)."""
@@ -102,6 +115,32 @@ class Gradients:
                 self.owned[id(total)] = total
             self.pending[x] = total
 
+    def _add_watched(self, x, g):
+        """``add``, then count a gradient of a watched leaf; the last one it
+        had in the pass the count was learned from completes it: stored at
+        its home now, and the watch told."""
+        Gradients.add(self, x, g)
+        expected = self.watch.expected.get(x)
+        if expected is None:
+            return
+        n = self.arrivals.get(x, 0)
+        if n < 0:
+            raise GraphError(
+                f"backward: a parameter of shape {x.shape} got a gradient after the "
+                f"{expected} it got in the step its count was learned from, and its "
+                f"average over the ranks had started: the graph differs from step to step. "
+                f"Build the DistributedOptimizer with overlap=False")
+        n += 1
+        if n == expected and x.grad is None:
+            g = self.pending.pop(x)
+            if _stored_at_home(x, g):
+                self.owned.pop(id(g), None)
+                self.arrivals[x] = -1
+                self.watch.ready(x)
+                return
+            self.pending[x] = g
+        self.arrivals[x] = n
+
     def take(self, f, outs):
         """The gradients waiting for ``outs``, the outputs of ``f`` (None for
         one that is gone), handed over to its backward; zeros for an output
@@ -119,6 +158,10 @@ class Gradients:
                     self.retained.append((out, g))
             gys.append(g)
         return _fill_missing(f, gys, self.create_graph) if len(gys) > 1 else gys
+
+    def _take_watched(self, f, outs):
+        self.watch.between()            # between operations: MPI may progress
+        return Gradients.take(self, f, outs)
 
     def finish(self):
         """Store what waits at leaves (and retained gradients) into ``.grad``,
@@ -139,6 +182,9 @@ class Gradients:
             if x.grad is None and _stored_at_home(x, g):
                 continue
             _store(x, _unshared(g, shared, self.owned))
+        if self.watch is not None:
+            del self.add, self.take     # the bound methods would keep this pass alive
+            self.watch.finished(self.arrivals)
 
 
 def _shared_ids(grads, seeds) -> set:

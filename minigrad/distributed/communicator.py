@@ -156,7 +156,7 @@ class Communicator:
                     p.data[...] = region
 
     # ------------------------------------------------------------ gradients
-    def mean_grads(self, params, weight=None, loss=None):
+    def mean_grads(self, params, weight=None, loss=None, bucket_bytes=None, overlap=False):
         """Replace each parameter's gradient by its mean over the ranks,
         weighted by ``weight`` (default 1: the plain mean; pass the number of
         targets this rank counted when ``ignore_index`` makes them differ).
@@ -166,6 +166,12 @@ class Communicator:
         Every rank must pass the same parameters in the same order
         (``check_same_params``). A gradient missing on one rank counts as
         zeros there; every rank ends up with the same gradients.
+
+        The dense gradients live in buffers cut after ``bucket_bytes`` (None:
+        one per dtype; see buckets.py). ``overlap=True``: from the third step
+        on, each buffer's Allreduce starts during the backward pass, as soon
+        as its gradients are complete, and this call waits for it; the ranks'
+        weights must then be equal.
         """
         params = list(params)
         weight = 1.0 if weight is None else float(weight)
@@ -173,27 +179,81 @@ class Communicator:
         if self.size == 1:
             self.last_plan = ["local" if p.grad is not None else "none" for p in params]
             return local_loss
+        early = self._buckets is not None and self._buckets.overlapping
+        if early:
+            # Before any other collective: every rank calls them in the same order.
+            self._buckets.flush(self._starter(1.0 / self.size))
         table, scale, mean_loss, plan = self._agree(params, weight, local_loss)
-        self._mean_in_buckets([p for p, mode in zip(params, plan) if mode == "dense"], scale)
+        if early and self._finish_early(params, plan, scale):
+            plan = self.last_plan
+        else:
+            dense = [p for p, mode in zip(params, plan) if mode == "dense"]
+            self._mean_in_buckets(dense, scale, bucket_bytes, overlap)
         self._mean_of_sparse(params, plan, table, scale)
         return mean_loss
 
-    def _mean_in_buckets(self, dense, scale):
+    def _mean_in_buckets(self, dense, scale, bucket_bytes, overlap):
         """The mean of the dense gradients, where they live (buckets.py):
         each buffer is scaled by this rank's share and reduced in place."""
         buckets = self._buckets
-        if buckets is None or not buckets.fits(dense):
+        if buckets is None or not buckets.fits(dense) or buckets.bucket_bytes != bucket_bytes:
             if buckets is not None:
                 buckets.release()
-            buckets = self._buckets = Buckets(dense) if dense else None
+            buckets = self._buckets = Buckets(dense, bucket_bytes) if dense else None
         if buckets is None:
             return
-        for bucket in buckets.buckets:
-            buckets.fill(bucket)
+        buckets.reduce(self._starter(scale), self._wait)
+        if overlap and hasattr(self.transport, "iallreduce_sum"):
+            buckets.overlap(self._starter(1.0 / self.size), self.transport.test)
+
+    def _finish_early(self, params, plan, scale) -> bool:
+        """Wait for the buckets started during the backward pass and settle
+        them. False (their result dropped) if the parameters are others now;
+        an error if the ranks' weights differ."""
+        buckets = self._buckets
+        buckets.reduce(None, self._wait)
+        if scale != 1.0 / self.size:
+            raise DistributedError(
+                f"mean_grads: with overlap=True every rank's gradients are averaged with the "
+                f"same weight, as the exchange starts before the weights are known; this rank's "
+                f"share is {scale:.6g}, not 1/{self.size}. Build the DistributedOptimizer with "
+                f"overlap=False to weight the ranks by their counts")
+        members, given = buckets.bucket_of, set(params)
+        if any(mode == "dense" and p not in members for p, mode in zip(params, plan)) \
+                or any(p not in given for p in members):
+            buckets.release()
+            self._buckets = None
+            return False
+        # A parameter of the buckets is averaged dense; one without a gradient
+        # on any rank keeps none, as without overlap.
+        final = []
+        for p, mode in zip(params, plan):
+            if p in members:
+                if mode == "none":
+                    p.grad = None
+                else:
+                    mode = "dense"
+            final.append(mode)
+        self.last_plan = final
+        return True
+
+    def _wait(self, requests):
+        self.transport.wait(requests)     # only a transport that started requests has it
+
+    def _starter(self, scale):
+        """``start(bucket)``: scale its buffer by this rank's share and start
+        its Allreduce; returns the requests (None: done already)."""
+        transport = self.transport
+        begin = getattr(transport, "iallreduce_sum", None)
+
+        def start(bucket):
             if scale != 1.0:
                 bucket.buffer *= scale
-            self.transport.allreduce_sum(bucket.buffer)
-            buckets.settle(bucket)
+            if begin is None:
+                transport.allreduce_sum(bucket.buffer)
+                return None
+            return begin(bucket.buffer)
+        return start
 
     def reduce_scatter_grads(self, params, layout, weight=None, loss=None):
         """The first move of a sharded step (see sharding.py): every rank

@@ -6,12 +6,13 @@ import hashlib
 from .. import backend
 from ..compiled import replayed
 from ..optimizers import Optimizer
+from .buckets import DEFAULT_BUCKET_BYTES
 from .mpi import DistributedError
 from .sharding import ShardLayout, gather_state, scatter_state, sharded_update
 
 __all__ = ["DistributedOptimizer"]
 
-_OWN = ("optimizer", "comm", "last_loss", "shard", "_layout")
+_OWN = ("optimizer", "comm", "last_loss", "shard", "_layout", "overlap", "bucket_bytes")
 
 
 class DistributedOptimizer:
@@ -36,6 +37,17 @@ class DistributedOptimizer:
     the whole batch. When the ranks count different numbers of targets
     (``ignore_index``), pass ``weight=`` (this rank's count) to ``update``.
 
+    ``overlap=True`` overlaps the exchange with the backward pass: the
+    dense gradients are cut into buckets of ``bucket_bytes`` (default
+    DEFAULT_BUCKET_BYTES, 4 MiB), filled in the order the backward pass
+    completes them, and each bucket's Allreduce starts as soon as it is
+    complete; ``update`` waits for them. The first step lays out the buckets
+    and the second learns how many gradients each parameter gets; from the
+    third on the exchange overlaps. The ranks' weights must be equal (no
+    ``weight=``), and the graph must be the same at every step (a parameter
+    that gets more gradients than in the second step is an error). Without
+    overlap, ``bucket_bytes`` cuts the buffers too (default: one per dtype).
+
     ``shard=True`` shards the update (ZeRO stage 1, see sharding.py): each
     rank receives the averaged gradient of its own part of the parameters
     (Reduce-scatter), clips and updates that part, keeps the optimizer state
@@ -48,10 +60,22 @@ class DistributedOptimizer:
     and resumes on any number of ranks.
     """
 
-    def __init__(self, optimizer, comm, shard: bool = False):
+    def __init__(self, optimizer, comm, shard: bool = False, overlap: bool = False,
+                 bucket_bytes: int | None = None):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"DistributedOptimizer wraps a minigrad Optimizer, got a "
                             f"{type(optimizer).__name__}")
+        if shard and overlap:
+            raise ValueError("DistributedOptimizer: shard=True and overlap=True do not go "
+                             "together (a sharded step reduce-scatters after the backward "
+                             "pass); choose one")
+        if bucket_bytes is not None and int(bucket_bytes) <= 0:
+            raise ValueError(f"DistributedOptimizer: bucket_bytes must be a positive number "
+                             f"of bytes, got {bucket_bytes!r}")
+        if bucket_bytes is None and overlap:
+            bucket_bytes = DEFAULT_BUCKET_BYTES
+        object.__setattr__(self, "overlap", bool(overlap))
+        object.__setattr__(self, "bucket_bytes", None if bucket_bytes is None else int(bucket_bytes))
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "comm", comm)
         object.__setattr__(self, "last_loss", None)
@@ -79,7 +103,8 @@ class DistributedOptimizer:
             mean = sharded_update(self.optimizer, self.comm, self._shards(), weight=weight,
                                   loss=loss)
         else:
-            mean = self.comm.mean_grads(self.optimizer.params(), weight=weight, loss=loss)
+            mean = self.comm.mean_grads(self.optimizer.params(), weight=weight, loss=loss,
+                                        bucket_bytes=self.bucket_bytes, overlap=self.overlap)
             self.optimizer.update()
         object.__setattr__(self, "last_loss", mean)
         return mean
