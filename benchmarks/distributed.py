@@ -100,17 +100,26 @@ class Job:
         import minigrad.distributed as dist
 
         self.dist = dist
-        self.comm = dist.create_communicator()
+        self.timers = {"comm": [], "allreduce": [], "header": [], "bytes": [], "calls": []}
+        self.comm = self.communicator()
         self.rank = self.comm.rank
         self.mpi = self.comm.transport.comm
-        self.timers = {"comm": [], "allreduce": [], "header": [], "bytes": [], "calls": []}
-        self._time(self.comm, "mean_grads", "comm")
-        self._time(self.comm, "reduce_scatter_grads", "comm")
-        self._time(self.comm.transport, "allreduce_sum", "allreduce")
+
+    def communicator(self):
+        """A communicator over the ranks, its collectives timed and counted
+        (one per variant of the step: each keeps its own buckets)."""
+        comm = self.dist.create_communicator()
+        self._time(comm, "mean_grads", "comm")
+        self._time(comm, "reduce_scatter_grads", "comm")
+        self._time(comm.transport, "allreduce_sum", "allreduce")
+        self._time(comm.transport, "iallreduce_sum", "allreduce")
+        self._time(comm.transport, "wait", "allreduce")
         # The first collective of a step: where a rank waits for the slower one.
-        self._time(self.comm.transport, "allgather_header", "header")
-        for method in ("allreduce_sum", "reduce_scatter", "allgatherv", "allgather_header"):
-            self._count_bytes(self.comm.transport, method)
+        self._time(comm.transport, "allgather_header", "header")
+        for method in ("allreduce_sum", "iallreduce_sum", "reduce_scatter", "allgatherv",
+                       "allgather_header"):
+            self._count_bytes(comm.transport, method)
+        return comm
 
     def _count_bytes(self, transport, method):
         """Count the payload of a collective: what this rank puts in (for an
@@ -120,7 +129,7 @@ class Job:
         def counted(buf, *args):
             n = sum(args[0]) * buf.itemsize if method == "allgatherv" else np.asarray(buf).nbytes
             self.timers["bytes"].append(n)
-            if method == "allreduce_sum":       # one call per 16 MiB piece
+            if method in ("allreduce_sum", "iallreduce_sum"):     # one call per 16 MiB piece
                 from minigrad.distributed.transport import ALLREDUCE_CHUNK_BYTES
                 self.timers["calls"].append(max(1, -(-n // ALLREDUCE_CHUNK_BYTES)))
             else:
@@ -175,9 +184,9 @@ def lm_setup(job, kind, data):
     half_opt = optimizer(half) if half is not None else None
     halves = TBPTTBatcher(corpus, 10, 35)
     ranks = []
-    for shard in (False, True):
+    for _, options in VARIANTS:
         model = build()
-        opt = job.dist.DistributedOptimizer(optimizer(model), job.comm, shard=shard)
+        opt = job.dist.DistributedOptimizer(optimizer(model), job.communicator(), **options)
         mine = job.dist.ShardedBatches(TBPTTBatcher(corpus, 20, 35), job.rank, job.comm.size)
         ranks.append((model, opt, mine))
     return (single, single_opt, whole), (half, half_opt, halves), *ranks
@@ -201,9 +210,9 @@ def cbow_setup(job, data):
     half_opt = Adam(half, lr=0.001) if half is not None else None
     halves = ShuffledBatches(contexts, target, batch_size=50, rng=0)
     ranks = []
-    for shard in (False, True):
+    for _, options in VARIANTS:
         model = build()
-        opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.comm, shard=shard)
+        opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.communicator(), **options)
         mine = job.dist.ShardedBatches(ShuffledBatches(contexts, target, batch_size=100, rng=0),
                                        job.rank, job.comm.size)
         ranks.append((model, opt, mine))
@@ -220,19 +229,27 @@ def step(model, opt, batch, distributed):
     return float(loss.data)
 
 
-def time_model(job, kind, data, rounds, warmup=2):
+# The 2-rank steps timed against one process: the plain step (one buffer per
+# dtype), the sharded update, and the exchange overlapped with the backward
+# pass in buckets of three sizes (which sets the default bucket size).
+MiB = 1 << 20
+VARIANTS = [("whole", {}), ("sharded", dict(shard=True))] + [
+    (f"overlap {size} MiB", dict(overlap=True, bucket_bytes=size * MiB)) for size in (1, 4, 16)]
+
+
+def time_model(job, kind, data, rounds, warmup=3):
     import minigrad.distributed as dist
 
     dist.seed(0, job.rank)
     setups = cbow_setup(job, data) if kind == "cbow" else lm_setup(job, kind, data)
     (single, single_opt, whole), (half, half_opt, halves), *ranks = setups
     one, cpu_one, cpu_half = [], [], []
-    two = {shard: {"wall": [], "cpu": [], "comm": [], "allreduce": [], "work": [], "bytes": [],
-                   "calls": []}
-           for shard in (False, True)}
-    orders = [("one", False, True), (True, "one", False), (False, True, "one")]
+    two = [{"wall": [], "cpu": [], "comm": [], "allreduce": [], "work": [], "bytes": [],
+            "calls": []} for _ in VARIANTS]
+    everything = ["one"] + list(range(len(VARIANTS)))
     for r in range(warmup + rounds):
-        for what in orders[r % 3]:
+        turn = r % len(everything)                  # each round in another order
+        for what in everything[turn:] + everything[:turn]:
             job.sleep_barrier()
             if what == "one":
                 if job.rank == 0:
@@ -267,7 +284,7 @@ def time_model(job, kind, data, rounds, warmup=2):
     if job.rank != 0:
         return None
     med = H.median
-    plain, sharded = two[False], two[True]
+    plain, sharded = two[0], two[1]
     model = ranks[0][0]
     batch = whole.batch_size
     return {"one_process": H.summarize(one), "two_ranks": H.summarize(plain["wall"]),
@@ -292,7 +309,12 @@ def time_model(job, kind, data, rounds, warmup=2):
             "params": int(sum(p.data.size for p in model.params())),
             # what one Allreduce of every gradient as a dense table would move
             "dense_bytes_per_step": int(sum(p.data.nbytes for p in model.params())),
-            "plan": sorted(set(job.comm.last_plan))}
+            "plan": sorted(set(ranks[0][1].comm.last_plan)),
+            "variants": {name: {"two_ranks": H.summarize(rec["wall"]),
+                                "speedup": med(one) / med(rec["wall"]),
+                                "comm": H.summarize(rec["comm"]),
+                                "cpu_two_ranks": H.summarize(rec["cpu"])}
+                         for (name, _), rec in zip(VARIANTS, two)}}
 
 
 def time_sparse(job, rounds):
@@ -489,6 +511,7 @@ def markdown(res):
                   "share of the 2-rank step. *own work*: mean_grads less its Allreduce and "
                   "its header (where a rank waits for the slower one): the passes it makes "
                   "over the gradients (scaling, copying in a gradient that is not home)."]
+        lines += variant_lines(res)
         lines += scaling_lines(res)
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
@@ -511,6 +534,23 @@ def markdown(res):
                              [[k, f"{v['ms']:.1f}", f"{v['cpu_ms']:.1f}", f"{v['page_faults']:.0f}"]
                               for k, v in res["allreduce"].items()])]
     return "\n".join(lines)
+
+
+def variant_lines(res):
+    """Every 2-rank variant of the step against one process."""
+    models = [(kind, res[kind]) for kind in MODELS if res.get(kind) and res[kind].get("variants")]
+    if not models:
+        return []
+    names = list(models[0][1]["variants"])
+    rows = [[k] + [f"{1e3 * m['variants'][n]['two_ranks']['median']:.1f} ms "
+                   f"({m['variants'][n]['speedup']:.2f}x)" for n in names] for k, m in models]
+    return ["", "## The exchange: whole, sharded, overlapped in buckets", "",
+            "Each 2-rank step of the same run (its speed-up over the 1-process step in "
+            "brackets): *whole*, one buffer per dtype reduced after the backward pass; "
+            "*sharded*, `shard=True`; *overlap N MiB*, `overlap=True, bucket_bytes=N MiB`: "
+            "each bucket's Allreduce starts during the backward pass as soon as its "
+            "gradients are complete.", "",
+            H.md_table(["model"] + names, rows)]
 
 
 def _dense_bytes(m):
