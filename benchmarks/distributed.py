@@ -58,7 +58,7 @@ import _harness as H  # noqa: E402
 
 PTB = ROOT.parent / "shared" / "data" / "ptb"
 MODELS = ("better-rnnlm", "rnnlm", "cbow")
-SECTIONS = MODELS + ("sparse", "allreduce", "link")
+SECTIONS = MODELS + ("profile", "sparse", "allreduce", "link")
 
 
 def parse(argv):
@@ -317,6 +317,67 @@ def time_model(job, kind, data, rounds, warmup=3):
                          for (name, _), rec in zip(VARIANTS, two)}}
 
 
+class _Alone:
+    """A transport of 2 ranks whose collectives move nothing: the work one
+    rank does in mean_grads, without the exchange and the wait."""
+
+    name, rank, size = "alone", 0, 2
+
+    def allgather_header(self, vec):
+        row = np.asarray(vec, dtype=np.float64).reshape(1, -1)
+        return np.concatenate([row, row])
+
+    def allreduce_sum(self, buf):
+        return buf
+
+
+PHASES = ("forward", "backward", "mean_grads", "update (clip + rule)")
+
+
+def profile_step(job, kind, data, rounds, warmup=2):
+    """CPU time of each phase of a language model's step, on one process
+    with the whole batch and on one rank with its half (its mean_grads on a
+    transport that moves nothing): which work halves with the batch and
+    which does not. Rank 0 measures while rank 1 sleeps."""
+    from minigrad.distributed import Communicator
+    from minigrad.data import TBPTTBatcher, load_ptb
+    from minigrad.optimizers import SGD, ClipGradNorm
+    from models.rnnlm import BetterRnnlm, Rnnlm
+
+    if job.rank != 0:
+        job.sleep_barrier()
+        return None
+    corpus = load_ptb("train", data_dir=data)[0]
+    out = {}
+    for label, batch in (("1 process", 20), ("a rank of 2", 10)):
+        model = (BetterRnnlm(10000, 650, 650, dropout_ratio=0.5, rng=0)
+                 if kind == "better-rnnlm" else Rnnlm(10000, 100, 100, rng=0))
+        opt = SGD(model, lr=20.0)
+        opt.add_hook(ClipGradNorm(0.25))
+        comm = Communicator(_Alone()) if batch == 10 else None
+        batches = TBPTTBatcher(corpus, batch, 35)
+        times = {phase: [] for phase in PHASES}
+        for r in range(warmup + rounds):
+            xs, ts = batches.next_batch()
+            marks = [time.process_time()]
+            loss = model.loss(xs, ts)
+            marks.append(time.process_time())
+            model.zero_grad()
+            loss.backward()
+            marks.append(time.process_time())
+            if comm is not None:
+                comm.mean_grads(model.params(), loss=loss)
+            marks.append(time.process_time())
+            opt.update()
+            marks.append(time.process_time())
+            if r >= warmup:
+                for phase, a, b in zip(PHASES, marks, marks[1:]):
+                    times[phase].append(b - a)
+        out[label] = {phase: 1e3 * H.median(v) for phase, v in times.items()}
+    job.sleep_barrier()
+    return out
+
+
 def time_sparse(job, rounds):
     """mean_grads of one (10000, D) sparse gradient, gathered vs densified,
     for two widths D: where the crossover lies in bytes (the rows and ids
@@ -441,6 +502,9 @@ def worker(args):
     for kind in MODELS:
         if kind in sections:
             results[kind] = time_model(job, kind, args.data, args.rounds)
+    if "profile" in sections:
+        results["profile"] = {kind: profile_step(job, kind, args.data, args.rounds)
+                              for kind in ("better-rnnlm", "rnnlm")}
     if "sparse" in sections:
         results["sparse"] = time_sparse(job, args.rounds)
     if "allreduce" in sections:
@@ -513,6 +577,8 @@ def markdown(res):
                   "over the gradients (scaling, copying in a gradient that is not home)."]
         lines += variant_lines(res)
         lines += scaling_lines(res)
+    if res.get("profile"):
+        lines += profile_lines(res["profile"])
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
                   "One (10,000 x D) float32 table; each rank holds the given number of "
@@ -534,6 +600,28 @@ def markdown(res):
                              [[k, f"{v['ms']:.1f}", f"{v['cpu_ms']:.1f}", f"{v['page_faults']:.0f}"]
                               for k, v in res["allreduce"].items()])]
     return "\n".join(lines)
+
+
+def profile_lines(profile):
+    rows = []
+    for kind, phases in profile.items():
+        if not phases:
+            continue
+        one, rank = phases["1 process"], phases["a rank of 2"]
+        for phase in PHASES:
+            ratio = f"{one[phase] / rank[phase]:.2f}x" if rank[phase] > 0 else ""
+            rows.append([kind, phase, f"{one[phase]:.1f}", f"{rank[phase]:.1f}", ratio])
+        total_one, total_rank = sum(one.values()), sum(rank.values())
+        rows.append([kind, "**step**", f"{total_one:.1f}", f"{total_rank:.1f}",
+                     f"**{total_one / total_rank:.2f}x**"])
+    return ["", "## Where a rank's step goes", "",
+            "CPU time (ms) of each phase of one step, medians: one process with the "
+            "global batch of 20 rows, and one rank of 2 with its 10 rows (its mean_grads "
+            "on a transport that moves nothing: its own work, no exchange and no wait). "
+            "A phase whose ratio is below 2x does work that does not halve with the batch; "
+            "the step's ratio is the speed-up 2 ranks could reach with a free exchange.",
+            "", H.md_table(["model", "phase", "1 process, B = 20", "a rank, B = 10",
+                            "ratio"], rows)]
 
 
 def variant_lines(res):
