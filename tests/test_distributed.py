@@ -185,6 +185,39 @@ def test_the_backward_pass_writes_the_dense_gradients_into_the_buckets():
             assert rec["table home"] is None and rec["table grad"] is mg.SparseRows
 
 
+def test_overlap_refuses_weights_that_differ_on_every_rank():
+    def rank(comm):
+        p = with_grad(np.zeros(3, np.float32), np.ones(3, np.float32))
+        try:
+            comm.mean_grads([p], weight=1.0 + comm.rank, overlap=True)
+        except dist.DistributedError as exc:
+            return str(exc)
+
+    assert all(m and "overlap=False" in m and "same weight" in m for m in run_ranks(2, rank))
+
+
+def test_overlap_with_equal_weights_is_the_plain_mean():
+    def rank(comm):
+        p = with_grad(np.zeros(3, np.float32), np.full(3, 1.0 + comm.rank, np.float32))
+        comm.mean_grads([p], weight=4.0, overlap=True, bucket_bytes=8)
+        return p.grad.data
+
+    for got in run_ranks(2, rank):
+        np.testing.assert_array_equal(got, [1.5, 1.5, 1.5])
+
+
+@pytest.mark.parametrize("options, says", [
+    (dict(shard=True, overlap=True), "choose one"),
+    (dict(bucket_bytes=0), "positive number of bytes"),
+])
+def test_distributed_optimizer_refuses_options_that_cannot_work(options, says):
+    def rank(comm):
+        with pytest.raises(ValueError, match=says):
+            dist.DistributedOptimizer(SGD(_Tagger()), comm, **options)
+
+    run_ranks(1, rank)
+
+
 # ---------------------------------------------------------------- sparse rows
 V, D = 12, 3
 SPARSE = [mg.SparseRows(np.array([3, 1, 3, 7]), dense((4, D), seed=1), (V, D)),

@@ -184,7 +184,15 @@ class Communicator:
             # Before any other collective: every rank calls them in the same order.
             self._buckets.flush(self._starter(1.0 / self.size))
         table, scale, mean_loss, plan = self._agree(params, weight, local_loss)
-        if early and self._finish_early(params, plan, scale):
+        if (early or overlap) and scale != 1.0 / self.size:
+            if early:
+                self._buckets.reduce(None, self._wait)      # nothing left in flight
+            raise DistributedError(
+                f"mean_grads: with overlap=True every rank's gradients are averaged with the "
+                f"same weight, as the exchange starts before the weights are known; this rank's "
+                f"share is {scale:.6g}, not 1/{self.size}. Build the DistributedOptimizer with "
+                f"overlap=False to weight the ranks by their counts")
+        if early and self._finish_early(params, plan):
             plan = self.last_plan
         else:
             dense = [p for p, mode in zip(params, plan) if mode == "dense"]
@@ -206,18 +214,11 @@ class Communicator:
         if overlap and hasattr(self.transport, "iallreduce_sum"):
             buckets.overlap(self._starter(1.0 / self.size), self.transport.test)
 
-    def _finish_early(self, params, plan, scale) -> bool:
+    def _finish_early(self, params, plan) -> bool:
         """Wait for the buckets started during the backward pass and settle
-        them. False (their result dropped) if the parameters are others now;
-        an error if the ranks' weights differ."""
+        them. False (their result dropped) if the parameters are others now."""
         buckets = self._buckets
         buckets.reduce(None, self._wait)
-        if scale != 1.0 / self.size:
-            raise DistributedError(
-                f"mean_grads: with overlap=True every rank's gradients are averaged with the "
-                f"same weight, as the exchange starts before the weights are known; this rank's "
-                f"share is {scale:.6g}, not 1/{self.size}. Build the DistributedOptimizer with "
-                f"overlap=False to weight the ranks by their counts")
         members, given = buckets.bucket_of, set(params)
         if any(mode == "dense" and p not in members for p, mode in zip(params, plan)) \
                 or any(p not in given for p in members):
