@@ -210,6 +210,17 @@ def test_a_second_backward_adds_out_of_place_and_leaves_the_home_alone():
     np.testing.assert_array_equal(kept.data, [2.0, 2.0, 2.0])      # the .grad kept before
 
 
+def test_homes_on_the_device_take_the_gradient_and_the_sum_there(xp):
+    from minigrad.layers import Parameter
+
+    a = Parameter(xp.asarray(np.arange(3.0)))
+    a.home = xp.zeros(3)
+    x = xp.asarray(np.array([1.0, -2.0, 0.5]))
+    (a * x + a * a).sum().backward()            # two gradients: summed in the home
+    assert a.grad.data is a.home
+    np.testing.assert_array_equal(mg.to_cpu(a.grad.data), [1.0, 0.0, 4.5])
+
+
 def test_a_home_of_another_dtype_or_a_graph_gradient_is_passed_by():
     from minigrad.layers import Parameter
 
