@@ -179,7 +179,8 @@ class Gradients:
         finished = list(self.pending.items()) + self.retained
         shared = _shared_ids([g for _, g in finished], self.seeds)
         for x, g in finished:
-            if x.grad is None and _stored_at_home(x, g):
+            # only a Parameter has the attribute; read here, not in a call, for the others
+            if getattr(x, "home", None) is not None and x.grad is None and _stored_at_home(x, g):
                 continue
             _store(x, _unshared(g, shared, self.owned))
         if self.watch is not None:
@@ -222,7 +223,7 @@ def _stored_at_home(x, g) -> bool:
     """Copy a dense gradient into ``x``'s home, if it has one that fits, and
     make ``.grad`` a Variable over it. Sparse rows, a Variable (create_graph)
     or a gradient of another device, shape or dtype keeps the usual path."""
-    home = getattr(x, "home", None)       # only a Parameter has the attribute
+    home = getattr(x, "home", None)
     if home is None or type(g) is not type(home) or g.shape != home.shape \
             or g.dtype != home.dtype:
         return False
