@@ -39,7 +39,7 @@ class DistributedOptimizer:
 
     ``overlap=True`` overlaps the exchange with the backward pass: the
     dense gradients are cut into buckets of ``bucket_bytes`` (default
-    DEFAULT_BUCKET_BYTES, 4 MiB), filled in the order the backward pass
+    DEFAULT_BUCKET_BYTES, 16 MiB), filled in the order the backward pass
     completes them, and each bucket's Allreduce starts as soon as it is
     complete; ``update`` waits for them. The first step lays out the buckets
     and the second learns how many gradients each parameter gets; from the
