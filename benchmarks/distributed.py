@@ -13,17 +13,22 @@ Inside that one job every round times, in an order that alternates:
   with the plain optimizer while rank 1 sleeps (a sleeping wait, not MPI's
   busy one, so rank 0 has a core to itself as a lone process would);
 * **2 ranks**: both take one DistributedOptimizer step on their half;
-* **2 ranks, sharded**: the same with ``shard=True``.
+* **2 ranks, sharded**: the same with ``shard=True``;
+* **2 ranks, overlapped**: the same with ``overlap=True`` and buckets of 1,
+  4 and 16 MiB (each variant on a communicator of its own).
 
-So all three see the same outside load, and the speed-up is the ratio of the
+So all of them see the same outside load, and the speed-up is the ratio of the
 medians of one run. ``comm`` is the time inside ``mean_grads`` (the header,
 the scaling of the buffer, the Allreduce and the wait for the slower rank) as
 a share of the 2-rank step; ``allreduce`` the Allreduce alone; ``comm_work``
 mean_grads less the Allreduce and the header (where the wait is): its own
 passes over the gradients.
 
-The other sections: sparse row gradients (gathered vs densified, by the
-number of rows: where the crossover lies, which sets
+The other sections: where a rank's step goes (``profile``: the CPU time of
+each phase of a language model's step on the whole batch and on a rank's
+half, which shows the work that does not halve), sparse row gradients
+(gathered vs densified, by their bytes against the dense table, for two
+widths: where the crossover lies, which sets
 ``minigrad.distributed.GATHER_LIMIT``), and one Allreduce of BetterRnnlm's
 13.3M gradients against the same in chunks, and the link (latency and
 bandwidth of an Allreduce between the two ranks). With the steps, the inputs
