@@ -48,6 +48,8 @@ import numpy as np  # noqa: E402
 import _harness as H  # noqa: E402
 import minigrad as mg  # noqa: E402
 from minigrad import functions as F  # noqa: E402
+from minigrad import layers as L  # noqa: E402
+from minigrad.compiled import replayed  # noqa: E402
 
 torch = None  # set by main() when torch imports; child processes never load it
 
@@ -86,17 +88,22 @@ def make_chain(n, shape, seed=0):
     return x, steps
 
 
-def numpy_forward(x, steps):
-    """(a) the floor: the chain's forward in plain numpy, nothing recorded."""
-    y = x
+def run_chain(y, steps, tanh):
+    """The chain's forward from ``y``: its constants (or parameters) are those
+    of ``steps``, ``tanh`` the framework's."""
     for kind, c in steps:
         if kind == MUL:
             y = y * c
         elif kind == ADD:
             y = y + c
         else:
-            y = np.tanh(y)
+            y = tanh(y)
     return y
+
+
+def numpy_forward(x, steps):
+    """(a) the floor: the chain's forward in plain numpy, nothing recorded."""
+    return run_chain(x, steps, np.tanh)
 
 
 def handwritten(x, steps, const_grads):
@@ -137,15 +144,7 @@ def minigrad_chain(x, steps, package=None):
     require grad (parameters). A fresh leaf x each call, as in training.
     ``package``: another minigrad (``--against``), this one by default."""
     xv = (package or mg).Variable(x)
-    tanh = package.functions.tanh if package else F.tanh
-    y = xv
-    for kind, c in steps:
-        if kind == MUL:
-            y = y * c
-        elif kind == ADD:
-            y = y + c
-        else:
-            y = tanh(y)
+    y = run_chain(xv, steps, package.functions.tanh if package else F.tanh)
     y.backward(np.ones_like(x))
     return xv.grad.data
 
@@ -153,16 +152,59 @@ def minigrad_chain(x, steps, package=None):
 def torch_chain(x, steps):
     """(d) PyTorch CPU, same chain; ``steps`` hold tensors."""
     xt = torch.from_numpy(x).requires_grad_()
-    y = xt
-    for kind, c in steps:
-        if kind == MUL:
-            y = y * c
-        elif kind == ADD:
-            y = y + c
-        else:
-            y = torch.tanh(y)
+    y = run_chain(xt, steps, torch.tanh)
     y.backward(torch.ones_like(y))
     return xt.grad.numpy()
+
+
+class Chain(L.Layer):
+    """The chain as a model, for a compiled step: its constants are
+    parameters (``params=True``, the ``param`` variant) or plain arrays
+    (``const``: only dL/dx is computed, into the input's ``.grad``)."""
+
+    def __init__(self, steps, params=True):
+        super().__init__()
+        self.kinds = [kind for kind, _ in steps]
+        self.consts = [None if c is None or params else c for _, c in steps]
+        for i, (_, c) in enumerate(steps):
+            if c is not None and params:
+                setattr(self, f"c{i}", L.Parameter(c.copy()))
+
+    def forward(self, x):
+        steps = [(kind, getattr(self, f"c{i}") if c is None and kind != TANH else c)
+                 for i, (kind, c) in enumerate(zip(self.kinds, self.consts))]
+        return run_chain(x, steps, F.tanh)
+
+    @replayed   # the input is a leaf of the step's own: its gradient is cleared every step
+    def clear_input(self, x):
+        x.cleargrad()
+
+
+def chain_step(model, seed):
+    """A training step of ``model`` (a Chain) on an array x: a fresh leaf x,
+    the chain, backward from ``seed``; returns (y, the leaf x)."""
+    def step(x):
+        model.zero_grad()
+        xv = mg.Variable(x)
+        model.clear_input(xv)
+        y = model(xv)
+        y.backward(seed)
+        return y, xv
+    return step
+
+
+def compiled_chains(x, steps):
+    """The const and param chains as compiled steps (mg.compile), past their
+    recordings and lowering: {variant: (fn of no arguments, the model, the
+    leaf x whose .grad holds dL/dx)}."""
+    out = {}
+    for variant in ("const", "param"):
+        model = Chain(steps, params=variant == "param")
+        fast = mg.compile(chain_step(model, np.ones_like(x)), model)
+        while fast.replays < 2:
+            _, xv = fast(x)
+        out[variant] = ((lambda fast=fast: fast(x)), model, xv)
+    return out
 
 
 def _params(steps, wrap):
@@ -199,8 +241,10 @@ def check_chain(x, steps, mg_wrapped, mg_params, torch_consts, torch_params):
                 np.testing.assert_allclose(c.grad.numpy(), want, rtol=2e-3, atol=1e-9)
 
 
-def bench_chain(rounds):
-    """Part 1: us per op of each contender, round-robin over the same inputs."""
+def bench_chain(rounds, compiled=False):
+    """Part 1: us per op of each contender, round-robin over the same inputs.
+    ``compiled``: also the const and param chains compiled (mg.compile),
+    ``minigrad compiled/const`` and ``minigrad compiled/param``."""
     x, steps = make_chain(CHAIN_LEN, CHAIN_SHAPE)
     mg_params = _params(steps, lambda c: mg.Variable(c.copy(), requires_grad=True))
     mg_wrapped = _params(steps, lambda c: mg.Variable(c, requires_grad=False))
@@ -209,6 +253,8 @@ def bench_chain(rounds):
         torch_consts = _params(steps, torch.from_numpy)
         torch_params = _params(steps, lambda c: torch.from_numpy(c.copy()).requires_grad_())
     check_chain(x, steps, mg_wrapped, mg_params, torch_consts, torch_params)
+    fast = compiled_chains(x, steps) if compiled else {}
+    check_compiled_chains(x, steps, fast)
 
     def mg_param_step():
         _clear(mg_params, mg.Variable.cleargrad)  # zero_grad, as a training step would
@@ -221,6 +267,7 @@ def bench_chain(rounds):
         "minigrad/const": lambda: minigrad_chain(x, steps),
         "minigrad/wrapped": lambda: minigrad_chain(x, mg_wrapped),
         "minigrad/param": mg_param_step,
+        **{f"minigrad compiled/{variant}": run for variant, (run, _, _) in fast.items()},
     }
     if torch is not None:
         def torch_param_step():
@@ -241,12 +288,28 @@ def bench_chain(rounds):
         for label, other in (("vs_numpy_forward", "numpy forward"),
                              ("vs_wrapped", "minigrad/wrapped"),
                              ("vs_hand_written", f"hand-written/{variant}"),
-                             ("vs_torch", f"torch/{variant}")):
+                             ("vs_torch", f"torch/{variant}"),
+                             ("vs_eager", f"minigrad/{variant}" if "compiled" in name else "")):
             found = other in contenders
             s[label] = H.paired_ratio(times.cpu, name, other) if found else None
             s[label + "_wall"] = H.paired_ratio(times.wall, name, other) if found else None
         result[name] = s
     return result
+
+
+def check_compiled_chains(x, steps, fast):
+    """The compiled chains' gradients against the hand-written ones, after a
+    replay of their lowered kernels (the step replays once more here)."""
+    g_ref, _ = handwritten(x, steps, const_grads=False)
+    _, gc_ref = handwritten(x, steps, const_grads=True)
+    for variant, (run, model, xv) in fast.items():
+        run()
+        np.testing.assert_allclose(xv.grad.data, g_ref, rtol=1e-5, atol=0)
+        if variant == "param":
+            for i, (_, c) in enumerate(steps):
+                if c is not None:
+                    np.testing.assert_allclose(getattr(model, f"c{i}").grad.data, gc_ref[i],
+                                               rtol=1e-5, atol=1e-30)
 
 
 def other_minigrad(root):

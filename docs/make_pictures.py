@@ -1,5 +1,6 @@
 """Draw every graph picture of the docs (seeing-the-graph.md, graph-nodes.md,
-seq2seq.md) into docs/images/.
+seq2seq.md) into docs/images/, and the schedule of a compiled step
+(seeing-the-graph.md).
 
     python docs/make_pictures.py            # SVG, the committed files
     python docs/make_pictures.py --png      # PNG instead, e.g. to look at them
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import minigrad as mg
-from minigrad.viz import examples, plot
+from minigrad.viz import examples, plot, plot_schedule
 
 IMAGES = Path(__file__).resolve().parent / "images"
 
@@ -76,6 +77,32 @@ PICTURES = {
 }
 
 
+def _linear_step_lowered():
+    # The step of seeing-the-graph.md's schedule section: Linear(3, 1), the mean
+    # squared error, SGD, compiled and called three times (the third lowers it).
+    from minigrad import functions as F, layers as L, optimizers as O
+
+    model = L.Linear(3, 1, rng=0)
+    opt = O.SGD(model, lr=0.1)
+
+    def train_step(x, t):
+        model.zero_grad()
+        loss = F.mean((model(x) - t) ** 2)
+        loss.backward()
+        opt.update()
+        return loss
+
+    fast = mg.compile(train_step, model)
+    x, t = np.ones((4, 3), dtype=np.float32), np.zeros((4, 1), dtype=np.float32)
+    for _ in range(4):
+        fast(x, t)
+    return fast
+
+
+# picture name -> a compiled step whose schedule plot_schedule draws
+SCHEDULES = {"linear_schedule": _linear_step_lowered}
+
+
 def main(argv):
     suffix = ".png" if "--png" in argv else ".svg"
     only = [a for a in argv if not a.startswith("--")]
@@ -87,6 +114,10 @@ def main(argv):
             built, options = built["outputs"], {**options, **built["options"]}
         picture = plot(*built, path=IMAGES / f"{name}{suffix}", **options)
         print(picture.path.relative_to(IMAGES.parent.parent))
+    for name, build in SCHEDULES.items():
+        if not only or name in only:
+            picture = plot_schedule(build(), path=IMAGES / f"{name}{suffix}")
+            print(picture.path.relative_to(IMAGES.parent.parent))
 
 
 if __name__ == "__main__":

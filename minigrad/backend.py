@@ -13,6 +13,7 @@ other code tells the two apart.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from typing import NamedTuple
 
@@ -197,6 +198,27 @@ def coalesce_rows(indices, rows):
     return ordered[first], summed
 
 
+# Set by a compiled step while it lowers a call to numpy kernels (minigrad.compiled).
+_kernel_hook = None
+
+
+def opaque_kernel(fn):
+    """Mark ``fn`` as one kernel of a compiled step: it writes only into its
+    array arguments, or only reads them to refuse bad input (a check), and
+    returns its first argument or None. While a compiled step lowers a call
+    to numpy kernels, a call of ``fn`` is noted whole, with its arrays, and
+    made again on every replay, so what it does inside (a sort, a mask, a
+    value read into Python) may depend on the data."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        hook = _kernel_hook
+        if hook is not None:
+            return hook(fn, args, kwargs)
+        return fn(*args, **kwargs)
+    return call
+
+
+@opaque_kernel
 def scatter_add(target, indices, values):
     """``target[indices] += values`` where repeated indices accumulate.
 

@@ -24,9 +24,15 @@ def seed(value: int) -> None:
 
 def numpy_generator() -> np.random.Generator:
     """minigrad's own generator, for a draw made now."""
+    note_draw()
+    return _numpy_rng
+
+
+def note_draw() -> None:
+    """Say that a draw is made now (from minigrad's generator or a layer's own):
+    a compiled step must know which operations draw."""
     if _draw_check is not None:
         _draw_check()
-    return _numpy_rng
 
 
 def set_draw_check(check) -> None:

@@ -36,6 +36,7 @@ IDS = np.array([[0, 2], [2, 2]])  # repeated ids: gradients must accumulate
 MASK = np.array([[True, True, False, True], [False, True, True, True]])   # encoder steps
 TARGETS = np.array([[1, -1, 3], [0, 2, 2]])  # -1 is ignored
 CONDITION = np.array([[True, False, True], [False, False, True]])
+SCORES = np.array([[0.1, 0.9, 0.3, 0.2], [0.5, 0.1, 0.2, 0.7], [0.1, 0.9, 0.4, 0.0]])  # ids 1, 3, 1
 
 
 def _like(v, constant):
@@ -46,6 +47,11 @@ def _like(v, constant):
 def _lstm_outputs(hs, c):
     """Both outputs of F.lstm in one Variable: hs (N, T, H) plus c_T on every step."""
     return hs + F.reshape(c, (c.shape[0], 1, c.shape[1]))
+
+
+def _computed_ids(W):
+    """The greedy ids of SCORES (a Variable wanting a gradient, so the argmax is recorded)."""
+    return F.argmax_ids(mg.Variable(_like(W, SCORES)), keepdims=True)
 
 
 def _rows(W, sparse):
@@ -96,6 +102,10 @@ CASES = {
     "get_item": (lambda a: a[_like(a, np.array([0, 2, 2, 1]))] + a[1:3].sum(axis=0), [(3, 2)]),
     "embedding": (lambda W: F.embedding(W, _like(W, IDS)), [(4, 3)]),
     "embedding_sparse": (lambda W: F.embedding(W, _like(W, IDS), sparse=True), [(4, 3)]),
+    # Ids an operation computed: an input of the lookup (LookupRows), with no gradient.
+    "argmax_ids": (lambda W: F.embedding(W, _computed_ids(W)), [(4, 3)]),
+    "embedding_computed_ids_sparse": (lambda W: F.embedding(W, _computed_ids(W), sparse=True),
+                                      [(4, 3)]),
     "negative_sampling_rows": (lambda W: _rows(W, sparse=False), [(4, 3)]),
     "negative_sampling_rows_sparse": (lambda W: _rows(W, sparse=True), [(4, 3)]),
     "dropout": (lambda a: _seeded_dropout(a), [(3, 4)]),

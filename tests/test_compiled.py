@@ -137,11 +137,21 @@ def _tbptt_epoch(rng, vocab, batch=4, time=5, full=6, short=3):
             for T in sizes]
 
 
-@pytest.mark.parametrize("make", ["Rnnlm", "SimpleRnnlm"])
+def _gru_rnnlm(*args, **kwargs):
+    """The GRU language model: Rnnlm with a GRU (the class attributes pick the layer)."""
+    from models.rnnlm import Rnnlm
+
+    class GruRnnlm(Rnnlm):
+        rnn_class, rnn_name = L.GRU, "gru"
+    return GruRnnlm(*args, **kwargs)
+
+
+@pytest.mark.parametrize("make", ["Rnnlm", "SimpleRnnlm", "GRU"])
 def test_a_stateful_rnnlm_carries_its_state_across_replays_and_retraces(make):
     import models.rnnlm as lm
     vocab = 30
-    (a, opt_a), (b, opt_b) = _twins(lambda: getattr(lm, make)(vocab, 8, 8, rng=0),
+    cls = _gru_rnnlm if make == "GRU" else getattr(lm, make)
+    (a, opt_a), (b, opt_b) = _twins(lambda: cls(vocab, 8, 8, rng=0),
                                     lambda m: O.SGD(m, lr=0.5))
     for opt in (opt_a, opt_b):
         opt.add_hook(O.ClipGradNorm(0.25))
@@ -160,10 +170,11 @@ def test_a_stateful_rnnlm_carries_its_state_across_replays_and_retraces(make):
     assert len(fast._entries) == 3 and fast.replays > steps // 2
 
 
-def test_seq2seq_with_teacher_forcing_replays_bit_for_bit():
-    from models.seq2seq import Seq2seq
+@pytest.mark.parametrize("make", ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq"])
+def test_seq2seq_with_teacher_forcing_replays_bit_for_bit(make):
+    import models.seq2seq as s2s
     vocab = 12
-    (a, opt_a), (b, opt_b) = _twins(lambda: Seq2seq(vocab, 6, 8, rng=0),
+    (a, opt_a), (b, opt_b) = _twins(lambda: getattr(s2s, make)(vocab, 6, 8, rng=0),
                                     lambda m: O.Adam(m, lr=0.01))
     fast = mg.compile(_train_step(b, opt_b), b)
     rng = np.random.default_rng(4)
@@ -195,12 +206,14 @@ def test_cbow_with_sparse_rows_whose_ids_change_every_call_replays_bit_for_bit(l
     assert fast.replays == STEPS - 2
 
 
-def test_dropout_draws_a_new_mask_on_every_replay_as_eager_does():
-    # BetterRnnlm: dropout between its LSTMs, weight tying, stateful TBPTT.
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_dropout_draws_a_new_mask_on_every_replay_as_eager_does(cell):
+    # BetterRnnlm: dropout between its LSTMs (or GRUs), weight tying, stateful TBPTT.
     from models.rnnlm import BetterRnnlm
     vocab = 25
-    (a, opt_a), (b, opt_b) = _twins(lambda: BetterRnnlm(vocab, 8, 8, dropout_ratio=0.5, rng=0),
-                                    lambda m: O.SGD(m, lr=0.5))
+    (a, opt_a), (b, opt_b) = _twins(
+        lambda: BetterRnnlm(vocab, 8, 8, dropout_ratio=0.5, cell=cell, rng=0),
+        lambda m: O.SGD(m, lr=0.5))
     fast = mg.compile(_train_step(b, opt_b), b)
     eager = _train_step(a, opt_a)
     rng = np.random.default_rng(6)
@@ -378,13 +391,14 @@ def test_a_dropped_result_that_drew_random_numbers_is_refused():
 
 
 # ------------------------------------------------------------ what a replay makes
-def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatch):
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "operations"])
+def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatch, kernels):
     from minigrad.core.config import state
     model = MLP()
-    fast = mg.compile(_train_step(model, O.Adam(model)), model)
-    batches = _mlp_batches(4)
-    fast(*batches[0])
-    fast(*batches[1])
+    fast = mg.compile(_train_step(model, O.Adam(model)), model, kernels=kernels)
+    batches = _mlp_batches(6)
+    for batch in batches[:4]:   # record, record, and (kernels) lower on the first two replays
+        fast(*batch)
     made = {"functions": 0, "variables": 0}
     apply, init = mg.Function.apply, mg.Variable.__init__
 
@@ -399,10 +413,11 @@ def test_a_replay_makes_no_function_and_no_variable_but_the_gradients(monkeypatc
         init(self, *args, **kwargs)
     monkeypatch.setattr(mg.Function, "apply", counted_apply)
     monkeypatch.setattr(mg.Variable, "__init__", counted_init)
-    fast(*batches[2])
-    assert fast.replays == 1
-    # The backward pass stores each parameter's gradient in .grad, as a Variable.
-    assert made == {"functions": 0, "variables": len(model.params())}
+    fast(*batches[4])
+    assert fast.replays == 3
+    # Replayed operations store each parameter's gradient in .grad, as a new
+    # Variable; replayed kernels refill the one they stored the first time.
+    assert made == {"functions": 0, "variables": 0 if kernels else len(model.params())}
 
 
 def test_a_checkpoint_loaded_in_the_middle_of_a_compiled_run_continues_it_exactly():

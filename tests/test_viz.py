@@ -562,5 +562,6 @@ def test_the_docs_page_code_runs(tmp_path, monkeypatch):
     for block in blocks:
         exec(compile(block, str(page), "exec"), namespace)
     drawn = sorted(p.name for p in tmp_path.iterdir())
-    assert drawn == ["add.svg", "rnn.svg", "rnn_collapsed.svg", "second_order.svg"]
+    assert drawn == ["add.svg", "linear_schedule.svg", "rnn.svg", "rnn_collapsed.svg",
+                     "second_order.svg"]
     assert float(namespace["gx"].data) == 24.0

@@ -19,6 +19,8 @@ from ..core.variable import Variable
 from .carried import carried_between, present_state, state_signature, walk
 from .compare import compare
 from .rules import CompileError, refuse_draw
+from .lowering import differ, lower
+from .python_state import watching
 from .tape import Forward, Recorder
 from .views import OutputView, place
 
@@ -29,7 +31,7 @@ class ScheduleEvictedWarning(UserWarning):
     """A compiled step met more signatures than its cache holds and dropped one."""
 
 
-def compile(step, model, *, cache_size: int = 8) -> "CompiledStep":
+def compile(step, model, *, cache_size: int = 8, kernels: bool = True) -> "CompiledStep":
     """``step(*arrays)`` recorded once per signature and replayed afterwards.
 
     ``step`` runs the forward pass, ``loss.backward()`` and the optimizer's
@@ -54,29 +56,33 @@ def compile(step, model, *, cache_size: int = 8) -> "CompiledStep":
     >>> fast.replays, losses[2] < losses[0]
     (1, True)
     """
-    return CompiledStep(step, model, cache_size=cache_size)
+    return CompiledStep(step, model, cache_size=cache_size, kernels=kernels)
 
 
 class _Entry:
     """One signature: the argument buffers, and the tape once recorded."""
 
-    __slots__ = ("buffers", "tape", "recordings")
+    __slots__ = ("buffers", "tape", "recordings", "lowered", "first_lowering")
 
     def __init__(self, buffers):
         self.buffers, self.tape, self.recordings = buffers, None, 0
+        self.lowered = None      # after two replays: True, or why the tape stays as it is
+        self.first_lowering = None
 
 
 class CompiledStep:
     """See :func:`compile`. ``replays`` and ``recordings`` count the calls of
     each kind (handy in tests and benchmarks)."""
 
-    def __init__(self, step, model, *, cache_size: int = 8):
+    def __init__(self, step, model, *, cache_size: int = 8, kernels: bool = True):
         if not callable(getattr(model, "layers", None)):
             raise TypeError(f"compile: model must be the Layer the step trains, got "
                             f"{type(model).__name__}")
         if int(cache_size) < 1:
             raise ValueError(f"compile: cache_size must be at least 1, got {cache_size!r}")
-        self.step, self.model, self.cache_size = step, model, int(cache_size)
+        # The step's own Python is watched while it records (rule 4: python_state.py).
+        self.step, self.model, self.cache_size = watching(step, model), model, int(cache_size)
+        self.kernels = bool(kernels)
         self._entries = OrderedDict()
         self._warned = False
         self.replays = self.recordings = 0
@@ -101,6 +107,8 @@ class CompiledStep:
                     buf[...] = a
         if entry.recordings >= 2:
             self.replays += 1
+            if entry.lowered is None and self.kernels:
+                return self._lower(entry)
             return entry.tape.replay()
         self.recordings += 1
         return self._record(entry, args, layers, found)
@@ -141,6 +149,24 @@ class CompiledStep:
         entry.recordings += 1
         return result
 
+    def _lower(self, entry):
+        """The first two replays of a signature lower its tape to kernels, and
+        compare the two lists, as the two recordings are compared: the same
+        kernels, and every array a kernel reads that neither a kernel nor the
+        step's arguments, parameters and state make holding the same values
+        (one computed from the batch outside the tracing would be frozen)."""
+        lowered, reason = lower(entry.tape)
+        if lowered is not None and entry.first_lowering is None:
+            entry.first_lowering = lowered.summary()   # not its buffers: half the memory
+            return entry.tape.result
+        if lowered is not None:
+            reason = differ(entry.first_lowering, lowered)
+        entry.first_lowering = None
+        entry.lowered = reason or True
+        if reason is None:
+            entry.tape = lowered
+        return entry.tape.result
+
     def describe(self) -> str:
         """The tape of the signature used last, one entry a line, in the order
         a replay runs them."""
@@ -148,6 +174,19 @@ class CompiledStep:
             return "(nothing recorded yet)"
         tape = next(reversed(self._entries.values())).tape
         return "\n".join(f"{k:3d}  {e.describe()}" for k, e in enumerate(tape.entries))
+
+    def replayed_as(self) -> str:
+        """How the signature used last is replayed: as numpy kernels, as
+        operations (and why not as kernels), or not yet."""
+        if not self._entries:
+            return "nothing recorded yet"
+        entry = next(reversed(self._entries.values()))
+        if entry.lowered is None:
+            return ("operations (kernels=False)" if not self.kernels and entry.recordings >= 2
+                    else "not yet: the first replay lowers the tape to kernels")
+        if entry.lowered is True:
+            return f"kernels: {len(entry.tape.kernels)} numpy kernels and host calls"
+        return f"operations: {entry.lowered}"
 
     def _evict(self):
         if len(self._entries) <= self.cache_size:

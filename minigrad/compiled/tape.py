@@ -63,8 +63,11 @@ class Forward:
         return True
 
     def run(self):
+        self.apply([x.data if isinstance(x, Variable) else x for x in self.f.inputs])
+
+    def apply(self, arrays):
+        """Run the operation's forward on ``arrays`` (its inputs' arrays)."""
         f = self.f
-        arrays = [x.data if isinstance(x, Variable) else x for x in f.inputs]
         f._saved = ()            # forward's save() adds to it, as when it was recorded
         ys = f.forward(*arrays)
         if type(ys) is tuple:

@@ -95,3 +95,4 @@ def name_scope(name: str):
         yield
     finally:
         state.scope = old
+

@@ -182,10 +182,14 @@ class Gradients:
             # only a Parameter has the attribute; read here, not in a call, for the others
             if getattr(x, "home", None) is not None and x.grad is None and _stored_at_home(x, g):
                 continue
-            _store(x, _unshared(g, shared, self.owned))
+            self.store(x, _unshared(g, shared, self.owned))
         if self.watch is not None:
             del self.add, self.take     # the bound methods would keep this pass alive
             self.watch.finished(self.arrivals)
+
+    def store(self, x, g):
+        """Accumulate ``g`` into ``x.grad`` (a compiled step notes each store)."""
+        _store(x, g)
 
 
 def _shared_ids(grads, seeds) -> set:

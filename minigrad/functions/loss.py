@@ -1,7 +1,7 @@
 """Softmax, log-softmax, the two cross-entropy losses and the mean squared error."""
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import get_array_module, opaque_kernel
 from ..core.function import Function
 from ..core.arrays import array_of
 from ..errors import DTypeError, ShapeError
@@ -67,7 +67,8 @@ class SoftmaxCrossEntropy(Function):
         V = x.shape[-1]
         if t.ndim >= 1 and t.shape == x.shape:
             # In forward, not before it: a compiled step replays this for each batch.
-            t = _class_of_one_hot(t)
+            _check_one_hot(t)
+            t = xp.argmax(t, axis=-1)
         if t.dtype.kind not in "iu":
             raise DTypeError(f"targets must be integers, got dtype {t.dtype}")
         if t.shape != x.shape[:-1]:
@@ -75,14 +76,12 @@ class SoftmaxCrossEntropy(Function):
                              f"expected targets of shape {x.shape[:-1]}")
         scores = x.reshape(-1, V)
         t = t.reshape(-1)
+        _check_targets(t, V, self.ignore_index)
         keep = t != self.ignore_index
-        if t.size and ((t[keep] < 0).any() or (t[keep] >= V).any()):
-            bad = t[keep][(t[keep] < 0) | (t[keep] >= V)][0]
-            raise IndexError(f"target {int(bad)} is out of range for {V} classes (use "
-                             f"ignore_index={self.ignore_index} to mark targets to skip)")
         safe_t = xp.where(keep, t, 0)
-        self.n = int(keep.sum())
-        self.all_kept = bool(keep.all())
+        # The count of kept targets stays an array (at least 1): no value is read
+        # into Python, so a compiled step's kernels recount it for each batch.
+        n = xp.maximum(keep.sum(dtype=x.dtype), x.dtype.type(1))
         # One (rows, V) buffer, overwritten in place: at V = 10,000 each pass
         # over it costs as much as a small matmul, and a fresh one page faults.
         e = scores - scores.max(axis=1, keepdims=True)
@@ -90,27 +89,23 @@ class SoftmaxCrossEntropy(Function):
         xp.exp(e, out=e)
         s = e.sum(axis=1)
         logp = z_t - xp.log(s)
-        loss = -(logp * keep).sum() / max(self.n, 1)
+        loss = -(logp * keep).sum() / n
         # backward turns exp(x - max) into its gradient in place
-        self.save(keep=keep, safe_t=safe_t, exps=e, sums=s)
+        self.save(keep=keep, safe_t=safe_t, exps=e, sums=s, n=n)
         return xp.asarray(loss, dtype=x.dtype)
 
     def backward(self, gy):
         x = self.xs[0]
-        n = max(self.n, 1)
         g = self.take("exps")    # the (rows, V) buffer becomes the gradient: no copy
         if g is None:            # a second backward (retain_graph) recomputes it
             g = softmax(x.reshape(-1, x.shape[-1]), axis=1)
-            g /= n
+            g *= (self.keep * gy / self.n)[:, None]
         else:
-            # softmax / n: the mean's 1/n folded into the normalisation
-            g *= (1 / (self.sums * n))[:, None]
+            # softmax * dy / n in one pass, the mean's 1/n folded into the
+            # normalisation; an ignored target's row is multiplied by 0
+            g *= (self.keep * gy / (self.sums * self.n))[:, None]
         xp = get_array_module(g)
-        g[xp.arange(len(self.safe_t)), self.safe_t] -= 1 / n
-        if not self.all_kept:
-            g[~self.keep] = 0
-        if float(gy) != 1.0:        # a loss used as it is: no pass needed
-            g *= gy
+        g[xp.arange(len(self.safe_t)), self.safe_t] -= self.keep * gy / self.n
         return g.reshape(x.shape), None
 
     def backward_graph(self, gy):
@@ -120,7 +115,7 @@ class SoftmaxCrossEntropy(Function):
         onehot = xp.zeros((len(self.safe_t), x.shape[-1]), dtype=x.dtype)
         onehot[xp.arange(len(self.safe_t)), self.safe_t] = 1
         keep = self.keep.astype(x.dtype).reshape(x.shape[:-1] + (1,))
-        return (softmax(x) - onehot.reshape(x.shape)) * (keep * (gy / max(self.n, 1))), None
+        return (softmax(x) - onehot.reshape(x.shape)) * (keep * (gy / self.n)), None
 
 
 class MeanSquaredError(Function):
@@ -186,9 +181,9 @@ def softmax_cross_entropy(x, t, ignore_index=-1):
     return SoftmaxCrossEntropy(ignore_index).apply(x, t)
 
 
-def _class_of_one_hot(t):
-    """The class index of each one-hot row of ``t`` (..., V)."""
-    xp = get_array_module(t)
+@opaque_kernel
+def _check_one_hot(t):
+    """Targets of the scores' shape must be one-hot rows."""
     if t.dtype.kind not in "biuf" or not bool(((t == 0) | (t == 1)).all()) \
             or not bool((t.sum(axis=-1) == 1).all()):
         raise ShapeError(
@@ -197,7 +192,16 @@ def _class_of_one_hot(t):
             "needs exactly one 1 and zeros elsewhere); pass integer class labels of shape "
             f"{t.shape[:-1]} instead, or t.argmax(axis=-1) if these are soft labels you "
             "mean to round")
-    return xp.argmax(t, axis=-1)
+
+
+@opaque_kernel
+def _check_targets(t, V, ignore_index):
+    """Every target is a class of the V, or ignore_index."""
+    kept = t[t != ignore_index]
+    if kept.size and ((kept < 0).any() or (kept >= V).any()):
+        bad = kept[(kept < 0) | (kept >= V)][0]
+        raise IndexError(f"target {int(bad)} is out of range for {V} classes (use "
+                         f"ignore_index={ignore_index} to mark targets to skip)")
 
 
 def sigmoid_cross_entropy(x, t):

@@ -6,8 +6,9 @@ from .. import random as mg_random
 from ..core.function import Function
 from ..core.sparse import SparseRows
 from ..core.arrays import array_of, as_variable
+from ..core.variable import Variable
 from ..errors import DTypeError, GraphError
-from .shape import get_item
+from .shape import GetItemGrad, get_item
 
 # The operations this module exports (minigrad.functions re-exports them).
 __all__ = ["dropout", "embedding"]
@@ -88,12 +89,45 @@ class SparseEmbedding(Function):
                          "use sparse=False for higher-order gradients")
 
 
+class LookupRows(Function):
+    """W[ids] with the ids an input of the operation rather than a constant of
+    it: ids that an operation computed (a greedy decoder's argmax) are read
+    afresh each time the lookup runs, as a compiled replay runs it. The ids
+    get no gradient; W gets a dense one, or SparseRows with ``sparse``."""
+
+    saves_inputs = False
+
+    def __init__(self, sparse):
+        self.sparse = sparse
+
+    def forward(self, W, ids):
+        self.shape = W.shape
+        self.save(ids=ids)
+        return W[ids]
+
+    def backward(self, gy):
+        if self.sparse:
+            return SparseRows(self.ids, gy, self.shape), None
+        return GetItemGrad(self.ids, self.shape).apply(gy), None
+
+    def backward_graph(self, gy):
+        if self.sparse:
+            raise GraphError("Embedding: sparse gradients cannot be differentiated again; "
+                             "use sparse=False for higher-order gradients")
+        return GetItemGrad(self.ids, self.shape).apply(gy), None
+
+
 def embedding(W, ids, sparse: bool = False):
     """Rows of ``W`` picked by integer ``ids`` (any shape): W[ids], of shape
     ids.shape + (D,). Repeated ids accumulate their gradients.
 
     With ``sparse=True`` W's gradient is a :class:`minigrad.SparseRows` (the
     looked-up rows only); optimizers then update only those rows.
+
+    Ids that an operation computed (a Variable with a creator, such as the
+    ids of :func:`argmax_ids`) stay an input of the lookup rather than
+    becoming a constant of it, so that a compiled step reads them afresh on
+    every replay.
 
     >>> import numpy as np, minigrad as mg
     >>> W = mg.Variable(np.arange(6.0).reshape(3, 2))
@@ -106,8 +140,11 @@ def embedding(W, ids, sparse: bool = False):
     """
     # The ids go where the table is: the book's batches come from numpy, and a
     # numpy index into a cupy table would mix devices in the backward's scatter.
+    given = ids
     ids = backend.get_array_module(array_of(W)).asarray(array_of(ids))
     check_ids("Embedding", ids, W)
+    if isinstance(given, Variable) and given.creator is not None:
+        return LookupRows(sparse).apply(W, given)
     if sparse:
         return SparseEmbedding(ids).apply(W)
     return get_item(W, ids)

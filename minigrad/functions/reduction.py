@@ -1,5 +1,6 @@
 """Reductions: the book's Sum node (backward repeats), mean, max, min and
-log-sum-exp; argmax and argmin, which have no gradient."""
+log-sum-exp; argmax and argmin, which have no gradient (and argmax_ids, the
+argmax as an operation)."""
 from __future__ import annotations
 
 from ..backend import get_array_module
@@ -9,7 +10,7 @@ from .elementwise import exp
 from .shape import broadcast_to, reshape
 
 # The operations this module exports (minigrad.functions re-exports them).
-__all__ = ["sum", "mean", "max", "min", "logsumexp", "argmax", "argmin"]
+__all__ = ["sum", "mean", "max", "min", "logsumexp", "argmax", "argmin", "argmax_ids"]
 
 
 def _kept_shape(shape, axis):
@@ -150,6 +151,39 @@ def argmax(x, axis=None, keepdims=False):
     (array([1, 0]), 0.5)
     """
     return array_of(x).argmax(axis=axis, keepdims=keepdims)
+
+
+class ArgmaxIds(Function):
+    """argmax along ``axis`` as an operation: integer ids, no gradient. Made
+    by an operation, the ids are recomputed whenever the operation runs again,
+    as a compiled replay runs it (see :func:`argmax_ids`)."""
+
+    saves_inputs = False
+    drawn = ("axis",)
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        return x.argmax(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        return None    # a choice of index: nothing flows back through it
+
+
+def argmax_ids(x, axis=-1, keepdims=False):
+    """The ids of the best scores along ``axis``, as a Variable that an
+    operation made (:func:`argmax` gives a plain array). A greedy decoder
+    feeds them to the next step's Embedding: made by an operation, they are
+    part of a compiled step's recording, so a replay picks them afresh from
+    each call's scores instead of reusing the recorded call's ids.
+
+    >>> import numpy as np, minigrad as mg
+    >>> ids = mg.functions.argmax_ids(np.array([[0.1, 2.0, 0.3], [3.0, 0.0, 1.0]]), keepdims=True)
+    >>> ids.data.tolist()
+    [[1], [0]]
+    """
+    return ArgmaxIds(axis, keepdims).apply(x)
 
 
 def argmin(x, axis=None, keepdims=False):

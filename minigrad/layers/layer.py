@@ -149,6 +149,15 @@ class Layer:
     def named_params(self, prefix: str = ""):
         """(dotted name, Parameter) pairs in definition order, each Parameter once
         (under the first name it is reachable by)."""
+        return self._walk(prefix)
+
+    def params(self):
+        """Every Parameter once, in definition order."""
+        return self._walk(None)
+
+    def _walk(self, prefix):
+        """The Parameters in definition order, with their dotted names unless
+        ``prefix`` is None (no names: zero_grad runs it at every step)."""
         seen = set()
         stack = [(prefix, self)]
         out = []
@@ -157,20 +166,16 @@ class Layer:
             base, layer = stack.pop()
             nested = []
             for name, child in layer._children.items():
-                full = f"{base}{name}"
+                full = None if base is None else f"{base}{name}"
                 if isinstance(child, Parameter):
                     if id(child) not in seen:
                         seen.add(id(child))
-                        out.append((full, child))
+                        out.append(child if base is None else (full, child))
                 else:
-                    nested.append((full + ".", child))
+                    nested.append((None if base is None else full + ".", child))
             # Sub-layers after this layer's own parameters, in order.
             stack.extend(reversed(nested))
         return out
-
-    def params(self):
-        """Every Parameter once, in definition order."""
-        return [p for _, p in self.named_params()]
 
     def layers(self):
         """Every sub-layer (recursively), each once, in definition order: a

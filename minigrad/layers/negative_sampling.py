@@ -136,7 +136,10 @@ class UnigramSampler:
         self._rng = _resolve(rng)
 
     def _generator(self) -> np.random.Generator:
-        return mg_random.numpy_generator() if self._rng is None else self._rng
+        if self._rng is None:
+            return mg_random.numpy_generator()
+        mg_random.note_draw()
+        return self._rng
 
     def _draw(self, rng, n):
         return np.searchsorted(self._cdf, rng.random(n) * self._total, side="right")

@@ -18,7 +18,7 @@ file, progress bars, and the outputs a run leaves (metrics JSON, curves PNG).
 """
 from .generate import generate
 from .guard import NonFiniteError
-from .loop import TrainingLoop, eager
+from .loop import TrainingLoop, eager, eager_requested
 from .metrics import accuracy, perplexity
 from .outputs import plot_history, save_metrics, save_outputs, to_builtin
 from .plots import plot_attention_maps, plot_decision_boundary, plot_loss
@@ -27,7 +27,7 @@ from .protocol import ModelProtocolError, check_model
 from .schedules import CosineLR, DivideWhenWorse, ExponentialLR, Schedule, StepLR
 from .trainer import Trainer
 
-__all__ = ["Trainer", "TrainingLoop", "eager", "Progress", "save_outputs", "save_metrics",
+__all__ = ["Trainer", "TrainingLoop", "eager", "eager_requested", "Progress", "save_outputs", "save_metrics",
            "plot_history", "to_builtin", "generate", "NonFiniteError", "ModelProtocolError", "check_model",
            "Schedule", "StepLR", "ExponentialLR", "CosineLR", "DivideWhenWorse",
            "plot_loss", "plot_decision_boundary", "plot_attention_maps", "perplexity",

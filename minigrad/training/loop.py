@@ -53,7 +53,7 @@ from .guard import check_grads, check_loss
 from .progress import Progress, note
 from .protocol import check_model, reset_state
 
-__all__ = ["TrainingLoop", "eager"]
+__all__ = ["TrainingLoop", "eager", "eager_requested"]
 
 # Batcher state that says where the stream is, not which stream it is.
 _POSITION_KEYS = ("position", "iteration", "order_state")
@@ -65,12 +65,19 @@ _eager_runs = []   # one entry per open eager() block
 @contextlib.contextmanager
 def eager():
     """Inside this block every TrainingLoop runs its steps eagerly, as if
-    made with ``compiled=False`` (the command line's ``--eager``)."""
+    made with ``compiled=False`` (the command line's ``--eager``), and the
+    seq2seq models generate eagerly."""
     _eager_runs.append(True)
     try:
         yield
     finally:
         _eager_runs.pop()
+
+
+def eager_requested() -> bool:
+    """True where compiled steps give way to eager ones: inside :func:`eager`,
+    and in anomaly mode, which checks every result as it is made."""
+    return bool(_eager_runs) or config.state.detect_anomaly
 
 
 def _positive_int_or_none(name, value):
@@ -137,7 +144,9 @@ class TrainingLoop:
     :meth:`run` returns the history, plain Python numbers and lists: ``loss``
     (every batch), ``train_iters`` with ``train_loss`` (and ``train_ppl``) at
     each report, ``lr``, ``epoch_loss`` and ``epoch_time_s`` per epoch,
-    ``iters_per_epoch``, ``resume_checkpoint`` and ``replayed_steps``.
+    ``iters_per_epoch``, ``resume_checkpoint`` and ``replayed_steps`` (the
+    steps replayed since the run started or resumed: a resumed run records
+    its step afresh, so its first two steps of each shape are recorded).
     """
 
     def __init__(self, model, optimizer, batches, *, max_epoch, loss=None, report_every=20,
@@ -265,8 +274,7 @@ class TrainingLoop:
     def run(self, resume=None) -> dict:
         state = self._read(resume) if resume is not None else None
         self.model.train()
-        # Anomaly mode checks every result as it is made: such a run stays eager.
-        if not self.compiled or _eager_runs or config.state.detect_anomaly:
+        if not self.compiled or eager_requested():
             self._compiled = None
         elif self._compiled is None:
             self._compiled = compile_step(self._train_step, self.model)
@@ -320,7 +328,8 @@ class TrainingLoop:
                 self._checkpoint(mid_epoch=False)
         if self.recurrent:
             reset_state(self.model)
-        # How many steps replayed a recording (0 for an eager run), over the loop's life.
+        # How many steps replayed a recording (0 for an eager run), over the loop's life:
+        # since the run started or resumed (a resume records its step afresh).
         history["replayed_steps"] = 0 if self._compiled is None else self._compiled.replays
         return history
 

@@ -40,9 +40,11 @@ from . import dot, labels
 from .graph import Graph
 from .grad_norms import plot_grad_norms
 from .render import GraphvizNotFoundError, Picture, PictureFormatError, plot_source
+from .compiled_schedule import plot_schedule, schedule, schedule_text, schedule_to_dot
 
 __all__ = ["to_dot", "plot", "plot_grad_norms", "Picture", "GraphvizNotFoundError",
-           "PictureFormatError"]
+           "PictureFormatError", "schedule", "schedule_text", "schedule_to_dot",
+           "plot_schedule"]
 
 
 def to_dot(*outputs, shapes=True, dtypes=True, names=True, values=False, grads=False,

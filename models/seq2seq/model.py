@@ -47,6 +47,7 @@ import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
 from minigrad import training
+from minigrad.compiled import replayed_generation
 
 from ..shared.weights import WeightsError, WeightsMixin
 
@@ -246,22 +247,44 @@ class _Seq2seq(L.Layer, WeightsMixin):
                              f"character ids, got {getattr(ids, 'dtype', type(ids).__name__)} "
                              f"{tuple(getattr(ids, 'shape', ()))}")
 
-    def generate(self, xs, start_id, length, mask=None):
+    def generate(self, xs, start_id, length, mask=None, compiled=True):
         """Greedy answers (N, length) of the questions ``xs`` (N, Te), all at
         once: the decoder starts from ``start_id`` and each step's argmax is
-        the next step's input, as in the book. No graph, dropout-free."""
+        the next step's input, as in the book. No graph, dropout-free.
+
+        The generation is compiled (:func:`minigrad.compile`): recorded on the
+        first calls of each signature (the questions' shape, ``start_id``,
+        ``length``) and replayed on the rest, with the same answers.
+        ``compiled=False``, a mask, anomaly mode and
+        :func:`minigrad.training.eager` (the command line's ``--eager``) run it
+        eagerly."""
+        if int(length) < 1:
+            raise ValueError(f"{type(self).__name__}.generate: length must be at least 1, "
+                             f"got {length}")
         xp = mg.get_array_module(self.decoder.embed.W.data)
-        xs = xp.asarray(xs)
+        args = (xp.asarray(xs), int(start_id), int(length))
+        if compiled and mask is None and not training.eager_requested():
+            answers = replayed_generation(self, self._greedy)(*args)
+        else:
+            answers = self._greedy(*args, mask)
+        # A copy: the next replay may refill the recorded answers where they are.
+        return np.array(mg.to_cpu(answers.data))
+
+    def _greedy(self, xs, start_id, length, mask=None):
+        """The greedy decoding as operations only, so that a compiled replay
+        repeats all of it: each step's argmax is an operation, and the next
+        step's Embedding looks up the ids it computed."""
+        xp = mg.get_array_module(self.decoder.embed.W.data)
         with mg.no_grad():
             encoded = self._encode(xs, mask)
             carried = self.decoder.begin(encoded)
-            x = xp.full((len(xs), 1), int(start_id), dtype=np.int64)
-            out = xp.empty((len(xs), int(length)), dtype=np.int64)
-            for t in range(int(length)):
+            x = xp.full((len(xs), 1), start_id, dtype=np.int64)
+            answers = []
+            for _ in range(length):
                 scores, carried = self._step(x, carried, mask)
-                x = scores.data[:, -1].argmax(axis=-1).reshape(-1, 1)
-                out[:, t] = x[:, 0]
-        return mg.to_cpu(out)
+                x = F.argmax_ids(scores[:, -1], axis=-1, keepdims=True)
+                answers.append(x)
+            return F.concat(answers, axis=1)
 
     # ------------------------------------------------------------ weights
     @classmethod
