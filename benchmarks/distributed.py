@@ -13,15 +13,22 @@ Inside that one job every round times, in an order that alternates:
   with the plain optimizer while rank 1 sleeps (a sleeping wait, not MPI's
   busy one, so rank 0 has a core to itself as a lone process would);
 * **2 ranks**: both take one DistributedOptimizer step on their half;
-* **2 ranks, sharded**: the same with ``shard=True``.
+* **2 ranks, sharded**: the same with ``shard=True``;
+* **2 ranks, overlapped**: the same with ``overlap=True`` and buckets of 1,
+  4 and 16 MiB (each variant on a communicator of its own).
 
-So all three see the same outside load, and the speed-up is the ratio of the
-medians of one run. ``comm`` is the time inside ``mean_grads`` (packing, the
-header, the Allreduce and the wait for the slower rank) as a share of the
-2-rank step; ``allreduce`` the Allreduce alone.
+So all of them see the same outside load, and the speed-up is the ratio of the
+medians of one run. ``comm`` is the time inside ``mean_grads`` (the header,
+the scaling of the buffer, the Allreduce and the wait for the slower rank) as
+a share of the 2-rank step; ``allreduce`` the Allreduce alone; ``comm_work``
+mean_grads less the Allreduce and the header (where the wait is): its own
+passes over the gradients.
 
-The other sections: sparse row gradients (gathered vs densified, by the
-number of rows: where the crossover lies, which sets
+The other sections: where a rank's step goes (``profile``: the CPU time of
+each phase of a language model's step on the whole batch and on a rank's
+half, which shows the work that does not halve), sparse row gradients
+(gathered vs densified, by their bytes against the dense table, for two
+widths: where the crossover lies, which sets
 ``minigrad.distributed.GATHER_LIMIT``), and one Allreduce of BetterRnnlm's
 13.3M gradients against the same in chunks, and the link (latency and
 bandwidth of an Allreduce between the two ranks). With the steps, the inputs
@@ -56,7 +63,7 @@ import _harness as H  # noqa: E402
 
 PTB = ROOT.parent / "shared" / "data" / "ptb"
 MODELS = ("better-rnnlm", "rnnlm", "cbow")
-SECTIONS = MODELS + ("sparse", "allreduce", "link")
+SECTIONS = MODELS + ("profile", "sparse", "allreduce", "link")
 
 
 def parse(argv):
@@ -98,15 +105,26 @@ class Job:
         import minigrad.distributed as dist
 
         self.dist = dist
-        self.comm = dist.create_communicator()
+        self.timers = {"comm": [], "allreduce": [], "header": [], "bytes": [], "calls": []}
+        self.comm = self.communicator()
         self.rank = self.comm.rank
         self.mpi = self.comm.transport.comm
-        self.timers = {"comm": [], "allreduce": [], "bytes": [], "calls": []}
-        self._time(self.comm, "mean_grads", "comm")
-        self._time(self.comm, "reduce_scatter_grads", "comm")
-        self._time(self.comm.transport, "allreduce_sum", "allreduce")
-        for method in ("allreduce_sum", "reduce_scatter", "allgatherv", "allgather_header"):
-            self._count_bytes(self.comm.transport, method)
+
+    def communicator(self):
+        """A communicator over the ranks, its collectives timed and counted
+        (one per variant of the step: each keeps its own buckets)."""
+        comm = self.dist.create_communicator()
+        self._time(comm, "mean_grads", "comm")
+        self._time(comm, "reduce_scatter_grads", "comm")
+        self._time(comm.transport, "allreduce_sum", "allreduce")
+        self._time(comm.transport, "iallreduce_sum", "allreduce")
+        self._time(comm.transport, "wait", "allreduce")
+        # The first collective of a step: where a rank waits for the slower one.
+        self._time(comm.transport, "allgather_header", "header")
+        for method in ("allreduce_sum", "iallreduce_sum", "reduce_scatter", "allgatherv",
+                       "allgather_header"):
+            self._count_bytes(comm.transport, method)
+        return comm
 
     def _count_bytes(self, transport, method):
         """Count the payload of a collective: what this rank puts in (for an
@@ -116,7 +134,7 @@ class Job:
         def counted(buf, *args):
             n = sum(args[0]) * buf.itemsize if method == "allgatherv" else np.asarray(buf).nbytes
             self.timers["bytes"].append(n)
-            if method == "allreduce_sum":       # one call per 16 MiB piece
+            if method in ("allreduce_sum", "iallreduce_sum"):     # one call per 16 MiB piece
                 from minigrad.distributed.transport import ALLREDUCE_CHUNK_BYTES
                 self.timers["calls"].append(max(1, -(-n // ALLREDUCE_CHUNK_BYTES)))
             else:
@@ -171,9 +189,9 @@ def lm_setup(job, kind, data):
     half_opt = optimizer(half) if half is not None else None
     halves = TBPTTBatcher(corpus, 10, 35)
     ranks = []
-    for shard in (False, True):
+    for _, options in VARIANTS:
         model = build()
-        opt = job.dist.DistributedOptimizer(optimizer(model), job.comm, shard=shard)
+        opt = job.dist.DistributedOptimizer(optimizer(model), job.communicator(), **options)
         mine = job.dist.ShardedBatches(TBPTTBatcher(corpus, 20, 35), job.rank, job.comm.size)
         ranks.append((model, opt, mine))
     return (single, single_opt, whole), (half, half_opt, halves), *ranks
@@ -197,9 +215,9 @@ def cbow_setup(job, data):
     half_opt = Adam(half, lr=0.001) if half is not None else None
     halves = ShuffledBatches(contexts, target, batch_size=50, rng=0)
     ranks = []
-    for shard in (False, True):
+    for _, options in VARIANTS:
         model = build()
-        opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.comm, shard=shard)
+        opt = job.dist.DistributedOptimizer(Adam(model, lr=0.001), job.communicator(), **options)
         mine = job.dist.ShardedBatches(ShuffledBatches(contexts, target, batch_size=100, rng=0),
                                        job.rank, job.comm.size)
         ranks.append((model, opt, mine))
@@ -216,18 +234,27 @@ def step(model, opt, batch, distributed):
     return float(loss.data)
 
 
-def time_model(job, kind, data, rounds, warmup=2):
+# The 2-rank steps timed against one process: the plain step (one buffer per
+# dtype), the sharded update, and the exchange overlapped with the backward
+# pass in buckets of three sizes (which sets the default bucket size).
+MiB = 1 << 20
+VARIANTS = [("whole", {}), ("sharded", dict(shard=True))] + [
+    (f"overlap {size} MiB", dict(overlap=True, bucket_bytes=size * MiB)) for size in (1, 4, 16)]
+
+
+def time_model(job, kind, data, rounds, warmup=3):
     import minigrad.distributed as dist
 
     dist.seed(0, job.rank)
     setups = cbow_setup(job, data) if kind == "cbow" else lm_setup(job, kind, data)
     (single, single_opt, whole), (half, half_opt, halves), *ranks = setups
     one, cpu_one, cpu_half = [], [], []
-    two = {shard: {"wall": [], "cpu": [], "comm": [], "allreduce": [], "bytes": [], "calls": []}
-           for shard in (False, True)}
-    orders = [("one", False, True), (True, "one", False), (False, True, "one")]
+    two = [{"wall": [], "cpu": [], "comm": [], "allreduce": [], "work": [], "bytes": [],
+            "calls": []} for _ in VARIANTS]
+    everything = ["one"] + list(range(len(VARIANTS)))
     for r in range(warmup + rounds):
-        for what in orders[r % 3]:
+        turn = r % len(everything)                  # each round in another order
+        for what in everything[turn:] + everything[:turn]:
             job.sleep_barrier()
             if what == "one":
                 if job.rank == 0:
@@ -254,17 +281,22 @@ def time_model(job, kind, data, rounds, warmup=2):
                     rec["cpu"].append(dc)
                     rec["comm"].append(sum(timers["comm"]))
                     rec["allreduce"].append(sum(timers["allreduce"]))
+                    rec["work"].append(sum(timers["comm"]) - sum(timers["allreduce"])
+                                       - sum(timers["header"]))
                     rec["bytes"].append(sum(timers["bytes"]))
                     rec["calls"].append(len(timers["calls"]) and sum(timers["calls"]))
     job.sleep_barrier()
     if job.rank != 0:
         return None
     med = H.median
-    plain, sharded = two[False], two[True]
+    plain, sharded = two[0], two[1]
     model = ranks[0][0]
     batch = whole.batch_size
     return {"one_process": H.summarize(one), "two_ranks": H.summarize(plain["wall"]),
             "comm": H.summarize(plain["comm"]), "allreduce": H.summarize(plain["allreduce"]),
+            # mean_grads less the Allreduce and the header (the wait for the
+            # slower rank): its own passes over the gradients
+            "comm_work": H.summarize(plain["work"]),
             "speedup": med(one) / med(plain["wall"]),
             "comm_share": med(plain["comm"]) / med(plain["wall"]),
             "cpu_one_process": H.summarize(cpu_one), "cpu_two_ranks": H.summarize(plain["cpu"]),
@@ -280,37 +312,111 @@ def time_model(job, kind, data, rounds, warmup=2):
             "batch": batch, "per_sample_s": 2 * (med(cpu_one) - med(cpu_half)) / batch,
             "fixed_s": 2 * med(cpu_half) - med(cpu_one),
             "params": int(sum(p.data.size for p in model.params())),
-            "plan": sorted(set(job.comm.last_plan))}
+            # what one Allreduce of every gradient as a dense table would move
+            "dense_bytes_per_step": int(sum(p.data.nbytes for p in model.params())),
+            "plan": sorted(set(ranks[0][1].comm.last_plan)),
+            "variants": {name: {"two_ranks": H.summarize(rec["wall"]),
+                                "speedup": med(one) / med(rec["wall"]),
+                                "comm": H.summarize(rec["comm"]),
+                                "cpu_two_ranks": H.summarize(rec["cpu"])}
+                         for (name, _), rec in zip(VARIANTS, two)}}
+
+
+class _Alone:
+    """A transport of 2 ranks whose collectives move nothing: the work one
+    rank does in mean_grads, without the exchange and the wait."""
+
+    name, rank, size = "alone", 0, 2
+
+    def allgather_header(self, vec):
+        row = np.asarray(vec, dtype=np.float64).reshape(1, -1)
+        return np.concatenate([row, row])
+
+    def allreduce_sum(self, buf):
+        return buf
+
+
+PHASES = ("forward", "backward", "mean_grads", "update (clip + rule)")
+
+
+def profile_step(job, kind, data, rounds, warmup=2):
+    """CPU time of each phase of a language model's step, on one process
+    with the whole batch and on one rank with its half (its mean_grads on a
+    transport that moves nothing): which work halves with the batch and
+    which does not. Rank 0 measures while rank 1 sleeps."""
+    from minigrad.distributed import Communicator
+    from minigrad.data import TBPTTBatcher, load_ptb
+    from minigrad.optimizers import SGD, ClipGradNorm
+    from models.rnnlm import BetterRnnlm, Rnnlm
+
+    if job.rank != 0:
+        job.sleep_barrier()
+        return None
+    corpus = load_ptb("train", data_dir=data)[0]
+    out = {}
+    for label, batch in (("1 process", 20), ("a rank of 2", 10)):
+        model = (BetterRnnlm(10000, 650, 650, dropout_ratio=0.5, rng=0)
+                 if kind == "better-rnnlm" else Rnnlm(10000, 100, 100, rng=0))
+        opt = SGD(model, lr=20.0)
+        opt.add_hook(ClipGradNorm(0.25))
+        comm = Communicator(_Alone()) if batch == 10 else None
+        batches = TBPTTBatcher(corpus, batch, 35)
+        times = {phase: [] for phase in PHASES}
+        for r in range(warmup + rounds):
+            xs, ts = batches.next_batch()
+            marks = [time.process_time()]
+            loss = model.loss(xs, ts)
+            marks.append(time.process_time())
+            model.zero_grad()
+            loss.backward()
+            marks.append(time.process_time())
+            if comm is not None:
+                comm.mean_grads(model.params(), loss=loss)
+            marks.append(time.process_time())
+            opt.update()
+            marks.append(time.process_time())
+            if r >= warmup:
+                for phase, a, b in zip(PHASES, marks, marks[1:]):
+                    times[phase].append(b - a)
+        out[label] = {phase: 1e3 * H.median(v) for phase, v in times.items()}
+    job.sleep_barrier()
+    return out
 
 
 def time_sparse(job, rounds):
-    """mean_grads of one (10000, 100) sparse gradient, gathered vs densified."""
+    """mean_grads of one (10000, D) sparse gradient, gathered vs densified,
+    for two widths D: where the crossover lies in bytes (the rows and ids
+    all ranks send against the dense table and its mask)."""
     import minigrad as mg
+    from minigrad.distributed import sparse_bytes
     from minigrad.layers import Parameter
 
-    V, D = 10_000, 100
+    V = 10_000
     rng = np.random.default_rng(job.rank)
-    param = Parameter(np.zeros((V, D), np.float32))
     out = []
-    for rows in (250, 500, 1000, 2000, 3000, 4000, 6000, 8000):
-        times = {"gather": [], "densify": []}
-        for r in range(rounds + 1):
-            for mode in (("gather", "densify") if r % 2 else ("densify", "gather")):
-                job.comm.sparse = mode
-                idx = rng.choice(V, rows, replace=False)
-                param.grad = mg.SparseRows(idx, rng.standard_normal((rows, D)).astype(np.float32),
-                                           (V, D))
-                job.sleep_barrier()
-                t = time.perf_counter()
-                job.comm.mean_grads([param])
-                param.grad.coalesced()          # what the optimizer does next, in both cases
-                if r:
-                    times[mode].append(time.perf_counter() - t)
-        total = rows * job.comm.size
-        out.append({"rows_per_rank": rows, "total_over_V": total / V,
-                    "gather_ms": 1e3 * H.median(times["gather"]),
-                    "densify_ms": 1e3 * H.median(times["densify"]),
-                    "auto": job.dist.choose_sparse(total, (V, D))})
+    for D in (100, 10):
+        param = Parameter(np.zeros((V, D), np.float32))
+        for rows in (250, 500, 1000, 2000, 3000, 4000, 6000, 8000):
+            times = {"gather": [], "densify": []}
+            for r in range(rounds + 1):
+                for mode in (("gather", "densify") if r % 2 else ("densify", "gather")):
+                    job.comm.sparse = mode
+                    idx = rng.choice(V, rows, replace=False)
+                    param.grad = mg.SparseRows(
+                        idx, rng.standard_normal((rows, D)).astype(np.float32), (V, D))
+                    job.sleep_barrier()
+                    t = time.perf_counter()
+                    job.comm.mean_grads([param])
+                    param.grad.coalesced()          # what the optimizer does next, in both cases
+                    if r:
+                        times[mode].append(time.perf_counter() - t)
+            total = rows * job.comm.size
+            gathered, dense = sparse_bytes(total, (V, D), np.float32)
+            out.append({"width": D, "rows_per_rank": rows, "total_over_V": total / V,
+                        "bytes_ratio": gathered / dense,
+                        "gather_ms": 1e3 * H.median(times["gather"]),
+                        "densify_ms": 1e3 * H.median(times["densify"]),
+                        "auto": job.dist.choose_sparse(total, (V, D), np.float32)})
     job.comm.sparse = "auto"
     return out if job.rank == 0 else None
 
@@ -401,6 +507,9 @@ def worker(args):
     for kind in MODELS:
         if kind in sections:
             results[kind] = time_model(job, kind, args.data, args.rounds)
+    if "profile" in sections:
+        results["profile"] = {kind: profile_step(job, kind, args.data, args.rounds)
+                              for kind in ("better-rnnlm", "rnnlm")}
     if "sparse" in sections:
         results["sparse"] = time_sparse(job, args.rounds)
     if "allreduce" in sections:
@@ -448,6 +557,7 @@ def markdown(res):
                          f"{1e3 * r['cpu_two_ranks']['median']:.1f}", f"{r['cpu_speedup']:.2f}x",
                          f"{1e3 * r['cpu_half_batch']['median']:.1f}", f"{r['bound']:.2f}x",
                          f"{100 * r['comm_share']:.0f}%", f"{100 * r['allreduce_share']:.0f}%",
+                         _ms(r.get("comm_work")),
                          ", ".join(r["plan"])])
     if rows:
         lines += ["", "## One optimizer step", "",
@@ -456,7 +566,8 @@ def markdown(res):
                               "CPU ratio, sharded",
                               "CPU, 1 process (ms)", "CPU, busier rank (ms)",
                               "CPU ratio", "CPU, half batch alone (ms)", "bound",
-                              "in mean_grads", "in the Allreduce", "gradients"],
+                              "in mean_grads", "in the Allreduce",
+                              "mean_grads' own work (ms)", "gradients"],
                              rows),
                   "", "*speed-up*: of the wall time. *sharded*: `DistributedOptimizer(..., "
                   "shard=True)`, each rank updating its half of the parameters. *CPU*: the "
@@ -465,17 +576,24 @@ def markdown(res):
                   "their ratio is the speed-up two idle cores would give. *bound*: 1 process "
                   "on the whole batch against 1 process on half of it, the speed-up without "
                   "any exchange. *in mean_grads*: "
-                  "packing, the header, the Allreduce and the wait for the slower rank, as a "
-                  "share of the 2-rank step."]
+                  "the header, the Allreduce and the wait for the slower rank, as a "
+                  "share of the 2-rank step. *own work*: mean_grads less its Allreduce and "
+                  "its header (where a rank waits for the slower one): the passes it makes "
+                  "over the gradients (scaling, copying in a gradient that is not home)."]
+        lines += variant_lines(res)
         lines += scaling_lines(res)
+    if res.get("profile"):
+        lines += profile_lines(res["profile"])
     if res.get("sparse"):
         lines += ["", "## Sparse rows: gathered or densified", "",
-                  "One (10,000 x 100) float32 table; each rank holds the given number of "
+                  "One (10,000 x D) float32 table; each rank holds the given number of "
                   "distinct rows; the time of mean_grads and of the coalescing the optimizer "
-                  "does next.", "",
-                  H.md_table(["rows per rank", "all rows / V", "gather (ms)", "densify (ms)",
-                              "auto picks"],
-                             [[s["rows_per_rank"], f"{s['total_over_V']:.2f}",
+                  "does next. *bytes gathered / dense*: the rows and ids of all ranks against "
+                  "the table and its mask of touched rows (what the choice compares).", "",
+                  H.md_table(["D", "rows per rank", "all rows / V", "bytes gathered / dense",
+                              "gather (ms)", "densify (ms)", "auto picks"],
+                             [[s.get("width", 100), s["rows_per_rank"],
+                               f"{s['total_over_V']:.2f}", f"{s.get('bytes_ratio', 0):.2f}",
                                f"{s['gather_ms']:.2f}", f"{s['densify_ms']:.2f}", s["auto"]]
                               for s in res["sparse"]])]
     if res.get("allreduce"):
@@ -489,6 +607,58 @@ def markdown(res):
     return "\n".join(lines)
 
 
+def profile_lines(profile):
+    rows = []
+    for kind, phases in profile.items():
+        if not phases:
+            continue
+        one, rank = phases["1 process"], phases["a rank of 2"]
+        for phase in PHASES:
+            ratio = f"{one[phase] / rank[phase]:.2f}x" if rank[phase] > 0 else ""
+            rows.append([kind, phase, f"{one[phase]:.1f}", f"{rank[phase]:.1f}", ratio])
+        total_one, total_rank = sum(one.values()), sum(rank.values())
+        rows.append([kind, "**step**", f"{total_one:.1f}", f"{total_rank:.1f}",
+                     f"**{total_one / total_rank:.2f}x**"])
+    return ["", "## Where a rank's step goes", "",
+            "CPU time (ms) of each phase of one step, medians: one process with the "
+            "global batch of 20 rows, and one rank of 2 with its 10 rows (its mean_grads "
+            "on a transport that moves nothing: its own work, no exchange and no wait). "
+            "A phase whose ratio is below 2x does work that does not halve with the batch; "
+            "the step's ratio is the speed-up 2 ranks could reach with a free exchange.",
+            "", H.md_table(["model", "phase", "1 process, B = 20", "a rank, B = 10",
+                            "ratio"], rows)]
+
+
+def variant_lines(res):
+    """Every 2-rank variant of the step against one process."""
+    models = [(kind, res[kind]) for kind in MODELS if res.get(kind) and res[kind].get("variants")]
+    if not models:
+        return []
+    names = list(models[0][1]["variants"])
+    rows = [[k] + [f"{1e3 * m['variants'][n]['two_ranks']['median']:.1f} ms "
+                   f"({m['variants'][n]['speedup']:.2f}x)" for n in names] for k, m in models]
+    return ["", "## The exchange: whole, sharded, overlapped in buckets", "",
+            "Each 2-rank step of the same run (its speed-up over the 1-process step in "
+            "brackets): *whole*, one buffer per dtype reduced after the backward pass; "
+            "*sharded*, `shard=True`; *overlap N MiB*, `overlap=True, bucket_bytes=N MiB`: "
+            "each bucket's Allreduce starts during the backward pass as soon as its "
+            "gradients are complete.", "",
+            H.md_table(["model"] + names, rows)]
+
+
+def _dense_bytes(m):
+    """The bytes of every gradient as a dense table, and how many times
+    fewer the step sends."""
+    dense = m.get("dense_bytes_per_step")
+    if dense is None:
+        return ""
+    return f"{dense / 1e6:.2f} MB ({dense / m['bytes_per_step']:.1f}x)"
+
+
+def _ms(summary):
+    return "" if summary is None else f"{1e3 * summary['median']:.1f}"
+
+
 def scaling_lines(res):
     """The scaling model's inputs per model, and its predictions."""
     models = [(kind, res[kind]) for kind in MODELS if res.get(kind)]
@@ -499,10 +669,11 @@ def scaling_lines(res):
              "the collectives in one unsharded step (the Allreduce buffer, the header, the "
              "gathered rows):", "",
              H.md_table(["model", "per sample (ms)", "fixed per step (ms)", "bytes per step",
-                         "collective calls",
+                         "dense tables would be", "collective calls",
                          "bytes per step, sharded (Reduce-scatter + Allgather)"],
                         [[k, f"{1e3 * m['per_sample_s']:.2f}", f"{1e3 * m['fixed_s']:.1f}",
-                          f"{m['bytes_per_step'] / 1e6:.2f} MB", f"{m['calls_per_step']:.0f}",
+                          f"{m['bytes_per_step'] / 1e6:.2f} MB", _dense_bytes(m),
+                          f"{m['calls_per_step']:.0f}",
                           f"{m['bytes_per_step_sharded'] / 1e6:.2f} MB"] for k, m in models])]
     if link:
         where = "TCP on loopback" if res.get("fabric") == "tcp-loopback" else "shared memory"

@@ -30,8 +30,9 @@ OPTIMIZERS = {"SGD": (O.SGD, dict(lr=0.1)), "Momentum": (O.Momentum, dict(lr=0.1
 BATCH = 12          # divides over 1, 2, 3 and 4 ranks
 
 
-def _wrap(opt, comm, shard=False):
-    return opt if comm is None else dist.DistributedOptimizer(opt, comm, shard=shard)
+def _wrap(opt, comm, shard=False, **exchange):
+    """``exchange``: the DistributedOptimizer's overlap and bucket_bytes."""
+    return opt if comm is None else dist.DistributedOptimizer(opt, comm, shard=shard, **exchange)
 
 
 def _rows(n, comm):
@@ -99,12 +100,12 @@ def rnnlm_corpus():
     return np.random.default_rng(4).integers(0, 40, 500)
 
 
-def run_rnnlm(comm=None, steps=3, shard=False):
+def run_rnnlm(comm=None, steps=3, shard=False, **exchange):
     from models.rnnlm import Rnnlm
 
     corpus = rnnlm_corpus()
     model = Rnnlm(40, 8, 8, rng=0)
-    opt = _wrap(O.SGD(model, lr=1.0), comm, shard)
+    opt = _wrap(O.SGD(model, lr=1.0), comm, shard, **exchange)
     clip = opt.add_hook(O.ClipGradNorm(0.1))     # below the norms: it clips
     batcher = TBPTTBatcher(corpus, 6, 5)
     if comm is not None:
@@ -131,20 +132,20 @@ def run_perplexity(comm=None):
 
 
 # ---------------------------------------------------------------- CBOW: sparse rows
-def cbow_data():
+def cbow_data(steps=2):
     rng = np.random.default_rng(5)
-    corpus = rng.integers(0, 30, 200)
+    corpus = rng.integers(0, 30, 200 if steps <= 2 else steps * BATCH + 4)
     contexts, target = create_contexts_target(corpus, 2)
-    negatives = rng.integers(0, 30, (2, BATCH, 5))
+    negatives = rng.integers(0, 30, (steps, BATCH, 5))
     return corpus, contexts, target, negatives
 
 
-def run_cbow(comm=None, steps=2, shard=False):
+def run_cbow(comm=None, steps=2, shard=False, **exchange):
     from models.word2vec import CBOW
 
-    corpus, contexts, target, negatives = cbow_data()
+    corpus, contexts, target, negatives = cbow_data(steps)
     model = CBOW(30, 8, 2, corpus, sparse=True, rng=0)
-    opt = _wrap(O.Adam(model, lr=0.01), comm, shard)
+    opt = _wrap(O.Adam(model, lr=0.01), comm, shard, **exchange)
     rows = _rows(BATCH, comm)
     out = []
     for s in range(steps):
@@ -167,13 +168,13 @@ class Tagger(L.Layer):
         return self.out(F.mean(self.embed(ids), axis=1))
 
 
-def run_identical(comm, name, steps=20, shard=False):
+def run_identical(comm, name, steps=20, shard=False, **exchange):
     """Each rank trains on its own random data; returns a digest of the
     parameters after each step, and whether they moved at all."""
     model = Tagger()
     start = [p.data.copy() for p in model.params()]
     rule, kwargs = OPTIMIZERS[name]
-    opt = dist.DistributedOptimizer(rule(model, **kwargs), comm, shard=shard)
+    opt = dist.DistributedOptimizer(rule(model, **kwargs), comm, shard=shard, **exchange)
     opt.add_hook(O.ClipGradNorm(1.0))
     rng = np.random.default_rng(100 + comm.rank)
     digests = []
@@ -219,3 +220,32 @@ def run_training(comm, out_dir, *, seed=0, model_rng=0, crash=None, resume=None)
                           report_every=5, eval_batch_size=6, progress=False, out_dir=out_dir,
                           checkpoint_every=5, resume=resume, comm=comm)
     return history, {name: p.data.copy() for name, p in model.named_params()}
+
+
+# ---------------------------------------------------------------- the compiled step on ranks
+# The ways a DistributedOptimizer can exchange: the plain Allreduce, buckets
+# of 512 bytes, those buckets overlapped with the backward pass, the sharded
+# update.
+EXCHANGES = {"whole": {}, "bucketed": dict(bucket_bytes=512),
+             "overlapped": dict(overlap=True, bucket_bytes=512), "sharded": dict(shard=True)}
+
+
+def run_loop(comm, exchange, compiled):
+    """Rnnlm on TrainingLoop (clipped, stateful, 2 epochs: 32 steps), eager or
+    compiled; the parameters after every step, and how many steps replayed."""
+    from minigrad.training import TrainingLoop
+    from models.rnnlm import Rnnlm
+
+    model = Rnnlm(40, 8, 8, rng=0)
+    opt = O.SGD(model, lr=1.0)
+    opt.add_hook(O.ClipGradNorm(0.1))
+    opt = dist.DistributedOptimizer(opt, comm, **EXCHANGES[exchange])
+    after = []
+    loop = TrainingLoop(model, opt, TBPTTBatcher(rnnlm_corpus(), 6, 5), max_epoch=2,
+                        recurrent=True, progress=False, comm=comm, compiled=compiled,
+                        after_step=lambda loop, loss: after.append(
+                            [p.data.copy() for p in model.params()]))
+    history = loop.run()
+    buckets = comm._buckets
+    return {"params": after, "replayed": history["replayed_steps"],
+            "early": 0 if buckets is None else buckets.started_early}

@@ -39,6 +39,21 @@ def check(comm, out_dir):
     for shard, key in ((False, "identical"), (True, "identical-sharded")):
         results[key] = {name: cases.run_identical(comm, name, shard=shard)
                         for name in cases.OPTIMIZERS}
+    # 20 steps each way the dense gradients can travel, and the sparse rows.
+    for key in ("bucketed", "overlapped"):
+        exchange = cases.EXCHANGES[key]
+        results[f"rnnlm-20-{key}"] = cases.run_rnnlm(comm, steps=20, **exchange)
+        results[f"identical-{key}"] = {name: cases.run_identical(comm, name, **exchange)
+                                       for name in cases.OPTIMIZERS}
+        # buckets started during a backward pass, over the last run
+        results[f"early-{key}"] = comm._buckets.started_early
+    for mode in ("gather", "densify"):
+        comm.sparse = mode
+        results[f"cbow-20-{mode}"] = cases.run_cbow(comm, steps=20)
+    comm.sparse = "auto"
+    for key in cases.EXCHANGES:
+        results[f"loop-{key}"] = {compiled: cases.run_loop(comm, key, compiled)
+                                  for compiled in (False, True)}
     try:
         dist.DistributedOptimizer(O.SGD(cases.MLP() if comm.rank else cases.Tagger()), comm)
     except dist.DistributedError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -66,18 +67,18 @@ def test_weighted_mean_of_dense_gradients_one_allreduce_per_dtype():
     def rank(comm):
         gW, gb = grads[comm.rank]
         W, b = with_grad(np.zeros((3, 2), np.float32), gW), with_grad(np.zeros(4), gb)
-        before = W.grad.data
         loss = comm.mean_grads([W, b], weight=weights[comm.rank], loss=float(comm.rank))
-        return W.grad.data, b.grad.data, W.grad.data is before, loss, comm.transport.calls
+        at_home = W.grad.data is W.home and b.grad.data is b.home
+        return W.grad.data, b.grad.data, at_home, loss, comm.transport.calls
 
     results = run_ranks(3, rank)
     want_W = sum(w * g[0] for w, g in zip(weights, grads)) / 3.0
     want_b = sum(w * g[1] for w, g in zip(weights, grads)) / 3.0
-    for gW, gb, in_place, loss, calls in results:
+    for gW, gb, at_home, loss, calls in results:
         np.testing.assert_allclose(gW, want_W, rtol=1e-6)
         np.testing.assert_allclose(gb, want_b, rtol=1e-12)
         assert gW.dtype == np.float32 and gb.dtype == np.float64
-        assert in_place                                   # written back into the same array
+        assert at_home                       # each mean left in its parameter's home
         assert loss == pytest.approx((0 * 1 + 1 * 2 + 2 * 0) / 3.0)
         assert [c[0] for c in calls] == ["allreduce", "allreduce"]   # one per dtype
     assert all(np.array_equal(r[0], results[0][0]) for r in results)
@@ -131,6 +132,92 @@ def test_other_shapes_on_another_rank_are_an_error_not_a_hang():
     assert all("different shapes" in m for m in run_ranks(2, rank))
 
 
+# ---------------------------------------------------------------- gradients in the buckets
+# minigrad's graph switches are process-wide: one thread rank's forward and
+# backward at a time (the collectives still run concurrently).
+_ONE_GRAPH_AT_A_TIME = threading.Lock()
+
+
+class _Tagger(Layer):
+    def __init__(self):
+        super().__init__()
+        self.embed = mg.layers.Embedding(10, 4, rng=1, sparse=True)
+        self.fc1 = mg.layers.Linear(4, 6, rng=2)
+        self.fc2 = mg.layers.Linear(6, 3, rng=3)
+
+    def loss(self, ids):
+        h = mg.functions.tanh(self.fc1(mg.functions.mean(self.embed(ids), axis=1)))
+        return mg.functions.sum(self.fc2(h) ** 2)
+
+
+def test_the_backward_pass_writes_the_dense_gradients_into_the_buckets():
+    """The first step lends each dense parameter its home; from then on the
+    backward pass writes every dense gradient into the one float32 buffer and
+    the mean is taken there. The sparse table stays out."""
+    def rank(comm):
+        model, steps = _Tagger(), []
+        for step in range(3):
+            ids = np.random.default_rng(10 * step + comm.rank).integers(0, 10, (4, 2))
+            with _ONE_GRAPH_AT_A_TIME:
+                model.zero_grad()
+                model.loss(ids).backward()
+            dense = [p for p in model.params() if p is not model.embed.W]
+            at_home = [p.grad.data is getattr(p, "home", None) for p in dense]
+            mine = [p.grad.data.copy() for p in dense]
+            comm.mean_grads(model.params())
+            steps.append({"at home": at_home, "mine": mine,
+                          "mean": [p.grad.data.copy() for p in dense],
+                          "mean at home": [p.grad.data is p.home for p in dense],
+                          "one buffer": len({id(p.home.base) for p in dense}) == 1,
+                          "table home": getattr(model.embed.W, "home", None),
+                          "table grad": type(model.embed.W.grad)})
+        return steps
+
+    ranks = run_ranks(2, rank)
+    for step in range(3):
+        want = [(a + b) / 2 for a, b in zip(ranks[0][step]["mine"], ranks[1][step]["mine"])]
+        for r in ranks:
+            rec = r[step]
+            assert rec["at home"] == [step > 0] * 4       # written there by backward
+            assert all(rec["mean at home"]) and rec["one buffer"]
+            for got, w in zip(rec["mean"], want):
+                np.testing.assert_allclose(got, w, rtol=1e-6)
+            assert rec["table home"] is None and rec["table grad"] is mg.SparseRows
+
+
+def test_overlap_refuses_weights_that_differ_on_every_rank():
+    def rank(comm):
+        p = with_grad(np.zeros(3, np.float32), np.ones(3, np.float32))
+        try:
+            comm.mean_grads([p], weight=1.0 + comm.rank, overlap=True)
+        except dist.DistributedError as exc:
+            return str(exc)
+
+    assert all(m and "overlap=False" in m and "same weight" in m for m in run_ranks(2, rank))
+
+
+def test_overlap_with_equal_weights_is_the_plain_mean():
+    def rank(comm):
+        p = with_grad(np.zeros(3, np.float32), np.full(3, 1.0 + comm.rank, np.float32))
+        comm.mean_grads([p], weight=4.0, overlap=True, bucket_bytes=8)
+        return p.grad.data
+
+    for got in run_ranks(2, rank):
+        np.testing.assert_array_equal(got, [1.5, 1.5, 1.5])
+
+
+@pytest.mark.parametrize("options, says", [
+    (dict(shard=True, overlap=True), "choose one"),
+    (dict(bucket_bytes=0), "positive number of bytes"),
+])
+def test_distributed_optimizer_refuses_options_that_cannot_work(options, says):
+    def rank(comm):
+        with pytest.raises(ValueError, match=says):
+            dist.DistributedOptimizer(SGD(_Tagger()), comm, **options)
+
+    run_ranks(1, rank)
+
+
 # ---------------------------------------------------------------- sparse rows
 V, D = 12, 3
 SPARSE = [mg.SparseRows(np.array([3, 1, 3, 7]), dense((4, D), seed=1), (V, D)),
@@ -170,11 +257,20 @@ def test_sparse_on_one_rank_and_dense_on_another_gives_dense():
         np.testing.assert_allclose(grad.data, (SPARSE[0].to_dense() + g_dense) / 2, rtol=1e-6)
 
 
-def test_choose_sparse_by_rows_against_table_size():
-    assert dist.choose_sparse(0, (10, 4)) == "gather"
-    limit = int(dist.GATHER_LIMIT * 10_000)
-    assert dist.choose_sparse(limit - 1, (10_000, 4)) == "gather"
-    assert dist.choose_sparse(limit, (10_000, 4)) == "densify"
+@pytest.mark.parametrize("shape, dtype, last_gathered", [
+    # rows x (D x itemsize + an 8-byte id) < 0.7 x V x (D + 1) x itemsize
+    ((10_000, 100), np.float32, 6931),      # 408 bytes a row against 4.04 MB: 0.69 V
+    ((10_000, 4), np.float32, 5833),        # the id weighs more on a narrow table
+    ((10_000, 4), np.float64, 6999),
+])
+def test_choose_sparse_by_bytes_against_the_dense_table(shape, dtype, last_gathered):
+    assert dist.GATHER_LIMIT == 0.7
+    assert dist.choose_sparse(0, shape, dtype) == "gather"
+    assert dist.choose_sparse(last_gathered, shape, dtype) == "gather"
+    assert dist.choose_sparse(last_gathered + 1, shape, dtype) == "densify"
+
+
+def test_a_sparse_mode_that_does_not_exist_is_refused():
     with pytest.raises(ValueError, match="sparse must be one of"):
         dist.Communicator(ThreadLess(), sparse="rows")
 

@@ -86,7 +86,8 @@ def job(request, tmp_path_factory):
 def one_process():
     """The same steps on this process, whole batches."""
     return {"mlp": cases.run_mlp(), "rnnlm": cases.run_rnnlm(), "cbow": cases.run_cbow(),
-            "perplexity": cases.run_perplexity()}
+            "perplexity": cases.run_perplexity(), "rnnlm-20": cases.run_rnnlm(steps=20),
+            "cbow-20": cases.run_cbow(steps=20)}
 
 
 # float32 rounding: sums taken in another order (halves, then the halves added)
@@ -117,6 +118,52 @@ def test_a_sharded_step_on_ranks_equals_a_step_on_the_whole_batch(job, one_proce
     for rank in job:
         assert_same_steps(rank[f"{case}-sharded"], one_process[case], kinds=("params",))
         assert all(g is None for step in rank[f"{case}-sharded"] for g in step["grads"].values())
+
+
+TWENTY_STEPS = ["rnnlm-20-bucketed", "rnnlm-20-overlapped", "cbow-20-gather", "cbow-20-densify"]
+
+
+@pytest.mark.parametrize("case", TWENTY_STEPS)
+def test_twenty_steps_on_ranks_equal_twenty_on_the_whole_batch(job, one_process, case):
+    """Buckets of 512 bytes, the same overlapped with the backward pass, and
+    sparse rows gathered or densified: the loss, the averaged gradients and
+    the parameters of one process, step after step, on every rank."""
+    want = one_process[case.rsplit("-", 1)[0]]
+    for rank in job:
+        assert_same_steps(rank[case], want)
+
+
+@pytest.mark.parametrize("case", TWENTY_STEPS)
+def test_twenty_steps_leave_the_ranks_bit_for_bit_identical(job, case):
+    for rank in job[1:]:
+        for step, (mine, first) in enumerate(zip(rank[case], job[0][case])):
+            for name in first["params"]:
+                assert np.array_equal(mine["params"][name], first["params"][name]), (step, name)
+
+
+def test_the_overlapped_runs_started_buckets_during_the_backward_pass(job):
+    for rank in job:
+        assert rank["early-overlapped"] > 0
+        assert rank["early-bucketed"] == 0
+
+
+@pytest.mark.parametrize("exchange", list(cases.EXCHANGES))
+def test_a_compiled_distributed_step_is_the_eager_one_bit_for_bit(job, exchange):
+    """TrainingLoop(compiled=True) on the ranks: each rank's parameters after
+    every one of the 32 steps are the eager run's, bit for bit, whether the
+    gradients go whole, in buckets, overlapped, or to a sharded update."""
+    for rank in job:
+        eager, compiled = rank[f"loop-{exchange}"][False], rank[f"loop-{exchange}"][True]
+        assert len(eager["params"]) == len(compiled["params"]) >= 20
+        assert eager["replayed"] == 0 and compiled["replayed"] >= 20
+        for step, (a, b) in enumerate(zip(eager["params"], compiled["params"])):
+            assert all(np.array_equal(x, y) for x, y in zip(a, b)), step
+        if exchange == "overlapped":
+            # Eager, buckets leave during the backward pass; a compiled step's
+            # replays run kernels without the engine's loop and send them after it.
+            assert eager["early"] > 0
+        first = job[0][f"loop-{exchange}"][True]["params"]
+        assert all(np.array_equal(x, y) for x, y in zip(compiled["params"][-1], first[-1]))
 
 
 def test_the_cases_exercise_what_they_claim(job, one_process):
@@ -150,7 +197,9 @@ def test_sharded_perplexity_equals_one_process(job, one_process):
 
 
 @pytest.mark.parametrize("name", list(cases.OPTIMIZERS))
-@pytest.mark.parametrize("key", ["identical", "identical-sharded"], ids=["whole", "sharded"])
+@pytest.mark.parametrize("key", ["identical", "identical-sharded", "identical-bucketed",
+                                 "identical-overlapped"],
+                         ids=["whole", "sharded", "bucketed", "overlapped"])
 def test_parameters_stay_identical_across_ranks(job, name, key):
     runs = [rank[key][name] for rank in job]
     assert len(runs[0]["digests"]) == 20 and runs[0]["moved"]

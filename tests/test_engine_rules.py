@@ -129,6 +129,179 @@ def test_the_in_place_sums_switch_leaves_the_results_bit_for_bit(monkeypatch):
     np.testing.assert_array_equal(on, off)
 
 
+# --------------------------------------------------------------- homes (gradient buckets)
+def _homed(*shapes):
+    """Parameters whose homes are consecutive regions of one flat buffer."""
+    from minigrad.layers import Parameter
+
+    buffer = np.full(sum(int(np.prod(s)) for s in shapes), -7.0)
+    params, start = [], 0
+    for k, shape in enumerate(shapes):
+        n = int(np.prod(shape))
+        p = Parameter(np.arange(float(n)).reshape(shape) + k)
+        p.home = buffer[start:start + n].reshape(shape)
+        params.append(p)
+        start += n
+    return buffer, params
+
+
+def test_a_fresh_dense_gradient_is_written_into_its_home():
+    buffer, (a, b) = _homed((2, 3), (3,))
+    x = np.arange(6.0).reshape(2, 3)
+    ((a * x).sum() + (b * b).sum()).backward()
+    assert a.grad.data is a.home and b.grad.data is b.home
+    np.testing.assert_array_equal(buffer, np.concatenate([x.ravel(), 2 * b.data]))
+
+
+def _arrived_home(monkeypatch):
+    """For each gradient the pass stores at a home: whether it was already there."""
+    arrived, store = [], gradients._stored_at_home
+    monkeypatch.setattr(gradients, "_stored_at_home",
+                        lambda v, g: arrived.append(g is v.home) or store(v, g))
+    return arrived
+
+
+def test_a_sum_of_gradients_is_made_in_the_home(monkeypatch):
+    buffer, (a,) = _homed((3,))
+    x = np.array([1.0, -2.0, 0.5])
+    finished = _arrived_home(monkeypatch)
+    (a * x + a * a + a).sum().backward()          # three gradients arrive for a
+    assert finished == [True]                     # summed there: no array to copy in
+    assert a.grad.data is a.home
+    np.testing.assert_array_equal(a.grad.data, x + 2 * a.data + 1)
+
+
+def test_a_tied_table_adds_its_looked_up_rows_in_the_home(monkeypatch):
+    emb = Embedding(50, 3, W=np.arange(150.0).reshape(50, 3), sparse=True)
+    emb.W.home = np.zeros((50, 3))
+    finished = _arrived_home(monkeypatch)
+    h = emb(np.array([1, 3, 1]))                  # rows: sparse rows of W
+    c = np.linspace(0.5, 2.0, 150).reshape(50, 3)
+    (h.sum() + (emb.W * c).sum()).backward()      # and one dense use of the same W
+    assert finished == [True]
+    want = c.copy()
+    want[[1, 3]] += [[2.0], [1.0]]
+    assert emb.W.grad.data is emb.W.home
+    np.testing.assert_array_equal(emb.W.grad.data, want)
+
+
+def test_grad_returns_its_own_arrays_and_leaves_the_home_alone():
+    buffer, (a,) = _homed((3,))
+    g, = mg.grad((a * a + a).sum(), [a])
+    np.testing.assert_array_equal(g.data, 2 * a.data + 1)
+    assert not np.shares_memory(g.data, buffer) and (buffer == -7.0).all()
+
+
+def test_parameters_that_get_one_gradient_array_get_it_in_their_own_homes():
+    buffer, (a, b) = _homed((3,), (3,))
+    (a + b).backward(np.ones(3))       # Add hands the same array to both
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad.data[0] = 5.0               # a weight-decay hook acting on one of them
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0, 1.0])
+
+
+def test_a_second_backward_adds_out_of_place_and_leaves_the_home_alone():
+    buffer, (a,) = _homed((3,))
+    (a * 2).sum().backward()
+    kept = a.grad
+    (a * 3).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [5.0, 5.0, 5.0])
+    assert a.grad.data is not a.home
+    np.testing.assert_array_equal(kept.data, [2.0, 2.0, 2.0])      # the .grad kept before
+
+
+def test_homes_on_the_device_take_the_gradient_and_the_sum_there(xp):
+    from minigrad.layers import Parameter
+
+    a = Parameter(xp.asarray(np.arange(3.0)))
+    a.home = xp.zeros(3)
+    x = xp.asarray(np.array([1.0, -2.0, 0.5]))
+    (a * x + a * a).sum().backward()            # two gradients: summed in the home
+    assert a.grad.data is a.home
+    np.testing.assert_array_equal(mg.to_cpu(a.grad.data), [1.0, 0.0, 4.5])
+
+
+def test_a_home_of_another_dtype_or_a_graph_gradient_is_passed_by():
+    from minigrad.layers import Parameter
+
+    p = Parameter(np.ones(3))
+    p.home = np.zeros(3, np.float32)
+    (p * p).sum().backward()
+    assert p.grad.data is not p.home and not p.home.any()
+    q = Parameter(np.ones(3))
+    q.home = np.zeros(3)
+    (q * q * q).sum().backward(create_graph=True)
+    assert q.grad.creator is not None and not q.home.any()      # differentiable, not copied
+
+
+def test_sparse_rows_keep_their_own_path_past_a_home():
+    emb = Embedding(5, 3, W=np.arange(15.0).reshape(5, 3), sparse=True)
+    emb.W.home = np.zeros((5, 3))
+    emb(np.array([1, 3, 1])).sum().backward()
+    assert isinstance(emb.W.grad, mg.SparseRows) and not emb.W.home.any()
+
+
+class _Watch:
+    """The engine's watch as minigrad.distributed uses it, recording what it is told."""
+
+    def __init__(self, *leaves):
+        self.expected = {x: 0 for x in leaves}
+        self.told = []
+
+    def ready(self, x):
+        self.told.append(("ready", x.name, x.grad.data.copy()))
+
+    def between(self):
+        self.told.append(("between",))
+
+    def finished(self, arrivals):
+        self.told.append(("finished",))
+        for x in self.expected:
+            self.expected[x] = self.expected[x] or max(arrivals.get(x, 0), 0)
+
+
+def test_a_watched_leaf_is_told_complete_as_soon_as_its_last_gradient_arrives(monkeypatch):
+    buffer, (a, b) = _homed((3,), (3,))
+    a.name, b.name = "a", "b"
+    watch = _Watch(a, b)
+    monkeypatch.setattr(gradients, "watch", watch)
+
+    def step():
+        a.grad = b.grad = None
+        h = F.tanh(b * 2.0) + b         # b's gradients come after a's one
+        (h * a).sum().backward()
+        return [t[:2] for t in watch.told]
+
+    first = step()                      # the first pass learns: no leaf is told complete
+    assert set(first[:-1]) == {("between",)} and first[-1] == ("finished",)
+    assert watch.expected == {a: 1, b: 2}
+    watch.told.clear()
+    told = step()
+    assert told.index(("ready", "a")) < told.index(("ready", "b")) < told.index(("finished",))
+    assert ("between",) in told[told.index(("ready", "a")) + 1:told.index(("ready", "b"))]
+    np.testing.assert_array_equal(watch.told[told.index(("ready", "b"))][2], b.grad.data)
+    assert a.grad.data is a.home and b.grad.data is b.home
+
+
+def test_a_watched_leaf_that_gets_more_gradients_than_it_learned_is_an_error(monkeypatch):
+    buffer, (a,) = _homed((3,))
+    watch = _Watch(a)
+    watch.expected[a] = 1
+    monkeypatch.setattr(gradients, "watch", watch)
+    with pytest.raises(GraphError, match="overlap=False"):
+        (a * a).sum().backward()
+
+
+def test_grad_and_create_graph_are_not_watched(monkeypatch):
+    buffer, (a,) = _homed((3,))
+    watch = _Watch(a)
+    watch.expected[a] = 1
+    monkeypatch.setattr(gradients, "watch", watch)
+    mg.grad((a * 2).sum(), [a])
+    (a * 2).sum().backward(create_graph=True)
+    assert watch.told == []
+
+
 # --------------------------------------------------------------- save() and create_graph
 class _SwishSaving(mg.Function):
     """swish(x) = x * sigmoid(x), keeping sigmoid(x) with save()."""

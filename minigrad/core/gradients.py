@@ -35,6 +35,15 @@ from .variable import Variable
 # sum is a new array; the results are the same, bit for bit.
 IN_PLACE_SUMS = True
 
+# A watch over some leaves' gradients (minigrad.distributed sets one to start
+# averaging a bucket of gradients while the backward pass goes on), or None.
+# ``watch.expected``: {leaf: how many gradients it gets in a pass; 0 while
+# that is learned}; ``watch.ready(leaf)`` when one is complete and stored at
+# its home; ``watch.between()`` between operations; ``watch.finished(counts)``
+# at the end of a pass. Ordinary passes only: create_graph and grad() leave
+# ``.grad`` alone.
+watch = None
+
 
 class Gradients:
     def __init__(self, create_graph: bool, capture: dict | None):
@@ -44,6 +53,10 @@ class Gradients:
         self.owned = {}         # id -> a sum this pass made (safe to add into in place)
         self.retained = []      # (Variable, gradient) of retain_grad() Variables
         self.seeds = []         # gradients the caller supplied: never stored uncopied
+        self.watch = watch if not create_graph and capture is None else None
+        self.arrivals = {}      # watched leaf -> gradients so far (-1: complete, stored)
+        if self.watch is not None:     # the unwatched pass keeps the plain methods
+            self.add, self.take = self._add_watched, self._take_watched
 
     def seed(self, y, g):
         """The starting gradient dL/dy (ones for a single-element output)."""
@@ -93,12 +106,40 @@ class Gradients:
             else:
                 old += g
         else:
-            total = old + g
+            total = _sum_at_home(x, old, g) if self.capture is None else None
+            if total is None:
+                total = old + g
             if isinstance(total, np.generic):
                 total = np.asarray(total)   # a 0-d sum comes back as a numpy scalar
             if type(total) is np.ndarray:
                 self.owned[id(total)] = total
             self.pending[x] = total
+
+    def _add_watched(self, x, g):
+        """``add``, then count a gradient of a watched leaf; the last one it
+        had in the pass the count was learned from completes it: stored at
+        its home now, and the watch told."""
+        Gradients.add(self, x, g)
+        expected = self.watch.expected.get(x)
+        if expected is None:
+            return
+        n = self.arrivals.get(x, 0)
+        if n < 0:
+            raise GraphError(
+                f"backward: a parameter of shape {x.shape} got a gradient after the "
+                f"{expected} it got in the step its count was learned from, and its "
+                f"average over the ranks had started: the graph differs from step to step. "
+                f"Build the DistributedOptimizer with overlap=False")
+        n += 1
+        if n == expected and x.grad is None:
+            g = self.pending.pop(x)
+            if _stored_at_home(x, g):
+                self.owned.pop(id(g), None)
+                self.arrivals[x] = -1
+                self.watch.ready(x)
+                return
+            self.pending[x] = g
+        self.arrivals[x] = n
 
     def take(self, f, outs):
         """The gradients waiting for ``outs``, the outputs of ``f`` (None for
@@ -118,6 +159,10 @@ class Gradients:
             gys.append(g)
         return _fill_missing(f, gys, self.create_graph) if len(gys) > 1 else gys
 
+    def _take_watched(self, f, outs):
+        self.watch.between()            # between operations: MPI may progress
+        return Gradients.take(self, f, outs)
+
     def finish(self):
         """Store what waits at leaves (and retained gradients) into ``.grad``,
         or, for grad(), into the capture dict."""
@@ -134,7 +179,13 @@ class Gradients:
         finished = list(self.pending.items()) + self.retained
         shared = _shared_ids([g for _, g in finished], self.seeds)
         for x, g in finished:
+            # only a Parameter has the attribute; read here, not in a call, for the others
+            if getattr(x, "home", None) is not None and x.grad is None and _stored_at_home(x, g):
+                continue
             self.store(x, _unshared(g, shared, self.owned))
+        if self.watch is not None:
+            del self.add, self.take     # the bound methods would keep this pass alive
+            self.watch.finished(self.arrivals)
 
     def store(self, x, g):
         """Accumulate ``g`` into ``x.grad`` (a compiled step notes each store)."""
@@ -170,6 +221,42 @@ def _as_grad_variable(g):
     if isinstance(g, (Variable, SparseRows)):
         return g
     return Variable(g, requires_grad=False)
+
+
+def _stored_at_home(x, g) -> bool:
+    """Copy a dense gradient into ``x``'s home, if it has one that fits, and
+    make ``.grad`` a Variable over it. Sparse rows, a Variable (create_graph)
+    or a gradient of another device, shape or dtype keeps the usual path."""
+    home = getattr(x, "home", None)
+    if home is None or type(g) is not type(home) or g.shape != home.shape \
+            or g.dtype != home.dtype:
+        return False
+    if g is not home:                     # a sum may have been made there already
+        home[...] = g
+    x.grad = Variable(home, requires_grad=False)
+    return True
+
+
+def _sum_at_home(x, old, g):
+    """The sum of two gradients of ``x`` made in its home, if it has one that
+    fits and its ``.grad`` is empty (later gradients are then added into it in
+    place, as into any sum the engine owns); else None. Two sparse rows stay
+    sparse rows (None); dense plus sparse is the dense copied in and the rows
+    added, as SparseRows' own ``+`` does."""
+    home = getattr(x, "home", None)
+    if home is None or x.grad is not None:
+        return None
+    dense, rows = (g, old) if type(old) is SparseRows else (old, g)
+    if type(dense) is not type(home) or dense.shape != home.shape or dense.dtype != home.dtype:
+        return None
+    if type(rows) is SparseRows:
+        if rows.rows.dtype != home.dtype:
+            return None
+        home[...] = dense
+        return backend.scatter_add(home, rows.indices, rows.rows)
+    if type(rows) is not type(home) or rows.shape != home.shape or rows.dtype != home.dtype:
+        return None
+    return backend.get_array_module(home).add(dense, rows, out=home)
 
 
 def _store(x, g):

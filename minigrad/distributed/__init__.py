@@ -35,7 +35,8 @@ mpi4py is optional (``pip install 'minigrad[distributed]'``) and imported by
 the first communicator, not by ``import minigrad.distributed``. See the docs
 page "Scaling out".
 """
-from .communicator import GATHER_LIMIT, SPARSE_MODES, Communicator, choose_sparse
+from .communicator import (GATHER_LIMIT, SPARSE_MODES, Communicator, choose_sparse,
+                           sparse_bytes)
 from .data import ShardedBatches, rank_seed, seed, shard
 from .evaluation import LossSum, perplexity
 from .mpi import DistributedError, abort_on_error, load_mpi
@@ -44,7 +45,8 @@ from .optimizer import DistributedOptimizer, describe_params
 __all__ = [
     "create_communicator", "is_root", "Communicator", "DistributedOptimizer", "DistributedError",
     "ShardedBatches", "shard", "seed", "rank_seed", "LossSum",
-    "perplexity", "abort_on_error", "load_mpi", "choose_sparse", "describe_params",
+    "perplexity", "abort_on_error", "load_mpi", "choose_sparse", "sparse_bytes",
+    "describe_params",
     "SPARSE_MODES", "GATHER_LIMIT",
 ]
 

@@ -10,12 +10,14 @@ the ranks. :meth:`Communicator.mean_grads` does it in three moves:
    every rank's layout, so all of them build the same buffers and make the
    same choices: nothing can hang on a size mismatch.
 2. **One Allreduce** of one flat buffer (per dtype) that holds every dense
-   gradient, each already multiplied by its rank's weight / the total weight,
-   so the sum is the weighted mean. (The MPI transport hands a large buffer
-   to MPI in pieces of 16 MiB, each reduced as a whole: see transport.py.)
+   gradient: the backward pass wrote them there (buckets.py). The buffer is
+   multiplied by this rank's weight / the total weight, so the sum is the
+   weighted mean, and each ``.grad`` is its region of the buffer. (The MPI
+   transport hands a large buffer to MPI in pieces of 16 MiB, each reduced
+   as a whole: see transport.py.)
 3. **Sparse row gradients** (``SparseRows``, from embeddings) are either
    gathered (every rank receives every rank's rows: cheap when few rows are
-   touched) or densified into the flat buffer with a mask of touched rows
+   touched) or densified into a flat buffer with a mask of touched rows
    (cheap when many are), whichever :func:`choose_sparse` says is cheaper. Both
    give the rows one process would have, as SparseRows, so a lazy optimizer
    update touches the same rows it would touch on one process.
@@ -31,33 +33,47 @@ import numpy as np
 from .. import backend
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
+from .buckets import Buckets
 from .mpi import DistributedError
 from .sharding import rows_of, slice_size
 
-__all__ = ["Communicator", "choose_sparse", "SPARSE_MODES", "GATHER_LIMIT"]
+__all__ = ["Communicator", "choose_sparse", "sparse_bytes", "SPARSE_MODES", "GATHER_LIMIT"]
 
 SPARSE_MODES = ("auto", "gather", "densify")
 
-# Gather the rows of a sparse gradient while all ranks together send fewer
-# than GATHER_LIMIT * V rows of a (V, D) table; densify beyond. Measured by
-# benchmarks/distributed.py (sparse rows section, results in
-# benchmarks/results/distributed.md): on 2 idle cores gathering stays cheaper
-# up to about 0.6 V rows at D = 100 and densifying wins from 0.8 V (under
-# load the crossover came earlier, 0.4 to 0.6 V).
+# Gather the rows of a sparse gradient while the rows and ids that all ranks
+# send are fewer bytes than GATHER_LIMIT times the dense table with its mask
+# of touched rows; densify beyond. Measured by benchmarks/distributed.py
+# (sparse rows section, results in benchmarks/results/distributed.md).
 GATHER_LIMIT = 0.7
+_INDEX_BYTES = 8        # each gathered row travels with its int64 id
 
 _NONE, _DENSE, _SPARSE = 0, 1, 2
 _FIXED = 4      # header: layout hash, weight, has loss, loss; then (kind, rows) per parameter
 
 
-def choose_sparse(total_rows: int, shape) -> str:
-    """'gather' or 'densify' for a sparse gradient of a table of ``shape`` whose
-    ranks hold ``total_rows`` rows between them (after each coalesced its own).
+def sparse_bytes(total_rows: int, shape, dtype) -> tuple:
+    """(bytes gathered, bytes densified) for a sparse gradient of a table of
+    ``shape`` and ``dtype`` whose ranks hold ``total_rows`` rows between them:
+    every rank's rows and their ids, against the dense table and its mask of
+    touched rows."""
+    itemsize = np.dtype(dtype).itemsize
+    width = math.prod(shape[1:])
+    return total_rows * (width * itemsize + _INDEX_BYTES), shape[0] * (width + 1) * itemsize
+
+
+def choose_sparse(total_rows: int, shape, dtype=np.float32) -> str:
+    """'gather' or 'densify' for a sparse gradient of a table of ``shape``
+    whose ranks hold ``total_rows`` rows between them (after each coalesced
+    its own), by the bytes each way (:func:`sparse_bytes`).
 
     >>> choose_sparse(1_000, (10_000, 100)), choose_sparse(9_000, (10_000, 100))
     ('gather', 'densify')
+    >>> choose_sparse(6_000, (10_000, 100)), choose_sparse(6_000, (10_000, 2))
+    ('gather', 'densify')
     """
-    return "gather" if total_rows < GATHER_LIMIT * shape[0] else "densify"
+    gathered, dense = sparse_bytes(total_rows, shape, dtype)
+    return "gather" if gathered < GATHER_LIMIT * dense else "densify"
 
 
 class Communicator:
@@ -78,6 +94,7 @@ class Communicator:
         # 'gather', 'densify'): for logs and tests.
         self.last_plan = []
         self._buffers = {}
+        self._buckets = None        # where the dense gradients live (buckets.py)
 
     def __repr__(self):
         return (f"Communicator({self.transport.name}, rank {self.rank} of {self.size}, "
@@ -139,7 +156,7 @@ class Communicator:
                     p.data[...] = region
 
     # ------------------------------------------------------------ gradients
-    def mean_grads(self, params, weight=None, loss=None):
+    def mean_grads(self, params, weight=None, loss=None, bucket_bytes=None, overlap=False):
         """Replace each parameter's gradient by its mean over the ranks,
         weighted by ``weight`` (default 1: the plain mean; pass the number of
         targets this rank counted when ``ignore_index`` makes them differ).
@@ -149,6 +166,12 @@ class Communicator:
         Every rank must pass the same parameters in the same order
         (``check_same_params``). A gradient missing on one rank counts as
         zeros there; every rank ends up with the same gradients.
+
+        The dense gradients live in buffers cut after ``bucket_bytes`` (None:
+        one per dtype; see buckets.py). ``overlap=True``: from the third step
+        on, each buffer's Allreduce starts during the backward pass, as soon
+        as its gradients are complete, and this call waits for it; the ranks'
+        weights must then be equal.
         """
         params = list(params)
         weight = 1.0 if weight is None else float(weight)
@@ -156,9 +179,82 @@ class Communicator:
         if self.size == 1:
             self.last_plan = ["local" if p.grad is not None else "none" for p in params]
             return local_loss
+        early = self._buckets is not None and self._buckets.overlapping
+        if early:
+            # Before any other collective: every rank calls them in the same order.
+            self._buckets.flush(self._starter(1.0 / self.size))
         table, scale, mean_loss, plan = self._agree(params, weight, local_loss)
-        self._mean_of(params, plan, table, scale, ("dense", "densify"))
+        if (early or overlap) and scale != 1.0 / self.size:
+            if early:
+                self._buckets.reduce(None, self._wait)      # nothing left in flight
+            raise DistributedError(
+                f"mean_grads: with overlap=True every rank's gradients are averaged with the "
+                f"same weight, as the exchange starts before the weights are known; this rank's "
+                f"share is {scale:.6g}, not 1/{self.size}. Build the DistributedOptimizer with "
+                f"overlap=False to weight the ranks by their counts")
+        if early and self._finish_early(params, plan):
+            plan = self.last_plan
+        else:
+            dense = [p for p, mode in zip(params, plan) if mode == "dense"]
+            self._mean_in_buckets(dense, scale, bucket_bytes, overlap)
+        self._mean_of_sparse(params, plan, table, scale)
         return mean_loss
+
+    def _mean_in_buckets(self, dense, scale, bucket_bytes, overlap):
+        """The mean of the dense gradients, where they live (buckets.py):
+        each buffer is scaled by this rank's share and reduced in place."""
+        buckets = self._buckets
+        if buckets is None or not buckets.fits(dense) or buckets.bucket_bytes != bucket_bytes:
+            if buckets is not None:
+                buckets.release()
+            buckets = self._buckets = Buckets(dense, bucket_bytes) if dense else None
+        if buckets is None:
+            return
+        buckets.reduce(self._starter(scale), self._wait)
+        if overlap and hasattr(self.transport, "iallreduce_sum"):
+            buckets.overlap(self._starter(1.0 / self.size), self.transport.test)
+
+    def _finish_early(self, params, plan) -> bool:
+        """Wait for the buckets started during the backward pass and settle
+        them. False (their result dropped) if the parameters are others now."""
+        buckets = self._buckets
+        buckets.reduce(None, self._wait)
+        members, given = buckets.bucket_of, set(params)
+        if any(mode == "dense" and p not in members for p, mode in zip(params, plan)) \
+                or any(p not in given for p in members):
+            buckets.release()
+            self._buckets = None
+            return False
+        # A parameter of the buckets is averaged dense; one without a gradient
+        # on any rank keeps none, as without overlap.
+        final = []
+        for p, mode in zip(params, plan):
+            if p in members:
+                if mode == "none":
+                    p.grad = None
+                else:
+                    mode = "dense"
+            final.append(mode)
+        self.last_plan = final
+        return True
+
+    def _wait(self, requests):
+        self.transport.wait(requests)     # only a transport that started requests has it
+
+    def _starter(self, scale):
+        """``start(bucket)``: scale its buffer by this rank's share and start
+        its Allreduce; returns the requests (None: done already)."""
+        transport = self.transport
+        begin = getattr(transport, "iallreduce_sum", None)
+
+        def start(bucket):
+            if scale != 1.0:
+                bucket.buffer *= scale
+            if begin is None:
+                transport.allreduce_sum(bucket.buffer)
+                return None
+            return begin(bucket.buffer)
+        return start
 
     def reduce_scatter_grads(self, params, layout, weight=None, loss=None):
         """The first move of a sharded step (see sharding.py): every rank
@@ -180,7 +276,7 @@ class Communicator:
             ranks = [[s for s in rank if plan[s.index] == "dense"] for rank in group]
             if any(ranks):
                 out.update(self._scatter_dense(params, kinds, ranks, scale))
-        self._mean_of(params, plan, table, scale, ("densify",))
+        self._mean_of_sparse(params, plan, table, scale)
         return mean_loss, plan, out
 
     def _agree(self, params, weight, local_loss):
@@ -192,13 +288,14 @@ class Communicator:
         self.last_plan = plan
         return table, scales[self.rank], mean_loss, plan
 
-    def _mean_of(self, params, plan, table, scale, reduced):
-        """The mean of each gradient whose plan is in ``reduced`` (by Allreduce)
-        or "gather", on every rank."""
+    def _mean_of_sparse(self, params, plan, table, scale):
+        """The mean of each sparse gradient, densified (one Allreduce per
+        dtype) or gathered, on every rank."""
         kinds = table[self.rank, _FIXED::2].astype(int)
-        dense = [(p, mode, kind) for p, mode, kind in zip(params, plan, kinds) if mode in reduced]
-        for group in _by_dtype(dense, lambda entry: entry[0].data):
-            self._reduce_dense(group, scale)
+        densify = [(p, mode, kind) for p, mode, kind in zip(params, plan, kinds)
+                   if mode == "densify"]
+        for group in _by_dtype(densify, lambda entry: entry[0].data):
+            self._densify(group, scale)
         gather = [(j, p) for j, (p, mode) in enumerate(zip(params, plan)) if mode == "gather"]
         if gather:
             self._gather_rows(gather, table, scale)
@@ -267,41 +364,32 @@ class Communicator:
             elif self.sparse != "auto":
                 plan.append(self.sparse)
             else:
-                plan.append(choose_sparse(int(table[:, _FIXED + 2 * j + 1].sum()), p.shape))
+                plan.append(choose_sparse(int(table[:, _FIXED + 2 * j + 1].sum()), p.shape,
+                                            p.dtype))
         return plan
 
-    def _reduce_dense(self, group, scale):
-        """One Allreduce of the group's gradients (dense, or sparse densified
-        with a mask of touched rows), each multiplied by ``scale`` first."""
+    def _densify(self, group, scale):
+        """One Allreduce of the group's sparse gradients densified, each with a
+        mask of its touched rows, each multiplied by ``scale`` first."""
         xp = _module_of([p.data for p, _, _ in group])
-        sizes = [p.data.size + (p.shape[0] if mode == "densify" else 0) for p, mode, _ in group]
+        sizes = [p.data.size + p.shape[0] for p, _, _ in group]
         buf = self._buffer(xp, group[0][0].dtype, sum(sizes))
         offsets = np.concatenate([[0], np.cumsum(sizes)])
-        for (p, mode, kind), start in zip(group, offsets):
+        for (p, _, kind), start in zip(group, offsets):
             region = buf[start:start + p.data.size].reshape(p.shape)
-            g = p.grad
-            if kind == _DENSE:
-                xp.multiply(g.data, scale, out=region)
-            else:
-                region.fill(0)
-                if kind == _SPARSE:
-                    backend.scatter_add(region, g.indices, g.rows * scale)
-            if mode == "densify":
-                mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
-                mask.fill(0)
-                if kind == _SPARSE:
-                    mask[g.indices] = 1
+            mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
+            region.fill(0)
+            mask.fill(0)
+            if kind == _SPARSE:
+                g = p.grad
+                backend.scatter_add(region, g.indices, g.rows * scale)
+                mask[g.indices] = 1
         self.transport.allreduce_sum(buf)
-        for (p, mode, kind), start in zip(group, offsets):
+        for (p, _, _), start in zip(group, offsets):
             region = buf[start:start + p.data.size].reshape(p.shape)
-            if mode == "densify":
-                mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
-                touched = xp.flatnonzero(mask)
-                p.grad = SparseRows(touched, region[touched], p.shape)
-            elif kind == _DENSE and _writable_like(p.grad.data, region):
-                xp.copyto(p.grad.data, region)       # in place: no fresh pages
-            else:
-                p.grad = Variable(region.copy(), requires_grad=False)
+            mask = buf[start + p.data.size:start + p.data.size + p.shape[0]]
+            touched = xp.flatnonzero(mask)
+            p.grad = SparseRows(touched, region[touched], p.shape)
 
     def _gather_rows(self, gather, table, scale):
         """Every rank's rows of the sparse gradients in ``gather`` ((j, param)
@@ -395,11 +483,6 @@ def _regions(buf, shapes):
         out.append(buf[start:start + n].reshape(shape))
         start += n
     return out
-
-
-def _writable_like(a, region):
-    return (type(a) is type(region) and a.shape == region.shape and a.dtype == region.dtype
-            and backend.owns_exclusively(a))
 
 
 def _split_by_rank(flat, rows, columns):

@@ -6,12 +6,13 @@ import hashlib
 from .. import backend
 from ..compiled import replayed
 from ..optimizers import Optimizer
+from .buckets import DEFAULT_BUCKET_BYTES
 from .mpi import DistributedError
 from .sharding import ShardLayout, gather_state, scatter_state, sharded_update
 
 __all__ = ["DistributedOptimizer"]
 
-_OWN = ("optimizer", "comm", "last_loss", "shard", "_layout")
+_OWN = ("optimizer", "comm", "last_loss", "shard", "_layout", "overlap", "bucket_bytes")
 
 
 class DistributedOptimizer:
@@ -23,7 +24,8 @@ class DistributedOptimizer:
     (:meth:`broadcast`). Each :meth:`update` then
 
     1. replaces every gradient by its mean over the ranks (one Allreduce of one
-       flat buffer; sparse rows gathered or densified, see Communicator);
+       flat buffer, where the backward pass wrote the dense gradients, see
+       buckets.py; sparse rows gathered or densified, see Communicator);
     2. runs the optimizer's own update: its hooks act on the averaged gradient
        (a ClipGradNorm clips the global gradient, as on one process), then
        its rule.
@@ -34,6 +36,17 @@ class DistributedOptimizer:
     With equal shares of the global batch, the plain mean is the gradient of
     the whole batch. When the ranks count different numbers of targets
     (``ignore_index``), pass ``weight=`` (this rank's count) to ``update``.
+
+    ``overlap=True`` overlaps the exchange with the backward pass: the
+    dense gradients are cut into buckets of ``bucket_bytes`` (default
+    DEFAULT_BUCKET_BYTES, 16 MiB), filled in the order the backward pass
+    completes them, and each bucket's Allreduce starts as soon as it is
+    complete; ``update`` waits for them. The first step lays out the buckets
+    and the second learns how many gradients each parameter gets; from the
+    third on the exchange overlaps. The ranks' weights must be equal (no
+    ``weight=``), and the graph must be the same at every step (a parameter
+    that gets more gradients than in the second step is an error). Without
+    overlap, ``bucket_bytes`` cuts the buffers too (default: one per dtype).
 
     ``shard=True`` shards the update (ZeRO stage 1, see sharding.py): each
     rank receives the averaged gradient of its own part of the parameters
@@ -47,10 +60,22 @@ class DistributedOptimizer:
     and resumes on any number of ranks.
     """
 
-    def __init__(self, optimizer, comm, shard: bool = False):
+    def __init__(self, optimizer, comm, shard: bool = False, overlap: bool = False,
+                 bucket_bytes: int | None = None):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"DistributedOptimizer wraps a minigrad Optimizer, got a "
                             f"{type(optimizer).__name__}")
+        if shard and overlap:
+            raise ValueError("DistributedOptimizer: shard=True and overlap=True do not go "
+                             "together (a sharded step reduce-scatters after the backward "
+                             "pass); choose one")
+        if bucket_bytes is not None and int(bucket_bytes) <= 0:
+            raise ValueError(f"DistributedOptimizer: bucket_bytes must be a positive number "
+                             f"of bytes, got {bucket_bytes!r}")
+        if bucket_bytes is None and overlap:
+            bucket_bytes = DEFAULT_BUCKET_BYTES
+        object.__setattr__(self, "overlap", bool(overlap))
+        object.__setattr__(self, "bucket_bytes", None if bucket_bytes is None else int(bucket_bytes))
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "comm", comm)
         object.__setattr__(self, "last_loss", None)
@@ -78,7 +103,8 @@ class DistributedOptimizer:
             mean = sharded_update(self.optimizer, self.comm, self._shards(), weight=weight,
                                   loss=loss)
         else:
-            mean = self.comm.mean_grads(self.optimizer.params(), weight=weight, loss=loss)
+            mean = self.comm.mean_grads(self.optimizer.params(), weight=weight, loss=loss,
+                                        bucket_bytes=self.bucket_bytes, overlap=self.overlap)
             self.optimizer.update()
         object.__setattr__(self, "last_loss", mean)
         return mean

@@ -4,6 +4,9 @@ A transport moves flat arrays between the ranks; the Communicator decides what
 goes into them. The operations:
 
 * ``allreduce_sum(buf)``: ``buf`` becomes the elementwise sum over the ranks (in place);
+  ``iallreduce_sum(buf)`` starts the same and returns its requests, which
+  ``test(requests)`` progresses and ``wait(requests)`` completes (optional: a
+  transport without them reduces at once);
 * ``broadcast(buf, root)``: ``buf`` becomes root's (in place);
 * ``reduce_scatter(buf, counts)``: the elementwise sum over the ranks of
   ``buf``, of which rank r receives its part, ``counts[r]`` elements (the
@@ -63,6 +66,28 @@ class MpiTransport:
             self.comm.Allreduce(self.MPI.IN_PLACE, host[start:start + step], op=self.MPI.SUM)
         _back(buf, host)
         return buf
+
+    def iallreduce_sum(self, buf):
+        """Start ``allreduce_sum(buf)`` without waiting for it (in the same
+        pieces of 16 MiB); returns its requests for :meth:`test` and
+        :meth:`wait`, or None when it is done already (a cupy buffer goes
+        through the host, blocking: Open MPI from pip is not CUDA-aware)."""
+        if buf.size == 0 or self.size == 1:
+            return None
+        if backend.is_cupy_array(buf):
+            self.allreduce_sum(buf)
+            return None
+        host = _host(buf)
+        step = max(1, ALLREDUCE_CHUNK_BYTES // host.itemsize)
+        return [self.comm.Iallreduce(self.MPI.IN_PLACE, host[start:start + step], op=self.MPI.SUM)
+                for start in range(0, host.size, step)]
+
+    def test(self, requests) -> bool:
+        """Let MPI progress the requests; True when all are complete."""
+        return self.MPI.Request.Testall(requests)
+
+    def wait(self, requests):
+        self.MPI.Request.Waitall(requests)
 
     def reduce_scatter(self, buf, counts):
         """This rank's part of the sum, in an array kept for the next call

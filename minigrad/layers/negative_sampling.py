@@ -130,6 +130,11 @@ class UnigramSampler:
         draws from minigrad.random's (whose state a training loop keeps)."""
         return self._rng
 
+    def draw_from(self, rng):
+        """Draw from ``rng`` (a Generator or an int seed) from now on; None:
+        from minigrad.random's generator."""
+        self._rng = _resolve(rng)
+
     def _generator(self) -> np.random.Generator:
         if self._rng is None:
             return mg_random.numpy_generator()

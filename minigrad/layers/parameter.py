@@ -41,12 +41,17 @@ class Parameter(Variable):
            [-0.5, -0.5, -0.5]], dtype=float32)
     """
 
-    __slots__ = ()
+    # ``home``: an array a communicator lends the parameter (its region of a
+    # flat gradient buffer, see minigrad.distributed.buckets); the backward
+    # pass copies a fresh dense gradient there (core/gradients.py). None
+    # here: an unset slot would read as None too, but slowly.
+    __slots__ = ("home",)
 
     def __init__(self, data, name=None, requires_grad=True):
         # True by default, not inferred: an integer array is refused here with a
         # DTypeError instead of becoming a Parameter that is never trained.
         super().__init__(data, name=name, requires_grad=requires_grad)
+        self.home = None
 
     def __repr__(self):
         # Variable's text (one rule for the numbers and the dtype), renamed and

@@ -30,6 +30,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.functions as F
 import minigrad.layers as L
+from minigrad.distributed.data import rank_seed
 
 from ..shared.weights import WeightsMixin
 
@@ -74,6 +75,20 @@ class _Word2Vec(L.Layer, WeightsMixin):
         minigrad.random's: a trainer keeps their states in its resume file."""
         own = self.ns_loss.sampler.own_generator
         return [] if own is None else [own]
+
+    def negatives_for_rank(self, seed: int, rank: int):
+        """Give rank ``rank`` of a data-parallel job seeded with ``seed`` its
+        own stream of negatives. A sampler built with its own generator (the
+        command line seeds one with ``--seed`` on every rank, so that the
+        weights start alike) would otherwise draw the same negatives on every
+        rank. Rank 0 goes on with that generator, so a job of one rank is the
+        one-process run; rank r > 0 draws from a generator seeded with
+        ``minigrad.distributed.rank_seed(seed, r)``, derived from both. A
+        sampler that draws from minigrad.random's generator is left alone:
+        ``minigrad.distributed.seed`` already seeds that per rank."""
+        sampler = self.ns_loss.sampler
+        if rank and sampler.own_generator is not None:
+            sampler.draw_from(np.random.default_rng(rank_seed(seed, rank)))
 
     def _check(self, contexts, target):
         # On the embedding's device: np.asarray would refuse a cupy array.

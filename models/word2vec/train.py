@@ -26,7 +26,8 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
     ``comm`` trains on several ranks; the shuffles then come from a generator
     seeded with ``shuffle_seed`` on every rank (the same order everywhere;
     minigrad.random differs per rank), each rank taking its share of every
-    batch.
+    batch, and each rank draws its own negatives (``model.negatives_for_rank``
+    with ``shuffle_seed``, the run's seed).
     """
     # As given: numpy, or on the model's device (the batches are cut there).
     if len(contexts) != len(target):
@@ -34,6 +35,8 @@ def train_word2vec(model, contexts, target, *, batch_size, max_epoch, lr=0.001, 
     if len(target) < batch_size:
         raise ValueError(f"{len(target)} pairs are fewer than one batch of {batch_size}")
     shuffle = None if comm is None else shuffle_seed
+    if comm is not None:
+        model.negatives_for_rank(shuffle_seed, comm.rank)
     return fit(model, ShuffledBatches(contexts, target, batch_size=batch_size, rng=shuffle),
                max_epoch=max_epoch, lr=lr, optimizer=optimizer, max_grad=max_grad,
                out_dir=out_dir, name=name, progress=progress, report_every=report_every,
