@@ -200,3 +200,17 @@ def test_a_gradient_nothing_reads_is_not_computed():
     wheres = [(k.where, k.name) for k in tape.kernels]
     assert ("Sub.backward", "negative") not in wheres
     assert ("Linear.backward", "matmul") in wheres
+
+
+def test_numpy_in_another_thread_is_not_traced_while_a_step_lowers():
+    # numpy's makers are swapped for the whole process while a call is traced.
+    import threading
+    from minigrad.compiled import tracing
+    lowering, made = tracing.Lowering(), {}
+    with tracing.active(lowering):
+        other = threading.Thread(target=lambda: made.setdefault("other", np.zeros(3)))
+        other.start()
+        other.join()
+        mine = np.zeros(3)
+    assert type(made["other"]) is np.ndarray
+    assert type(mine) is tracing.Traced and [k.name for k in lowering.kernels] == ["fill"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import threading
 
 import numpy as np
 
@@ -76,6 +77,7 @@ class Lowering:
         self.tracing = False     # False while a host call or an opaque operation runs
         self.where = ""          # the operation being traced, for messages and drawings
         self.failed = None       # why the step could not be lowered, once it could not
+        self.thread = None       # the thread it traces (set while active)
 
     # ------------------------------------------------------------- memory
     def buffer(self, like):
@@ -229,7 +231,7 @@ class Lowering:
     def opaque(self, fn, args, kwargs):
         """A call of an ``@opaque_kernel`` function: made now, and again on
         every replay, whole."""
-        if not (self.tracing and self.check(args) and self.check(kwargs.values())):
+        if not (_tracing() is self and self.check(args) and self.check(kwargs.values())):
             return fn(*plain(args), **plain(kwargs))
         pargs, pkwargs = plain(args), plain(kwargs)
         for a in _arrays_in(args):
@@ -274,9 +276,10 @@ class Lowering:
 
 
 def _tracing():
-    """The lowering noting kernels now, or None."""
+    """The lowering noting kernels now, in this thread, or None (numpy's makers
+    are swapped for the whole process: another thread's calls are its own)."""
     t = _active
-    return t if t is not None and t.tracing else None
+    return t if t is not None and t.tracing and t.thread == threading.get_ident() else None
 
 
 def _copy_result(out, fn, args, kwargs):
@@ -495,6 +498,7 @@ class active:
             raise RuntimeError("a lowering is already running")
         _active = self.lowering
         self.lowering.tracing = True
+        self.lowering.thread = threading.get_ident()
         backend._kernel_hook = self.lowering.opaque
         for name, patch in _PATCHES.items():
             setattr(np, name, patch)
