@@ -214,3 +214,31 @@ def test_numpy_in_another_thread_is_not_traced_while_a_step_lowers():
         mine = np.zeros(3)
     assert type(made["other"]) is np.ndarray
     assert type(mine) is tracing.Traced and [k.name for k in lowering.kernels] == ["fill"]
+
+
+class _DoubledWherePositive(mg.Function):
+    """2x where x > 0, else 0, written with a ufunc's ``where=``: the mask is
+    read by keyword only, and another mask of its size is made before it."""
+
+    def forward(self, x):
+        positive = x > 0
+        small = x < -1.0
+        y = np.zeros_like(x)
+        np.multiply(x, 2.0, out=y, where=positive)
+        return y + small
+
+    def backward(self, gy):
+        x, = self.xs
+        return gy * 2 * (x > 0)
+
+
+def test_an_array_a_kernel_reads_by_keyword_is_kept_alive_and_refreshed():
+    def loss_of(model, x, t):
+        return F.softmax_cross_entropy(_DoubledWherePositive()(model.fc2(F.relu(model.fc1(x)))),
+                                       t)
+    a, b, eager, fast = _compiled_pair(loss_of=loss_of)
+    batches = _mlp_batches(12)
+    for x, _ in batches[1::2]:
+        x *= -1
+    _run_both(eager, fast, a, b, batches)
+    assert fast.replayed_as().startswith("kernels:")

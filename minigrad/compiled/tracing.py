@@ -57,6 +57,8 @@ def plain(a):
         return a.view(np.ndarray)
     if type(a) in (tuple, list):
         return type(a)(plain(x) for x in a)
+    if type(a) is dict:
+        return {k: plain(v) for k, v in a.items()}
     return a
 
 
@@ -66,6 +68,11 @@ def _arrays_in(args):
             yield a
         elif type(a) in (tuple, list):
             yield from _arrays_in(a)
+
+
+def _reads(args, kwargs) -> list:
+    """The arrays a call reads, by position and by keyword (``where=``...)."""
+    return list(_arrays_in(args)) + list(_arrays_in(kwargs.values()))
 
 
 class Lowering:
@@ -165,21 +172,21 @@ class Lowering:
         if method == "at":              # in place into inputs[0]
             self.target(inputs[0])
             fn(*ins, **kw)
-            self.add(name, functools.partial(fn, *ins, **kw), ins[1:], ins[0])
+            self.add(name, functools.partial(fn, *ins, **kw), _reads(ins[1:], kw), ins[0])
             return None
         if out is not None:
             for o in out:
                 self.target(o)
             outs = plain(out)
             fn(*ins, out=outs, **kw)
-            self.add(name, functools.partial(fn, *ins, out=outs, **kw), ins, outs,
+            self.add(name, functools.partial(fn, *ins, out=outs, **kw), _reads(ins, kw), outs,
                      method == "__call__")
             return out[0] if len(out) == 1 else out
         result = fn(*ins, **kw)
         if type(result) is tuple:
             bufs = tuple(self.buffer(np.asarray(r)) for r in result)
             outs = plain(bufs)
-            self.add(name, functools.partial(fn, *ins, out=outs, **kw), ins, outs)
+            self.add(name, functools.partial(fn, *ins, out=outs, **kw), _reads(ins, kw), outs)
             return bufs
         buf = self.buffer(np.asarray(result))
         out = plain(buf)
@@ -187,7 +194,7 @@ class Lowering:
         run = functools.partial(fn, *ins, out) if method == "__call__" and not kw and \
             uf not in _OUT_BY_KEYWORD else \
             functools.partial(fn, *ins, out=out, **kw)
-        self.add(name, run, ins, out, method == "__call__")
+        self.add(name, run, _reads(ins, kw), out, method == "__call__")
         return buf
 
     def function(self, func, types, args, kwargs):
@@ -200,7 +207,7 @@ class Lowering:
             self.target(args[0])
             func(*plain(args), **plain(kwargs))
             self.add(func.__name__, functools.partial(func, *plain(args), **plain(kwargs)),
-                     plain(args[1:]), plain(args[0]))
+                     _reads(plain(args[1:]), plain(kwargs)), plain(args[0]))
             return None
         mark = len(self.kernels)
         result = func._implementation(*args, **kwargs)
@@ -225,7 +232,7 @@ class Lowering:
             run = functools.partial(fn, *args, out=out, **kwargs)
         else:
             run = functools.partial(_copy_result, out, fn, args, kwargs)
-        self.add(name, run, list(_arrays_in(args)), out)
+        self.add(name, run, _reads(args, kwargs), out)
         return buf
 
     def opaque(self, fn, args, kwargs):
@@ -239,7 +246,7 @@ class Lowering:
         with paused(self):
             result = fn(*pargs, **pkwargs)
         self.add(fn.__name__, functools.partial(fn, *pargs, **pkwargs),
-                 list(_arrays_in(pargs)), pargs[0] if result is not None else None)
+                 _reads(pargs, pkwargs), pargs[0] if result is not None else None)
         if result is None:
             return None
         if result is not pargs[0]:
@@ -274,7 +281,6 @@ class Lowering:
         return not isinstance(result, np.generic)
 
 
-
 def _tracing():
     """The lowering noting kernels now, in this thread, or None (numpy's makers
     are swapped for the whole process: another thread's calls are its own)."""
@@ -291,6 +297,7 @@ def _like_fill(value):
 
 
 def _full_like_fill(args, kwargs):
+    """The fill value of ``np.full(shape, value)`` and ``np.full_like(a, value)``."""
     return args[1] if len(args) > 1 else kwargs["fill_value"]
 
 
@@ -359,7 +366,7 @@ class Traced(np.ndarray):
 
     def reshape(self, *shape, **kwargs):
         view = np.ndarray.reshape(self, *shape, **kwargs)
-        if np.shares_memory(view, self):
+        if np.may_share_memory(view, self):     # a view (a copy is memory of its own)
             return view
         return self.copy().reshape(*shape, **kwargs)
 
@@ -423,8 +430,6 @@ class Traced(np.ndarray):
     tolist = _read("tolist")
 
 
-
-
 def _is_basic(index) -> bool:
     items = index if type(index) is tuple else (index,)
     return all(i is None or i is Ellipsis or type(i) in (int, slice) or
@@ -476,8 +481,7 @@ def _converter(name):
 _PATCHES = {
     "zeros": _maker("zeros", _like_fill(0)), "ones": _maker("ones", _like_fill(1)),
     "empty": _maker("empty", _like_fill(None)),
-    "full": _maker("full", lambda args, kwargs: args[1] if len(args) > 1
-                   else kwargs["fill_value"]),
+    "full": _maker("full", _full_like_fill),
     "asarray": _converter("asarray"), "array": _converter("array"),
     "ascontiguousarray": _converter("ascontiguousarray"),
 }
