@@ -684,6 +684,18 @@ def test_softmax_cross_entropy_all_ignored(create_graph):
     np.testing.assert_array_equal(g.data, np.zeros((2, 3, 4)))
 
 
+@covers("softmax_cross_entropy")
+def test_softmax_cross_entropy_counts_more_targets_than_float16_holds():
+    # 65,600 targets: a count kept in float16 would be inf, the loss and gradient 0.
+    n = 65_600
+    x = mg.Variable(np.zeros((n, 2), np.float16))
+    loss = F.softmax_cross_entropy(x, np.zeros(n, int))
+    loss.backward()
+    assert loss.data.dtype == np.float16
+    np.testing.assert_allclose(float(loss.data), np.log(2), rtol=1e-2)
+    np.testing.assert_allclose(float(x.grad.data[0, 0]) * n, -0.5, rtol=1e-2)
+
+
 @covers("sigmoid_cross_entropy")
 def test_sigmoid_cross_entropy_at_extreme_logits():
     x = mg.Variable(np.array([-100.0, 100.0, -40.0, 40.0, 0.0, 100.0]))

@@ -1,6 +1,8 @@
 """Softmax, log-softmax, the two cross-entropy losses and the mean squared error."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module, opaque_kernel
 from ..core.function import Function
 from ..core.arrays import array_of
@@ -81,7 +83,9 @@ class SoftmaxCrossEntropy(Function):
         safe_t = xp.where(keep, t, 0)
         # The count of kept targets stays an array (at least 1): no value is read
         # into Python, so a compiled step's kernels recount it for each batch.
-        n = xp.maximum(keep.sum(dtype=x.dtype), x.dtype.type(1))
+        # Counted in float32 at least: float16 ends at 65,504.
+        count = np.promote_types(x.dtype, np.float32)
+        n = xp.maximum(keep.sum(dtype=count), count.type(1))
         # One (rows, V) buffer, overwritten in place: at V = 10,000 each pass
         # over it costs as much as a small matmul, and a fresh one page faults.
         e = scores - scores.max(axis=1, keepdims=True)
