@@ -1,7 +1,7 @@
 """Lowering: a tape turned into a flat list of numpy kernels.
 
-The third call of a signature runs the tape once more, on traced arrays
-(tracing.py). Every numpy call that the operations' ``forward`` and
+The first two replays of a signature run the tape once more, each on traced
+arrays (tracing.py), and the two lists are compared (:func:`differ`). Every numpy call that the operations' ``forward`` and
 ``backward`` and the engine's sums make is noted with the buffer it writes;
 host calls (the optimizer's update...) and the stores into ``.grad`` are
 noted in their place. Later calls run that list and nothing else: no
@@ -15,7 +15,7 @@ after it read.
 
 If the traced call meets something a replay could not repeat, the call ends
 untraced (its results are right all the same) and the step keeps the tape's
-operation-level replay; :attr:`LoweredTape.failed` says why.
+operation-level replay; ``CompiledStep.replayed_as()`` says why.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ..core.gradients import Gradients, _as_grad_variable, _store
 from ..core.sparse import SparseRows
 from ..core.variable import Variable
 from .rules import CompileError
-from .tape import Backward, Forward, HostCall, _Replaying
+from .tape import Backward, Forward, HostCall
 from . import memory, tracing
 from .tracing import Lowering, plain
 
@@ -257,7 +257,7 @@ def differ(first, second) -> str | None:
     return None
 
 
-def _seen_from_python(tape, stores) -> set:
+def _seen_from_python(tape, stores) -> list:
     """Arrays the caller or a host call can see: their buffers keep their memory."""
     seen = []
     for store in stores:

@@ -183,7 +183,7 @@ class CompiledStep:
         entry = next(reversed(self._entries.values()))
         if entry.lowered is None:
             return ("operations (kernels=False)" if not self.kernels and entry.recordings >= 2
-                    else "not yet: the first replay lowers the tape to kernels")
+                    else "not yet: the first two replays lower the tape to kernels")
         if entry.lowered is True:
             return f"kernels: {len(entry.tape.kernels)} numpy kernels and host calls"
         return f"operations: {entry.lowered}"
